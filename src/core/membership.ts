@@ -1,0 +1,520 @@
+// Membership and failure detection: SWIM probing with Lifeguard's refinements, as a pure state
+// machine. Who is in the cluster, in which state (alive/suspect/dead/left), at which incarnation.
+//
+// - Every probe interval a node pings one member (round-robin over a shuffled list). No ack within
+//   probeTimeoutMs: k other members are asked to ping it (ping-req). No ack by the end of the round:
+//   the member becomes suspect, and the claim is gossiped.
+// - A closed connection is only a hint: it starts an immediate probe of that member; the verdict
+//   still needs a failed direct and indirect probe.
+// - A suspect becomes dead when its suspicion timeout runs out; the timeout shrinks from
+//   suspicionMaxMs to suspicionMinMs as other members independently confirm the suspicion.
+// - A node that hears it is suspected or dead refutes with a higher incarnation. Older news never
+//   overrides newer: records merge by (incarnation, state, seq) (see records.ts).
+// - Local health: when our own ticks arrive late (our event loop stalled), all our deadlines move
+//   by the stall, because we could not have heard the acks and refutations in the meantime.
+import type { MembershipConfig } from './config.js'
+import { compareRecords } from './records.js'
+import type { Rng } from './rng.js'
+import type {
+  ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcRequest, RpcResponse,
+} from './types.js'
+
+/** The node's own data, as it starts. */
+export type SelfInfo = Pick<NodeRecord, 'id' | 'name' | 'addrs' | 'api' | 'resources' | 'labels' | 'draining' | 'allocations'>
+
+interface Member {
+  record: NodeRecord
+  /** Last time we had direct evidence of life: a message from it, an ack, its own gossip. */
+  lastHeard: Millis
+}
+
+interface Suspicion {
+  incarnation: number
+  startedAt: Millis
+  /** Nodes that independently claimed this suspicion (the first claimer included). */
+  confirmers: Set<NodeId>
+}
+
+interface Probe {
+  target: NodeId
+  seq: number
+  directDeadline: Millis
+  roundDeadline: Millis
+  directFailed: boolean
+  indirectSent: boolean
+  indirectPending: number
+}
+
+type Pending =
+  | { purpose: 'probe-direct'; target: NodeId; seq: number }
+  | { purpose: 'probe-indirect'; target: NodeId; seq: number }
+  | { purpose: 'relay'; target: NodeId; reqId: number; seq: number }
+  | { purpose: 'sync'; peer: NodeId }
+  | { purpose: 'leave'; peer: NodeId }
+
+/** Counters for /metrics; monotonic. */
+export interface MembershipStats {
+  probes: number
+  indirectProbes: number
+  suspicions: number
+  refutations: number
+  deathsDeclared: number
+  syncs: number
+}
+
+export class Membership {
+  private readonly members = new Map<NodeId, Member>()
+  private readonly suspicions = new Map<NodeId, Suspicion>()
+  private readonly probes = new Map<NodeId, Probe>()
+  private readonly pending = new Map<number, Pending>()
+  private readonly lastSyncWith = new Map<NodeId, Millis>()
+  private probeOrder: NodeId[] = []
+  private self: NodeRecord
+  private nextCorr = 1
+  private nextSeq = 1
+  private nextProbeAt = 0
+  private nextAnnounceAt = 0
+  private nextSyncAt = 0
+  private lastTickAt: Millis | undefined
+  private selfDirty = true
+  private leaving = false
+  /** Records to publish at the end of this event, batched into one gossip message. */
+  private outbox: NodeRecord[] = []
+  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0 }
+
+  constructor(
+    info: SelfInfo,
+    /** The highest incarnation this node used before (persisted); it starts one above. */
+    lastIncarnation: number,
+    private readonly config: MembershipConfig,
+    private readonly rng: Rng,
+    now: Millis,
+    out: Effect[],
+  ) {
+    this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
+    this.members.set(info.id, { record: this.self, lastHeard: now })
+    out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
+    this.nextProbeAt = now + this.rng.int(config.probeIntervalMs)
+    this.nextSyncAt = now + config.syncIntervalMs
+  }
+
+  get id(): NodeId {
+    return this.self.id
+  }
+
+  selfRecord(): NodeRecord {
+    return this.self
+  }
+
+  /** Every record this node holds, itself included. */
+  records(): NodeRecord[] {
+    return [...this.members.values()].map((m) => m.record)
+  }
+
+  record(id: NodeId): NodeRecord | undefined {
+    return this.members.get(id)?.record
+  }
+
+  /** Members that are alive or suspect (not yet dead), itself included. */
+  liveCount(): number {
+    let n = 0
+    for (const m of this.members.values()) if (m.record.state === 'alive' || m.record.state === 'suspect') n++
+    return n
+  }
+
+  statuses(now: Millis): NodeStatus[] {
+    return [...this.members.values()].map((m) => {
+      const r = m.record
+      return {
+        id: r.id, name: r.name, incarnation: r.incarnation,
+        state: r.state === 'alive' && r.draining ? 'draining' : r.state,
+        addrs: r.addrs, api: r.api, resources: r.resources, labels: r.labels, allocations: r.allocations,
+        lastSeenMs: r.id === this.self.id ? 0 : Math.max(0, now - m.lastHeard),
+      }
+    })
+  }
+
+  handle(ev: CoreEvent, now: Millis, out: Effect[]): void {
+    switch (ev.kind) {
+      case 'tick': this.onTick(now, out); break
+      case 'gossip':
+        this.heard(ev.from, now)
+        if (ev.msg.type === 'records') for (const r of ev.msg.records) this.merge(r, now, out)
+        break
+      case 'rpc-request': this.onRequest(ev.from, ev.reqId, ev.msg, now, out); break
+      case 'rpc-response': this.onResponse(ev.from, ev.corr, ev.msg, now, out); break
+      case 'rpc-failed': this.onFailed(ev.corr, now, out); break
+      case 'peer-connected': this.onConnected(ev.peer, now, out); break
+      case 'peer-disconnected': this.onDisconnected(ev.peer, now, out); break
+      case 'leave': this.onLeave(out); break
+      case 'self-update':
+        this.self = { ...this.self, ...ev.patch, seq: this.self.seq + 1 }
+        this.setSelf(this.self)
+        this.selfDirty = true
+        break
+    }
+    this.flush(out)
+  }
+
+  // --- ticks: probes, suspicion timeouts, announcements, periodic sync --------------------------
+
+  private onTick(now: Millis, out: Effect[]): void {
+    this.adjustForStall(now)
+    if (this.leaving) return
+    for (const p of [...this.probes.values()]) {
+      if (!p.indirectSent && now >= p.directDeadline) this.startIndirect(p, now, out)
+      if (now >= p.roundDeadline) this.probeFailed(p, now, out)
+    }
+    for (const [id, s] of [...this.suspicions]) {
+      if (now >= s.startedAt + this.suspicionTimeout(s)) this.declareDead(id, now, out)
+    }
+    if (now >= this.nextProbeAt) {
+      this.nextProbeAt = now + this.config.probeIntervalMs
+      const target = this.nextProbeTarget()
+      if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out)
+    }
+    if (this.selfDirty || now >= this.nextAnnounceAt) {
+      this.outbox.push(this.self)
+      this.selfDirty = false
+      this.nextAnnounceAt = now + this.config.announceIntervalMs
+    }
+    if (now >= this.nextSyncAt) {
+      this.nextSyncAt = now + this.config.syncIntervalMs
+      const peers = this.liveOthers()
+      const peer = peers.length > 0 ? peers[this.rng.int(peers.length)] : undefined
+      if (peer !== undefined) this.sendSync(peer, now, out)
+    }
+  }
+
+  /** Our ticks came late: we were stalled, so give every deadline back the time we lost. */
+  private adjustForStall(now: Millis): void {
+    const last = this.lastTickAt
+    this.lastTickAt = now
+    if (last === undefined) return
+    const gap = now - last
+    // 3 ticks: timer jitter on a busy 2-core machine reaches a tick or two without any stall.
+    if (gap <= 3 * this.config.tickMs) return
+    const shift = gap - this.config.tickMs
+    for (const p of this.probes.values()) {
+      p.directDeadline += shift
+      p.roundDeadline += shift
+    }
+    for (const s of this.suspicions.values()) s.startedAt += shift
+  }
+
+  private nextProbeTarget(): NodeId | undefined {
+    while (this.probeOrder.length > 0) {
+      const id = this.probeOrder.pop() as NodeId
+      const m = this.members.get(id)
+      if (m !== undefined && isLive(m.record.state)) return id
+    }
+    this.probeOrder = this.rng.shuffle(this.liveOthers())
+    return this.probeOrder.pop()
+  }
+
+  private startProbe(target: NodeId, now: Millis, out: Effect[]): void {
+    const seq = this.nextSeq++
+    const p: Probe = {
+      target, seq,
+      directDeadline: now + this.config.probeTimeoutMs,
+      roundDeadline: now + this.config.probeRoundMs,
+      directFailed: false, indirectSent: false, indirectPending: 0,
+    }
+    this.probes.set(target, p)
+    this.stats.probes++
+    this.send(target, { type: 'ping', seq, from: null }, this.config.probeTimeoutMs, { purpose: 'probe-direct', target, seq }, out)
+  }
+
+  private startIndirect(p: Probe, now: Millis, out: Effect[]): void {
+    p.indirectSent = true
+    const relays = this.rng.sample(this.liveOthers().filter((id) => id !== p.target), this.config.indirectProbes)
+    const timeoutMs = Math.max(1, p.roundDeadline - now)
+    for (const via of relays) {
+      p.indirectPending++
+      this.stats.indirectProbes++
+      this.send(via, { type: 'ping-req', seq: p.seq, target: p.target }, timeoutMs, { purpose: 'probe-indirect', target: p.target, seq: p.seq }, out)
+    }
+    if (p.directFailed && p.indirectPending === 0) this.probeFailed(p, now, out)
+  }
+
+  private probeAcked(target: NodeId, seq: number, now: Millis): void {
+    const p = this.probes.get(target)
+    if (p === undefined || p.seq !== seq) return
+    this.probes.delete(target)
+    this.heard(target, now)
+  }
+
+  private probeFailed(p: Probe, now: Millis, out: Effect[]): void {
+    this.probes.delete(p.target)
+    this.suspect(p.target, this.self.id, now, out)
+  }
+
+  // --- suspicion and death ------------------------------------------------------------------------
+
+  /** Our own verdict that `target` is suspect (we probed it and failed). */
+  private suspect(target: NodeId, by: NodeId, now: Millis, out: Effect[]): void {
+    const m = this.members.get(target)
+    if (m === undefined || m.record.state !== 'alive' && m.record.state !== 'suspect') return
+    if (m.record.state === 'suspect') {
+      this.confirm(target, m.record.incarnation, by)
+      if (by === this.self.id) this.outbox.push({ ...m.record, by })
+      return
+    }
+    this.merge({ ...m.record, state: 'suspect', by }, now, out)
+  }
+
+  private confirm(target: NodeId, incarnation: number, by: NodeId): void {
+    const s = this.suspicions.get(target)
+    if (s !== undefined && s.incarnation === incarnation) s.confirmers.add(by)
+  }
+
+  /** Lifeguard: max - (max - min) * log(C + 1) / log(K + 1), C = confirmations beyond the first. */
+  private suspicionTimeout(s: Suspicion): number {
+    const { suspicionMinMs: min, suspicionMaxMs: max } = this.config
+    // K: how many confirmations we can expect; too few members to confirm means use the minimum.
+    const k = Math.min(this.config.suspicionConfirmations, this.liveCount() - 2)
+    if (k < 1) return min
+    const c = Math.min(k, s.confirmers.size - 1)
+    return Math.max(min, max - (max - min) * Math.log(c + 1) / Math.log(k + 1))
+  }
+
+  private declareDead(id: NodeId, now: Millis, out: Effect[]): void {
+    this.suspicions.delete(id)
+    const m = this.members.get(id)
+    if (m === undefined || m.record.state !== 'suspect') return
+    this.stats.deathsDeclared++
+    this.merge({ ...m.record, state: 'dead', by: this.self.id }, now, out)
+  }
+
+  // --- merging what others say -----------------------------------------------------------------
+
+  /** Merge one record; publishes it if it is our own new claim. */
+  private merge(r: NodeRecord, now: Millis, out: Effect[]): void {
+    if (r.id === this.self.id) {
+      this.mergeAboutSelf(r, out)
+      return
+    }
+    const m = this.members.get(r.id)
+    if (m !== undefined && compareRecords(r, m.record) <= 0) {
+      // Not newer, but a suspicion of the same incarnation from someone else confirms ours.
+      if (r.state === 'suspect' && m.record.state === 'suspect' && r.incarnation === m.record.incarnation) {
+        this.confirm(r.id, r.incarnation, r.by)
+      }
+      return
+    }
+    const from: MemberState | 'unknown' = m === undefined ? 'unknown' : m.record.state
+    this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? now })
+    if (r.by === this.self.id) this.outbox.push(r)
+    if (r.state === 'suspect') {
+      const s = this.suspicions.get(r.id)
+      if (s === undefined || s.incarnation !== r.incarnation) {
+        this.suspicions.set(r.id, { incarnation: r.incarnation, startedAt: now, confirmers: new Set([r.by]) })
+        if (r.by === this.self.id) this.stats.suspicions++
+      } else {
+        s.confirmers.add(r.by)
+      }
+    } else {
+      this.suspicions.delete(r.id)
+    }
+    if (!isLive(r.state)) this.probes.delete(r.id)
+    if (from !== r.state) {
+      const reason = r.state === 'alive' ? (from === 'unknown' ? 'joined' : 'refuted') : r.by === '' ? 'announced' : `claimed by ${this.nameOf(r.by)}`
+      this.emit(out, { type: 'node', node: r.id, name: r.name, from, to: r.state, incarnation: r.incarnation, reason })
+    }
+  }
+
+  /** Someone says something about us. Anything that would override our alive record gets refuted. */
+  private mergeAboutSelf(r: NodeRecord, out: Effect[]): void {
+    if (this.leaving) return
+    if (compareRecords(r, this.self) <= 0) return
+    if (r.incarnation < this.self.incarnation) return
+    // A suspicion, death or leave at our incarnation, or any record from a past life with a higher
+    // incarnation: jump above it, so our alive record wins everywhere.
+    this.self = { ...this.self, incarnation: r.incarnation + 1, seq: this.self.seq + 1 }
+    this.setSelf(this.self)
+    out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
+    // Refute now, not on the next tick: the suspicion timeout is running on every other node.
+    this.outbox.push(this.self)
+    if (r.state !== 'alive') this.stats.refutations++
+  }
+
+  private setSelf(r: NodeRecord): void {
+    const m = this.members.get(r.id)
+    this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? 0 })
+  }
+
+  // --- direct requests ----------------------------------------------------------------------------
+
+  private onRequest(from: NodeId, reqId: number, msg: RpcRequest, now: Millis, out: Effect[]): void {
+    this.heard(from, now)
+    switch (msg.type) {
+      case 'ping':
+        if (msg.from !== null) this.merge(msg.from, now, out)
+        out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq } })
+        return
+      case 'ping-req':
+        // Relay a probe for someone else; the answer goes back on their request.
+        if (msg.target === this.self.id) {
+          out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq } })
+          return
+        }
+        this.send(msg.target, { type: 'ping', seq: msg.seq, from: null }, this.config.probeTimeoutMs, { purpose: 'relay', target: msg.target, reqId, seq: msg.seq }, out)
+        return
+      case 'sync':
+        this.stats.syncs++
+        for (const r of msg.records) this.merge(r, now, out)
+        this.lastSyncWith.set(from, now)
+        out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: this.records() } })
+        return
+      case 'leave':
+        this.merge(msg.record, now, out)
+        out.push({ kind: 'reply', reqId, msg: { type: 'ok' } })
+        return
+    }
+  }
+
+  private onResponse(from: NodeId, corr: number, msg: RpcResponse, now: Millis, out: Effect[]): void {
+    const p = this.pending.get(corr)
+    if (p === undefined) return
+    this.pending.delete(corr)
+    this.heard(from, now)
+    switch (p.purpose) {
+      case 'probe-direct':
+        if (msg.type === 'ack') this.probeAcked(p.target, p.seq, now)
+        return
+      case 'probe-indirect':
+        if (msg.type === 'ack') this.probeAcked(p.target, p.seq, now)
+        else this.indirectFailed(p.target, p.seq, now, out)
+        return
+      case 'relay':
+        if (msg.type === 'ack') this.heard(p.target, now)
+        out.push({ kind: 'reply', reqId: p.reqId, msg: msg.type === 'ack' ? { type: 'ack', seq: p.seq } : { type: 'nack', seq: p.seq } })
+        return
+      case 'sync':
+        if (msg.type === 'sync') for (const r of msg.records) this.merge(r, now, out)
+        return
+      case 'leave':
+        return
+    }
+  }
+
+  private onFailed(corr: number, now: Millis, out: Effect[]): void {
+    const p = this.pending.get(corr)
+    if (p === undefined) return
+    this.pending.delete(corr)
+    switch (p.purpose) {
+      case 'probe-direct': {
+        const probe = this.probes.get(p.target)
+        if (probe === undefined || probe.seq !== p.seq) return
+        probe.directFailed = true
+        if (!probe.indirectSent) this.startIndirect(probe, now, out)
+        return
+      }
+      case 'probe-indirect':
+        this.indirectFailed(p.target, p.seq, now, out)
+        return
+      case 'relay':
+        // We could not reach it either: that is our own evidence, so we suspect it too (Lifeguard
+        // confirmations make the verdict faster when several members agree).
+        out.push({ kind: 'reply', reqId: p.reqId, msg: { type: 'nack', seq: p.seq } })
+        this.suspect(p.target, this.self.id, now, out)
+        return
+      case 'sync':
+      case 'leave':
+        return
+    }
+  }
+
+  private indirectFailed(target: NodeId, seq: number, now: Millis, out: Effect[]): void {
+    const probe = this.probes.get(target)
+    if (probe === undefined || probe.seq !== seq) return
+    probe.indirectPending--
+    if (probe.directFailed && probe.indirectPending <= 0) this.probeFailed(probe, now, out)
+  }
+
+  // --- connections, sync, leave -------------------------------------------------------------------
+
+  private onConnected(peer: NodeId, now: Millis, out: Effect[]): void {
+    if (this.leaving) return
+    const last = this.lastSyncWith.get(peer)
+    if (last !== undefined && now - last < this.config.syncDebounceMs) return
+    this.sendSync(peer, now, out)
+  }
+
+  /** A closed connection is a hint, not a verdict: probe the member now instead of waiting its turn. */
+  private onDisconnected(peer: NodeId, now: Millis, out: Effect[]): void {
+    if (this.leaving) return
+    const m = this.members.get(peer)
+    if (m === undefined || m.record.state !== 'alive' || this.probes.has(peer)) return
+    this.startProbe(peer, now, out)
+  }
+
+  private sendSync(peer: NodeId, now: Millis, out: Effect[]): void {
+    this.lastSyncWith.set(peer, now)
+    this.stats.syncs++
+    // 2 probe rounds: a full table is bigger than a ping, but it is still one frame on loopback/LAN.
+    this.send(peer, { type: 'sync', records: this.records() }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+  }
+
+  private onLeave(out: Effect[]): void {
+    if (this.leaving) return
+    this.self = { ...this.self, state: 'left', seq: this.self.seq + 1 }
+    this.setSelf(this.self)
+    this.leaving = true
+    this.probes.clear()
+    this.suspicions.clear()
+    this.outbox.push(this.self)
+    // Gossip is best-effort; tell every live member directly as well, so they see `left` at once.
+    for (const peer of this.liveOthers()) {
+      this.send(peer, { type: 'leave', record: this.self }, this.config.probeTimeoutMs, { purpose: 'leave', peer }, out)
+    }
+    this.emit(out, { type: 'node', node: this.self.id, name: this.self.name, from: 'alive', to: 'left', incarnation: this.self.incarnation, reason: 'leaving' })
+  }
+
+  // --- helpers ------------------------------------------------------------------------------------
+
+  private send(to: NodeId, msg: RpcRequest, timeoutMs: number, purpose: Pending, out: Effect[]): void {
+    const corr = this.nextCorr++
+    this.pending.set(corr, purpose)
+    out.push({ kind: 'send', to, corr, msg, timeoutMs })
+  }
+
+  private heard(id: NodeId, now: Millis): void {
+    const m = this.members.get(id)
+    if (m !== undefined) m.lastHeard = now
+  }
+
+  private liveOthers(): NodeId[] {
+    const ids: NodeId[] = []
+    for (const [id, m] of this.members) if (id !== this.self.id && isLive(m.record.state)) ids.push(id)
+    return ids.sort()
+  }
+
+  private nameOf(id: NodeId): string {
+    return this.members.get(id)?.record.name ?? id.slice(-8)
+  }
+
+  private emit(out: Effect[], event: ClusterEvent): void {
+    out.push({ kind: 'emit', event })
+  }
+
+  private flush(out: Effect[]): void {
+    if (this.selfDirty && this.outbox.length > 0) {
+      // Our own record changed and we publish anyway: carry it along instead of waiting a tick.
+      this.outbox.push(this.self)
+      this.selfDirty = false
+    }
+    if (this.outbox.length === 0) return
+    const seen = new Map<NodeId, NodeRecord>()
+    for (const r of this.outbox) {
+      const cur = seen.get(r.id)
+      if (cur === undefined || compareRecords(r, cur) > 0) seen.set(r.id, r)
+    }
+    this.outbox = []
+    out.push({ kind: 'publish', msg: { type: 'records', records: [...seen.values()] } })
+  }
+}
+
+function isLive(state: MemberState): boolean {
+  return state === 'alive' || state === 'suspect'
+}

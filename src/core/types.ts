@@ -1,0 +1,103 @@
+// The protocol core's vocabulary: what a node knows about others, the messages nodes exchange,
+// and the events in / effects out of the deterministic state machine. Nothing here does I/O.
+
+/** A node's identity: its libp2p peer id, as a string. */
+export type NodeId = string
+
+/** Milliseconds since the epoch, always passed in by the caller (the shell or the simulator). */
+export type Millis = number
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
+
+export interface Resources {
+  cpu: number
+  memoryMb: number
+}
+
+/**
+ * What the cluster knows about one node. Records are gossiped and exchanged whole; two records
+ * about the same node are ordered by `compareRecords` (incarnation, then state, then seq), and
+ * merging keeps the greater one, so the merge is idempotent, commutative and associative.
+ */
+export interface NodeRecord {
+  id: NodeId
+  name: string
+  /** Bumped only by the node itself: on start and to refute a suspicion or death of itself. */
+  incarnation: number
+  state: MemberState
+  /** The owner's sequence number for changes of its data (capacity, labels, drain) within one incarnation. */
+  seq: number
+  /** For suspect/dead records: the node that made the claim. Empty for the owner's own records. */
+  by: NodeId
+  addrs: string[]
+  api: string
+  resources: { total: Resources; free: Resources }
+  labels: Record<string, string>
+  draining: boolean
+  allocations: number
+}
+
+/** Messages published on the cluster gossip topic. */
+export type GossipMessage =
+  | { type: 'records'; records: NodeRecord[] }
+
+/** Direct request messages (one request, one response, over a libp2p stream). */
+export type RpcRequest =
+  | { type: 'ping'; seq: number; from: NodeRecord | null }
+  | { type: 'ping-req'; seq: number; target: NodeId }
+  | { type: 'sync'; records: NodeRecord[] }
+  | { type: 'leave'; record: NodeRecord }
+
+export type RpcResponse =
+  | { type: 'ack'; seq: number }
+  | { type: 'nack'; seq: number }
+  | { type: 'sync'; records: NodeRecord[] }
+  | { type: 'ok' }
+  | { type: 'error'; code: string; message: string }
+
+/** Why a direct request produced no response. */
+export type RpcFailure = 'timeout' | 'unreachable' | 'protocol'
+
+/** Events the shell (or simulator) feeds into the core. `now` comes with every call. */
+export type CoreEvent =
+  | { kind: 'tick' }
+  | { kind: 'gossip'; from: NodeId; msg: GossipMessage }
+  | { kind: 'rpc-request'; from: NodeId; reqId: number; msg: RpcRequest }
+  | { kind: 'rpc-response'; from: NodeId; corr: number; msg: RpcResponse }
+  | { kind: 'rpc-failed'; to: NodeId; corr: number; reason: RpcFailure }
+  | { kind: 'peer-connected'; peer: NodeId }
+  | { kind: 'peer-disconnected'; peer: NodeId }
+  /** The operator asked this node to leave (SIGTERM/Ctrl-C). */
+  | { kind: 'leave' }
+  /** The node's own advertised data changed (free capacity, labels, addresses, drain). */
+  | { kind: 'self-update'; patch: Partial<Pick<NodeRecord, 'addrs' | 'api' | 'resources' | 'labels' | 'draining' | 'allocations'>> }
+
+/** A change worth telling users about (SSE, logs). */
+export type ClusterEvent =
+  | { type: 'node'; node: NodeId; name: string; from: MemberState | 'unknown'; to: MemberState; incarnation: number; reason: string }
+
+/** Effects the core asks the shell to carry out. */
+export type Effect =
+  | { kind: 'publish'; msg: GossipMessage }
+  /** Send a request; the answer comes back as rpc-response or rpc-failed with the same corr. */
+  | { kind: 'send'; to: NodeId; corr: number; msg: RpcRequest; timeoutMs: number }
+  /** Answer an inbound rpc-request. */
+  | { kind: 'reply'; reqId: number; msg: RpcResponse }
+  /** Store a value durably before acting further on it (key/value, JSON-serialisable). */
+  | { kind: 'persist'; key: string; value: unknown }
+  | { kind: 'emit'; event: ClusterEvent }
+
+/** A node as the HTTP API shows it (CONTRACT section 3, NodeStatus). */
+export interface NodeStatus {
+  id: NodeId
+  name: string
+  state: MemberState | 'draining'
+  incarnation: number
+  addrs: string[]
+  api: string
+  resources: { total: Resources; free: Resources }
+  labels: Record<string, string>
+  allocations: number
+  /** Milliseconds since this node last heard from (or about a fresh state of) that node; 0 for itself. */
+  lastSeenMs: number
+}

@@ -1,0 +1,51 @@
+// The one codec for gossip messages and rpc frames: size limit, JSON, schema. Every decode
+// failure is a CodecError with a code, so the shell can count drops by reason.
+import type { TSchema, Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { fromString, toString } from 'uint8arrays'
+import type { GossipMessage, RpcRequest, RpcResponse } from '../core/types.js'
+import { GossipMessageSchema, RpcRequestSchema, RpcResponseSchema } from './schemas.js'
+import { MAX_GOSSIP_BYTES, MAX_RPC_BYTES } from './topics.js'
+
+export type CodecErrorCode = 'too-large' | 'not-json' | 'invalid'
+
+export class CodecError extends Error {
+  override name = 'CodecError'
+  constructor(readonly code: CodecErrorCode, message: string) {
+    super(message)
+  }
+}
+
+interface Codec<T> {
+  encode(value: T): Uint8Array
+  decode(bytes: Uint8Array): T
+}
+
+function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string): Codec<T> {
+  const check = TypeCompiler.Compile(schema)
+  return {
+    encode(value: T): Uint8Array {
+      const bytes = fromString(JSON.stringify(value))
+      if (bytes.byteLength > maxBytes) throw new CodecError('too-large', `${what} of ${bytes.byteLength} bytes exceeds ${maxBytes}`)
+      return bytes
+    },
+    decode(bytes: Uint8Array): T {
+      if (bytes.byteLength > maxBytes) throw new CodecError('too-large', `${what} of ${bytes.byteLength} bytes exceeds ${maxBytes}`)
+      let value: unknown
+      try {
+        value = JSON.parse(toString(bytes))
+      } catch {
+        throw new CodecError('not-json', `${what} is not JSON`)
+      }
+      if (!check.Check(value)) {
+        const first = check.Errors(value).First()
+        throw new CodecError('invalid', `${what}: ${first === undefined ? 'invalid' : `${first.path || '/'} ${first.message}`}`)
+      }
+      return value as Static<S> as T
+    },
+  }
+}
+
+export const gossipCodec: Codec<GossipMessage> = codec(GossipMessageSchema, MAX_GOSSIP_BYTES, 'gossip message')
+export const rpcRequestCodec: Codec<RpcRequest> = codec(RpcRequestSchema, MAX_RPC_BYTES, 'rpc request')
+export const rpcResponseCodec: Codec<RpcResponse> = codec(RpcResponseSchema, MAX_RPC_BYTES, 'rpc response')

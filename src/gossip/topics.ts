@@ -1,0 +1,18 @@
+// Versioned names. A breaking change of a message shape bumps the version, so old and new nodes
+// ignore each other's messages instead of misreading them.
+
+/** Gossipsub topic for membership and capacity records. */
+export const CLUSTER_TOPIC = '/murmur/cluster/1'
+/** libp2p protocol for direct request/response (probes, push-pull sync, leave). */
+export const RPC_PROTOCOL = '/murmur/rpc/1.0.0'
+
+/**
+ * Largest gossip message we publish or accept. A record is ~400 bytes, and a batch carries a few;
+ * 64 KiB leaves room for large label sets while keeping a bad peer from making us parse megabytes.
+ */
+export const MAX_GOSSIP_BYTES = 64 * 1024
+/**
+ * Largest rpc frame. A push-pull sync carries the whole member table (~400 B per node): 4 MiB is
+ * ~10,000 nodes. Past that the protocol needs partial views (see the simulator issue).
+ */
+export const MAX_RPC_BYTES = 4 * 1024 * 1024
