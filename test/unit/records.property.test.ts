@@ -19,7 +19,7 @@ const arbRecord: fc.Arbitrary<NodeRecord> = fc.record({
     total: fc.record({ cpu: fc.constantFrom(1, 2), memoryMb: fc.constant(1024) }),
     free: fc.record({ cpu: fc.constantFrom(0, 1), memoryMb: fc.constantFrom(0, 512) }),
   }),
-  labels: fc.constantFrom({}, { zone: 'a' }),
+  labels: fc.constantFrom<Record<string, string>>({}, { zone: 'a' }),
   draining: fc.boolean(),
   allocations: fc.integer({ min: 0, max: 2 }),
 })

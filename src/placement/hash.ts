@@ -1,0 +1,140 @@
+// A deterministic 64-bit string hash for rendezvous scoring: FNV-1a 64 over UTF-8 bytes, then the
+// MurmurHash3 fmix64 finalizer. FNV-1a alone mixes its low bits poorly for strings that differ only
+// at the end ("alloc-17" vs "alloc-18"), and rendezvous hashing needs every output bit uniform, so
+// the finalizer is not optional. Arithmetic is done on unsigned 32-bit halves with Math.imul rather
+// than BigInt: the scheduler hashes (key, node) for every node on every placement, and BigInt is an
+// order of magnitude slower. The tests check this against a straightforward BigInt version.
+
+/** A 64-bit value as two unsigned 32-bit halves. */
+export interface Hash64 {
+  hi: number
+  lo: number
+}
+
+const FNV_OFFSET_HI = 0xcbf29ce4
+const FNV_OFFSET_LO = 0x84222325
+// FNV-1a 64 prime 0x00000100_000001b3 = 2^40 + 0x1b3; the multiply below uses that split.
+const FNV_PRIME_LO = 0x1b3
+const TWO_POW_32 = 4294967296
+const TWO_POW_52 = 4503599627370496
+
+/** Separates key and node id in the hashed bytes: 0xff never occurs in UTF-8, so no two pairs collide by concatenation. */
+const SEPARATOR = 0xff
+
+/** Feeds the UTF-8 bytes of `s` into an FNV-1a 64 state. Lone surrogates encode as U+FFFD, as TextEncoder does. */
+function fnvFeed(state: Hash64, s: string): Hash64 {
+  let hi = state.hi
+  let lo = state.lo
+  const feed = (byte: number): void => {
+    lo = (lo ^ byte) >>> 0
+    const p = lo * FNV_PRIME_LO // < 2^41: exact in a double
+    const carry = Math.floor(p / TWO_POW_32)
+    hi = (Math.imul(hi, FNV_PRIME_LO) + carry + (lo << 8)) >>> 0
+    lo = p >>> 0
+  }
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i)
+    if (c < 0x80) {
+      feed(c)
+      continue
+    }
+    if (c < 0x800) {
+      feed(0xc0 | (c >> 6))
+      feed(0x80 | (c & 0x3f))
+      continue
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        const cp = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00)
+        i++
+        feed(0xf0 | (cp >> 18))
+        feed(0x80 | ((cp >> 12) & 0x3f))
+        feed(0x80 | ((cp >> 6) & 0x3f))
+        feed(0x80 | (cp & 0x3f))
+        continue
+      }
+      c = 0xfffd
+    }
+    feed(0xe0 | (c >> 12))
+    feed(0x80 | ((c >> 6) & 0x3f))
+    feed(0x80 | (c & 0x3f))
+  }
+  return { hi, lo }
+}
+
+function fnvFeedByte(state: Hash64, byte: number): Hash64 {
+  const lo = (state.lo ^ byte) >>> 0
+  const p = lo * FNV_PRIME_LO
+  return {
+    hi: (Math.imul(state.hi, FNV_PRIME_LO) + Math.floor(p / TWO_POW_32) + (lo << 8)) >>> 0,
+    lo: p >>> 0,
+  }
+}
+
+/** The low 64 bits of a * b. */
+function mul64(aHi: number, aLo: number, bHi: number, bLo: number): Hash64 {
+  // aLo * bLo needs all 64 bits, so split into 16-bit limbs; every partial product stays < 2^32.
+  const a0 = aLo & 0xffff
+  const a1 = aLo >>> 16
+  const b0 = bLo & 0xffff
+  const b1 = bLo >>> 16
+  const p00 = a0 * b0
+  const p01 = a0 * b1
+  const p10 = a1 * b0
+  const p11 = a1 * b1
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff)
+  const lo = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0
+  const loProductHi = p11 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)
+  // The cross terms only reach the high word; their own high halves fall off the top.
+  const hi = (loProductHi + Math.imul(aHi, bLo) + Math.imul(aLo, bHi)) >>> 0
+  return { hi, lo }
+}
+
+/** MurmurHash3's fmix64: a bijection on 64 bits with full avalanche. */
+export function mix64(h: Hash64): Hash64 {
+  // k ^= k >>> 33 only touches the low word: bits 33..63 land on bits 0..30.
+  let lo = (h.lo ^ (h.hi >>> 1)) >>> 0
+  let hi = h.hi
+  let m = mul64(hi, lo, 0xff51afd7, 0xed558ccd)
+  hi = m.hi
+  lo = (m.lo ^ (m.hi >>> 1)) >>> 0
+  m = mul64(hi, lo, 0xc4ceb9fe, 0x1a85ec53)
+  hi = m.hi
+  lo = (m.lo ^ (m.hi >>> 1)) >>> 0
+  return { hi, lo }
+}
+
+/** Plain FNV-1a 64 of the UTF-8 bytes of `s` (no finalizer); exported so tests can pin the standard vectors. */
+export function fnv1a64(s: string): Hash64 {
+  return fnvFeed({ hi: FNV_OFFSET_HI, lo: FNV_OFFSET_LO }, s)
+}
+
+/** A 64-bit value as 16 lowercase hex digits. */
+export function hash64Hex(h: Hash64): string {
+  return h.hi.toString(16).padStart(8, '0') + h.lo.toString(16).padStart(8, '0')
+}
+
+/**
+ * Maps 64 hash bits to a double strictly inside (0, 1): the top 52 bits n give (n + 0.5) / 2^52,
+ * which is exact, never 0 (so ln h is finite) and never 1 (so ln h is non-zero). 52 rather than 53
+ * bits because (2^53 - 0.5) / 2^53 would round up to exactly 1.
+ */
+export function toUnitInterval(h: Hash64): number {
+  const top52 = h.hi * 0x100000 + (h.lo >>> 12)
+  return (top52 + 0.5) / TWO_POW_52
+}
+
+/**
+ * Returns a function hashing (key, nodeId) to (0, 1). The key's bytes are hashed once and the
+ * state reused for every node, since ranking hashes one key against the whole cluster.
+ */
+export function rendezvousHasher(key: string): (nodeId: string) => number {
+  const prefix = fnvFeedByte(fnv1a64(key), SEPARATOR)
+  return (nodeId) => toUnitInterval(mix64(fnvFeed(prefix, nodeId)))
+}
+
+/** A uniform, stable hash of (key, nodeId) in the open interval (0, 1). */
+export function rendezvousHash(key: string, nodeId: string): number {
+  return rendezvousHasher(key)(nodeId)
+}

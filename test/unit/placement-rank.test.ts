@@ -1,0 +1,207 @@
+// rankNodes as a whole: determinism, partition of nodes, load spread, capacity weighting and
+// rendezvous hashing's minimal disruption.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { capacityWeight, rankNodes, type Constraint, type NodeView, type PlacementJob } from '../../src/placement/index.js'
+
+function node(id: string, patch: Partial<NodeView> = {}): NodeView {
+  return {
+    id,
+    name: id,
+    state: 'alive',
+    draining: false,
+    total: { cpu: 8, memoryMb: 8192 },
+    free: { cpu: 8, memoryMb: 8192 },
+    labels: {},
+    ...patch,
+  }
+}
+
+const small: PlacementJob = { id: 'job', resources: { cpu: 0.1, memoryMb: 64 }, constraints: [] }
+
+const constraintArb: fc.Arbitrary<Constraint> = fc.record({
+  label: fc.constantFrom('zone', 'disk'),
+  op: fc.constantFrom<Constraint['op']>('=', '!=', 'in', 'not_in'),
+  value: fc.constantFrom('a', 'b', 'a,b', 'ssd', 'a, ssd'),
+})
+
+const jobArb: fc.Arbitrary<PlacementJob> = fc.record({
+  id: fc.string({ maxLength: 8 }),
+  resources: fc.record({ cpu: fc.constantFrom(0.1, 0.2, 0.5, 1, 2, 4), memoryMb: fc.integer({ min: 16, max: 4096 }) }),
+  constraints: fc.array(constraintArb, { maxLength: 2 }),
+})
+
+function nodeArb(id: string): fc.Arbitrary<NodeView> {
+  return fc.record({
+    id: fc.constant(id),
+    name: fc.string({ maxLength: 6 }),
+    state: fc.constantFrom<NodeView['state']>('alive', 'alive', 'alive', 'alive', 'suspect', 'dead', 'left'),
+    draining: fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
+    total: fc.constant({ cpu: 16, memoryMb: 16384 }),
+    free: fc.record({ cpu: fc.double({ min: 0, max: 16, noNaN: true }), memoryMb: fc.integer({ min: 0, max: 16384 }) }),
+    labels: fc.dictionary(fc.constantFrom('zone', 'disk'), fc.constantFrom('a', 'b', 'ssd')),
+  })
+}
+
+/** 0..12 nodes with unique ids. */
+const nodesArb: fc.Arbitrary<NodeView[]> = fc
+  .uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { maxLength: 12 })
+  .chain((ids) => fc.tuple(...ids.map(nodeArb)))
+
+/** A node list together with a permutation of it. */
+const nodesAndShuffle = nodesArb.chain((nodes) =>
+  fc.tuple(fc.constant(nodes), fc.shuffledSubarray(nodes, { minLength: nodes.length, maxLength: nodes.length })),
+)
+
+/** Fraction of keys for which each node is the top candidate. */
+function topShares(nodes: NodeView[], keys: string[], j: PlacementJob = small): Map<string, number> {
+  const wins = new Map<string, number>(nodes.map((n) => [n.id, 0]))
+  for (const key of keys) {
+    const top = rankNodes(j, key, nodes).candidates[0]
+    if (top) wins.set(top.nodeId, (wins.get(top.nodeId) ?? 0) + 1)
+  }
+  return new Map([...wins].map(([id, w]) => [id, w / keys.length]))
+}
+
+const keys = (n: number, prefix = 'alloc'): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}/0/1`)
+
+describe('rankNodes properties', () => {
+  it('gives the same ranking whatever the order of the input nodes', () => {
+    fc.assert(
+      fc.property(jobArb, fc.string(), nodesAndShuffle, (j, key, [nodes, shuffled]) => {
+        expect(rankNodes(j, key, shuffled)).toEqual(rankNodes(j, key, nodes))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('puts every node in exactly one of candidates and rejected; rejections carry a reason and detail', () => {
+    fc.assert(
+      fc.property(jobArb, fc.string(), nodesArb, (j, key, nodes) => {
+        const r = rankNodes(j, key, nodes)
+        const ids = [...r.candidates.map((c) => c.nodeId), ...r.rejected.map((x) => x.nodeId)].sort()
+        expect(ids).toEqual(nodes.map((n) => n.id).sort())
+        for (const x of r.rejected) expect(x.detail.length).toBeGreaterThan(0)
+        expect(r.pendingReason === undefined).toBe(r.candidates.length > 0)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('sorts candidates by score desc, then nodeId asc, with finite positive scores', () => {
+    fc.assert(
+      fc.property(jobArb, fc.string(), nodesArb, (j, key, nodes) => {
+        const { candidates } = rankNodes(j, key, nodes)
+        for (const c of candidates) expect(c.score > 0 && Number.isFinite(c.score)).toBe(true)
+        for (let i = 1; i < candidates.length; i++) {
+          const [a, b] = [candidates[i - 1]!, candidates[i]!]
+          expect(a.score > b.score || (a.score === b.score && a.nodeId < b.nodeId)).toBe(true)
+        }
+      }),
+    )
+  })
+
+  it('only ranks nodes that are alive, not draining, satisfy constraints and have room', () => {
+    fc.assert(
+      fc.property(jobArb, fc.string(), nodesArb, (j, key, nodes) => {
+        const byId = new Map(nodes.map((n) => [n.id, n]))
+        for (const c of rankNodes(j, key, nodes).candidates) {
+          const n = byId.get(c.nodeId)!
+          expect(n.state).toBe('alive')
+          expect(n.draining).toBe(false)
+          expect(n.free.cpu + 1e-9).toBeGreaterThanOrEqual(j.resources.cpu)
+          expect(n.free.memoryMb + 1e-9).toBeGreaterThanOrEqual(j.resources.memoryMb)
+        }
+      }),
+    )
+  })
+
+  it('removing a node only moves the allocations that node was winning (minimal disruption)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 12 }), fc.nat(), fc.array(fc.string(), { minLength: 1, maxLength: 30 }), (n, gone, ks) => {
+        const nodes = Array.from({ length: n }, (_, i) => node(`n${i}`, { free: { cpu: 1 + i, memoryMb: 1024 * (1 + i) } }))
+        const removed = nodes[gone % n]!.id
+        const rest = nodes.filter((x) => x.id !== removed)
+        for (const key of ks) {
+          const before = rankNodes(small, key, nodes).candidates[0]!.nodeId
+          const after = rankNodes(small, key, rest).candidates[0]!.nodeId
+          if (before !== removed) expect(after).toBe(before)
+        }
+      }),
+    )
+  })
+})
+
+describe('load spread', () => {
+  const equal = Array.from({ length: 10 }, (_, i) => node(`node-${i}`))
+
+  it('1000 allocation keys on 10 equal nodes: each node is top-1 for 5%..15%', () => {
+    const shares = topShares(equal, keys(1000))
+    for (const share of shares.values()) {
+      expect(share).toBeGreaterThanOrEqual(0.05)
+      expect(share).toBeLessThanOrEqual(0.15)
+    }
+  })
+
+  it('holds for random key sets too', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 12 }), (prefix) => {
+        for (const share of topShares(equal, keys(1000, prefix)).values()) {
+          expect(share).toBeGreaterThanOrEqual(0.05)
+          expect(share).toBeLessThanOrEqual(0.15)
+        }
+      }),
+      { numRuns: 20 },
+    )
+  })
+
+  it('a node with 4x the free capacity wins about 4 times in 5', () => {
+    const nodes = [node('big', { free: { cpu: 16, memoryMb: 16384 } }), node('little', { free: { cpu: 4, memoryMb: 4096 } })]
+    const share = topShares(nodes, keys(2000)).get('big')!
+    expect(share).toBeGreaterThan(0.75)
+    expect(share).toBeLessThan(0.85)
+  })
+
+  it('win shares follow weights across a mixed cluster (within 3 points)', () => {
+    const frees = [1, 2, 4, 8, 1]
+    const nodes = frees.map((f, i) => node(`m${i}`, { free: { cpu: f, memoryMb: 1024 * f } }))
+    const shares = topShares(nodes, keys(4000))
+    const total = frees.reduce((a, b) => a + b, 0)
+    frees.forEach((f, i) => expect(Math.abs(shares.get(`m${i}`)! - f / total)).toBeLessThan(0.03))
+  })
+
+  it('the bottleneck resource sets the weight: lots of cpu does not help a memory-poor node', () => {
+    const nodes = [node('cpu-rich', { free: { cpu: 64, memoryMb: 1024 } }), node('balanced', { free: { cpu: 4, memoryMb: 4096 } })]
+    const j: PlacementJob = { id: 'j', resources: { cpu: 0.5, memoryMb: 512 }, constraints: [] }
+    expect(capacityWeight(nodes[0]!.free, j.resources)).toBe(2)
+    expect(capacityWeight(nodes[1]!.free, j.resources)).toBe(8)
+    expect(topShares(nodes, keys(2000), j).get('balanced')!).toBeGreaterThan(0.72)
+  })
+
+  it('a node with room for exactly one copy still gets picked sometimes (weight floor of one copy)', () => {
+    const nodes = [node('full-ish', { free: { cpu: 0.1, memoryMb: 64 } }), node('roomy', { free: { cpu: 1, memoryMb: 640 } })]
+    const share = topShares(nodes, keys(2000)).get('full-ish')!
+    expect(share).toBeGreaterThan(0.05)
+    expect(share).toBeLessThan(0.14) // expected 1/11
+  })
+})
+
+describe('capacityWeight', () => {
+  it.each([
+    [{ cpu: 4, memoryMb: 4096 }, { cpu: 1, memoryMb: 1024 }, 4],
+    [{ cpu: 4, memoryMb: 1024 }, { cpu: 1, memoryMb: 1024 }, 1],
+    [{ cpu: 0.3, memoryMb: 64 }, { cpu: 0.1, memoryMb: 64 }, 1],
+    [{ cpu: 1, memoryMb: 1024 }, { cpu: 0, memoryMb: 0 }, 1000],
+  ])('weight(free %j, need %j) = %d', (free, need, w) => {
+    expect(capacityWeight(free, need)).toBeCloseTo(w, 9)
+  })
+
+  it('is always finite and positive', () => {
+    fc.assert(
+      fc.property(fc.double(), fc.double(), fc.double(), fc.double(), (a, b, c, d) => {
+        const w = capacityWeight({ cpu: a, memoryMb: b }, { cpu: c, memoryMb: d })
+        expect(w > 0 && Number.isFinite(w)).toBe(true)
+      }),
+    )
+  })
+})
