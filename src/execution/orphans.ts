@@ -1,0 +1,75 @@
+// Processes outlive a crashed agent on purpose (their output keeps going to the log files). Each
+// allocation's leader is recorded in <dir>/murmur.pid so that the next agent on this data dir can
+// find and kill what the last one left behind, without killing an unrelated process that reused
+// the pid.
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { bootId, groupMembers, isLive, procAvailable, readStatSync, signalGroup } from './proc.js'
+import { allocationDir, parseAllocationId } from './launch-spec.js'
+
+const PID_FILE = 'murmur.pid'
+
+interface PidRecord {
+  pid: number
+  /** /proc/<pid>/stat starttime: tells our leader from a later process with the same pid. */
+  startTime: number
+  bootId: string
+}
+
+export function writePidFile(dir: string, pid: number): void {
+  const record: PidRecord = { pid, startTime: readStatSync(pid)?.startTime ?? -1, bootId: bootId() }
+  writeFileSync(join(dir, PID_FILE), JSON.stringify(record))
+}
+
+export function removePidFile(dir: string): void {
+  rmSync(join(dir, PID_FILE), { force: true })
+}
+
+function readPidFile(dir: string): PidRecord | null {
+  try {
+    const r = JSON.parse(readFileSync(join(dir, PID_FILE), 'utf8')) as Partial<PidRecord>
+    if (typeof r.pid !== 'number' || typeof r.startTime !== 'number' || typeof r.bootId !== 'string') return null
+    return { pid: r.pid, startTime: r.startTime, bootId: r.bootId }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Is the process group recorded here still ours? Its pgid is the leader's pid. While any member is
+ * alive the kernel does not hand that number out again, so members without a leader are still
+ * ours; a live process holding the number with another start time means the pid was reused.
+ */
+function stillOurs(record: PidRecord): boolean {
+  if (!procAvailable || record.bootId !== bootId()) return false
+  const leader = readStatSync(record.pid)
+  if (leader && isLive(leader) && record.startTime >= 0 && leader.startTime !== record.startTime) return false
+  return true
+}
+
+/**
+ * SIGKILLs the process groups of allocations that a previous agent started and did not see end,
+ * skipping `exclude` (allocations this agent runs). The allocations dir must belong to this agent
+ * alone. Returns what it killed; the caller waits for those groups to vanish.
+ */
+export function reapOrphans(allocationsDir: string, exclude: ReadonlySet<string>): { allocationId: string; pgid: number }[] {
+  let names: string[]
+  try {
+    names = readdirSync(allocationsDir)
+  } catch {
+    return []
+  }
+  const killed: { allocationId: string; pgid: number }[] = []
+  for (const id of names) {
+    if (exclude.has(id) || !parseAllocationId(id)) continue
+    const dir = allocationDir(allocationsDir, id)
+    const record = readPidFile(dir)
+    if (!record) continue
+    if (stillOurs(record) && groupMembers(record.pid).length > 0) {
+      signalGroup(record.pid, 'SIGKILL')
+      killed.push({ allocationId: id, pgid: record.pid })
+    }
+    removePidFile(dir)
+  }
+  return killed
+}

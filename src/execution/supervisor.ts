@@ -1,0 +1,284 @@
+// The Supervisor runs allocation attempts as process groups: it starts them, enforces their
+// timeout and memory limit, stops them on request, and reports each end exactly once.
+import type { ChildProcess } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import type { Writable } from 'node:stream'
+import { setTimeout as delay } from 'node:timers/promises'
+import { pino, type Logger } from 'pino'
+import { exitInfo, noteStartFailure, spawnFailedInfo, type Attempt } from './attempt.js'
+import { probeCgroup, type AllocationCgroup, type CgroupTree } from './cgroup.js'
+import { allocationDir, allocationLogPath, buildEnv, checkLaunchSpec, parseAllocationId, resolveCommand } from './launch-spec.js'
+import { reapOrphans, removePidFile, writePidFile } from './orphans.js'
+import { groupMembers, procAvailable, signalGroup } from './proc.js'
+import { RssWatcher, type RssOver } from './rss-watch.js'
+import { longTimeout, spawnProcess } from './spawn-process.js'
+import type { ExitInfo, ExitReason, LaunchSpec, MemoryEnforcement, SupervisorOptions } from './types.js'
+
+/**
+ * SIGTERM to SIGKILL. Nomad's default kill_timeout: long enough for a process to flush output and
+ * finish a request, short enough that a cancel or a drain does not stall on one that ignores TERM.
+ */
+export const DEFAULT_GRACE_MS = 5_000
+/**
+ * RSS poll interval in rss-poll mode. The limit is only as hard as the poll is frequent: a job can
+ * overshoot by what it allocates between two rounds. A round is one /proc scan for all
+ * allocations, ~1 ms of CPU per 100 processes on the host (measured here), so 4 rounds a second
+ * stay around 1% of a core with a few hundred processes while keeping the overshoot window short.
+ */
+export const DEFAULT_RSS_POLL_MS = 250
+/** Where systemd and the distributions mount the cgroup v2 hierarchy. */
+const DEFAULT_CGROUP_ROOT = '/sys/fs/cgroup'
+/** While waiting for a group to empty: the kernel tears a killed process down within milliseconds. */
+const REAP_POLL_MS = 20
+/**
+ * How long after SIGKILL we wait for the group to vanish before reporting anyway. Only a process
+ * stuck in uninterruptible sleep (a dead NFS mount) survives that long, and the core should not
+ * wait forever for it.
+ */
+const REAP_AFTER_KILL_MS = 2_000
+
+/**
+ * Runs attempts on this machine, one process group each, and reports every end once through the
+ * onExit given to start(). Restart and backoff are not its business: the core starts attempt N+1.
+ * The constructor probes the memory enforcement mode once; it throws only if allocationsDir
+ * cannot be created.
+ */
+export class Supervisor {
+  readonly memoryEnforcement: MemoryEnforcement
+  /** Why that mode: what the cgroup probe found. */
+  readonly memoryEnforcementReason: string
+  readonly allocationsDir: string
+  private readonly graceMs: number
+  private readonly log: Logger
+  private readonly cgroups: CgroupTree | null
+  private readonly rss: RssWatcher | null
+  private readonly attempts = new Map<string, Attempt>()
+  private closed = false
+
+  constructor(opts: SupervisorOptions) {
+    this.allocationsDir = opts.allocationsDir
+    this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS
+    this.log = opts.logger ?? pino({ level: 'silent' })
+    mkdirSync(this.allocationsDir, { recursive: true })
+    const root = opts.cgroupRoot === undefined ? DEFAULT_CGROUP_ROOT : opts.cgroupRoot
+    const probe = root === null ? { ok: false as const, why: 'cgroups turned off by option' } : probeCgroup(root, opts.cgroupParent, process.pid)
+    this.cgroups = probe.ok ? probe.tree : null
+    this.memoryEnforcement = probe.ok ? 'cgroup' : procAvailable ? 'rss-poll' : 'none'
+    this.memoryEnforcementReason = probe.ok ? `cgroup v2 groups under ${probe.tree.dir}` : probe.why
+    // The poller also covers any allocation whose own cgroup could not be made.
+    this.rss = procAvailable
+      ? new RssWatcher(opts.rssPollMs ?? DEFAULT_RSS_POLL_MS, (over) => this.onRssOver(over), (err) => this.log.warn({ err }, 'rss poll failed'))
+      : null
+    this.log.info({ mode: this.memoryEnforcement, why: this.memoryEnforcementReason }, 'memory enforcement')
+  }
+
+  /**
+   * Starts one attempt. Never throws for a bad spec or a failed spawn: onExit then reports
+   * 'spawn-failed'. onExit is called exactly once, never before start returns, and only after
+   * every process of the attempt's group is gone.
+   */
+  start(spec: LaunchSpec, onExit: (info: ExitInfo) => void): { pid: number | undefined } {
+    const startedAt = Date.now()
+    const problem = this.closed ? 'the supervisor is shut down'
+      : checkLaunchSpec(spec) ?? (this.attempts.has(spec.allocationId) ? `allocation ${spec.allocationId} is already running` : null)
+    if (problem) return this.failLater(spec, startedAt, onExit, problem)
+    const dir = allocationDir(this.allocationsDir, spec.allocationId)
+    let cgroup: AllocationCgroup | null = null
+    let spawned: { child: ChildProcess; gate: Writable | null }
+    try {
+      mkdirSync(dir, { recursive: true })
+      const env = buildEnv(spec, dir)
+      const file = spec.command[0] ?? ''
+      // Behind the gate a missing binary would look like the job exiting 127: catch it here.
+      if (this.cgroups && !resolveCommand(file, env.PATH ?? '', dir)) throw new Error(`spawn ${file} ENOENT`)
+      cgroup = this.createCgroup(spec)
+      spawned = spawnProcess({
+        argv: spec.command, cwd: dir, env, gated: cgroup !== null,
+        stdoutPath: this.logPath(spec.allocationId, 'stdout'), stderrPath: this.logPath(spec.allocationId, 'stderr'),
+      })
+    } catch (err) {
+      cgroup?.remove()
+      noteStartFailure(this.logPath(spec.allocationId, 'stderr'), spec, (err as Error).message)
+      return this.failLater(spec, startedAt, onExit, (err as Error).message)
+    }
+    const { child, gate } = spawned
+    const pid = child.pid
+    if (pid === undefined) {
+      cgroup?.remove()
+      child.once('error', (err) => {
+        noteStartFailure(this.logPath(spec.allocationId, 'stderr'), spec, err.message)
+        this.deliver(onExit, spawnFailedInfo(spec, startedAt, err.message))
+      })
+      return { pid: undefined }
+    }
+    let resolveDone = (): void => {}
+    const done = new Promise<void>((resolve) => { resolveDone = resolve })
+    const attempt: Attempt = { spec, dir, child, pid, startedAt, onExit, cgroup, stopReason: null, leaderExited: false, done, resolveDone }
+    this.attempts.set(spec.allocationId, attempt)
+    child.on('error', (err) => this.log.warn({ err, allocationId: spec.allocationId }, 'child process error'))
+    child.once('exit', (code, signal) => void this.onLeaderExit(attempt, code, signal))
+    if (gate) this.openGate(attempt, gate)
+    if (!attempt.cgroup) this.rss?.watch(pid, spec.memoryMb * 1024 * 1024)
+    try {
+      writePidFile(dir, pid)
+    } catch (err) {
+      this.log.warn({ err, allocationId: spec.allocationId }, 'cannot write pid file; a crash would orphan this attempt')
+    }
+    if (spec.timeoutMs > 0) attempt.timeoutTimer = longTimeout(() => this.terminate(attempt, 'timeout'), spec.timeoutMs)
+    this.log.info({ allocationId: spec.allocationId, pid, cgroup: attempt.cgroup !== null }, 'started')
+    return { pid }
+  }
+
+  /**
+   * Ends an attempt: SIGTERM to its whole process group, SIGKILL after graceMs. Resolves once
+   * onExit has been called; at once if the allocation is not running here.
+   */
+  async stop(allocationId: string, reason: 'killed' | 'timeout'): Promise<void> {
+    const attempt = this.attempts.get(allocationId)
+    if (!attempt) return
+    this.terminate(attempt, reason)
+    await attempt.done
+  }
+
+  /** Allocation ids whose processes are running (or still being reaped). */
+  running(): string[] {
+    return [...this.attempts.keys()]
+  }
+
+  /** Agent shutdown: stops everything it started and refuses new starts. */
+  async stopAll(): Promise<void> {
+    this.closed = true
+    await Promise.all(this.running().map((id) => this.stop(id, 'killed')))
+    this.rss?.stop()
+    this.cgroups?.remove()
+  }
+
+  /**
+   * Kills what a previous agent on the same allocations dir started and never saw end (it
+   * crashed). Call once at agent start, before start(). Resolves, once they are gone, with those
+   * allocation ids (the core decides what becomes of them).
+   */
+  async reapOrphans(): Promise<string[]> {
+    const killed = reapOrphans(this.allocationsDir, new Set(this.attempts.keys()))
+    const until = Date.now() + REAP_AFTER_KILL_MS
+    while (killed.some((k) => groupMembers(k.pgid).length > 0) && Date.now() < until) await delay(REAP_POLL_MS)
+    return killed.map((k) => k.allocationId)
+  }
+
+  /** Where an allocation's output goes; valid after the agent restarts too. Throws on a bad id. */
+  logPath(allocationId: string, stream: 'stdout' | 'stderr'): string {
+    if (!parseAllocationId(allocationId)) throw new RangeError(`invalid allocation id ${JSON.stringify(allocationId)}`)
+    return allocationLogPath(this.allocationsDir, allocationId, stream)
+  }
+
+  private createCgroup(spec: LaunchSpec): AllocationCgroup | null {
+    if (!this.cgroups) return null
+    try {
+      return this.cgroups.createGroup(spec.allocationId, spec.memoryMb, spec.cpu)
+    } catch (err) {
+      this.log.warn({ err, allocationId: spec.allocationId }, 'cannot make the cgroup; falling back to rss polling')
+      return null
+    }
+  }
+
+  /** Moves the gate shell into the cgroup, then lets it exec the job. */
+  private openGate(attempt: Attempt, gate: Writable): void {
+    try {
+      attempt.cgroup?.attach(attempt.pid)
+    } catch (err) {
+      this.log.warn({ err, allocationId: attempt.spec.allocationId }, 'cannot join the cgroup; falling back to rss polling')
+      attempt.cgroup?.remove()
+      attempt.cgroup = null
+    }
+    gate.end('go\n')
+  }
+
+  private terminate(attempt: Attempt, reason: ExitReason, message?: string): void {
+    // Once the leader has exited by itself, its exit code is the outcome, whatever comes later.
+    if (attempt.stopReason === null && !attempt.leaderExited) {
+      attempt.stopReason = reason
+      attempt.message = message
+    }
+    if (reason === 'oom') this.kill(attempt)
+    else this.signalTerm(attempt)
+  }
+
+  /** SIGTERM now and SIGKILL after graceMs, unless that is under way already. */
+  private signalTerm(attempt: Attempt): void {
+    if (attempt.killTimer || attempt.killedAt !== undefined) return
+    signalGroup(attempt.pid, 'SIGTERM')
+    attempt.killTimer = setTimeout(() => this.kill(attempt), this.graceMs)
+  }
+
+  private kill(attempt: Attempt): void {
+    clearTimeout(attempt.killTimer)
+    attempt.killedAt ??= Date.now()
+    attempt.cgroup?.killAll()
+    const res = signalGroup(attempt.pid, 'SIGKILL')
+    if (res instanceof Error) this.log.warn({ err: res, allocationId: attempt.spec.allocationId }, 'SIGKILL failed')
+  }
+
+  private onRssOver(over: RssOver): void {
+    const attempt = [...this.attempts.values()].find((a) => a.pid === over.pgid)
+    if (!attempt || attempt.killedAt !== undefined) return
+    const mb = (b: number): string => (b / 1024 / 1024).toFixed(1)
+    this.terminate(attempt, 'oom', `process group RSS ${mb(over.rssBytes)} MB over the ${mb(over.limitBytes)} MB limit`)
+  }
+
+  private async onLeaderExit(attempt: Attempt, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    const finishedAt = Date.now()
+    attempt.leaderExited = true
+    attempt.timeoutTimer?.cancel()
+    attempt.child.stdio[3]?.destroy()
+    await this.reapGroup(attempt)
+    clearTimeout(attempt.killTimer)
+    this.rss?.unwatch(attempt.pid)
+    const info = exitInfo(attempt, code, signal, finishedAt, attempt.cgroup?.oomKills() ?? 0)
+    try {
+      removePidFile(attempt.dir)
+    } catch (err) {
+      this.log.warn({ err }, 'cannot remove pid file')
+    }
+    this.attempts.delete(attempt.spec.allocationId)
+    this.log.info({ allocationId: info.allocationId, code, signal, reason: info.reason }, 'exited')
+    this.deliver(attempt.onExit, info)
+    attempt.resolveDone()
+  }
+
+  /**
+   * The leader is gone; processes it left in its group get the same treatment as a stop (SIGTERM,
+   * SIGKILL after grace), because the attempt's memory and cpu are not free until they are gone.
+   */
+  private async reapGroup(attempt: Attempt): Promise<void> {
+    const alive = (): boolean => {
+      if (attempt.cgroup?.populated() === true) return true
+      // kill(-pgid, 0) fails once no process (not even a zombie) is left: the usual case, no scan.
+      if (signalGroup(attempt.pid, 0) !== true) return false
+      return procAvailable ? groupMembers(attempt.pid).length > 0 : true
+    }
+    while (alive()) {
+      this.signalTerm(attempt)
+      if (attempt.killedAt !== undefined && Date.now() - attempt.killedAt > REAP_AFTER_KILL_MS) {
+        this.log.error({ allocationId: attempt.spec.allocationId, pgid: attempt.pid }, 'processes survive SIGKILL; reporting the exit anyway')
+        break
+      }
+      await delay(REAP_POLL_MS)
+    }
+    if (attempt.cgroup && !attempt.cgroup.remove()) this.log.warn({ dir: attempt.cgroup.dir }, 'cannot remove cgroup')
+  }
+
+  private failLater(spec: LaunchSpec, startedAt: number, onExit: (info: ExitInfo) => void, message: string): { pid: undefined } {
+    this.log.warn({ allocationId: spec.allocationId, message }, 'spawn failed')
+    setImmediate(() => this.deliver(onExit, spawnFailedInfo(spec, startedAt, message)))
+    return { pid: undefined }
+  }
+
+  /** A throwing callback is a bug in the caller, but must not take the supervisor down with it. */
+  private deliver(onExit: (info: ExitInfo) => void, info: ExitInfo): void {
+    try {
+      onExit(info)
+    } catch (err) {
+      this.log.error({ err, allocationId: info.allocationId }, 'onExit threw')
+    }
+  }
+}
