@@ -15,8 +15,9 @@
 import type { MembershipConfig } from './config.js'
 import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
+import type { JobRecord } from './job-types.js'
 import type {
-  ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcRequest, RpcResponse,
+  ClusterEvent, CoreEvent, Effect, JobSync, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcRequest, RpcResponse,
 } from './types.js'
 
 /** The node's own data, as it starts. */
@@ -52,6 +53,13 @@ type Pending =
   | { purpose: 'sync'; peer: NodeId }
   | { purpose: 'leave'; peer: NodeId }
 
+/** Lets another sub-machine ride on the push-pull exchange (the jobs' digests and records). */
+export interface SyncExtension {
+  request(): JobSync
+  onRequest(sync: JobSync): { jobs: JobRecord[]; want: string[] }
+  onResponse(from: NodeId, jobs: JobRecord[], want: string[], now: Millis, out: Effect[]): void
+}
+
 /** Counters for /metrics; monotonic. */
 export interface MembershipStats {
   probes: number
@@ -70,7 +78,6 @@ export class Membership {
   private readonly lastSyncWith = new Map<NodeId, Millis>()
   private probeOrder: NodeId[] = []
   private self: NodeRecord
-  private nextCorr = 1
   private nextSeq = 1
   private nextProbeAt = 0
   private nextAnnounceAt = 0
@@ -90,6 +97,9 @@ export class Membership {
     private readonly rng: Rng,
     now: Millis,
     out: Effect[],
+    /** Correlation ids are shared by all sub-machines of a node, so responses route unambiguously. */
+    private readonly nextCorr: () => number,
+    private readonly syncExt?: SyncExtension,
   ) {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
     this.members.set(info.id, { record: this.self, lastHeard: now })
@@ -142,6 +152,9 @@ export class Membership {
         if (ev.msg.type === 'records') for (const r of ev.msg.records) this.merge(r, now, out)
         break
       case 'rpc-request': this.onRequest(ev.from, ev.reqId, ev.msg, now, out); break
+      case 'api':
+      case 'process-exit':
+        break
       case 'rpc-response': this.onResponse(ev.from, ev.corr, ev.msg, now, out); break
       case 'rpc-failed': this.onFailed(ev.corr, now, out); break
       case 'peer-connected': this.onConnected(ev.peer, now, out); break
@@ -364,7 +377,10 @@ export class Membership {
         this.stats.syncs++
         for (const r of msg.records) this.merge(r, now, out)
         this.lastSyncWith.set(from, now)
-        out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: this.records() } })
+        out.push({ kind: 'reply', reqId, msg: {
+          type: 'sync', records: this.records(),
+          ...(this.syncExt !== undefined && msg.jobs !== undefined ? this.syncExt.onRequest(msg.jobs) : {}),
+        } })
         return
       case 'leave':
         this.merge(msg.record, now, out)
@@ -391,7 +407,9 @@ export class Membership {
         out.push({ kind: 'reply', reqId: p.reqId, msg: msg.type === 'ack' ? { type: 'ack', seq: p.seq } : { type: 'nack', seq: p.seq } })
         return
       case 'sync':
-        if (msg.type === 'sync') for (const r of msg.records) this.merge(r, now, out)
+        if (msg.type !== 'sync') return
+        for (const r of msg.records) this.merge(r, now, out)
+        this.syncExt?.onResponse(from, msg.jobs ?? [], msg.want ?? [], now, out)
         return
       case 'leave':
         return
@@ -453,7 +471,8 @@ export class Membership {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
     // 2 probe rounds: a full table is bigger than a ping, but it is still one frame on loopback/LAN.
-    this.send(peer, { type: 'sync', records: this.records() }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+    const jobs = this.syncExt?.request()
+    this.send(peer, { type: 'sync', records: this.records(), ...(jobs === undefined ? {} : { jobs }) }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
   }
 
   private onLeave(out: Effect[]): void {
@@ -474,7 +493,7 @@ export class Membership {
   // --- helpers ------------------------------------------------------------------------------------
 
   private send(to: NodeId, msg: RpcRequest, timeoutMs: number, purpose: Pending, out: Effect[]): void {
-    const corr = this.nextCorr++
+    const corr = this.nextCorr()
     this.pending.set(corr, purpose)
     out.push({ kind: 'send', to, corr, msg, timeoutMs })
   }

@@ -1,3 +1,5 @@
+import type { Allocation, ApiReply, ApiRequest, JobRecord, JobSpec, ProcessExit } from './job-types.js'
+
 // The protocol core's vocabulary: what a node knows about others, the messages nodes exchange,
 // and the events in / effects out of the deterministic state machine. Nothing here does I/O.
 
@@ -40,18 +42,36 @@ export interface NodeRecord {
 /** Messages published on the cluster gossip topic. */
 export type GossipMessage =
   | { type: 'records'; records: NodeRecord[] }
+  /** Job record changes, batched per tick. */
+  | { type: 'jobs'; jobs: JobRecord[] }
+
+/** The job part of a push-pull exchange: digests out, differing records back. */
+export interface JobSync {
+  /** job id -> digest of the sender's copy */
+  digests: Record<string, string>
+}
 
 /** Direct request messages (one request, one response, over a libp2p stream). */
 export type RpcRequest =
   | { type: 'ping'; seq: number; from: NodeRecord | null }
   | { type: 'ping-req'; seq: number; target: NodeId }
-  | { type: 'sync'; records: NodeRecord[] }
+  | { type: 'sync'; records: NodeRecord[]; jobs?: JobSync }
   | { type: 'leave'; record: NodeRecord }
+  /** Store this job (a replica is asked at submit, and by replica repair); answer after it is on disk. */
+  | { type: 'store-job'; job: JobRecord }
+  /** Merge these job records (state changes, the job part of a state exchange). */
+  | { type: 'job-update'; jobs: JobRecord[] }
+  /** The arbiter offers an instance attempt; the node reserves and accepts only if it truly has room. */
+  | { type: 'offer'; jobId: string; index: number; attempt: number; resources: JobSpec['resources'] }
+  /** The arbiter's grant, replicated first: run it. */
+  | { type: 'start'; job: JobRecord; alloc: Allocation }
 
 export type RpcResponse =
   | { type: 'ack'; seq: number }
   | { type: 'nack'; seq: number }
-  | { type: 'sync'; records: NodeRecord[] }
+  | { type: 'sync'; records: NodeRecord[]; jobs?: JobRecord[]; want?: string[] }
+  | { type: 'accept' }
+  | { type: 'reject'; reason: string }
   | { type: 'ok' }
   | { type: 'error'; code: string; message: string }
 
@@ -69,12 +89,15 @@ export type CoreEvent =
   | { kind: 'peer-disconnected'; peer: NodeId }
   /** The operator asked this node to leave (SIGTERM/Ctrl-C). */
   | { kind: 'leave' }
+  | { kind: 'api'; reqId: number; req: ApiRequest }
+  | { kind: 'process-exit'; exit: ProcessExit }
   /** The node's own advertised data changed (free capacity, labels, addresses, drain). */
   | { kind: 'self-update'; patch: Partial<Pick<NodeRecord, 'addrs' | 'api' | 'resources' | 'labels' | 'draining' | 'allocations'>> }
 
 /** A change worth telling users about (SSE, logs). */
 export type ClusterEvent =
   | { type: 'node'; node: NodeId; name: string; from: MemberState | 'unknown'; to: MemberState; incarnation: number; reason: string }
+  | { type: 'job'; job: string; name: string; state: string; index?: number; attempt?: number; node?: string; allocState?: string; reason?: string }
 
 /** Effects the core asks the shell to carry out. */
 export type Effect =
@@ -86,6 +109,10 @@ export type Effect =
   /** Store a value durably before acting further on it (key/value, JSON-serialisable). */
   | { kind: 'persist'; key: string; value: unknown }
   | { kind: 'emit'; event: ClusterEvent }
+  /** Answer an API request (after any persist effect before it has completed). */
+  | { kind: 'api-reply'; reqId: number; reply: ApiReply }
+  | { kind: 'start-process'; allocId: string; jobId: string; index: number; attempt: number; spec: JobSpec }
+  | { kind: 'kill-process'; allocId: string; reason: 'killed' | 'timeout' }
 
 /** A node as the HTTP API shows it (CONTRACT section 3, NodeStatus). */
 export interface NodeStatus {

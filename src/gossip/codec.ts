@@ -21,8 +21,30 @@ interface Codec<T> {
   decode(bytes: Uint8Array): T
 }
 
+/**
+ * For a union of `{ type: '...' }` variants, the checker of each variant by its type, so an error
+ * names the field that is wrong instead of "Expected union value".
+ */
+function variantCheckers(schema: TSchema): Map<string, ReturnType<typeof TypeCompiler.Compile>> {
+  const out = new Map<string, ReturnType<typeof TypeCompiler.Compile>>()
+  const anyOf = (schema as { anyOf?: TSchema[] }).anyOf ?? []
+  for (const v of anyOf) {
+    const t = (v as { properties?: { type?: { const?: unknown } } }).properties?.type?.const
+    if (typeof t === 'string') out.set(t, TypeCompiler.Compile(v))
+  }
+  return out
+}
+
+function firstError(check: ReturnType<typeof TypeCompiler.Compile>, variants: Map<string, ReturnType<typeof TypeCompiler.Compile>>, value: unknown): string {
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined
+  const c = typeof type === 'string' ? variants.get(type) ?? check : check
+  const first = c.Errors(value).First()
+  return first === undefined ? 'invalid' : `${first.path || '/'} ${first.message}`
+}
+
 function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string): Codec<T> {
   const check = TypeCompiler.Compile(schema)
+  const variants = variantCheckers(schema)
   return {
     encode(value: T): Uint8Array {
       const bytes = fromString(JSON.stringify(value))
@@ -37,10 +59,7 @@ function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string):
       } catch {
         throw new CodecError('not-json', `${what} is not JSON`)
       }
-      if (!check.Check(value)) {
-        const first = check.Errors(value).First()
-        throw new CodecError('invalid', `${what}: ${first === undefined ? 'invalid' : `${first.path || '/'} ${first.message}`}`)
-      }
+      if (!check.Check(value)) throw new CodecError('invalid', `${what}: ${firstError(check, variants, value)}`)
       return value as Static<S> as T
     },
   }

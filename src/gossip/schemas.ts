@@ -25,22 +25,72 @@ export const NodeRecordSchema = Type.Object({
 
 const Records = Type.Array(NodeRecordSchema, { maxItems: 20_000 })
 
+/** A job spec with every default filled in (the API edge has the lenient schema users write). */
+export const JobSpecSchema = Type.Object({
+  name: Type.String({ maxLength: 256 }),
+  command: Type.Array(Type.String({ maxLength: 64 * 1024 }), { minItems: 1, maxItems: 1024 }),
+  env: Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 32 * 1024 }), { maxProperties: 256 }),
+  resources: ResourcesSchema,
+  count: Type.Integer({ minimum: 1, maximum: 10_000 }),
+  type: Type.Union([Type.Literal('batch'), Type.Literal('service')]),
+  constraints: Type.Array(Type.Object({
+    label: Type.String({ maxLength: 128 }),
+    op: Type.Union([Type.Literal('='), Type.Literal('!='), Type.Literal('in'), Type.Literal('not_in')]),
+    value: Type.String({ maxLength: 1024 }),
+  }, { additionalProperties: false }), { maxItems: 64 }),
+  restart: Type.Object({ attempts: Type.Integer({ minimum: 0, maximum: 1000 }), backoffMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }) }, { additionalProperties: false }),
+  timeoutMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }),
+}, { additionalProperties: false })
+
+const Millis = Type.Number({ minimum: 0 })
+const AllocationSchema = Type.Object({
+  index: Count,
+  attempt: Count,
+  nodeId: Id,
+  nodeName: Type.String({ maxLength: 128 }),
+  state: Type.Union(['claimed', 'running', 'succeeded', 'failed', 'lost', 'cancelled'].map((s) => Type.Literal(s))),
+  exitCode: Type.Union([Type.Integer(), Type.Null()]),
+  startedAt: Type.Union([Millis, Type.Null()]),
+  finishedAt: Type.Union([Millis, Type.Null()]),
+  reason: Type.Optional(Type.String({ maxLength: 1024 })),
+}, { additionalProperties: false })
+
+export const JobRecordSchema = Type.Object({
+  id: Id,
+  spec: JobSpecSchema,
+  submittedAt: Millis,
+  cancelled: Type.Boolean(),
+  allocations: Type.Record(Type.String({ maxLength: 32 }), AllocationSchema, { maxProperties: 100_000 }),
+  pendingReason: Type.String({ maxLength: 2048 }),
+  reasonVersion: Count,
+}, { additionalProperties: false })
+
+const JobRecords = Type.Array(JobRecordSchema, { maxItems: 20_000 })
+const JobSyncSchema = Type.Object({ digests: Type.Record(Id, Type.String({ maxLength: 32 }), { maxProperties: 200_000 }) }, { additionalProperties: false })
+
 export const GossipMessageSchema = Type.Union([
   Type.Object({ type: Type.Literal('records'), records: Type.Array(NodeRecordSchema, { maxItems: 128 }) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('jobs'), jobs: Type.Array(JobRecordSchema, { maxItems: 1024 }) }, { additionalProperties: false }),
 ])
 
 export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('ping'), seq: Count, from: Type.Union([NodeRecordSchema, Type.Null()]) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ping-req'), seq: Count, target: Id }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sync'), records: Records }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sync'), records: Records, jobs: Type.Optional(JobSyncSchema) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('leave'), record: NodeRecordSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('job-update'), jobs: JobRecords }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('offer'), jobId: Id, index: Count, attempt: Count, resources: ResourcesSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, alloc: AllocationSchema }, { additionalProperties: false }),
 ])
 
 export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('ack'), seq: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('nack'), seq: Count }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sync'), records: Records }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sync'), records: Records, jobs: Type.Optional(JobRecords), want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ok') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('accept') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('reject'), reason: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('error'), code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),
 ])
 

@@ -4,7 +4,8 @@
 import { NodeCore } from '../core/node-core.js'
 import { TEST, type MembershipConfig } from '../core/config.js'
 import { Rng } from '../core/rng.js'
-import type { ClusterEvent, CoreEvent, Effect, Millis, NodeId, RpcRequest } from '../core/types.js'
+import type { ApiReply, JobRecord, JobSpec } from '../core/job-types.js'
+import type { ClusterEvent, CoreEvent, Effect, Millis, NodeId, Resources, RpcRequest } from '../core/types.js'
 import { gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
 
 interface Scheduled {
@@ -22,6 +23,31 @@ interface SimNode {
   persisted: Map<string, unknown>
   nextReqId: number
   inbound: Map<number, { from: NodeId; corr: number }>
+  /** Simulated processes: allocation id -> run record. */
+  procs: Map<string, SimRun>
+}
+
+/** One simulated process run, for invariant checks (duplicates, overcommit, lost work). */
+export interface SimRun {
+  allocId: string
+  jobId: string
+  index: number
+  node: NodeId
+  startedAt: Millis
+  endedAt: Millis | null
+  resources: Resources
+  exitCode: number | null
+}
+
+/**
+ * Simulated jobs read their behaviour from env: SIM_DURATION_MS (default 100) and
+ * SIM_EXIT_CODE (default 0).
+ */
+export function simSpec(over: Partial<JobSpec> = {}): JobSpec {
+  return {
+    name: 'sim', command: ['sim'], env: {}, resources: { cpu: 0.5, memoryMb: 128 }, count: 1, type: 'batch',
+    constraints: [], restart: { attempts: 2, backoffMs: 100 }, timeoutMs: 0, ...over,
+  }
 }
 
 export interface SimOptions {
@@ -38,6 +64,9 @@ export class SimCluster {
   now: Millis = 1_700_000_000_000
   readonly events: Array<{ at: Millis; observer: NodeId; event: ClusterEvent }> = []
   readonly bytes = { gossip: 0, rpc: 0 }
+  readonly runs: SimRun[] = []
+  readonly replies = new Map<number, ApiReply>()
+  private nextApiReq = 1
   private readonly queue: Scheduled[] = []
   private readonly nodes = new Map<NodeId, SimNode>()
   private readonly cuts = new Set<string>()
@@ -61,15 +90,16 @@ export class SimCluster {
   }
 
   /** Start a node (or restart one that was killed, from what it persisted). */
-  start(id: NodeId, name = id): void {
+  start(id: NodeId, name = id, total: Resources = { cpu: 4, memoryMb: 4096 }, labels: Record<string, string> = {}): void {
     const old = this.nodes.get(id)
     const persisted = old?.persisted ?? new Map<string, unknown>()
     const lastIncarnation = typeof persisted.get('self/incarnation') === 'number' ? persisted.get('self/incarnation') as number : 0
+    const storedJobs = [...persisted.entries()].filter(([k]) => k.startsWith('job/')).map(([, v]) => v as JobRecord)
     const { core, effects } = NodeCore.create({
-      self: { id, name, addrs: [], api: `sim://${id}`, resources: { total: { cpu: 4, memoryMb: 4096 }, free: { cpu: 4, memoryMb: 4096 } }, labels: {}, draining: false, allocations: 0 },
-      lastIncarnation, config: this.config, seed: this.opts.seed, now: this.now,
+      self: { id, name, addrs: [], api: `sim://${id}`, resources: { total, free: total }, labels, draining: false, allocations: 0 },
+      lastIncarnation, config: this.config, seed: this.opts.seed, now: this.now, storedJobs,
     })
-    const node: SimNode = { id, core, state: 'up', backlog: [], persisted, nextReqId: 1, inbound: new Map() }
+    const node: SimNode = { id, core, state: 'up', backlog: [], persisted, nextReqId: 1, inbound: new Map(), procs: new Map() }
     this.nodes.set(id, node)
     this.apply(node, effects)
     this.scheduleTick(node, core)
@@ -86,6 +116,9 @@ export class SimCluster {
     const n = this.mustGet(id)
     n.state = 'down'
     n.backlog = []
+    // Its processes die with it (the agent's process groups are killed at its next start anyway).
+    for (const run of n.procs.values()) run.endedAt = this.now
+    n.procs.clear()
     for (const other of this.nodes.values()) {
       if (other.id !== id && other.state !== 'down') this.deliver(other.id, { kind: 'peer-disconnected', peer: id }, 1)
     }
@@ -110,6 +143,19 @@ export class SimCluster {
     const n = this.mustGet(id)
     this.step(n, { kind: 'leave' })
     this.at(this.now + 50, () => { n.state = 'down' })
+  }
+
+  /** Submit a job through a node's API; returns the request id (see `replies`). */
+  submit(via: NodeId, id: string, spec: JobSpec): number {
+    const reqId = this.nextApiReq++
+    this.step(this.mustGet(via), { kind: 'api', reqId, req: { op: 'submit', id, spec } })
+    return reqId
+  }
+
+  cancel(via: NodeId, id: string): number {
+    const reqId = this.nextApiReq++
+    this.step(this.mustGet(via), { kind: 'api', reqId, req: { op: 'cancel', id } })
+    return reqId
   }
 
   /** Cut the link between two nodes in both directions (or heal it). */
@@ -149,6 +195,43 @@ export class SimCluster {
   stall(id: NodeId, ms: number): void {
     this.freeze(id)
     this.at(this.now + ms, () => this.thaw(id))
+  }
+
+  /** Nodes whose persisted state holds the job (its durable copies). */
+  storedOn(jobId: string): NodeId[] {
+    return [...this.nodes.values()].filter((n) => n.persisted.has(`job/${jobId}`)).map((n) => n.id)
+  }
+
+  /**
+   * Invariant checks over every simulated run so far: the same instance running twice at once,
+   * and a node running more than it declared.
+   */
+  violations(): { duplicates: string[]; overcommit: string[] } {
+    const duplicates: string[] = []
+    const overcommit: string[] = []
+    const byInstance = new Map<string, SimRun[]>()
+    for (const r of this.runs) {
+      const k = `${r.jobId}/${r.index}`
+      byInstance.set(k, [...(byInstance.get(k) ?? []), r])
+    }
+    const overlaps = (a: SimRun, b: SimRun): boolean => a.startedAt < (b.endedAt ?? Infinity) && b.startedAt < (a.endedAt ?? Infinity)
+    for (const [k, rs] of byInstance) {
+      for (let i = 0; i < rs.length; i++) for (let j = i + 1; j < rs.length; j++) {
+        if (overlaps(rs[i] as SimRun, rs[j] as SimRun)) duplicates.push(`${k} on ${rs[i]?.node} and ${rs[j]?.node}`)
+      }
+    }
+    for (const n of this.nodes.values()) {
+      const total = n.core.selfRecord().resources.total
+      const mine = this.runs.filter((r) => r.node === n.id)
+      for (const r of mine) {
+        const at = r.startedAt
+        const concurrent = mine.filter((o) => o.startedAt <= at && (o.endedAt ?? Infinity) > at)
+        const cpu = concurrent.reduce((s, o) => s + o.resources.cpu, 0)
+        const mem = concurrent.reduce((s, o) => s + o.resources.memoryMb, 0)
+        if (cpu > total.cpu + 1e-9 || mem > total.memoryMb + 1e-9) overcommit.push(`${n.id} at ${at}: ${cpu} cpu ${mem} MB`)
+      }
+    }
+    return { duplicates, overcommit }
   }
 
   stateOf(observer: NodeId, target: NodeId): string | undefined {
@@ -233,8 +316,32 @@ export class SimCluster {
         }
         case 'persist': node.persisted.set(e.key, e.value); break
         case 'emit': this.events.push({ at: this.now, observer: node.id, event: e.event }); break
+        case 'api-reply': this.replies.set(e.reqId, e.reply); break
+        case 'start-process': this.startProcess(node, e.allocId, e.jobId, e.index, e.spec); break
+        case 'kill-process': this.endProcess(node, e.allocId, null, 'killed'); break
       }
     }
+  }
+
+  private startProcess(node: SimNode, allocId: string, jobId: string, index: number, spec: JobSpec): void {
+    const run: SimRun = { allocId, jobId, index, node: node.id, startedAt: this.now, endedAt: null, resources: spec.resources, exitCode: null }
+    this.runs.push(run)
+    node.procs.set(allocId, run)
+    const duration = Number(spec.env.SIM_DURATION_MS ?? 100)
+    const code = Number(spec.env.SIM_EXIT_CODE ?? 0)
+    const core = node.core
+    this.at(this.now + duration, () => { if (node.core === core) this.endProcess(node, allocId, code, 'exited') })
+  }
+
+  private endProcess(node: SimNode, allocId: string, code: number | null, reason: 'exited' | 'killed'): void {
+    const run = node.procs.get(allocId)
+    if (run === undefined || node.state === 'down') return
+    node.procs.delete(allocId)
+    run.endedAt = this.now
+    run.exitCode = code
+    const ev: CoreEvent = { kind: 'process-exit', exit: { allocId, exitCode: code, signal: code === null ? 'SIGTERM' : null, reason } }
+    // The exit is reported asynchronously, like the supervisor's onExit.
+    this.deliver(node.id, ev, 1)
   }
 
   private sendRpc(from: SimNode, to: NodeId, corr: number, msg: RpcRequest, timeoutMs: number): void {

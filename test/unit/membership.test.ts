@@ -54,7 +54,7 @@ describe('membership', () => {
         sim.stall(`node-${1 + (i % 5)}`, 300)
       }
       sim.run(5_000)
-      const deaths = sim.events.filter((e) => e.event.to === 'dead')
+      const deaths = sim.events.filter((e) => e.event.type === 'node' && e.event.to === 'dead')
       expect(deaths, `seed ${seed}`).toEqual([])
       expect(converged(sim, 5)).toBe(true)
     }
@@ -70,8 +70,8 @@ describe('membership', () => {
         sim.stall(`node-${1 + (i % 5)}`, 1_200)
       }
       sim.run(5_000)
-      suspicions += sim.events.filter((e) => e.event.to === 'suspect').length
-      expect(sim.events.filter((e) => e.event.to === 'dead'), `seed ${seed}`).toEqual([])
+      suspicions += sim.events.filter((e) => e.event.type === 'node' && e.event.to === 'suspect').length
+      expect(sim.events.filter((e) => e.event.type === 'node' && e.event.to === 'dead'), `seed ${seed}`).toEqual([])
       expect(converged(sim, 5)).toBe(true)
     }
     // The stalls are long enough that probes fail: the refutation path really ran.
@@ -87,7 +87,7 @@ describe('membership', () => {
     sim.thaw('node-4')
     sim.runUntilTrue(() => allSee(sim, 'node-4', 'alive'), 10_000)
     expect(sim.core('node-4').selfRecord().incarnation).toBeGreaterThan(before)
-    const refuted = sim.events.filter((e) => e.event.node === 'node-4' && e.event.reason === 'refuted')
+    const refuted = sim.events.filter((e) => e.event.type === 'node' && e.event.node === 'node-4' && e.event.reason === 'refuted')
     expect(refuted.length).toBeGreaterThanOrEqual(3)
   })
 
@@ -99,7 +99,7 @@ describe('membership', () => {
     expect(took).toBeLessThan(50)
     sim.run(10_000)
     expect(allSee(sim, 'node-2', 'left', ['node-1', 'node-3', 'node-4'])).toBe(true)
-    expect(sim.events.filter((e) => e.event.node === 'node-2' && (e.event.to === 'suspect' || e.event.to === 'dead'))).toEqual([])
+    expect(sim.events.filter((e) => e.event.node === 'node-2' && (e.event.type === 'node' && e.event.to === 'suspect' || e.event.type === 'node' && e.event.to === 'dead'))).toEqual([])
   })
 
   it('a node restarted from its persisted state comes back alive with a higher incarnation', () => {

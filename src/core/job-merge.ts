@@ -1,0 +1,115 @@
+// Merging two copies of a job record, and what state a job is in. The merge is a join (idempotent,
+// commutative, associative): replicas, gossip and the state exchange may deliver copies in any
+// order and any number of times. Allocations merge per (index, attempt) by how far they got.
+import { fnv1a64, hash64Hex } from '../placement/hash.js'
+import type { AllocState, Allocation, JobRecord, JobState } from './job-types.js'
+
+/** How far an allocation got; a later stage wins. Terminal states rank by how final they are. */
+const ALLOC_RANK: Record<AllocState, number> = { claimed: 0, running: 1, succeeded: 2, failed: 3, lost: 4, cancelled: 5 }
+
+export function allocKey(index: number, attempt: number): string {
+  return `${index}/${attempt}`
+}
+
+export function isTerminalAlloc(state: AllocState): boolean {
+  return ALLOC_RANK[state] >= ALLOC_RANK.succeeded
+}
+
+function compareAlloc(a: Allocation, b: Allocation): number {
+  const d = ALLOC_RANK[a.state] - ALLOC_RANK[b.state]
+  if (d !== 0) return d
+  const ka = JSON.stringify(a)
+  const kb = JSON.stringify(b)
+  return ka === kb ? 0 : ka < kb ? -1 : 1
+}
+
+export function mergeAlloc(a: Allocation, b: Allocation): Allocation {
+  return compareAlloc(a, b) >= 0 ? a : b
+}
+
+export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
+  const allocations: Record<string, Allocation> = { ...a.allocations }
+  for (const [k, v] of Object.entries(b.allocations)) {
+    const cur = allocations[k]
+    allocations[k] = cur === undefined ? v : mergeAlloc(cur, v)
+  }
+  // The spec never changes after submit; two submits with one idempotency key may differ only in
+  // submittedAt (and in theory the spec): the earliest submit wins, deterministically.
+  const first = a.submittedAt !== b.submittedAt
+    ? (a.submittedAt < b.submittedAt ? a : b)
+    : (JSON.stringify(a.spec) <= JSON.stringify(b.spec) ? a : b)
+  const reason = a.reasonVersion !== b.reasonVersion
+    ? (a.reasonVersion > b.reasonVersion ? a : b)
+    : (a.pendingReason >= b.pendingReason ? a : b)
+  return {
+    id: a.id,
+    spec: first.spec,
+    submittedAt: first.submittedAt,
+    cancelled: a.cancelled || b.cancelled,
+    allocations: sortKeys(allocations),
+    pendingReason: reason.pendingReason,
+    reasonVersion: reason.reasonVersion,
+  }
+}
+
+function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {}
+  for (const k of Object.keys(o).sort()) out[k] = o[k] as T
+  return out
+}
+
+/** A short digest of a record's content: equal records, equal digests (for the state exchange). */
+export function jobDigest(r: JobRecord): string {
+  return hash64Hex(fnv1a64(JSON.stringify(r)))
+}
+
+/** The newest attempt of each instance. */
+export function latestAllocations(r: JobRecord): Map<number, Allocation> {
+  const latest = new Map<number, Allocation>()
+  for (const a of Object.values(r.allocations)) {
+    const cur = latest.get(a.index)
+    if (cur === undefined || a.attempt > cur.attempt) latest.set(a.index, a)
+  }
+  return latest
+}
+
+/**
+ * Runs of an instance that failed on their own. Lost runs (their node died) and cancelled ones
+ * do not count: losing a node must not use up a job's restarts.
+ */
+export function failedRuns(r: JobRecord, index: number): number {
+  let n = 0
+  for (const a of Object.values(r.allocations)) if (a.index === index && a.state === 'failed') n++
+  return n
+}
+
+/** Runs an instance may fail in all: the first plus `restart.attempts` retries. */
+export function maxAttempts(r: JobRecord): number {
+  return 1 + r.spec.restart.attempts
+}
+
+/**
+ * The job's state, derived from its allocations: never stored, so it cannot disagree with them.
+ * Batch: succeeded when every instance has succeeded; failed when one failed its last attempt.
+ * Service: never completes; running while any instance runs.
+ */
+export function jobState(r: JobRecord): JobState {
+  if (r.cancelled) return 'cancelled'
+  const latest = latestAllocations(r)
+  if (r.spec.type === 'batch') {
+    let succeeded = 0
+    for (let i = 0; i < r.spec.count; i++) {
+      const all = Object.values(r.allocations).filter((a) => a.index === i)
+      if (all.some((a) => a.state === 'succeeded')) { succeeded++; continue }
+      if (failedRuns(r, i) >= maxAttempts(r)) return 'failed'
+    }
+    if (succeeded === r.spec.count) return 'succeeded'
+  }
+  for (const a of latest.values()) if (a.state === 'running' || a.state === 'claimed') return 'running'
+  return 'pending'
+}
+
+export function isTerminalJob(r: JobRecord): boolean {
+  const s = jobState(r)
+  return s === 'succeeded' || s === 'failed' || s === 'cancelled'
+}

@@ -1,0 +1,96 @@
+// Jobs as the protocol knows them (CONTRACT section 3: JobSpec, JobStatus).
+
+import type { Millis, NodeId, Resources } from './types.js'
+
+export type JobType = 'batch' | 'service'
+export type ConstraintOp = '=' | '!=' | 'in' | 'not_in'
+
+export interface JobConstraint {
+  label: string
+  op: ConstraintOp
+  /** For `in` / `not_in`: a comma-separated list. */
+  value: string
+}
+
+/** A job as submitted, after defaults are filled in (the API fills them). */
+export interface JobSpec {
+  name: string
+  command: string[]
+  env: Record<string, string>
+  resources: Resources
+  count: number
+  type: JobType
+  constraints: JobConstraint[]
+  restart: { attempts: number; backoffMs: number }
+  timeoutMs: number
+}
+
+export type AllocState = 'claimed' | 'running' | 'succeeded' | 'failed' | 'lost' | 'cancelled'
+export type JobState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+/** One attempt of one instance on one node. `attempt` starts at 1 and is the fencing epoch. */
+export interface Allocation {
+  index: number
+  attempt: number
+  nodeId: NodeId
+  nodeName: string
+  state: AllocState
+  exitCode: number | null
+  startedAt: Millis | null
+  finishedAt: Millis | null
+  /** Why it ended, when it did not simply exit (timeout, oom, lost, killed, spawn failure). */
+  reason?: string
+}
+
+/**
+ * Everything the cluster knows about one job. Replicated whole and merged field by field
+ * (see job-merge.ts), so any two copies merge to the same result in any order.
+ */
+export interface JobRecord {
+  // Which nodes store a job is not stored: it is the top 3 live nodes by rendezvous hash of the id
+  // (see jobs.ts), so every node computes it, and it follows membership (replica repair).
+  id: string
+  spec: JobSpec
+  submittedAt: Millis
+  /** Set once by a cancel; never unset. */
+  cancelled: boolean
+  /** Every attempt of every instance ever made; key `${index}/${attempt}`. */
+  allocations: Record<string, Allocation>
+  /** Why the arbiter could not place an instance; `reasonVersion` orders competing reasons. */
+  pendingReason: string
+  reasonVersion: number
+}
+
+/** A job as the API shows it (CONTRACT section 3, JobStatus). */
+export interface JobStatus {
+  id: string
+  name: string
+  type: JobType
+  state: JobState
+  submittedAt: string
+  spec: JobSpec
+  pendingReason?: string
+  allocations: Array<{
+    index: number; attempt: number; nodeId: NodeId; nodeName: string; state: AllocState
+    exitCode: number | null; startedAt: string | null; finishedAt: string | null; reason?: string
+  }>
+}
+
+/** API requests that change state go through the core; reads use its query methods. */
+export type ApiRequest =
+  | { op: 'submit'; id: string; spec: JobSpec }
+  | { op: 'cancel'; id: string }
+
+export interface ApiReply {
+  status: number
+  body: unknown
+}
+
+/** What the execution layer reports when an allocation's process is gone. */
+export interface ProcessExit {
+  allocId: string
+  exitCode: number | null
+  signal: string | null
+  reason: 'exited' | 'timeout' | 'killed' | 'oom' | 'spawn-failed'
+  message?: string
+}

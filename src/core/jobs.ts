@@ -1,0 +1,593 @@
+// Jobs without a master, as a pure state machine.
+//
+// - Storage: a job lives on its replica set, the top 3 live nodes by rendezvous hash of its id.
+//   Every node computes the same set from its membership view. The node taking a submit stores
+//   the job there over direct requests and acknowledges only once they all have it on disk.
+// - Placement: the first live replica is the job's arbiter. It ranks nodes (src/placement) and
+//   offers each instance attempt to the best candidate only: O(1) messages per instance. The
+//   candidate reserves only if its own true free capacity admits the job. The arbiter records the
+//   grant, replicates it to the other replicas, and only then tells the node to start, so the next
+//   replica, which takes over when the arbiter dies, knows every grant.
+// - Fencing: (index, attempt) names one run. A node running an attempt that the merged record
+//   gives to another node, marks lost, or has superseded by a newer attempt, stops its copy.
+// - Spread: every change is gossiped in batches to all nodes (so any node answers for any job),
+//   and the periodic state exchange compares digests to repair what gossip lost.
+import { admits, rankNodes } from '../placement/index.js'
+import { rendezvousHash } from '../placement/hash.js'
+import { allocKey, failedRuns, isTerminalAlloc, jobDigest, jobState, latestAllocations, maxAttempts, mergeJob } from './job-merge.js'
+import { allocationId, toJobStatus, toNodeView } from './job-status.js'
+import type { Allocation, AllocState, ApiRequest, JobRecord, JobSpec, JobStatus, ProcessExit } from './job-types.js'
+import type { Effect, JobSync, Millis, NodeId, NodeRecord, Resources, RpcRequest, RpcResponse } from './types.js'
+
+export interface JobsConfig {
+  /** Copies of every job (CONTRACT: stored on min(3, alive) nodes). */
+  replicas: number
+  /** An offer is one round trip to a node that answers from memory; 1 s survives a slow tick. */
+  offerTimeoutMs: number
+  /** Storing on a replica waits for its disk; 3 s covers a slow fsync on a busy machine. */
+  storeTimeoutMs: number
+  /** A reservation whose start never came (the arbiter died) is released after this. */
+  reservationTtlMs: number
+  /** The arbiter re-sends a start for a claim that has not turned into a run after this. */
+  claimResendMs: number
+  /** A node that rejected an offer is skipped for this long (its gossiped capacity is stale). */
+  rejectBackoffMs: number
+  /** A job nothing can take is ranked again at most this often, and at once when capacity frees. */
+  placementRetryMs: number
+  /** Keep a gossip batch under the topic's message limit (64 KiB) with room to spare. */
+  gossipBatchBytes: number
+}
+
+export const JOBS_DEFAULTS: JobsConfig = {
+  replicas: 3, offerTimeoutMs: 1_000, storeTimeoutMs: 3_000, reservationTtlMs: 5_000, claimResendMs: 2_000,
+  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024,
+}
+
+/** What the jobs machine needs to know of membership. */
+export interface MemberView {
+  readonly selfId: NodeId
+  records(): NodeRecord[]
+  record(id: NodeId): NodeRecord | undefined
+  selfRecord(): NodeRecord
+}
+
+interface LocalAlloc {
+  jobId: string
+  index: number
+  attempt: number
+  resources: Resources
+  state: 'reserved' | 'running'
+  since: Millis
+  /** Why we asked the process to stop, so its exit is recorded right. */
+  stopping?: 'cancel' | 'fenced'
+}
+
+interface Submit {
+  reqId: number
+  record: JobRecord
+  ranking: NodeId[]
+  next: number
+  need: number
+  acks: Set<NodeId>
+  inflight: number
+}
+
+type Pending =
+  | { purpose: 'store'; reqId: number; node: NodeId }
+  | { purpose: 'offer'; jobId: string; index: number; attempt: number; node: NodeId }
+  | { purpose: 'grant'; grantId: string }
+  | { purpose: 'start'; jobId: string }
+  | { purpose: 'update' }
+  | { purpose: 'sync-push' }
+
+interface Grant {
+  jobId: string
+  alloc: Allocation
+  waiting: number
+}
+
+export interface JobsStats {
+  submitted: number
+  placed: number
+  offersRejected: number
+  duplicatesStopped: number
+  started: number
+}
+
+const live = (r: NodeRecord | undefined): boolean => r !== undefined && (r.state === 'alive' || r.state === 'suspect')
+
+export class Jobs {
+  private readonly jobs = new Map<string, JobRecord>()
+  private readonly local = new Map<string, LocalAlloc>()
+  private readonly submits = new Map<number, Submit>()
+  private readonly pending = new Map<number, Pending>()
+  private readonly offers = new Map<string, number>()
+  private readonly grants = new Map<string, Grant>()
+  private readonly startSentAt = new Map<string, Millis>()
+  private readonly rejectedUntil = new Map<string, Millis>()
+  private readonly nextTryAt = new Map<string, Millis>()
+  private readonly gossipOut = new Set<string>()
+  private capacityDirty = true
+  readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0 }
+
+  constructor(
+    private readonly members: MemberView,
+    private readonly nextCorr: () => number,
+    private readonly config: JobsConfig = JOBS_DEFAULTS,
+  ) {}
+
+  // --- queries --------------------------------------------------------------------------------
+
+  statuses(): JobStatus[] {
+    return [...this.jobs.values()].sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1)).map(toJobStatus)
+  }
+
+  status(id: string): JobStatus | undefined {
+    const r = this.jobs.get(id)
+    return r === undefined ? undefined : toJobStatus(r)
+  }
+
+  record(id: string): JobRecord | undefined {
+    return this.jobs.get(id)
+  }
+
+  /** Free capacity by this node's own books: what it declared minus what it holds. */
+  free(): Resources {
+    const total = this.members.selfRecord().resources.total
+    let cpu = total.cpu
+    let memoryMb = total.memoryMb
+    for (const a of this.local.values()) { cpu -= a.resources.cpu; memoryMb -= a.resources.memoryMb }
+    return { cpu: Math.max(0, round(cpu)), memoryMb: Math.max(0, round(memoryMb)) }
+  }
+
+  localCount(): number {
+    return this.local.size
+  }
+
+  /** The nodes that store a job: the top live nodes by rendezvous hash of its id. */
+  replicaSet(jobId: string): NodeId[] {
+    return this.ranking(jobId).slice(0, this.config.replicas)
+  }
+
+  // --- start-up ---------------------------------------------------------------------------------
+
+  /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
+  load(records: JobRecord[], now: Millis, out: Effect[]): void {
+    for (const r of records) {
+      this.jobs.set(r.id, r)
+      for (const a of Object.values(r.allocations)) {
+        if (a.nodeId === this.members.selfId && !isTerminalAlloc(a.state)) {
+          this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: 'its node restarted' }, now, out)
+        }
+      }
+    }
+  }
+
+  // --- events -----------------------------------------------------------------------------------
+
+  onApi(reqId: number, req: ApiRequest, now: Millis, out: Effect[]): void {
+    if (req.op === 'submit') this.submit(reqId, req.id, req.spec, now, out)
+    else this.cancel(reqId, req.id, now, out)
+  }
+
+  /** Returns true when the request was one of ours. */
+  onRequest(reqId: number, msg: RpcRequest, now: Millis, out: Effect[]): boolean {
+    switch (msg.type) {
+      case 'store-job':
+        this.merge(msg.job, now, out)
+        this.reply(out, reqId, { type: 'ok' })
+        return true
+      case 'job-update':
+        for (const j of msg.jobs) this.merge(j, now, out)
+        this.reply(out, reqId, { type: 'ok' })
+        return true
+      case 'offer':
+        this.reply(out, reqId, this.onOffer(msg.jobId, msg.index, msg.attempt, msg.resources, now))
+        return true
+      case 'start':
+        this.reply(out, reqId, this.onStart(msg.job, msg.alloc, now, out))
+        return true
+      default:
+        return false
+    }
+  }
+
+  onResponse(corr: number, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
+    const p = this.pending.get(corr)
+    if (p === undefined) return
+    this.pending.delete(corr)
+    const ok = msg !== null && (msg.type === 'ok' || msg.type === 'accept')
+    switch (p.purpose) {
+      case 'store': {
+        const s = this.submits.get(p.reqId)
+        if (s === undefined) return
+        s.inflight--
+        if (ok) s.acks.add(p.node)
+        this.fillSubmit(s, now, out)
+        return
+      }
+      case 'offer': {
+        const key = `${p.jobId}/${p.index}`
+        this.offers.delete(key)
+        if (ok) this.granted(p.jobId, p.index, p.attempt, p.node, now, out)
+        else {
+          this.stats.offersRejected++
+          this.rejectedUntil.set(`${key}@${p.node}`, now + this.config.rejectBackoffMs)
+        }
+        return
+      }
+      case 'grant': {
+        const g = this.grants.get(p.grantId)
+        if (g === undefined) return
+        if (--g.waiting <= 0) this.sendStart(p.grantId, g, now, out)
+        return
+      }
+      case 'start':
+      case 'update':
+      case 'sync-push':
+        return
+    }
+  }
+
+  onProcessExit(exit: ProcessExit, now: Millis, out: Effect[]): void {
+    const la = this.local.get(exit.allocId)
+    if (la === undefined) return
+    this.local.delete(exit.allocId)
+    this.capacityDirty = true
+    // A fenced copy was a duplicate: the record already says who owns this run.
+    if (la.stopping === 'fenced') return
+    const r = this.jobs.get(la.jobId)
+    const cur = r?.allocations[allocKey(la.index, la.attempt)]
+    if (cur === undefined) return
+    const state: AllocState = la.stopping === 'cancel' ? 'cancelled' : exit.exitCode === 0 && exit.reason === 'exited' ? 'succeeded' : 'failed'
+    const reason = exit.reason === 'exited' ? (exit.exitCode === 0 ? undefined : `exited with ${exit.exitCode ?? exit.signal}`) : exit.message ?? exit.reason
+    this.update(la.jobId, { ...cur, state, exitCode: exit.exitCode, finishedAt: now, ...(reason === undefined ? {} : { reason }) }, now, out)
+  }
+
+  onTick(now: Millis, out: Effect[]): void {
+    for (const [id, la] of this.local) {
+      if (la.state === 'reserved' && now - la.since > this.config.reservationTtlMs) {
+        this.local.delete(id)
+        this.capacityDirty = true
+      }
+    }
+    for (const r of this.jobs.values()) if (this.arbiterOf(r.id) === this.members.selfId) this.arbitrate(r, now, out)
+    this.flushGossip(out)
+  }
+
+  /** Our free capacity changed since the last call (the node core then re-announces it). */
+  takeCapacityChange(): boolean {
+    const d = this.capacityDirty
+    this.capacityDirty = false
+    return d
+  }
+
+  // --- the job part of the state exchange -----------------------------------------------------
+
+  syncDigests(): JobSync {
+    const digests: Record<string, string> = {}
+    for (const [id, r] of this.jobs) digests[id] = jobDigest(r)
+    return { digests }
+  }
+
+  /** Answer a peer's digests: records it lacks or differs on, and ids we want from it. */
+  onSyncRequest(sync: JobSync): { jobs: JobRecord[]; want: string[] } {
+    const jobs: JobRecord[] = []
+    const want: string[] = []
+    for (const [id, r] of this.jobs) if (sync.digests[id] !== jobDigest(r)) jobs.push(r)
+    for (const [id, d] of Object.entries(sync.digests)) {
+      const mine = this.jobs.get(id)
+      if (mine === undefined || jobDigest(mine) !== d) want.push(id)
+    }
+    return { jobs, want }
+  }
+
+  onSyncResponse(from: NodeId, jobs: JobRecord[], want: string[], now: Millis, out: Effect[]): void {
+    for (const j of jobs) this.merge(j, now, out)
+    const push = want.map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
+    if (push.length > 0) this.send(out, from, { type: 'job-update', jobs: push }, this.config.storeTimeoutMs, { purpose: 'sync-push' })
+  }
+
+  // --- submit and cancel ------------------------------------------------------------------------
+
+  private submit(reqId: number, id: string, spec: JobSpec, now: Millis, out: Effect[]): void {
+    if (this.jobs.has(id)) {
+      // Idempotency: the same key gives the same id, on any node; nothing new is created.
+      out.push({ kind: 'api-reply', reqId, reply: { status: 201, body: { id } } })
+      return
+    }
+    const ranking = this.ranking(id)
+    const s: Submit = {
+      reqId, ranking, next: 0, need: Math.min(this.config.replicas, ranking.length), acks: new Set(), inflight: 0,
+      record: { id, spec, submittedAt: now, cancelled: false, allocations: {}, pendingReason: '', reasonVersion: 0 },
+    }
+    this.submits.set(reqId, s)
+    this.fillSubmit(s, now, out)
+  }
+
+  /** Ask more replicas until enough have the job on disk; a failed one is replaced by the next in rank. */
+  private fillSubmit(s: Submit, now: Millis, out: Effect[]): void {
+    while (s.acks.size + s.inflight < s.need && s.next < s.ranking.length) {
+      const node = s.ranking[s.next++] as NodeId
+      if (node === this.members.selfId) {
+        out.push({ kind: 'persist', key: jobKey(s.record.id), value: s.record })
+        s.acks.add(node)
+      } else {
+        s.inflight++
+        this.send(out, node, { type: 'store-job', job: s.record }, this.config.storeTimeoutMs, { purpose: 'store', reqId: s.reqId, node })
+      }
+    }
+    if (s.acks.size >= s.need && s.need > 0) {
+      this.submits.delete(s.reqId)
+      this.stats.submitted++
+      this.merge(s.record, now, out, true)
+      out.push({ kind: 'api-reply', reqId: s.reqId, reply: { status: 201, body: { id: s.record.id } } })
+    } else if (s.inflight === 0) {
+      this.submits.delete(s.reqId)
+      out.push({ kind: 'api-reply', reqId: s.reqId, reply: { status: 503, body: { error: {
+        code: 'unavailable', message: `could store the job on ${s.acks.size} of ${s.need} nodes; nothing was acknowledged`,
+      } } } })
+    }
+  }
+
+  private cancel(reqId: number, id: string, now: Millis, out: Effect[]): void {
+    const r = this.jobs.get(id)
+    if (r === undefined) {
+      out.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'not_found', message: `no job ${id}` } } } })
+      return
+    }
+    if (!r.cancelled) this.author({ ...r, cancelled: true }, now, out)
+    out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
+  }
+
+  // --- the arbiter --------------------------------------------------------------------------------
+
+  private arbiterOf(jobId: string): NodeId | undefined {
+    return this.replicaSet(jobId)[0]
+  }
+
+  private arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
+    const state = jobState(r)
+    if (state === 'succeeded' || state === 'failed' || state === 'cancelled') return
+    const latest = latestAllocations(r)
+    const views = this.members.records().map(toNodeView)
+    const holders = new Set<NodeId>()
+    for (const a of latest.values()) if (!isTerminalAlloc(a.state)) holders.add(a.nodeId)
+    for (let index = 0; index < r.spec.count; index++) {
+      const last = latest.get(index)
+      const key = `${r.id}/${index}`
+      if (last !== undefined && (last.state === 'claimed' || last.state === 'running')) {
+        if (!live(this.members.record(last.nodeId))) {
+          this.update(r.id, { ...last, state: 'lost', finishedAt: now, reason: `node ${last.nodeName} is ${this.members.record(last.nodeId)?.state ?? 'gone'}` }, now, out)
+        } else if (last.state === 'claimed') {
+          this.resendStart(r, last, now, out)
+        }
+        continue
+      }
+      if (last?.state === 'succeeded' && r.spec.type === 'batch') continue
+      if (r.spec.type === 'batch' && Object.values(r.allocations).some((a) => a.index === index && a.state === 'succeeded')) continue
+      if (r.spec.type === 'batch' && failedRuns(r, index) >= maxAttempts(r)) continue
+      if (this.offers.has(key)) continue
+      if (last !== undefined && (last.state === 'failed' || last.state === 'succeeded') && now < (last.finishedAt ?? 0) + r.spec.restart.backoffMs) continue
+      if ((this.nextTryAt.get(key) ?? 0) > now) continue
+      const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === index).map((a) => a.attempt)) + 1
+      const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
+      const allocKeyStr = `${r.id}/${index}/${attempt}`
+      const others = new Set([...holders].filter((n) => n !== last?.nodeId))
+      let ranked = rankNodes(job, allocKeyStr, views, { exclude: others })
+      if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, views)
+      const candidate = ranked.candidates.find((c) => (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
+      if (candidate === undefined) {
+        const reason = ranked.pendingReason ?? 'every fitting node turned the offer down; retrying'
+        if (reason !== r.pendingReason) this.author({ ...r, pendingReason: reason, reasonVersion: r.reasonVersion + 1 }, now, out)
+        this.nextTryAt.set(key, now + this.config.placementRetryMs)
+        continue
+      }
+      const corr = this.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index, attempt, resources: r.spec.resources }, this.config.offerTimeoutMs,
+        { purpose: 'offer', jobId: r.id, index, attempt, node: candidate.nodeId })
+      this.offers.set(key, corr)
+      holders.add(candidate.nodeId)
+    }
+  }
+
+  /** The candidate reserved room: record the claim, replicate it, then tell the node to start. */
+  private granted(jobId: string, index: number, attempt: number, node: NodeId, now: Millis, out: Effect[]): void {
+    const r = this.jobs.get(jobId)
+    if (r === undefined || r.cancelled || r.allocations[allocKey(index, attempt)] !== undefined) return
+    const alloc: Allocation = {
+      index, attempt, nodeId: node, nodeName: this.members.record(node)?.name ?? node,
+      state: 'claimed', exitCode: null, startedAt: null, finishedAt: null,
+    }
+    const next = { ...r, allocations: { ...r.allocations, [allocKey(index, attempt)]: alloc }, pendingReason: '', reasonVersion: r.reasonVersion + (r.pendingReason === '' ? 0 : 1) }
+    this.stats.placed++
+    this.merge(next, now, out, true, false)
+    const grantId = allocationId(jobId, index, attempt)
+    const others = this.replicaSet(jobId).filter((n) => n !== this.members.selfId)
+    const g: Grant = { jobId, alloc, waiting: others.length }
+    this.grants.set(grantId, g)
+    const rec = this.jobs.get(jobId) as JobRecord
+    for (const n of others) this.send(out, n, { type: 'job-update', jobs: [rec] }, this.config.storeTimeoutMs, { purpose: 'grant', grantId })
+    if (others.length === 0) this.sendStart(grantId, g, now, out)
+  }
+
+  private sendStart(grantId: string, g: Grant, now: Millis, out: Effect[]): void {
+    this.grants.delete(grantId)
+    const r = this.jobs.get(g.jobId)
+    if (r === undefined) return
+    this.startSentAt.set(grantId, now)
+    this.send(out, g.alloc.nodeId, { type: 'start', job: r, alloc: g.alloc }, this.config.offerTimeoutMs, { purpose: 'start', jobId: g.jobId })
+  }
+
+  /** A claim that never turned into a run (lost start, or we took over from a dead arbiter). */
+  private resendStart(r: JobRecord, a: Allocation, now: Millis, out: Effect[]): void {
+    const id = allocationId(r.id, a.index, a.attempt)
+    if (this.grants.has(id)) return
+    const sent = this.startSentAt.get(id)
+    if (sent !== undefined && now - sent < this.config.claimResendMs) return
+    if (sent === undefined) {
+      this.startSentAt.set(id, now)
+      return
+    }
+    this.sendStart(id, { jobId: r.id, alloc: a, waiting: 0 }, now, out)
+  }
+
+  // --- the node that runs instances -------------------------------------------------------------
+
+  private onOffer(jobId: string, index: number, attempt: number, need: Resources, now: Millis): RpcResponse {
+    const id = allocationId(jobId, index, attempt)
+    if (this.local.has(id)) return { type: 'accept' }
+    if (this.members.selfRecord().draining) return { type: 'reject', reason: 'draining' }
+    if (this.jobs.get(jobId)?.cancelled === true) return { type: 'reject', reason: 'cancelled' }
+    const free = this.free()
+    if (!admits(free, need)) return { type: 'reject', reason: `needs ${need.cpu} cpu / ${need.memoryMb} MB, has ${free.cpu} / ${free.memoryMb}` }
+    this.local.set(id, { jobId, index, attempt, resources: need, state: 'reserved', since: now })
+    this.capacityDirty = true
+    return { type: 'accept' }
+  }
+
+  private onStart(job: JobRecord, alloc: Allocation, now: Millis, out: Effect[]): RpcResponse {
+    this.merge(job, now, out)
+    const r = this.jobs.get(job.id) as JobRecord
+    const id = allocationId(r.id, alloc.index, alloc.attempt)
+    const cur = r.allocations[allocKey(alloc.index, alloc.attempt)]
+    const la = this.local.get(id)
+    if (la?.state === 'running') return { type: 'ok' }
+    if (cur === undefined || cur.nodeId !== this.members.selfId || cur.state !== 'claimed' || r.cancelled) {
+      if (la !== undefined) { this.local.delete(id); this.capacityDirty = true }
+      return { type: 'reject', reason: 'stale grant' }
+    }
+    if (la === undefined && !admits(this.free(), r.spec.resources)) return { type: 'reject', reason: 'no room any more' }
+    this.local.set(id, { jobId: r.id, index: alloc.index, attempt: alloc.attempt, resources: r.spec.resources, state: 'running', since: now })
+    this.capacityDirty = true
+    this.stats.started++
+    out.push({ kind: 'start-process', allocId: id, jobId: r.id, index: alloc.index, attempt: alloc.attempt, spec: r.spec })
+    this.update(r.id, { ...cur, state: 'running', startedAt: now }, now, out)
+    return { type: 'ok' }
+  }
+
+  /** After any merge: stop what we run that the record says is not ours, or is cancelled. */
+  private reconcileLocal(r: JobRecord, out: Effect[]): void {
+    const latest = latestAllocations(r)
+    for (const [id, la] of this.local) {
+      if (la.jobId !== r.id || la.state !== 'running' || la.stopping !== undefined) continue
+      const cur = r.allocations[allocKey(la.index, la.attempt)]
+      const newest = latest.get(la.index)
+      const fenced = cur === undefined || cur.nodeId !== this.members.selfId || cur.state === 'lost' ||
+        (newest !== undefined && newest.attempt > la.attempt)
+      if (fenced) {
+        la.stopping = 'fenced'
+        this.stats.duplicatesStopped++
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      } else if (r.cancelled) {
+        la.stopping = 'cancel'
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      }
+    }
+  }
+
+  // --- merging and spreading ----------------------------------------------------------------------
+
+  /** Change one allocation, as its author (arbiter or runner). */
+  private update(jobId: string, alloc: Allocation, now: Millis, out: Effect[]): void {
+    const r = this.jobs.get(jobId)
+    if (r === undefined) return
+    this.author({ ...r, allocations: { ...r.allocations, [allocKey(alloc.index, alloc.attempt)]: alloc } }, now, out)
+  }
+
+  /** A change made here: merge it, and send it to the replicas and to everyone. */
+  private author(r: JobRecord, now: Millis, out: Effect[]): void {
+    this.merge(r, now, out, true)
+  }
+
+  /**
+   * Merge a copy into ours. If it changed anything: persist when we are a replica, emit events,
+   * stop local runs it fences, and (for our own changes) replicate and gossip it.
+   */
+  private merge(incoming: JobRecord, now: Millis, out: Effect[], authored = false, replicate = true): void {
+    const cur = this.jobs.get(incoming.id)
+    const next = cur === undefined ? incoming : mergeJob(cur, incoming)
+    if (cur !== undefined && jobDigest(cur) === jobDigest(next)) return
+    this.jobs.set(next.id, next)
+    const replicas = this.replicaSet(next.id)
+    if (replicas.includes(this.members.selfId)) out.push({ kind: 'persist', key: jobKey(next.id), value: next })
+    this.emitChanges(cur, next, out)
+    this.reconcileLocal(next, out)
+    // Capacity or a finished run may let a waiting instance in: rank again on the next tick.
+    for (let i = 0; i < next.spec.count; i++) this.nextTryAt.delete(`${next.id}/${i}`)
+    if (!authored) return
+    this.gossipOut.add(next.id)
+    if (!replicate) return
+    // The replicas must have it; nodes running its instances should hear at once (a cancel, a
+    // fence), not whenever gossip or the state exchange brings it.
+    const to = new Set(replicas)
+    for (const a of Object.values(next.allocations)) if (!isTerminalAlloc(a.state)) to.add(a.nodeId)
+    to.delete(this.members.selfId)
+    for (const n of to) this.send(out, n, { type: 'job-update', jobs: [next] }, this.config.storeTimeoutMs, { purpose: 'update' })
+  }
+
+  /** Job records from gossip. */
+  onGossip(jobs: JobRecord[], now: Millis, out: Effect[]): void {
+    for (const j of jobs) this.merge(j, now, out)
+  }
+
+  private emitChanges(prev: JobRecord | undefined, next: JobRecord, out: Effect[]): void {
+    const state = jobState(next)
+    if (prev === undefined || jobState(prev) !== state) {
+      out.push({ kind: 'emit', event: { type: 'job', job: next.id, name: next.spec.name, state } })
+    }
+    for (const [k, a] of Object.entries(next.allocations)) {
+      if (prev?.allocations[k]?.state === a.state) continue
+      out.push({ kind: 'emit', event: {
+        type: 'job', job: next.id, name: next.spec.name, state, index: a.index, attempt: a.attempt, node: a.nodeName, allocState: a.state,
+        ...(a.reason === undefined ? {} : { reason: a.reason }),
+      } })
+    }
+  }
+
+  private flushGossip(out: Effect[]): void {
+    if (this.gossipOut.size === 0) return
+    let batch: JobRecord[] = []
+    let size = 0
+    for (const id of this.gossipOut) {
+      const r = this.jobs.get(id)
+      if (r === undefined) continue
+      const n = JSON.stringify(r).length
+      if (batch.length > 0 && size + n > this.config.gossipBatchBytes) {
+        out.push({ kind: 'publish', msg: { type: 'jobs', jobs: batch } })
+        batch = []
+        size = 0
+      }
+      batch.push(r)
+      size += n
+    }
+    if (batch.length > 0) out.push({ kind: 'publish', msg: { type: 'jobs', jobs: batch } })
+    this.gossipOut.clear()
+  }
+
+  /** Live nodes ranked by rendezvous hash of the job id: the first ones store it. */
+  private ranking(jobId: string): NodeId[] {
+    return this.members.records().filter(live).map((r) => r.id)
+      .map((id) => ({ id, h: rendezvousHash(jobId, id) }))
+      .sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1))
+      .map((x) => x.id)
+  }
+
+  private send(out: Effect[], to: NodeId, msg: RpcRequest, timeoutMs: number, p: Pending): number {
+    const corr = this.nextCorr()
+    this.pending.set(corr, p)
+    out.push({ kind: 'send', to, corr, msg, timeoutMs })
+    return corr
+  }
+
+  private reply(out: Effect[], reqId: number, msg: RpcResponse): void {
+    out.push({ kind: 'reply', reqId, msg })
+  }
+}
+
+export function jobKey(id: string): string {
+  return `job/${id}`
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6
+}

@@ -1,0 +1,123 @@
+// The job protocol on the simulated network: real cores, simulated processes, seeded.
+import { describe, expect, it } from 'vitest'
+import { SimCluster, simSpec } from '../../src/sim/sim-cluster.js'
+
+function cluster(n: number, seed = 1): SimCluster {
+  const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1 })
+  for (let i = 1; i <= n; i++) sim.start(`node-${i}`, `n${i}`)
+  sim.runUntilTrue(() => sim.ids().every((o) => sim.core(o).records().filter((r) => r.state === 'alive').length === n), 5_000)
+  return sim
+}
+
+const stateOn = (sim: SimCluster, node: string, job: string): string | undefined => sim.core(node).jobStatus(job)?.state
+
+describe('jobs', () => {
+  it('acknowledges a submit only once the job is on disk on three nodes, and runs it once', () => {
+    const sim = cluster(5)
+    const req = sim.submit('node-1', 'j1', simSpec())
+    sim.runUntilTrue(() => sim.replies.has(req), 2_000)
+    expect(sim.replies.get(req)).toEqual({ status: 201, body: { id: 'j1' } })
+    expect(sim.storedOn('j1')).toHaveLength(3)
+    sim.runUntilTrue(() => sim.ids().every((n) => stateOn(sim, n, 'j1') === 'succeeded'), 5_000)
+    expect(sim.runs.filter((r) => r.jobId === 'j1')).toHaveLength(1)
+  })
+
+  it('runs 200 short jobs on 5 nodes: all succeed, none twice, no overcommit', () => {
+    const sim = cluster(5, 7)
+    for (let i = 0; i < 200; i++) sim.submit(`node-${1 + (i % 5)}`, `b${i}`, simSpec({ env: { SIM_DURATION_MS: String(50 + (i % 7) * 30) } }))
+    sim.runUntilTrue(() => Array.from({ length: 200 }, (_, i) => `b${i}`).every((id) => stateOn(sim, 'node-3', id) === 'succeeded'), 60_000)
+    const perJob = new Map<string, number>()
+    for (const r of sim.runs) perJob.set(r.jobId, (perJob.get(r.jobId) ?? 0) + 1)
+    expect([...perJob.values()].every((c) => c === 1)).toBe(true)
+    expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
+    // Load spreads: every node ran some.
+    const perNode = new Set(sim.runs.map((r) => r.node))
+    expect(perNode.size).toBe(5)
+  })
+
+  it('gives one job for one idempotency id submitted to two nodes', () => {
+    const sim = cluster(4)
+    const a = sim.submit('node-1', 'same', simSpec())
+    const b = sim.submit('node-3', 'same', simSpec())
+    sim.runUntilTrue(() => sim.replies.has(a) && sim.replies.has(b), 2_000)
+    sim.runUntilTrue(() => stateOn(sim, 'node-2', 'same') === 'succeeded', 5_000)
+    sim.run(1_000)
+    expect(sim.runs.filter((r) => r.jobId === 'same')).toHaveLength(1)
+    expect(sim.core('node-4').jobStatuses().filter((j) => j.id === 'same')).toHaveLength(1)
+  })
+
+  it('keeps a job too big for any node pending with a reason, and runs it when a bigger node joins', () => {
+    const sim = cluster(3)
+    sim.submit('node-1', 'big', simSpec({ resources: { cpu: 1, memoryMb: 8192 } }))
+    sim.run(2_000)
+    const st = sim.core('node-2').jobStatus('big')
+    expect(st?.state).toBe('pending')
+    expect(st?.pendingReason).toMatch(/3 nodes lack memory: need 8192 MB, most free 4096 MB/)
+    sim.start('node-big', 'big1', { cpu: 8, memoryMb: 16384 })
+    sim.runUntilTrue(() => stateOn(sim, 'node-1', 'big') === 'succeeded', 10_000)
+    expect(sim.runs.find((r) => r.jobId === 'big')?.node).toBe('node-big')
+  })
+
+  it('restarts a failing batch instance up to its attempts, then fails the job', () => {
+    const sim = cluster(3)
+    sim.submit('node-1', 'bad', simSpec({ env: { SIM_EXIT_CODE: '3' }, restart: { attempts: 2, backoffMs: 200 } }))
+    sim.runUntilTrue(() => stateOn(sim, 'node-2', 'bad') === 'failed', 10_000)
+    expect(sim.runs.filter((r) => r.jobId === 'bad')).toHaveLength(3)
+    const allocs = sim.core('node-2').jobStatus('bad')?.allocations ?? []
+    expect(allocs.map((a) => [a.attempt, a.state, a.exitCode])).toEqual([[1, 'failed', 3], [2, 'failed', 3], [3, 'failed', 3]])
+  })
+
+  it('places count instances on different nodes', () => {
+    const sim = cluster(5)
+    sim.submit('node-2', 'wide', simSpec({ count: 4, env: { SIM_DURATION_MS: '500' } }))
+    sim.runUntilTrue(() => stateOn(sim, 'node-1', 'wide') === 'succeeded', 10_000)
+    expect(new Set(sim.runs.filter((r) => r.jobId === 'wide').map((r) => r.node)).size).toBe(4)
+  })
+
+  it('reports the instance of a killed node lost and runs it again elsewhere', () => {
+    const sim = cluster(5, 3)
+    sim.submit('node-1', 'long', simSpec({ env: { SIM_DURATION_MS: '5000' } }))
+    sim.runUntilTrue(() => sim.runs.some((r) => r.jobId === 'long'), 3_000)
+    const victim = (sim.runs.find((r) => r.jobId === 'long'))!.node
+    sim.kill(victim)
+    const survivors = sim.ids().filter((n) => n !== victim)
+    const took = sim.runUntilTrue(() => sim.runs.some((r) => r.jobId === 'long' && r.node !== victim), 10_000)
+    expect(took).toBeLessThan(3_000)
+    sim.runUntilTrue(() => survivors.every((n) => stateOn(sim, n, 'long') === 'succeeded'), 15_000)
+    const allocs = sim.core(survivors[0]!).jobStatus('long')?.allocations ?? []
+    expect(allocs.map((a) => a.state)).toEqual(['lost', 'succeeded'])
+    expect(sim.violations().duplicates).toEqual([])
+  })
+
+  it('survives the death of the arbiter: its successor knows the grants, nothing runs twice', () => {
+    for (const seed of [1, 2, 3, 4]) {
+      const sim = cluster(5, seed)
+      sim.submit('node-1', 'arb', simSpec({ count: 3, env: { SIM_DURATION_MS: '3000' } }))
+      sim.run(30)
+      // Kill the arbiter (the first replica by rendezvous rank) right in the middle of placing.
+      const arbiter = sim.core('node-1').replicaSet('arb')[0]!
+      expect(sim.storedOn('arb')).toContain(arbiter)
+      sim.kill(arbiter)
+      sim.runUntilTrue(() => sim.ids().filter((n) => n !== arbiter).every((n) => stateOn(sim, n, 'arb') === 'succeeded'), 20_000)
+      expect(sim.violations().duplicates, `seed ${seed}`).toEqual([])
+    }
+  })
+
+  it('cancels a running job everywhere and kills its process', () => {
+    const sim = cluster(3)
+    sim.submit('node-1', 'c', simSpec({ env: { SIM_DURATION_MS: '60000' } }))
+    sim.runUntilTrue(() => sim.runs.some((r) => r.jobId === 'c'), 3_000)
+    sim.cancel('node-3', 'c')
+    sim.runUntilTrue(() => sim.runs.every((r) => r.endedAt !== null), 2_000)
+    sim.runUntilTrue(() => sim.ids().every((n) => stateOn(sim, n, 'c') === 'cancelled'), 2_000)
+    // The run's own end reaches every node too.
+    sim.runUntilTrue(() => sim.ids().every((n) => sim.core(n).jobStatus('c')?.allocations.map((a) => a.state).join() === 'cancelled'), 2_000)
+  })
+
+  it('answers 404 for cancelling an unknown job and changes nothing', () => {
+    const sim = cluster(2)
+    const r = sim.cancel('node-1', 'nope')
+    expect(sim.replies.get(r)?.status).toBe(404)
+    expect(sim.core('node-1').jobStatuses()).toEqual([])
+  })
+})
