@@ -1,6 +1,7 @@
 // Lint rules. The one rule that matters most: the protocol core and placement are pure, so
 // clocks, randomness and timers are banned there (time and seeds come in as arguments).
 import js from '@eslint/js'
+import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 const impure = [
@@ -17,8 +18,11 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
+      // Closures that read a variable assigned later in start-up (the core, once addresses are known).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
+  { files: ['bin/**/*.js', 'scripts/**/*.js'], languageOptions: { globals: globals.node } },
   {
     files: ['src/core/**/*.ts', 'src/placement/**/*.ts', 'src/gossip/**/*.ts', 'src/sim/**/*.ts'],
     rules: {

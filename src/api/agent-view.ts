@@ -1,7 +1,14 @@
 // What the HTTP API needs from a running agent: narrow on purpose, so the API never reaches into
 // libp2p or the core directly. src/node/agent.ts implements it.
 import type { Registry } from 'prom-client'
+import type { ApiReply, JobSpec, JobStatus } from '../core/job-types.js'
 import type { ClusterEvent, NodeStatus } from '../core/types.js'
+
+export interface LogChunk {
+  data: Buffer
+  /** Size of the log file now; pass as `offset` to read what comes next (--follow). */
+  next: number
+}
 
 export interface AgentView {
   readonly nodeId: string
@@ -14,4 +21,21 @@ export interface AgentView {
   subscribe(listener: (event: ClusterEvent) => void): () => void
   /** Prometheus registry with this agent's metrics. */
   readonly metrics: Registry
+
+  /** Every job this node knows of (every node knows every job). */
+  jobs(): JobStatus[]
+  job(id: string): JobStatus | undefined
+  /**
+   * Submit a validated spec with defaults filled in. Resolves with the core's answer: 201 {id}
+   * once the job is on disk on min(3, alive) nodes, or an error reply. The same idempotency key
+   * gives the same id on any node.
+   */
+  submitJob(spec: JobSpec, idempotencyKey?: string): Promise<ApiReply>
+  /** 202, or 404 for an unknown job. */
+  cancelJob(id: string): Promise<ApiReply>
+  /**
+   * Read an allocation's log from this node's disk; undefined when this node has no such log.
+   * `offset` < 0 reads the last -offset bytes.
+   */
+  readLocalLog(allocationId: string, stream: 'stdout' | 'stderr', offset: number, maxBytes: number): Promise<LogChunk | undefined>
 }

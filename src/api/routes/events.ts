@@ -1,0 +1,26 @@
+// GET /v1/events: cluster state changes as Server-Sent Events, one `event: <type>` per change.
+import type { FastifyInstance } from 'fastify'
+import type { AgentView } from '../agent-view.js'
+import type { HttpMetrics } from '../http-metrics.js'
+import { openSse, type SseOptions, type SseStream } from '../sse.js'
+
+export function eventRoutes(app: FastifyInstance, view: AgentView, metrics: HttpMetrics, sse: SseOptions): void {
+  const open = new Set<SseStream>()
+
+  // Open streams never end on their own; without this, app.close() would wait for every client.
+  app.addHook('preClose', async () => {
+    for (const stream of open) stream.close()
+  })
+
+  app.get('/v1/events', (_request, reply) => {
+    const stream = openSse(reply, sse)
+    open.add(stream)
+    metrics.sseClients.inc()
+    const unsubscribe = view.subscribe((event) => stream.send(event.type, event))
+    stream.onClose(() => {
+      unsubscribe()
+      open.delete(stream)
+      metrics.sseClients.dec()
+    })
+  })
+}

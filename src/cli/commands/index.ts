@@ -1,0 +1,15 @@
+// The subcommand table. Modules load lazily so `murmur nodes` never loads libp2p.
+import type { Command } from '../command.js'
+
+export interface CommandEntry {
+  /** One line for `murmur --help`. */
+  summary: string
+  load(): Promise<Command>
+}
+
+export const COMMANDS: Record<string, CommandEntry> = {
+  up: { summary: 'start a local cluster of N nodes (separate processes)', load: async () => (await import('./up.js')).upCommand },
+  agent: { summary: 'run one node in the foreground', load: async () => (await import('./agent.js')).agentCommand },
+  nodes: { summary: 'the cluster as a node sees it', load: async () => (await import('./nodes.js')).nodesCommand },
+  keygen: { summary: 'write a new private-network (pnet) swarm key', load: async () => (await import('./keygen.js')).keygenCommand },
+}

@@ -1,0 +1,146 @@
+// Assembles one murmur node: data dir store, persistent identity, libp2p host, the pure core and
+// its runtime, and the HTTP API. `murmur agent` and the tests start nodes through startAgent().
+import './polyfill.js'
+import { createHash, randomBytes, randomInt } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Query } from 'interface-datastore'
+import pino from 'pino'
+import { createApiServer } from '../api/server.js'
+import type { AgentView } from '../api/agent-view.js'
+import { PROFILES } from '../core/config.js'
+import { NodeCore } from '../core/node-core.js'
+import type { JobRecord } from '../core/job-types.js'
+import { readLog, Supervisor } from '../execution/index.js'
+import { CLUSTER_TOPIC, MAX_RPC_BYTES, RPC_PROTOCOL } from '../gossip/topics.js'
+import type { AgentConfig, RunningAgent } from './agent-config.js'
+import { CoreRuntime } from './core-runtime.js'
+import { createClusterHost } from './host.js'
+import { loadOrCreateIdentity } from './identity.js'
+import { createAgentMetrics } from './metrics.js'
+import { getJson, openStore, putJson } from './store.js'
+
+/**
+ * How long a leaving node waits for its goodbyes to be delivered. Peers are told directly, with
+ * a probe timeout each (400 ms on a LAN); 1.5 s covers that and a slow disk flush.
+ */
+const LEAVE_LIMIT_MS = 1_500
+
+export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
+  const log = pino({ level: config.logLevel, base: { node: config.name } }, pino.destination(2))
+  const profile = PROFILES[config.profile]
+  const store = await openStore(config.dataDir)
+  const cleanup: Array<() => Promise<void>> = [async () => { await store.close() }]
+  try {
+    const privateKey = await loadOrCreateIdentity(store)
+    const swarmKey = config.swarmKeyFile === undefined ? undefined : new Uint8Array(await readFile(config.swarmKeyFile))
+    const host = await createClusterHost({
+      privateKey, listenHost: config.p2pHost, listenPort: config.p2pPort, join: config.join, mdns: config.mdns,
+      swarmKey, topic: CLUSTER_TOPIC, rpcProtocol: RPC_PROTOCOL, maxMessageBytes: MAX_RPC_BYTES,
+      colocated: config.colocated, logger: log.child({ part: 'host' }),
+    })
+
+    const supervisor = new Supervisor({ allocationsDir: join(config.dataDir, 'allocs'), logger: log.child({ part: 'exec' }) })
+    // Processes a crashed earlier run of this agent left behind are not ours any more: their
+    // allocations are reported lost below and placed again.
+    const orphans = await supervisor.reapOrphans()
+    if (orphans.length > 0) log.warn({ orphans }, 'killed processes left by an earlier run')
+    cleanup.push(async () => { await supervisor.stopAll() })
+    log.info({ memoryEnforcement: supervisor.memoryEnforcement, why: supervisor.memoryEnforcementReason }, 'execution ready')
+
+    let core: NodeCore | undefined
+    const metrics = createAgentMetrics(() => core, () => Date.now())
+    const runner = {
+      start: (e: { allocId: string; spec: { command: string[]; env: Record<string, string>; resources: { cpu: number; memoryMb: number }; timeoutMs: number } }, onExit: (exit: { allocId: string; exitCode: number | null; signal: string | null; reason: 'exited' | 'timeout' | 'killed' | 'oom' | 'spawn-failed'; message?: string }) => void) => {
+        supervisor.start({
+          allocationId: e.allocId, command: e.spec.command, env: e.spec.env,
+          memoryMb: e.spec.resources.memoryMb, cpu: e.spec.resources.cpu, timeoutMs: e.spec.timeoutMs,
+        }, (info) => onExit({ allocId: info.allocationId, exitCode: info.exitCode, signal: info.signal, reason: info.reason, ...(info.message === undefined ? {} : { message: info.message }) }))
+      },
+      stop: (allocId: string, reason: 'killed' | 'timeout') => supervisor.stop(allocId, reason),
+    }
+    const runtime = new CoreRuntime(host, { putJson: (k, v) => putJson(store, k, v) }, runner, metrics, log.child({ part: 'core' }))
+
+    const view: AgentView = {
+      nodeId: host.peerId,
+      name: config.name,
+      nodes: () => core?.nodes(Date.now()) ?? [],
+      node: (idOrName) => core?.nodes(Date.now()).find((n) => n.id === idOrName || n.name === idOrName),
+      subscribe: (listener) => runtime.subscribe(listener),
+      metrics: metrics.registry,
+      jobs: () => core?.jobStatuses() ?? [],
+      job: (id) => core?.jobStatus(id),
+      submitJob: (spec, key) => runtime.request({ op: 'submit', id: jobIdFor(key), spec }),
+      cancelJob: (id) => runtime.request({ op: 'cancel', id }),
+      readLocalLog: async (allocationId, stream, offset, maxBytes) => {
+        let path: string
+        try {
+          path = supervisor.logPath(allocationId, stream)
+        } catch {
+          return undefined
+        }
+        try {
+          const chunk = await readLog(path, { offset, maxBytes })
+          return { data: chunk.data, next: chunk.next }
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+          throw err
+        }
+      },
+    }
+    const api = await createApiServer(view, { token: config.apiToken, logger: log.child({ part: 'api' }) })
+    await api.listen({ host: config.apiHost, port: config.apiPort })
+    cleanup.unshift(async () => { await api.close() })
+    const address = api.server.address()
+    const apiPort = typeof address === 'object' && address !== null ? address.port : config.apiPort
+    const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${apiPort}`
+
+    await host.start(runtime.handlers())
+    cleanup.unshift(async () => { await host.stop() })
+    const addrs = host.multiaddrs()
+    const lastIncarnation = (await getJson<number>(store, 'self/incarnation')) ?? 0
+    const storedJobs: JobRecord[] = []
+    for await (const { value } of store.query({ prefix: '/job/' } satisfies Query)) storedJobs.push(JSON.parse(new TextDecoder().decode(value)) as JobRecord)
+    const created = NodeCore.create({
+      self: {
+        id: host.peerId, name: config.name, addrs, api: apiUrl,
+        resources: { total: { cpu: config.cpu, memoryMb: config.memoryMb }, free: { cpu: config.cpu, memoryMb: config.memoryMb } },
+        labels: config.labels, draining: false, allocations: 0,
+      },
+      lastIncarnation, storedJobs, config: profile, seed: randomInt(2 ** 31), now: Date.now(),
+    })
+    core = created.core
+    runtime.attach(created.core, created.effects, profile.tickMs)
+    log.info({ peer: host.peerId, api: apiUrl, addrs, storedJobs: storedJobs.length }, 'agent started')
+
+    let stopping: Promise<void> | undefined
+    return {
+      nodeId: host.peerId,
+      name: config.name,
+      apiUrl,
+      p2pAddr: addrs[0] ?? '',
+      stop: () => {
+        stopping ??= (async () => {
+          await runtime.leave(LEAVE_LIMIT_MS)
+          for (const fn of cleanup) await fn().catch((err: unknown) => log.warn({ err }, 'error while stopping'))
+          log.info('agent stopped')
+        })()
+        return stopping
+      },
+    }
+  } catch (err) {
+    for (const fn of cleanup) await fn().catch(() => undefined)
+    throw err
+  }
+}
+
+/**
+ * A job's id. With an idempotency key it is derived from the key alone, so the same key gives the
+ * same id on every node (and the same replicas, which already hold it); without one it is random.
+ */
+export function jobIdFor(idempotencyKey: string | undefined): string {
+  const hex = idempotencyKey === undefined
+    ? randomBytes(8).toString('hex')
+    : createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 16)
+  return `j-${hex}`
+}

@@ -1,0 +1,236 @@
+// Drives the pure core against the real world: feeds it events with Date.now(), ticks it on a
+// timer, and carries out its effects on the libp2p host, the store and the event bus. This is
+// the only place where the core's effects become I/O.
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import type { NodeCore } from '../core/node-core.js'
+import type { ApiReply, ApiRequest } from '../core/job-types.js'
+import type { ClusterEvent, CoreEvent, Effect, RpcFailure, RpcRequest, RpcResponse } from '../core/types.js'
+import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
+import { PeerUnreachableError, RpcTimeoutError, type ClusterHost, type HostHandlers } from './host.js'
+import type { AgentMetrics } from './metrics.js'
+
+/**
+ * An inbound request waits at most this long for the core's reply. The longest the core holds a
+ * request is a relayed probe (one probe timeout, 400 ms); 10 s only guards against leaks.
+ */
+const INBOUND_REPLY_LIMIT_MS = 10_000
+
+/** What the runtime needs of the data dir's store. */
+export interface KeyValueStore {
+  putJson(key: string, value: unknown): Promise<void>
+}
+
+/** What the runtime needs of the process supervisor (src/execution). */
+export interface ProcessRunner {
+  start(effect: Extract<Effect, { kind: 'start-process' }>, onExit: (exit: Extract<CoreEvent, { kind: 'process-exit' }>['exit']) => void): void
+  stop(allocId: string, reason: 'killed' | 'timeout'): Promise<void>
+}
+
+/** An API request waits at most this long for the core (a submit waits for 3 replicas' disks). */
+const API_REPLY_LIMIT_MS = 15_000
+
+export class CoreRuntime {
+  private core: NodeCore | undefined
+  private readonly early: Array<{ ev: CoreEvent; at: number }> = []
+  private readonly inbound = new Map<number, (res: RpcResponse) => void>()
+  private readonly apiWaiting = new Map<number, (reply: ApiReply) => void>()
+  private readonly inflight = new Set<Promise<unknown>>()
+  private readonly bus = new EventEmitter()
+  private nextReqId = 1
+  private timer: NodeJS.Timeout | undefined
+  private persistChain: Promise<void> = Promise.resolve()
+  private stopped = false
+
+  constructor(
+    private readonly host: ClusterHost,
+    private readonly store: KeyValueStore,
+    private readonly runner: ProcessRunner,
+    private readonly metrics: AgentMetrics,
+    private readonly log: Logger,
+  ) {
+    this.bus.setMaxListeners(0)
+  }
+
+  /** Handlers for the host: bytes in, decoded core events out. */
+  handlers(): HostHandlers {
+    return {
+      onGossip: (from, data) => {
+        try {
+          const msg = gossipCodec.decode(data)
+          this.metrics.gossipReceived.inc({ type: msg.type })
+          this.dispatch({ kind: 'gossip', from, msg })
+        } catch (err) {
+          this.dropped('gossip', err)
+        }
+      },
+      onRequest: async (from, data) => {
+        let msg: RpcRequest
+        try {
+          msg = rpcRequestCodec.decode(data)
+        } catch (err) {
+          this.dropped('rpc', err)
+          const code = err instanceof CodecError ? err.code : 'invalid'
+          return rpcResponseCodec.encode({ type: 'error', code, message: err instanceof Error ? err.message : 'bad request' })
+        }
+        this.metrics.rpcReceived.inc({ type: msg.type })
+        const reqId = this.nextReqId++
+        const reply = new Promise<RpcResponse>((resolve) => {
+          this.inbound.set(reqId, resolve)
+          setTimeout(() => {
+            if (this.inbound.delete(reqId)) resolve({ type: 'error', code: 'timeout', message: 'no reply in time' })
+          }, INBOUND_REPLY_LIMIT_MS).unref()
+        })
+        this.dispatch({ kind: 'rpc-request', from, reqId, msg })
+        return rpcResponseCodec.encode(await reply)
+      },
+      onPeerConnected: (peer) => this.dispatch({ kind: 'peer-connected', peer }),
+      onPeerDisconnected: (peer) => this.dispatch({ kind: 'peer-disconnected', peer }),
+    }
+  }
+
+  /** Attach the core (created once the host knows its addresses) and start ticking. */
+  attach(core: NodeCore, initial: Effect[], tickMs: number): void {
+    this.core = core
+    this.execute(initial)
+    for (const { ev } of this.early.splice(0)) this.dispatch(ev)
+    this.timer = setInterval(() => this.dispatch({ kind: 'tick' }), tickMs)
+  }
+
+  /** Feed one event to the core and carry out what it asks for. */
+  dispatch(ev: CoreEvent): void {
+    if (this.stopped) return
+    if (this.core === undefined) {
+      this.early.push({ ev, at: Date.now() })
+      return
+    }
+    this.execute(this.core.step(ev, Date.now()))
+  }
+
+  /** An API request that changes state: it goes through the core, which answers with api-reply. */
+  request(req: ApiRequest): Promise<ApiReply> {
+    const reqId = this.nextReqId++
+    return new Promise<ApiReply>((resolve) => {
+      this.apiWaiting.set(reqId, resolve)
+      setTimeout(() => {
+        if (this.apiWaiting.delete(reqId)) resolve({ status: 503, body: { error: { code: 'timeout', message: 'the cluster did not answer in time' } } })
+      }, API_REPLY_LIMIT_MS).unref()
+      this.dispatch({ kind: 'api', reqId, req })
+    })
+  }
+
+  subscribe(listener: (e: ClusterEvent) => void): () => void {
+    this.bus.on('event', listener)
+    return () => this.bus.off('event', listener)
+  }
+
+  /** Leave gracefully: let the core say goodbye, wait (bounded) for those messages, then stop. */
+  async leave(limitMs: number): Promise<void> {
+    this.dispatch({ kind: 'leave' })
+    const settled = Promise.allSettled([...this.inflight])
+    await Promise.race([settled, new Promise((r) => setTimeout(r, limitMs).unref())])
+    await this.stop()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer !== undefined) clearInterval(this.timer)
+    for (const [id, resolve] of this.inbound) {
+      this.inbound.delete(id)
+      resolve({ type: 'error', code: 'stopping', message: 'node is stopping' })
+    }
+    for (const [id, resolve] of this.apiWaiting) {
+      this.apiWaiting.delete(id)
+      resolve({ status: 503, body: { error: { code: 'stopping', message: 'node is stopping' } } })
+    }
+    await this.persistChain
+  }
+
+  private execute(effects: Effect[]): void {
+    // Once a batch has persisted something, what follows in it (answers, messages) waits until
+    // that is on disk: nothing is acknowledged before it is durable.
+    let barrier: Promise<void> | undefined
+    const after = (fn: () => void): void => {
+      if (barrier === undefined) fn()
+      else void barrier.then(fn)
+    }
+    for (const e of effects) {
+      switch (e.kind) {
+        case 'publish': this.track(this.publish(e.msg)); break
+        case 'send': after(() => this.track(this.send(e.to, e.corr, e.msg, e.timeoutMs))); break
+        case 'reply':
+          after(() => {
+            const resolve = this.inbound.get(e.reqId)
+            if (resolve !== undefined) {
+              this.inbound.delete(e.reqId)
+              resolve(e.msg)
+            }
+          })
+          break
+        case 'api-reply':
+          after(() => {
+            const resolve = this.apiWaiting.get(e.reqId)
+            if (resolve !== undefined) {
+              this.apiWaiting.delete(e.reqId)
+              resolve(e.reply)
+            }
+          })
+          break
+        case 'persist': {
+          // Persists run in order. A failed write must not be acknowledged: it stops the chain's
+          // dependents by leaving them waiting (the requester times out and retries elsewhere).
+          const write = this.persistChain.then(() => this.store.putJson(e.key, e.value))
+          this.persistChain = write.catch((err: unknown) => { this.log.error({ err, key: e.key }, 'persist failed') })
+          barrier = write.then(() => undefined, () => new Promise<void>(() => undefined))
+          break
+        }
+        case 'start-process':
+          this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit }))
+          break
+        case 'kill-process':
+          void this.runner.stop(e.allocId, e.reason).catch((err: unknown) => this.log.warn({ err, alloc: e.allocId }, 'stop failed'))
+          break
+        case 'emit':
+          this.log.info({ event: e.event }, e.event.type === 'node'
+            ? `node ${e.event.name} ${e.event.from} -> ${e.event.to} (${e.event.reason})`
+            : `job ${e.event.job} ${e.event.state}${e.event.allocState === undefined ? '' : ` (instance ${e.event.index} attempt ${e.event.attempt} ${e.event.allocState} on ${e.event.node})`}`)
+          this.bus.emit('event', e.event)
+          break
+      }
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p)
+    void p.finally(() => this.inflight.delete(p))
+  }
+
+  private async publish(msg: Parameters<typeof gossipCodec.encode>[0]): Promise<void> {
+    try {
+      await this.host.publish(gossipCodec.encode(msg))
+      this.metrics.gossipPublished.inc({ type: msg.type })
+    } catch (err) {
+      this.log.warn({ err }, 'publish failed')
+    }
+  }
+
+  private async send(to: string, corr: number, msg: RpcRequest, timeoutMs: number): Promise<void> {
+    this.metrics.rpcSent.inc({ type: msg.type })
+    const addrs = this.core?.records().find((r) => r.id === to)?.addrs
+    try {
+      const bytes = await this.host.request(to, rpcRequestCodec.encode(msg), { timeoutMs, addrs })
+      this.dispatch({ kind: 'rpc-response', from: to, corr, msg: rpcResponseCodec.decode(bytes) })
+    } catch (err) {
+      const reason: RpcFailure = err instanceof RpcTimeoutError ? 'timeout' : err instanceof PeerUnreachableError ? 'unreachable' : 'protocol'
+      this.metrics.rpcFailed.inc({ type: msg.type, reason })
+      this.log.debug({ err, to, type: msg.type }, 'rpc failed')
+      this.dispatch({ kind: 'rpc-failed', to, corr, reason })
+    }
+  }
+
+  private dropped(channel: 'gossip' | 'rpc', err: unknown): void {
+    const reason = err instanceof CodecError ? err.code : 'error'
+    this.metrics.messagesDropped.inc({ channel, reason })
+    this.log.warn({ err }, `dropped ${channel} message`)
+  }
+}

@@ -1,0 +1,323 @@
+// The cluster host: the one place murmur touches libp2p. It moves BYTES (gossip on one topic,
+// one-shot request/response streams) and reports peers coming and going; the protocol core above
+// it encodes, decodes and decides. Helpers: libp2p-config.ts (how the node is built),
+// rpc-transport.ts (request framing), discovery.ts (who to dial), host-errors.ts (errors).
+import './polyfill.js'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { TopicValidatorResult, type Message, type SubscriptionChangeData } from '@libp2p/gossipsub'
+import { generateKey as generatePnetKey } from '@libp2p/pnet'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { pino } from 'pino'
+import type { PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { AnnounceThrottle, DiscoveryDialer, JoinLoop, parseJoinAddrs, type JoinTarget, type PeerConnector } from './discovery.js'
+import { HostNotRunningError, InvalidHostOptionsError, MessageTooLargeError, PeerUnreachableError } from './host-errors.js'
+import { buildLibp2pOptions, discoveryTopic, type HostServices } from './libp2p-config.js'
+import { createRpcStreamHandler, plainBytes, sendRequest } from './rpc-transport.js'
+
+export {
+  HostNotRunningError,
+  InvalidHostOptionsError,
+  MessageTooLargeError,
+  PeerUnreachableError,
+  RpcRemoteError,
+  RpcTimeoutError,
+} from './host-errors.js'
+
+export interface HostOptions {
+  /** The node's identity (see identity.ts). */
+  privateKey: PrivateKey
+  /** Interface to listen on, e.g. '127.0.0.1'. */
+  listenHost: string
+  /** TCP port; 0 picks a free one (read it back from multiaddrs()). */
+  listenPort: number
+  /** Bootstrap multiaddrs, each ending in /p2p/<peer id>; retried until they answer. */
+  join: string[]
+  /** mDNS discovery on the LAN. Never the only way in: some networks drop multicast. */
+  mdns: boolean
+  /** pnet swarm key file contents (see generateSwarmKey); absent = public network. */
+  swarmKey?: Uint8Array
+  /** The one gossipsub topic, e.g. '/murmur/cluster/1'. */
+  topic: string
+  /** Protocol id of the request/response streams, e.g. '/murmur/rpc/1.0.0'. */
+  rpcProtocol: string
+  /** Hard cap for a gossip message and for an rpc request or response body. */
+  maxMessageBytes: number
+  /** Many peers share one IP (tests, `murmur up`): no IP-colocation penalty, 127/8 allow-listed. */
+  colocated: boolean
+  logger?: Logger
+  /** Backstop period of peer-exchange announcements (default 30 s, see libp2p-config.ts). */
+  peerExchangeIntervalMs?: number
+}
+
+export interface HostHandlers {
+  /** A gossip message on the topic; `from` is the publishing (signing) peer, not the relay. */
+  onGossip(from: string, data: Uint8Array): void
+  /** An rpc request; the returned bytes are the response. A throw becomes RpcRemoteError at the caller. */
+  onRequest(from: string, data: Uint8Array): Promise<Uint8Array>
+  /** The first connection to a peer opened. */
+  onPeerConnected(peer: string): void
+  /** The last connection to a peer closed. Always preceded by onPeerConnected for that peer. */
+  onPeerDisconnected(peer: string): void
+}
+
+export interface ClusterHost {
+  readonly peerId: string
+  /** Listen addresses including /p2p/<id>, ready to hand to another node's `join`. */
+  multiaddrs(): string[]
+  start(handlers: HostHandlers): Promise<void>
+  stop(): Promise<void>
+  /** Never throws for "no peers subscribed"; throws MessageTooLargeError when over the cap. */
+  publish(data: Uint8Array): Promise<void>
+  /**
+   * One request, one response over a fresh stream on rpcProtocol. Dials if needed (using `addrs`
+   * hints added to the peer store). Rejects with RpcTimeoutError, PeerUnreachableError,
+   * MessageTooLargeError or RpcRemoteError.
+   */
+  request(peer: string, data: Uint8Array, opts: { timeoutMs: number; addrs?: string[]; signal?: AbortSignal }): Promise<Uint8Array>
+  connectedPeers(): string[]
+}
+
+/**
+ * Concurrent rpc streams per connection, each direction (libp2p default: 32 in, 64 out). Submits,
+ * bids, grants and replication all travel as one stream each; a burst to one peer must queue in
+ * the core, not fail here, because a refused stream looks like an unreachable peer.
+ */
+const RPC_STREAMS_PER_CONNECTION = 256
+
+/**
+ * Announcements on the peer-exchange topic carry a public key and a few addresses (< 1 KiB);
+ * anything much larger is not an announcement and is rejected before it is relayed.
+ */
+const PEER_EXCHANGE_MAX_BYTES = 16 * 1024
+
+/** A fresh pnet swarm key, in the file format `swarmKey` expects (`murmur keygen`). */
+export function generateSwarmKey(): Uint8Array {
+  // '/key/swarm/psk/1.0.0/\n' + '/base16/\n' + 64 hex digits
+  const key = new Uint8Array(95)
+  generatePnetKey(key)
+  return key
+}
+
+export async function createClusterHost(opts: HostOptions): Promise<ClusterHost> {
+  if (!Number.isInteger(opts.maxMessageBytes) || opts.maxMessageBytes <= 0) {
+    throw new InvalidHostOptionsError(`maxMessageBytes must be a positive integer, got ${opts.maxMessageBytes}`)
+  }
+  const joinTargets = parseJoinAddrs(opts.join)
+  let libp2p: Libp2p<HostServices>
+  try {
+    libp2p = await createLibp2p({ ...buildLibp2pOptions(opts), start: false })
+  } catch (err) {
+    // The one option libp2p itself rejects at build time is a malformed swarm key.
+    throw new InvalidHostOptionsError(`cannot build the libp2p node: ${(err as Error).message}`, { cause: err })
+  }
+  return new Libp2pClusterHost(libp2p, opts, joinTargets)
+}
+
+class Libp2pClusterHost implements ClusterHost {
+  readonly peerId: string
+  readonly #libp2p: Libp2p<HostServices>
+  readonly #opts: HostOptions
+  readonly #log: Logger
+  readonly #connected = new Set<string>()
+  readonly #dialer: DiscoveryDialer
+  readonly #joinLoop: JoinLoop
+  readonly #announcer: AnnounceThrottle
+  readonly #joinTargets: JoinTarget[]
+  #state: 'created' | 'running' | 'stopped' = 'created'
+  #handlers?: HostHandlers
+
+  constructor(libp2p: Libp2p<HostServices>, opts: HostOptions, joinTargets: JoinTarget[]) {
+    this.#libp2p = libp2p
+    this.#opts = opts
+    this.peerId = libp2p.peerId.toString()
+    this.#log = opts.logger?.child({ component: 'host' }) ?? pino({ level: 'silent' })
+    this.#joinTargets = joinTargets
+    const connector: PeerConnector = {
+      self: libp2p.peerId,
+      dial: async (peer, signal) => { await libp2p.dial(peer, { signal }) },
+      isConnected: (peer) => libp2p.getConnections(peer).some((c) => c.status === 'open'),
+    }
+    this.#dialer = new DiscoveryDialer(connector, this.#log)
+    this.#joinLoop = new JoinLoop(joinTargets, connector, this.#log)
+    this.#announcer = new AnnounceThrottle(() => { libp2p.services.peerExchange._broadcast() }, this.#log)
+  }
+
+  multiaddrs(): string[] {
+    return this.#libp2p.getMultiaddrs().map((ma) => ma.toString())
+  }
+
+  connectedPeers(): string[] {
+    return [...this.#connected]
+  }
+
+  async start(handlers: HostHandlers): Promise<void> {
+    if (this.#state !== 'created') throw new HostNotRunningError(`start() called on a ${this.#state} host`)
+    this.#handlers = handlers
+    const { pubsub, peerExchange } = this.#libp2p.services
+    const cap = this.#opts.maxMessageBytes
+    // Everything is wired before libp2p starts, so no early connection, stream or message is missed.
+    await this.#libp2p.handle(this.#opts.rpcProtocol, createRpcStreamHandler({
+      maxMessageBytes: cap,
+      onRequest: (from, data) => handlers.onRequest(from, data),
+      log: this.#log,
+    }), { maxInboundStreams: RPC_STREAMS_PER_CONNECTION, maxOutboundStreams: RPC_STREAMS_PER_CONNECTION })
+    pubsub.topicValidators.set(this.#opts.topic, (_peer, msg) =>
+      msg.data.byteLength > cap ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
+    pubsub.topicValidators.set(discoveryTopic(this.#opts.topic), (_peer, msg) =>
+      msg.data.byteLength > PEER_EXCHANGE_MAX_BYTES ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
+    pubsub.addEventListener('message', this.#onMessage)
+    pubsub.addEventListener('subscription-change', this.#onSubscriptionChange)
+    peerExchange.addEventListener('peer', this.#onAnnouncement)
+    this.#libp2p.addEventListener('peer:discovery', this.#onDiscovery)
+    this.#libp2p.addEventListener('peer:connect', this.#onConnect)
+    this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
+    for (const { peer, addr } of this.#joinTargets) {
+      await this.#libp2p.peerStore.merge(peer, { multiaddrs: [addr] })
+    }
+    this.#state = 'running'
+    try {
+      await this.#libp2p.start()
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+    pubsub.subscribe(this.#opts.topic)
+    this.#joinLoop.start()
+    this.#log.info({ peerId: this.peerId, addrs: this.multiaddrs() }, 'host started')
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return
+    const wasRunning = this.#state === 'running'
+    // From here on no handler is called: our own shutdown is not news for the core.
+    this.#state = 'stopped'
+    this.#joinLoop.stop()
+    this.#dialer.stop()
+    this.#announcer.stop()
+    const { pubsub, peerExchange } = this.#libp2p.services
+    pubsub.removeEventListener('message', this.#onMessage)
+    pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
+    peerExchange.removeEventListener('peer', this.#onAnnouncement)
+    this.#libp2p.removeEventListener('peer:discovery', this.#onDiscovery)
+    this.#libp2p.removeEventListener('peer:connect', this.#onConnect)
+    this.#libp2p.removeEventListener('peer:disconnect', this.#onDisconnect)
+    this.#connected.clear()
+    if (wasRunning) await this.#libp2p.stop()
+    this.#log.info({ peerId: this.peerId }, 'host stopped')
+  }
+
+  async publish(data: Uint8Array): Promise<void> {
+    this.#assertRunning('publish')
+    if (data.byteLength > this.#opts.maxMessageBytes) {
+      throw new MessageTooLargeError(`gossip message of ${data.byteLength} bytes exceeds ${this.#opts.maxMessageBytes}`)
+    }
+    await this.#libp2p.services.pubsub.publish(this.#opts.topic, data)
+  }
+
+  async request(
+    peer: string,
+    data: Uint8Array,
+    opts: { timeoutMs: number; addrs?: string[]; signal?: AbortSignal },
+  ): Promise<Uint8Array> {
+    this.#assertRunning('request')
+    let peerId: PeerId
+    try {
+      peerId = peerIdFromString(peer)
+    } catch (err) {
+      throw new PeerUnreachableError(`${JSON.stringify(peer)} is not a peer id`, { cause: err })
+    }
+    const hints = parseAddrHints(opts.addrs ?? [])
+    if (hints.length > 0) await this.#libp2p.peerStore.merge(peerId, { multiaddrs: hints })
+    return sendRequest(this.#libp2p, peerId, data, {
+      protocol: this.#opts.rpcProtocol,
+      maxMessageBytes: this.#opts.maxMessageBytes,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+    })
+  }
+
+  #assertRunning(what: string): void {
+    if (this.#state !== 'running') throw new HostNotRunningError(`${what}() on a ${this.#state} host`)
+  }
+
+  readonly #onMessage = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    if (this.#state !== 'running' || msg.topic !== this.#opts.topic || msg.type !== 'signed') return
+    try {
+      this.#handlers?.onGossip(msg.from.toString(), plainBytes(msg.data))
+    } catch (err) {
+      this.#log.error({ err }, 'onGossip handler threw')
+    }
+  }
+
+  /**
+   * A peer subscribed to the exchange topic. If it is our only such neighbour we just joined (or
+   * rejoined after being cut off): announce ourselves once, through it, and every member that
+   * hears it dials in. Members do not re-announce for each newcomer (see AnnounceThrottle).
+   */
+  readonly #onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>): void => {
+    if (this.#state !== 'running') return
+    const exchangeTopic = discoveryTopic(this.#opts.topic)
+    if (!evt.detail.subscriptions.some((s) => s.subscribe && s.topic === exchangeTopic)) return
+    const neighbours = this.#libp2p.services.pubsub.getSubscribers(exchangeTopic)
+    if (neighbours.length === 1 && neighbours[0]?.equals(evt.detail.peerId) === true) this.#announcer.trigger()
+  }
+
+  /**
+   * Every peer-exchange announcement, including repeats: libp2p's own peer:discovery fires only
+   * for peers new to the peer store, so a failed first dial or a peer that came back would never
+   * be retried. Repeats are cheap: the dialer skips connected, in-flight and backed-off peers.
+   */
+  readonly #onAnnouncement = (evt: CustomEvent<PeerInfo>): void => {
+    if (this.#state !== 'running') return
+    const { id, multiaddrs } = evt.detail
+    if (id.equals(this.#libp2p.peerId) || this.#connected.has(id.toString())) return
+    this.#libp2p.peerStore.merge(id, { multiaddrs })
+      .then(() => { this.#dialer.consider(id) })
+      .catch((err: unknown) => { this.#log.debug({ err }, 'could not record announced peer') })
+  }
+
+  /** Peers found any other way (mDNS, or a peer that connected to us). */
+  readonly #onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
+    if (this.#state === 'running') this.#dialer.consider(evt.detail.id)
+  }
+
+  readonly #onConnect = (evt: CustomEvent<PeerId>): void => {
+    const key = evt.detail.toString()
+    if (this.#state !== 'running' || this.#connected.has(key)) return
+    this.#connected.add(key)
+    this.#dialer.connected(evt.detail)
+    try {
+      this.#handlers?.onPeerConnected(key)
+    } catch (err) {
+      this.#log.error({ err }, 'onPeerConnected handler threw')
+    }
+  }
+
+  readonly #onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const key = evt.detail.toString()
+    // libp2p can report a disconnect for a connection it never announced (closed during
+    // upgrade); the set keeps connect/disconnect strictly paired for the core.
+    if (this.#state !== 'running' || !this.#connected.delete(key)) return
+    this.#joinLoop.disconnected(evt.detail)
+    try {
+      this.#handlers?.onPeerDisconnected(key)
+    } catch (err) {
+      this.#log.error({ err }, 'onPeerDisconnected handler threw')
+    }
+  }
+}
+
+function parseAddrHints(addrs: readonly string[]): Multiaddr[] {
+  const out: Multiaddr[] = []
+  for (const text of addrs) {
+    try {
+      out.push(multiaddr(text))
+    } catch {
+      // A bad hint is skipped: the peer store may still know a good address.
+    }
+  }
+  return out
+}

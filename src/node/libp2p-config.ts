@@ -1,0 +1,140 @@
+// How the cluster host's libp2p node is put together: transports, security, gossipsub tuning and
+// connection limits. Pure configuration: it builds an options object and starts nothing.
+// Every non-default number says why it has its value.
+import { createHash } from 'node:crypto'
+import { gossipsub, StrictSign, type GossipSub } from '@libp2p/gossipsub'
+import { identify, type Identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
+import { noise } from '@libp2p/noise'
+import { preSharedKey } from '@libp2p/pnet'
+import { PubSubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import type { Libp2pOptions } from 'libp2p'
+import type { FastMsgIdFn } from '@libp2p/gossipsub/types'
+import type { HostOptions } from './host.js'
+
+/**
+ * The services the host runs; `pubsub` is the name pubsub-peer-discovery looks for. A type
+ * alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
+ */
+export type HostServices = {
+  identify: Identify
+  pubsub: GossipSub
+  /**
+   * pubsub-peer-discovery, run as a service (not a peerDiscovery module) so the host hears every
+   * announcement, not just first sightings, and can make it announce on demand (see host.ts).
+   */
+  peerExchange: PubSubPeerDiscovery
+}
+
+/**
+ * Peers announce themselves (public key + addresses) on this topic so that joining one node
+ * leads to a full mesh. Derived from the cluster topic, so two clusters never exchange peers.
+ */
+export function discoveryTopic(clusterTopic: string): string {
+  return `${clusterTopic}/peer-discovery`
+}
+
+/**
+ * Backstop period of peer-exchange announcements. A node announces when it gains its first
+ * exchange-topic neighbour (see AnnounceThrottle in discovery.ts), which is what builds the
+ * mesh; the periodic announcement only repairs what that one missed (a message lost while the
+ * gossip mesh was still forming, a dial that failed 4 times, two halves of a healed partition). Every announcement costs ~N*(D+1) transmissions
+ * cluster-wide, so this period is long: 30 s keeps 50 idle nodes at under 2 announcements/s.
+ */
+export const PEER_EXCHANGE_BACKSTOP_MS = 30_000
+
+/**
+ * libp2p pings every connection this often and drops the connection when pings fail. It is
+ * the only idle traffic (~30 B/s per connection, measured) and the only thing that notices a
+ * half-open TCP connection (peer vanished without FIN/RST), which would otherwise stay "up"
+ * until the OS gives up minutes later. The failure detector has its own probes, so 10 s (the
+ * libp2p default) is frequent enough.
+ */
+const CONNECTION_PING_INTERVAL_MS = 10_000
+
+/**
+ * libp2p refuses a host's inbound connections beyond 5 per second by default. At cluster start
+ * every node dials the seed and then, within a second, every node it hears about; on a shared
+ * NAT or in `murmur up` that is tens of connections per second from one address.
+ */
+const INBOUND_CONNECTIONS_PER_SECOND = 100
+
+/** Handshakes in progress at once (default 10): the same join storm, before upgrade completes. */
+const MAX_INCOMING_PENDING_CONNECTIONS = 100
+
+/**
+ * gossipsub decodes whole RPC frames, and one frame can carry several messages (an IWANT reply
+ * bundles every message asked for) plus piggybacked control. So the frame cap is several
+ * messages' worth, never below gossipsub's own 4 MiB default; the per-message cap
+ * (maxMessageBytes) is enforced by a topic validator in host.ts.
+ */
+const GOSSIP_MESSAGES_PER_FRAME = 8
+const GOSSIP_FRAME_SLACK_BYTES = 64 * 1024
+const GOSSIP_DEFAULT_FRAME_BYTES = 4 * 1024 * 1024
+
+export function gossipFrameCap(maxMessageBytes: number): number {
+  return Math.max(GOSSIP_DEFAULT_FRAME_BYTES, maxMessageBytes * GOSSIP_MESSAGES_PER_FRAME + GOSSIP_FRAME_SLACK_BYTES)
+}
+
+/**
+ * Without a fast id every duplicate copy of a message is signature-checked before being
+ * dropped (measured: p50/p99 73/348 ms -> 13/57 ms at 15 msg/s with it). The id covers author,
+ * sequence number and data: hashing data alone would merge two peers' identical payloads, and
+ * leaving data out would let a forged copy that arrives first shadow the real message.
+ */
+export const fastMsgId: FastMsgIdFn = (msg) => {
+  const hash = createHash('sha256')
+  if (msg.from !== undefined) hash.update(msg.from)
+  if (msg.seqno !== undefined) hash.update(msg.seqno)
+  if (msg.data !== undefined) hash.update(msg.data)
+  return hash.digest('base64')
+}
+
+function listenAddr(host: string, port: number): string {
+  return host.includes(':') ? `/ip6/${host}/tcp/${port}` : `/ip4/${host}/tcp/${port}`
+}
+
+export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostServices> {
+  const exchangeTopic = discoveryTopic(opts.topic)
+  return {
+    privateKey: opts.privateKey,
+    addresses: { listen: [listenAddr(opts.listenHost, opts.listenPort)] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(opts.swarmKey === undefined ? {} : { connectionProtector: preSharedKey({ psk: opts.swarmKey }) }),
+    // No @libp2p/bootstrap: it dials each join peer once, without our abort signal, and never
+    // retries. The host's JoinLoop (discovery.ts) dials join peers until they answer.
+    peerDiscovery: opts.mdns ? [mdns()] : [],
+    connectionManager: {
+      // Many peers on 127.0.0.1 would trip the per-IP limits; allow-listed addresses skip them.
+      allow: opts.colocated ? ['/ip4/127.0.0.0/ipcidr/8'] : [],
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS,
+    },
+    connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictSign,
+        // publish() must not throw while the node is alone (first node, or a partition).
+        allowPublishToZeroTopicPeers: true,
+        // Message ids are author+seqno, so a real duplicate publish cannot happen; never throw.
+        ignoreDuplicatePublishError: true,
+        fastMsgIdFn: fastMsgId,
+        maxInboundDataLength: gossipFrameCap(opts.maxMessageBytes),
+        // Remote peers cannot make us track topics we do not use.
+        allowedTopics: [opts.topic, exchangeTopic],
+        // The IP-colocation penalty (>10 peers per IP) emptied the mesh at 25+ nodes on one
+        // host (measured); when peers share an IP on purpose it only does harm.
+        scoreParams: opts.colocated ? { IPColocationFactorWeight: 0 } : {},
+      }),
+      peerExchange: (components) => new PubSubPeerDiscovery(components, {
+        interval: opts.peerExchangeIntervalMs ?? PEER_EXCHANGE_BACKSTOP_MS,
+        topics: [exchangeTopic],
+      }),
+    },
+  }
+}

@@ -1,0 +1,46 @@
+// The agent's Prometheus metrics. Counters are labelled by message type and drop reason, the
+// labels Lodestar's validator adapter uses, so a bad peer or a lossy link shows up by name.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import type { NodeCore } from '../core/node-core.js'
+
+export interface AgentMetrics {
+  registry: Registry
+  gossipPublished: Counter<'type'>
+  gossipReceived: Counter<'type'>
+  rpcSent: Counter<'type'>
+  rpcReceived: Counter<'type'>
+  rpcFailed: Counter<'type' | 'reason'>
+  messagesDropped: Counter<'channel' | 'reason'>
+}
+
+export function createAgentMetrics(getCore: () => NodeCore | undefined, now: () => number): AgentMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'murmur_process_' })
+  const c = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> =>
+    new Counter({ name, help, labelNames, registers: [registry] })
+  new Gauge({
+    name: 'murmur_members', help: 'Members by state, as this node sees them', labelNames: ['state'], registers: [registry],
+    collect() {
+      this.reset()
+      for (const n of getCore()?.nodes(now()) ?? []) this.inc({ state: n.state })
+    },
+  })
+  const stat = (name: string, help: string, key: keyof NodeCore['stats']): void => {
+    new Gauge({ name, help, registers: [registry], collect() { const core = getCore(); if (core !== undefined) this.set(core.stats[key]) } })
+  }
+  stat('murmur_probes_total', 'Direct probes started', 'probes')
+  stat('murmur_indirect_probes_total', 'Indirect probes (ping-req) sent', 'indirectProbes')
+  stat('murmur_suspicions_total', 'Suspicions this node raised', 'suspicions')
+  stat('murmur_refutations_total', 'Suspicions of itself this node refuted', 'refutations')
+  stat('murmur_deaths_declared_total', 'Members this node declared dead', 'deathsDeclared')
+  stat('murmur_syncs_total', 'Full-state exchanges (push-pull)', 'syncs')
+  return {
+    registry,
+    gossipPublished: c('murmur_gossip_published_total', 'Gossip messages published', ['type']),
+    gossipReceived: c('murmur_gossip_received_total', 'Valid gossip messages received', ['type']),
+    rpcSent: c('murmur_rpc_sent_total', 'Direct requests sent', ['type']),
+    rpcReceived: c('murmur_rpc_received_total', 'Valid direct requests received', ['type']),
+    rpcFailed: c('murmur_rpc_failed_total', 'Direct requests without an answer', ['type', 'reason']),
+    messagesDropped: c('murmur_messages_dropped_total', 'Messages dropped by the codec', ['channel', 'reason']),
+  }
+}
