@@ -40,9 +40,13 @@ function renderJobs(jobs) {
   jobs.sort((a, b) => String(b.submittedAt).localeCompare(String(a.submittedAt)));
   $('jobs').innerHTML = table(['id', 'name', 'type', 'state', 'instances', 'submitted', 'why pending'],
     jobs.map((j) => {
-      const allocs = j.allocations || [];
-      const where = allocs.map((a) => esc(a.nodeName || short(a.nodeId)) + ':' + state(a.state)).join(' ');
-      return [td(esc(short(j.id)), 'mono'), td(esc(j.name)), td(esc(j.type)), td(state(j.state)),
+      // Each instance's latest attempt only; earlier attempts are history (murmur status JOB).
+      const latest = new Map();
+      for (const a of j.allocations || []) if (!latest.has(a.index) || latest.get(a.index).attempt < a.attempt) latest.set(a.index, a);
+      const where = [...latest.values()].map((a) => esc(a.index) + ':' + esc(a.nodeName || short(a.nodeId)) + ' ' + state(a.state) +
+        (a.attempt > 1 ? ' (attempt ' + esc(a.attempt) + ')' : '')).join(', ');
+      // Job ids are short and users copy them into the CLI: shown whole.
+      return [td(esc(j.id), 'mono'), td(esc(j.name)), td(esc(j.type)), td(state(j.state)),
         td(where), td(esc(j.submittedAt)), td(esc(j.pendingReason))];
     }), 'no jobs');
 }

@@ -10,6 +10,7 @@ import { RouteTable } from './route-table.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { eventRoutes } from './routes/events.js'
 import { healthRoutes } from './routes/health.js'
+import { jobRoutes } from './routes/jobs.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { nodeRoutes } from './routes/nodes.js'
 import { DEFAULT_SSE_OPTIONS, type SseOptions } from './sse.js'
@@ -98,6 +99,7 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
 
   healthRoutes(app, view)
   nodeRoutes(app, view)
+  jobRoutes(app, view)
   eventRoutes(app, view, metrics, { ...DEFAULT_SSE_OPTIONS, ...opts.sse })
   metricsRoutes(app, view)
   dashboardRoutes(app, view)

@@ -24,6 +24,12 @@ export interface MembershipConfig {
   syncIntervalMs: number
   /** Ignore a second connection-triggered sync to the same peer within this window. */
   syncDebounceMs: number
+  /**
+   * Lifeguard's local health multiplier cap: a node whose own probes fail, or that has to refute
+   * suspicions of itself, is probably the slow one, so it stretches its probe interval and
+   * timeouts by (1 + health) instead of accusing others. memberlist uses 8.
+   */
+  maxLocalHealth: number
 }
 
 /**
@@ -56,6 +62,7 @@ export const LAN: MembershipConfig = {
   // 5 s: a node that missed messages converges within one interval without waiting for news.
   syncIntervalMs: 5000,
   syncDebounceMs: 1000,
+  maxLocalHealth: 8,
 }
 
 /** Many nodes over a real WAN: higher and more variable latency, so everything is ~2.5x slower. */
@@ -71,6 +78,7 @@ export const WAN: MembershipConfig = {
   announceIntervalMs: 10000,
   syncIntervalMs: 15000,
   syncDebounceMs: 2000,
+  maxLocalHealth: 8,
 }
 
 /** Tests: the LAN detector (it is what tests must prove), with faster repair of lost gossip. */

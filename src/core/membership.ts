@@ -17,7 +17,7 @@ import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
 import type { JobRecord } from './job-types.js'
 import type {
-  ClusterEvent, CoreEvent, Effect, JobSync, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcRequest, RpcResponse,
+  ClusterEvent, CoreEvent, Effect, JobSync, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse,
 } from './types.js'
 
 /** The node's own data, as it starts. */
@@ -42,6 +42,8 @@ interface Probe {
   directDeadline: Millis
   roundDeadline: Millis
   directFailed: boolean
+  /** The direct ping was refused (connection refused/closed), not merely unanswered. */
+  refused: boolean
   indirectSent: boolean
   indirectPending: number
 }
@@ -68,6 +70,8 @@ export interface MembershipStats {
   refutations: number
   deathsDeclared: number
   syncs: number
+  /** Current local health multiplier (a gauge, not a counter). */
+  localHealth: number
 }
 
 export class Membership {
@@ -84,10 +88,12 @@ export class Membership {
   private nextSyncAt = 0
   private lastTickAt: Millis | undefined
   private selfDirty = true
+  /** Lifeguard local health: 0 = healthy; each step stretches our own probe timing. */
+  private health = 0
   private leaving = false
   /** Records to publish at the end of this event, batched into one gossip message. */
   private outbox: NodeRecord[] = []
-  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0 }
+  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0 }
 
   constructor(
     info: SelfInfo,
@@ -156,7 +162,7 @@ export class Membership {
       case 'process-exit':
         break
       case 'rpc-response': this.onResponse(ev.from, ev.corr, ev.msg, now, out); break
-      case 'rpc-failed': this.onFailed(ev.corr, now, out); break
+      case 'rpc-failed': this.onFailed(ev.corr, ev.reason, now, out); break
       case 'peer-connected': this.onConnected(ev.peer, now, out); break
       case 'peer-disconnected': this.onDisconnected(ev.peer, now, out); break
       case 'leave': this.onLeave(out); break
@@ -182,7 +188,7 @@ export class Membership {
       if (now >= s.startedAt + this.suspicionTimeout(s)) this.declareDead(id, now, out)
     }
     if (now >= this.nextProbeAt) {
-      this.nextProbeAt = now + this.config.probeIntervalMs
+      this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
       const target = this.nextProbeTarget()
       if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out)
     }
@@ -229,13 +235,22 @@ export class Membership {
     const seq = this.nextSeq++
     const p: Probe = {
       target, seq,
-      directDeadline: now + this.config.probeTimeoutMs,
-      roundDeadline: now + this.config.probeRoundMs,
-      directFailed: false, indirectSent: false, indirectPending: 0,
+      directDeadline: now + this.scaled(this.config.probeTimeoutMs),
+      roundDeadline: now + this.scaled(this.config.probeRoundMs),
+      directFailed: false, refused: false, indirectSent: false, indirectPending: 0,
     }
     this.probes.set(target, p)
     this.stats.probes++
-    this.send(target, { type: 'ping', seq, from: null }, this.config.probeTimeoutMs, { purpose: 'probe-direct', target, seq }, out)
+    this.send(target, { type: 'ping', seq, from: null }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
+  }
+
+  private scaled(ms: number): number {
+    return ms * (1 + this.health)
+  }
+
+  private setHealth(delta: number): void {
+    this.health = Math.max(0, Math.min(this.config.maxLocalHealth, this.health + delta))
+    this.stats.localHealth = this.health
   }
 
   private startIndirect(p: Probe, now: Millis, out: Effect[]): void {
@@ -255,10 +270,14 @@ export class Membership {
     if (p === undefined || p.seq !== seq) return
     this.probes.delete(target)
     this.heard(target, now)
+    this.setHealth(-1)
   }
 
   private probeFailed(p: Probe, now: Millis, out: Effect[]): void {
     this.probes.delete(p.target)
+    // A probe that timed out may be our own slowness; one refused outright (the peer's process is
+    // gone) says nothing about us.
+    if (!p.refused) this.setHealth(+1)
     this.suspect(p.target, this.self.id, now, out)
   }
 
@@ -348,7 +367,11 @@ export class Membership {
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     // Refute now, not on the next tick: the suspicion timeout is running on every other node.
     this.outbox.push(this.self)
-    if (r.state !== 'alive') this.stats.refutations++
+    if (r.state !== 'alive') {
+      this.stats.refutations++
+      // Others could not reach us in time: we are likely the slow one (Lifeguard).
+      this.setHealth(+1)
+    }
   }
 
   private setSelf(r: NodeRecord): void {
@@ -371,7 +394,7 @@ export class Membership {
           out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq } })
           return
         }
-        this.send(msg.target, { type: 'ping', seq: msg.seq, from: null }, this.config.probeTimeoutMs, { purpose: 'relay', target: msg.target, reqId, seq: msg.seq }, out)
+        this.send(msg.target, { type: 'ping', seq: msg.seq, from: null }, this.scaled(this.config.probeTimeoutMs), { purpose: 'relay', target: msg.target, reqId, seq: msg.seq }, out)
         return
       case 'sync':
         this.stats.syncs++
@@ -416,7 +439,7 @@ export class Membership {
     }
   }
 
-  private onFailed(corr: number, now: Millis, out: Effect[]): void {
+  private onFailed(corr: number, reason: RpcFailure, now: Millis, out: Effect[]): void {
     const p = this.pending.get(corr)
     if (p === undefined) return
     this.pending.delete(corr)
@@ -425,6 +448,7 @@ export class Membership {
         const probe = this.probes.get(p.target)
         if (probe === undefined || probe.seq !== p.seq) return
         probe.directFailed = true
+        probe.refused = reason === 'unreachable'
         if (!probe.indirectSent) this.startIndirect(probe, now, out)
         return
       }
@@ -463,8 +487,15 @@ export class Membership {
   private onDisconnected(peer: NodeId, now: Millis, out: Effect[]): void {
     if (this.leaving) return
     const m = this.members.get(peer)
-    if (m === undefined || m.record.state !== 'alive' || this.probes.has(peer)) return
-    this.startProbe(peer, now, out)
+    if (m === undefined || m.record.state !== 'alive') return
+    const p = this.probes.get(peer)
+    if (p === undefined) {
+      this.startProbe(peer, now, out)
+    } else if (!p.directFailed) {
+      // A probe is already under way, but its ping went out before the connection closed and
+      // may only time out: ping again now, so a refused dial answers in milliseconds.
+      this.send(peer, { type: 'ping', seq: p.seq, from: null }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target: peer, seq: p.seq }, out)
+    }
   }
 
   private sendSync(peer: NodeId, now: Millis, out: Effect[]): void {

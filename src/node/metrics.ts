@@ -34,6 +34,7 @@ export function createAgentMetrics(getCore: () => NodeCore | undefined, now: () 
   stat('murmur_refutations_total', 'Suspicions of itself this node refuted', 'refutations')
   stat('murmur_deaths_declared_total', 'Members this node declared dead', 'deathsDeclared')
   stat('murmur_syncs_total', 'Full-state exchanges (push-pull)', 'syncs')
+  stat('murmur_local_health', 'Lifeguard local health multiplier (0 = healthy)', 'localHealth')
   return {
     registry,
     gossipPublished: c('murmur_gossip_published_total', 'Gossip messages published', ['type']),

@@ -29,7 +29,7 @@ export class AgentFleet {
   async start(name: string, extra: string[] = [], opts: { dataDir?: string; timeoutMs?: number } = {}): Promise<AgentProc> {
     const dataDir = opts.dataDir ?? join(this.root, name)
     const args = [BIN, 'agent', '--name', name, '--data-dir', dataDir, '--p2p-port', '0', '--api-port', '0', '--no-mdns', '--profile', 'test', '--log-level', 'info', ...extra]
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...(process.env.MURMUR_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const stderr: string[] = []
     createInterface({ input: child.stderr! }).on('line', (l) => { stderr.push(l); if (stderr.length > 400) stderr.shift() })
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })))
