@@ -1,0 +1,141 @@
+// Jobs end to end on real agents in separate processes, through the contract's HTTP API only.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AgentFleet, getJson, nodesSeenBy, waitFor, type AgentProc } from '../support/agents.js'
+
+interface Alloc { index: number; attempt: number; nodeId: string; nodeName: string; state: string; exitCode: number | null }
+interface Job { id: string; state: string; pendingReason?: string; allocations: Alloc[] }
+
+const fleet = new AgentFleet()
+let a: AgentProc
+let b: AgentProc
+let c: AgentProc
+let all: AgentProc[]
+
+async function post(agent: AgentProc, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: { id?: string; error?: { code: string; message: string } } }> {
+  const res = await fetch(`${agent.api}/v1/jobs`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(20_000),
+  })
+  return { status: res.status, body: await res.json() as { id?: string; error?: { code: string; message: string } } }
+}
+
+async function jobOn(agent: AgentProc, id: string): Promise<Job | undefined> {
+  const res = await fetch(`${agent.api}/v1/jobs/${id}`, { signal: AbortSignal.timeout(5_000) })
+  return res.status === 200 ? await res.json() as Job : undefined
+}
+
+async function waitState(agent: AgentProc, id: string, state: string, timeoutMs = 20_000): Promise<Job> {
+  return await waitFor(`job ${id} ${state} on ${agent.name}`, async () => {
+    const j = await jobOn(agent, id)
+    return j?.state === state ? j : undefined
+  }, timeoutMs, 100)
+}
+
+beforeAll(async () => {
+  a = await fleet.start('ja', ['--label', 'role=a', '--cpu', '2', '--mem', '1024'])
+  ;[b, c] = await Promise.all([
+    fleet.start('jb', ['--join', a.p2p, '--label', 'role=b', '--cpu', '2', '--mem', '1024']),
+    fleet.start('jc', ['--join', a.p2p, '--label', 'role=c', '--cpu', '2', '--mem', '1024']),
+  ])
+  all = [a, b, c]
+  await waitFor('three agents to see three alive', async () => {
+    const views = await Promise.all(all.map(nodesSeenBy))
+    return views.every((v) => v.filter((n) => n.state === 'alive').length === 3) ? true : undefined
+  }, 30_000)
+})
+afterAll(() => fleet.cleanup())
+
+describe('jobs on real agents', () => {
+  it('submitted to A, runs on B, status and logs from C', async () => {
+    const res = await post(a, { name: 'hello', command: ['sh', '-c', 'echo hello from $MURMUR_JOB_ID; echo oops >&2'], constraints: [{ label: 'role', op: '=', value: 'b' }] })
+    expect(res.status).toBe(201)
+    const id = res.body.id as string
+    const job = await waitState(c, id, 'succeeded')
+    expect(job.allocations).toHaveLength(1)
+    expect(job.allocations[0]).toMatchObject({ nodeName: 'jb', state: 'succeeded', exitCode: 0 })
+    const out = await fetch(`${c.api}/v1/jobs/${id}/logs?stream=stdout`)
+    expect(out.status).toBe(200)
+    expect(await out.text()).toBe(`hello from ${id}\n`)
+    const err = await fetch(`${c.api}/v1/jobs/${id}/logs?stream=stderr`)
+    expect(await err.text()).toBe('oops\n')
+  })
+
+  it('rejects bad specs with a 400 naming the field, and changes nothing', async () => {
+    const before = (await getJson<{ jobs: Job[] }>(`${a.api}/v1/jobs`)).jobs.length
+    for (const [body, field] of [
+      [{}, 'command'],
+      [{ command: [] }, 'command'],
+      [{ command: ['true'], resources: { cpu: -1 } }, 'cpu'],
+      [{ command: ['true'], type: 'cron' }, 'type'],
+      [{ command: ['true'], constraints: [{ label: 'x', op: '~', value: 'y' }] }, 'op'],
+    ] as const) {
+      const res = await post(a, body)
+      expect(res.status, JSON.stringify(body)).toBe(400)
+      expect(res.body.error?.code).toBe('bad_request')
+      expect(res.body.error?.message).toContain(field)
+    }
+    expect((await getJson<{ jobs: Job[] }>(`${b.api}/v1/jobs`)).jobs.length).toBe(before)
+  })
+
+  it('gives one job for the same Idempotency-Key on two nodes', async () => {
+    const key = `key-${Date.now()}`
+    const [r1, r2] = await Promise.all([
+      post(a, { command: ['true'] }, { 'Idempotency-Key': key }),
+      post(c, { command: ['true'] }, { 'Idempotency-Key': key }),
+    ])
+    expect(r1.status).toBe(201)
+    expect(r2.status).toBe(201)
+    expect(r1.body.id).toBe(r2.body.id)
+    await waitState(b, r1.body.id as string, 'succeeded')
+    const jobs = (await getJson<{ jobs: Job[] }>(`${b.api}/v1/jobs`)).jobs.filter((j) => j.id === r1.body.id)
+    expect(jobs).toHaveLength(1)
+    expect(jobs[0]?.allocations).toHaveLength(1)
+  })
+
+  it('keeps a job too big for any node pending with a reason, and runs it when a bigger node joins', async () => {
+    const res = await post(b, { command: ['true'], resources: { cpu: 1, memoryMb: 4096 } })
+    expect(res.status).toBe(201)
+    const id = res.body.id as string
+    const pending = await waitFor('a pending reason', async () => {
+      const j = await jobOn(c, id)
+      return j?.state === 'pending' && j.pendingReason !== undefined ? j : undefined
+    }, 10_000)
+    expect(pending.pendingReason).toMatch(/3 nodes lack memory: need 4096 MB, most free 1024 MB/)
+    await fleet.start('jbig', ['--join', a.p2p, '--cpu', '4', '--mem', '8192'])
+    const done = await waitState(a, id, 'succeeded', 30_000)
+    expect(done.allocations.map((x) => x.nodeName)).toEqual(['jbig'])
+  })
+
+  it('runs 100 short jobs submitted across all nodes, each exactly once', async () => {
+    const ids: string[] = []
+    let next = 0
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next < 100) {
+        const i = next++
+        const res = await post(all[i % all.length] as AgentProc, { command: ['true'], resources: { cpu: 0.1, memoryMb: 16 } })
+        expect(res.status).toBe(201)
+        ids.push(res.body.id as string)
+      }
+    }))
+    const jobs = await waitFor('100 jobs to succeed', async () => {
+      const list = (await getJson<{ jobs: Job[] }>(`${c.api}/v1/jobs`)).jobs.filter((j) => ids.includes(j.id))
+      return list.length === 100 && list.every((j) => j.state === 'succeeded') ? list : undefined
+    }, 90_000, 250)
+    expect(jobs.every((j) => j.allocations.length === 1)).toBe(true)
+    // The work spread over the nodes.
+    expect(new Set(jobs.map((j) => j.allocations[0]?.nodeName)).size).toBeGreaterThanOrEqual(3)
+  })
+
+  it('cancels a running job: its process is killed and it is cancelled everywhere', async () => {
+    const res = await post(c, { command: ['sleep', '60'] })
+    const id = res.body.id as string
+    await waitState(a, id, 'running')
+    const del = await fetch(`${b.api}/v1/jobs/${id}`, { method: 'DELETE' })
+    expect(del.status).toBe(202)
+    for (const agent of all) {
+      await waitFor(`cancelled allocation on ${agent.name}`, async () => {
+        const j = await jobOn(agent, id)
+        return j?.state === 'cancelled' && j.allocations.every((x) => x.state === 'cancelled') ? true : undefined
+      }, 15_000)
+    }
+  })
+})
