@@ -107,6 +107,8 @@ export class Jobs {
   private readonly rejectedUntil = new Map<string, Millis>()
   private readonly nextTryAt = new Map<string, Millis>()
   private readonly gossipOut = new Set<string>()
+  /** Jobs this node keeps on disk (it was a replica, or was asked to store them). */
+  private readonly persisted = new Set<string>()
   private capacityDirty = true
   readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0 }
 
@@ -155,6 +157,7 @@ export class Jobs {
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
     for (const r of records) {
       this.jobs.set(r.id, r)
+      this.persisted.add(r.id)
       for (const a of Object.values(r.allocations)) {
         if (a.nodeId === this.members.selfId && !isTerminalAlloc(a.state)) {
           this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: 'its node restarted' }, now, out)
@@ -173,12 +176,14 @@ export class Jobs {
   /** Returns true when the request was one of ours. */
   onRequest(reqId: number, msg: RpcRequest, now: Millis, out: Effect[]): boolean {
     switch (msg.type) {
+      // Asked directly to keep a job: write it before answering, whatever our own view of the
+      // replica set says (the asker's view chose us; the ok is what makes the submit durable).
       case 'store-job':
-        this.merge(msg.job, now, out)
+        this.merge(msg.job, now, out, false, true, true)
         this.reply(out, reqId, { type: 'ok' })
         return true
       case 'job-update':
-        for (const j of msg.jobs) this.merge(j, now, out)
+        for (const j of msg.jobs) this.merge(j, now, out, false, true, true)
         this.reply(out, reqId, { type: 'ok' })
         return true
       case 'offer':
@@ -310,7 +315,7 @@ export class Jobs {
     while (s.acks.size + s.inflight < s.need && s.next < s.ranking.length) {
       const node = s.ranking[s.next++] as NodeId
       if (node === this.members.selfId) {
-        out.push({ kind: 'persist', key: jobKey(s.record.id), value: s.record })
+        this.persist(s.record, out)
         s.acks.add(node)
       } else {
         s.inflight++
@@ -503,13 +508,18 @@ export class Jobs {
    * Merge a copy into ours. If it changed anything: persist when we are a replica, emit events,
    * stop local runs it fences, and (for our own changes) replicate and gossip it.
    */
-  private merge(incoming: JobRecord, now: Millis, out: Effect[], authored = false, replicate = true): void {
+  private merge(incoming: JobRecord, now: Millis, out: Effect[], authored = false, replicate = true, persist = false): void {
     const cur = this.jobs.get(incoming.id)
     const next = cur === undefined ? incoming : mergeJob(cur, incoming)
-    if (cur !== undefined && jobDigest(cur) === jobDigest(next)) return
-    this.jobs.set(next.id, next)
+    const same = cur !== undefined && jobDigest(cur) === jobDigest(next)
     const replicas = this.replicaSet(next.id)
-    if (replicas.includes(this.members.selfId)) out.push({ kind: 'persist', key: jobKey(next.id), value: next })
+    if (same) {
+      // Nothing new, but a direct store of something we only held in memory still needs the disk.
+      if (persist && !this.persisted.has(next.id)) this.persist(next, out)
+      return
+    }
+    this.jobs.set(next.id, next)
+    if (persist || replicas.includes(this.members.selfId) || this.persisted.has(next.id)) this.persist(next, out)
     this.emitChanges(cur, next, out)
     this.reconcileLocal(next, out)
     // Capacity or a finished run may let a waiting instance in: rank again on the next tick.
@@ -528,6 +538,11 @@ export class Jobs {
   /** Job records from gossip. */
   onGossip(jobs: JobRecord[], now: Millis, out: Effect[]): void {
     for (const j of jobs) this.merge(j, now, out)
+  }
+
+  private persist(r: JobRecord, out: Effect[]): void {
+    this.persisted.add(r.id)
+    out.push({ kind: 'persist', key: jobKey(r.id), value: r })
   }
 
   private emitChanges(prev: JobRecord | undefined, next: JobRecord, out: Effect[]): void {
