@@ -26,25 +26,34 @@ function sourceKey() {
 }
 
 async function bundled() {
-  // Two levels below the root, so `new URL('../../x', import.meta.url)` in the sources still
-  // points where it does from src/<dir>/.
-  const dir = join(root, 'node_modules', '.murmur')
-  const out = join(dir, `cli-${sourceKey()}.mjs`)
-  if (!existsSync(out)) {
+  // Output two levels below the root (node_modules/.murmur-<key>/), so that
+  // `new URL('../../x', import.meta.url)` in the sources still points where it does from
+  // src/<dir>/. Code splitting keeps each command's imports in its own chunk: `murmur nodes`
+  // does not load libp2p.
+  const modules = join(root, 'node_modules')
+  const dir = join(modules, `.murmur-${sourceKey()}`)
+  const entry = join(dir, 'main.js')
+  if (!existsSync(entry)) {
     const { build } = await import('esbuild')
-    mkdirSync(dir, { recursive: true })
-    // Build to a private name and rename: concurrent starts (murmur up) never see half a file.
-    const tmp = `${out}.${process.pid}.tmp`
+    // Build into a private directory and rename: concurrent starts (murmur up) never see half a build.
+    const tmp = `${dir}.${process.pid}.tmp`
+    rmSync(tmp, { recursive: true, force: true })
     await build({
-      entryPoints: [join(src, 'cli', 'main.ts')], outfile: tmp, bundle: true, platform: 'node', format: 'esm',
-      target: 'node20', packages: 'external', sourcemap: 'inline', logLevel: 'silent',
+      entryPoints: { main: join(src, 'cli', 'main.ts') }, outdir: tmp, bundle: true, splitting: true, platform: 'node',
+      format: 'esm', target: 'node20', packages: 'external', sourcemap: 'inline', logLevel: 'silent',
     })
-    renameSync(tmp, out)
-    for (const old of readdirSync(dir)) {
-      if (old.startsWith('cli-') && join(dir, old) !== out && !old.endsWith('.tmp')) rmSync(join(dir, old), { force: true })
+    try {
+      renameSync(tmp, dir)
+    } catch (err) {
+      // Another process finished the same build first: use theirs.
+      rmSync(tmp, { recursive: true, force: true })
+      if (!existsSync(entry)) throw err
+    }
+    for (const old of readdirSync(modules)) {
+      if (old.startsWith('.murmur') && join(modules, old) !== dir && !old.endsWith('.tmp')) rmSync(join(modules, old), { recursive: true, force: true })
     }
   }
-  return out
+  return entry
 }
 
 let entry

@@ -132,6 +132,12 @@ export async function followJob(opts: FollowOptions): Promise<JobStatus> {
     }
   }
 
+  const report = (a: Allocation): void => {
+    const line = describeAlloc(jobId, a)
+    if (opts.states && line !== lastAlloc) opts.notice(line)
+    lastAlloc = line
+  }
+
   for (;;) {
     let job: JobStatus
     try {
@@ -142,16 +148,6 @@ export async function followJob(opts: FollowOptions): Promise<JobStatus> {
       continue
     }
     const alloc = allocationOf(job, index, opts.attempt)
-
-    const jobLine = `job ${jobId} ${job.state}${job.pendingReason !== undefined ? `: ${job.pendingReason}` : ''}`
-    // The end is the caller's to report (with the exit code it chose).
-    if (opts.states && jobLine !== lastJob && job.state === 'pending') opts.notice(jobLine)
-    lastJob = jobLine
-    const report = (a: Allocation): void => {
-      const line = describeAlloc(jobId, a)
-      if (opts.states && line !== lastAlloc) opts.notice(line)
-      lastAlloc = line
-    }
 
     if (alloc !== undefined && alloc.attempt !== following) {
       if (following !== undefined) {
@@ -166,6 +162,11 @@ export async function followJob(opts: FollowOptions): Promise<JobStatus> {
         new LogCursor(client, jobId, index, alloc.attempt, stream as LogStream, out))
     }
     if (alloc !== undefined && !isTerminal(job)) report(alloc)
+    // After the allocation's line: a job goes back to pending when an attempt ended (backoff).
+    // The end is the caller's to report (with the exit code it chose).
+    const jobLine = `job ${jobId} ${job.state}${job.pendingReason !== undefined ? `: ${job.pendingReason}` : ''}`
+    if (opts.states && jobLine !== lastJob && job.state === 'pending') opts.notice(jobLine)
+    lastJob = jobLine
     if (alloc !== undefined && alloc.state !== 'claimed') await drainAll()
 
     const pinnedDone = opts.attempt !== undefined && alloc !== undefined && TERMINAL_ALLOC.has(alloc.state)

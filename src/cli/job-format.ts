@@ -54,7 +54,7 @@ export function formatJob(job: JobStatus, now: number): string {
     ['Command', shellQuote(spec.command)],
     ['Resources', `cpu ${formatNumber(spec.resources.cpu)}, memory ${formatNumber(spec.resources.memoryMb)} MB`],
     ['Instances', `${runningInstances(job)} running`],
-    ['Restart', `${spec.restart.attempts} ${spec.restart.attempts === 1 ? 'retry' : 'retries'} after a failure, ${spec.restart.backoffMs} ms apart`],
+    ['Restart', spec.restart.attempts === 0 ? 'no retries' : `${spec.restart.attempts} ${spec.restart.attempts === 1 ? 'retry' : 'retries'} after a failure, ${spec.restart.backoffMs} ms apart`],
     ['Timeout', spec.timeoutMs === 0 ? 'none' : formatDuration(spec.timeoutMs)],
   ]
   if (spec.constraints.length > 0) fields.push(['Constraints', spec.constraints.map((c) => `${c.label} ${c.op} ${c.value}`).join(', ')])

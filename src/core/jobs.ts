@@ -352,8 +352,19 @@ export class Jobs {
   }
 
   private arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
+    if (r.cancelled) {
+      // Claims that never started will not start now (the node refuses a start for a cancelled
+      // job): close them. A run that did start is stopped by its node, which records the end.
+      for (const a of Object.values(r.allocations)) {
+        if (a.state === 'claimed') this.update(r.id, { ...a, state: 'cancelled', finishedAt: now, reason: 'job cancelled before it started' }, now, out)
+        else if (a.state === 'running' && !live(this.members.record(a.nodeId))) {
+          this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
+        }
+      }
+      return
+    }
     const state = jobState(r)
-    if (state === 'succeeded' || state === 'failed' || state === 'cancelled') return
+    if (state === 'succeeded' || state === 'failed') return
     const latest = latestAllocations(r)
     const views = this.members.records().map(toNodeView)
     const holders = new Set<NodeId>()
@@ -474,7 +485,11 @@ export class Jobs {
   private reconcileLocal(r: JobRecord, out: Effect[]): void {
     const latest = latestAllocations(r)
     for (const [id, la] of this.local) {
-      if (la.jobId !== r.id || la.state !== 'running' || la.stopping !== undefined) continue
+      if (la.jobId !== r.id || la.stopping !== undefined) continue
+      if (la.state === 'reserved') {
+        if (r.cancelled) { this.local.delete(id); this.capacityDirty = true }
+        continue
+      }
       const cur = r.allocations[allocKey(la.index, la.attempt)]
       const newest = latest.get(la.index)
       const fenced = cur === undefined || cur.nodeId !== this.members.selfId || cur.state === 'lost' ||

@@ -112,6 +112,11 @@ export class NodeCore {
     return this.membership.selfRecord()
   }
 
+  /** Free capacity by this node's own books. */
+  free(): Resources {
+    return this.jobs.free()
+  }
+
   jobStatuses(): JobStatus[] {
     return this.jobs.statuses()
   }

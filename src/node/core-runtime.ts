@@ -216,9 +216,19 @@ export class CoreRuntime {
 
   private async send(to: string, corr: number, msg: RpcRequest, timeoutMs: number): Promise<void> {
     this.metrics.rpcSent.inc({ type: msg.type })
+    if (to === this.host.peerId) {
+      // libp2p cannot dial itself; a node that offers to, or starts on, itself answers in memory.
+      const reqId = this.nextReqId++
+      const reply = new Promise<RpcResponse>((resolve) => this.inbound.set(reqId, resolve))
+      this.dispatch({ kind: 'rpc-request', from: to, reqId, msg })
+      this.dispatch({ kind: 'rpc-response', from: to, corr, msg: await reply })
+      return
+    }
     const addrs = this.core?.records().find((r) => r.id === to)?.addrs
+    const started = Date.now()
     try {
       const bytes = await this.host.request(to, rpcRequestCodec.encode(msg), { timeoutMs, addrs })
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ to, type: msg.type, ms: Date.now() - started }, 'rpc done')
       this.dispatch({ kind: 'rpc-response', from: to, corr, msg: rpcResponseCodec.decode(bytes) })
     } catch (err) {
       const reason: RpcFailure = err instanceof RpcTimeoutError ? 'timeout' : err instanceof PeerUnreachableError ? 'unreachable' : 'protocol'

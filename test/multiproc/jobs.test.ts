@@ -24,10 +24,19 @@ async function jobOn(agent: AgentProc, id: string): Promise<Job | undefined> {
 }
 
 async function waitState(agent: AgentProc, id: string, state: string, timeoutMs = 20_000): Promise<Job> {
-  return await waitFor(`job ${id} ${state} on ${agent.name}`, async () => {
-    const j = await jobOn(agent, id)
-    return j?.state === state ? j : undefined
-  }, timeoutMs, 100)
+  try {
+    return await waitFor(`job ${id} ${state} on ${agent.name}`, async () => {
+      const j = await jobOn(agent, id)
+      return j?.state === state ? j : undefined
+    }, timeoutMs, 100)
+  } catch (err) {
+    // Say what every node saw, so a failure in CI can be understood from its log alone.
+    for (const x of fleet.agents.values()) {
+      console.error(x.name, JSON.stringify(await jobOn(x, id).catch((e: unknown) => String(e))))
+      console.error(x.stderr.filter((l) => l.includes(id) || /warn|error/i.test(l)).slice(-15).join('\n'))
+    }
+    throw err
+  }
 }
 
 beforeAll(async () => {

@@ -114,6 +114,22 @@ describe('jobs', () => {
     sim.runUntilTrue(() => sim.ids().every((n) => sim.core(n).jobStatus('c')?.allocations.map((a) => a.state).join() === 'cancelled'), 2_000)
   })
 
+  it('closes a claim that a cancel overtook before its start', () => {
+    for (const seed of [1, 2, 3]) {
+      const sim = cluster(3, seed)
+      sim.submit('node-1', 'cc', simSpec({ env: { SIM_DURATION_MS: '60000' } }))
+      // Cancel as soon as the claim exists anywhere, before the start has reached the node.
+      sim.runUntilTrue(() => sim.ids().some((n) => (sim.core(n).jobStatus('cc')?.allocations.length ?? 0) > 0), 3_000)
+      sim.cancel('node-2', 'cc')
+      sim.runUntilTrue(() => sim.ids().every((n) => {
+        const j = sim.core(n).jobStatus('cc')
+        return j?.state === 'cancelled' && j.allocations.every((a) => a.state === 'cancelled')
+      }), 5_000)
+      sim.runUntilTrue(() => sim.runs.every((r) => r.endedAt !== null), 2_000)
+      expect(sim.core('node-3').free(), `seed ${seed}`).toEqual({ cpu: 4, memoryMb: 4096 })
+    }
+  })
+
   it('answers 404 for cancelling an unknown job and changes nothing', () => {
     const sim = cluster(2)
     const r = sim.cancel('node-1', 'nope')
