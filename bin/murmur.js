@@ -5,7 +5,7 @@
 // cached under node_modules/.murmur by the sources' paths and mtimes, and rebuilt when any source
 // changes. If bundling fails for any reason, tsx runs the sources directly.
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 

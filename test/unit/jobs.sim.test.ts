@@ -67,6 +67,19 @@ describe('jobs', () => {
     expect(allocs.map((a) => [a.attempt, a.state, a.exitCode])).toEqual([[1, 'failed', 3], [2, 'failed', 3], [3, 'failed', 3]])
   })
 
+  it('keeps a service running: every exit, clean or not, is followed by a new attempt after the backoff', () => {
+    const sim = cluster(3)
+    sim.submit('node-1', 'svc', simSpec({ type: 'service', env: { SIM_DURATION_MS: '300' }, restart: { attempts: 0, backoffMs: 500 } }))
+    sim.runUntilTrue(() => sim.runs.filter((r) => r.jobId === 'svc').length >= 4, 10_000)
+    const runs = sim.runs.filter((r) => r.jobId === 'svc')
+    for (let i = 1; i < runs.length; i++) {
+      // Backoff is measured from the previous run's end (plus message and tick delays).
+      expect(runs[i]!.startedAt - runs[i - 1]!.endedAt!).toBeGreaterThanOrEqual(500)
+    }
+    expect(stateOn(sim, 'node-2', 'svc')).not.toBe('succeeded')
+    expect(sim.violations().duplicates).toEqual([])
+  })
+
   it('places count instances on different nodes', () => {
     const sim = cluster(5)
     sim.submit('node-2', 'wide', simSpec({ count: 4, env: { SIM_DURATION_MS: '500' } }))
