@@ -2,7 +2,7 @@
 //   join:   N agents started at once (all --join the first) -> every agent sees N alive
 //   detect: SIGKILL one agent -> every other agent sees it dead
 //   jobs:   submit-to-start latency (p50/p99) and throughput for a trivial job on 5 agents
-// Usage: npm run bench -- [--sizes 3,10,30] [--kills 5] [--jobs 200] [--only join|jobs]
+// Usage: npm run bench -- [--sizes 3,10,30] [--kills 5] [--jobs 200] [--clients 4] [--only join|jobs]
 // Everything listens on 127.0.0.1 and is stopped (SIGKILL) before the script exits.
 import '../src/node/polyfill.js'
 import { parseArgs } from 'node:util'
@@ -13,6 +13,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '3,10,30' },
     kills: { type: 'string', default: '5' },
     jobs: { type: 'string', default: '200' },
+    clients: { type: 'string', default: '4' },
     only: { type: 'string' },
   },
 })
@@ -76,9 +77,9 @@ async function benchJobs(): Promise<void> {
     const total = Number(values.jobs)
     const submitted = new Map<string, number>()
     const t0 = Date.now()
-    // Submit from 4 concurrent clients spread over the agents, like users at different nodes.
+    // Submit from concurrent clients spread over the agents, like users at different nodes.
     let next = 0
-    await Promise.all(Array.from({ length: 4 }, async () => {
+    await Promise.all(Array.from({ length: Number(values.clients) }, async () => {
       while (next < total) {
         const i = next++
         const via = agents[i % agents.length] as AgentProc
@@ -100,7 +101,7 @@ async function benchJobs(): Promise<void> {
     const allMs = Date.now() - t0
     const lat = done.map((j) => Date.parse(j.allocations[0]?.startedAt ?? '') - (submitted.get(j.id) ?? NaN)).filter(Number.isFinite)
     const runs = done.map((j) => j.allocations.length)
-    console.log(`jobs: ${total} trivial jobs on 5 agents: submitted in ${submitMs} ms (${(total / (submitMs / 1000)).toFixed(1)}/s acked), ` +
+    console.log(`jobs: ${total} trivial jobs on 5 agents, ${values.clients} clients: submitted in ${submitMs} ms (${(total / (submitMs / 1000)).toFixed(1)}/s acked), ` +
       `all done in ${allMs} ms (${(total / (allMs / 1000)).toFixed(1)} jobs/s); submit->start p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms; ` +
       `failed ${done.filter((j) => j.state !== 'succeeded').length}; instances with more than one run ${runs.filter((r) => r > 1).length}`)
   } finally {

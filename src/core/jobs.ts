@@ -109,6 +109,13 @@ export class Jobs {
   private readonly gossipOut = new Set<string>()
   /** Jobs this node keeps on disk (it was a replica, or was asked to store them). */
   private readonly persisted = new Set<string>()
+  /** Jobs the arbiter loop still has to look at: not finished, or cancelled with open claims. */
+  private readonly active = new Set<string>()
+  /** Digest of each job as we hold it, so a merge hashes only the new copy. */
+  private readonly digests = new Map<string, string>()
+  /** Rendezvous rankings by job id, valid while the set of live nodes is `rankingKey`. */
+  private rankings = new Map<string, NodeId[]>()
+  private rankingKey = ''
   private capacityDirty = true
   readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0 }
 
@@ -156,7 +163,7 @@ export class Jobs {
   /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
     for (const r of records) {
-      this.jobs.set(r.id, r)
+      this.setJob(r, jobDigest(r))
       this.persisted.add(r.id)
       for (const a of Object.values(r.allocations)) {
         if (a.nodeId === this.members.selfId && !isTerminalAlloc(a.state)) {
@@ -256,7 +263,10 @@ export class Jobs {
         this.capacityDirty = true
       }
     }
-    for (const r of this.jobs.values()) if (this.arbiterOf(r.id) === this.members.selfId) this.arbitrate(r, now, out)
+    for (const id of [...this.active]) {
+      const r = this.jobs.get(id)
+      if (r !== undefined && this.arbiterOf(id) === this.members.selfId) this.arbitrate(r, now, out)
+    }
     this.flushGossip(out)
   }
 
@@ -271,7 +281,7 @@ export class Jobs {
 
   syncDigests(): JobSync {
     const digests: Record<string, string> = {}
-    for (const [id, r] of this.jobs) digests[id] = jobDigest(r)
+    for (const [id, d] of this.digests) digests[id] = d
     return { digests }
   }
 
@@ -279,10 +289,9 @@ export class Jobs {
   onSyncRequest(sync: JobSync): { jobs: JobRecord[]; want: string[] } {
     const jobs: JobRecord[] = []
     const want: string[] = []
-    for (const [id, r] of this.jobs) if (sync.digests[id] !== jobDigest(r)) jobs.push(r)
+    for (const [id, r] of this.jobs) if (sync.digests[id] !== this.digests.get(id)) jobs.push(r)
     for (const [id, d] of Object.entries(sync.digests)) {
-      const mine = this.jobs.get(id)
-      if (mine === undefined || jobDigest(mine) !== d) want.push(id)
+      if (this.digests.get(id) !== d) want.push(id)
     }
     return { jobs, want }
   }
@@ -325,7 +334,8 @@ export class Jobs {
     if (s.acks.size >= s.need && s.need > 0) {
       this.submits.delete(s.reqId)
       this.stats.submitted++
-      this.merge(s.record, now, out, true)
+      // The replicas hold exactly this record already (they just acknowledged it): only gossip it.
+      this.merge(s.record, now, out, true, false)
       out.push({ kind: 'api-reply', reqId: s.reqId, reply: { status: 201, body: { id: s.record.id } } })
     } else if (s.inflight === 0) {
       this.submits.delete(s.reqId)
@@ -526,14 +536,15 @@ export class Jobs {
   private merge(incoming: JobRecord, now: Millis, out: Effect[], authored = false, replicate = true, persist = false): void {
     const cur = this.jobs.get(incoming.id)
     const next = cur === undefined ? incoming : mergeJob(cur, incoming)
-    const same = cur !== undefined && jobDigest(cur) === jobDigest(next)
+    const digest = jobDigest(next)
+    const same = cur !== undefined && this.digests.get(cur.id) === digest
     const replicas = this.replicaSet(next.id)
     if (same) {
       // Nothing new, but a direct store of something we only held in memory still needs the disk.
       if (persist && !this.persisted.has(next.id)) this.persist(next, out)
       return
     }
-    this.jobs.set(next.id, next)
+    this.setJob(next, digest)
     if (persist || replicas.includes(this.members.selfId) || this.persisted.has(next.id)) this.persist(next, out)
     this.emitChanges(cur, next, out)
     this.reconcileLocal(next, out)
@@ -553,6 +564,16 @@ export class Jobs {
   /** Job records from gossip. */
   onGossip(jobs: JobRecord[], now: Millis, out: Effect[]): void {
     for (const j of jobs) this.merge(j, now, out)
+  }
+
+  /** Keep a record: the one place that updates the job table and its indexes. */
+  private setJob(r: JobRecord, digest: string): void {
+    this.jobs.set(r.id, r)
+    this.digests.set(r.id, digest)
+    const openClaims = Object.values(r.allocations).some((a) => !isTerminalAlloc(a.state))
+    const state = jobState(r)
+    if ((state === 'pending' || state === 'running') || (r.cancelled && openClaims)) this.active.add(r.id)
+    else this.active.delete(r.id)
   }
 
   private persist(r: JobRecord, out: Effect[]): void {
@@ -596,10 +617,21 @@ export class Jobs {
 
   /** Live nodes ranked by rendezvous hash of the job id: the first ones store it. */
   private ranking(jobId: string): NodeId[] {
-    return this.members.records().filter(live).map((r) => r.id)
-      .map((id) => ({ id, h: rendezvousHash(jobId, id) }))
-      .sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1))
-      .map((x) => x.id)
+    const liveIds = this.members.records().filter(live).map((r) => r.id)
+    const key = liveIds.join(',')
+    if (key !== this.rankingKey) {
+      // Membership changed: every job's replica set may have moved.
+      this.rankings = new Map()
+      this.rankingKey = key
+    }
+    let ranked = this.rankings.get(jobId)
+    if (ranked === undefined) {
+      ranked = liveIds.map((id) => ({ id, h: rendezvousHash(jobId, id) }))
+        .sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1))
+        .map((x) => x.id)
+      this.rankings.set(jobId, ranked)
+    }
+    return ranked
   }
 
   private send(out: Effect[], to: NodeId, msg: RpcRequest, timeoutMs: number, p: Pending): number {

@@ -61,7 +61,12 @@ export class AgentFleet {
     await Promise.all([...this.agents.values()].map(async (a) => {
       if (a.child.exitCode === null && a.child.signalCode === null) {
         a.child.kill('SIGCONT')
-        a.child.kill('SIGKILL')
+        // Profiling runs (MURMUR_TEST_NODE_ARGS=--cpu-prof) need a clean exit to write their profile.
+        if (process.env.MURMUR_TEST_NODE_ARGS !== undefined) {
+          a.child.kill('SIGTERM')
+          await Promise.race([a.exited, new Promise((r) => setTimeout(r, 5_000))])
+        }
+        if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL')
       }
       await a.exited
     }))
