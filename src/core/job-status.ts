@@ -1,8 +1,9 @@
-// Views of job records: the API's JobStatus, and the placement's NodeView of a member record.
+// Views of job records: the API's JobStatus, the events a change makes, gossip batches, and the
+// placement's NodeView of a member record.
 import type { NodeView } from '../placement/index.js'
 import { jobState } from './job-merge.js'
 import type { JobRecord, JobStatus } from './job-types.js'
-import type { NodeRecord } from './types.js'
+import type { ClusterEvent, NodeRecord } from './types.js'
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString())
 
@@ -29,4 +30,38 @@ export function toNodeView(r: NodeRecord): NodeView {
 /** The allocation id the execution layer uses: safe as a path segment, parseable back. */
 export function allocationId(jobId: string, index: number, attempt: number): string {
   return `${jobId}.${index}.${attempt}`
+}
+
+/** The user-visible events of one change to a job: its state, and each allocation that moved. */
+export function jobChangeEvents(prev: JobRecord | undefined, next: JobRecord): ClusterEvent[] {
+  const events: ClusterEvent[] = []
+  const state = jobState(next)
+  if (prev === undefined || jobState(prev) !== state) events.push({ type: 'job', job: next.id, name: next.spec.name, state })
+  for (const [k, a] of Object.entries(next.allocations)) {
+    if (prev?.allocations[k]?.state === a.state) continue
+    events.push({
+      type: 'job', job: next.id, name: next.spec.name, state, index: a.index, attempt: a.attempt, node: a.nodeName, allocState: a.state,
+      ...(a.reason === undefined ? {} : { reason: a.reason }),
+    })
+  }
+  return events
+}
+
+/** Split records into gossip messages of at most ~maxBytes of JSON each (one record always fits alone). */
+export function gossipBatches(records: JobRecord[], maxBytes: number): JobRecord[][] {
+  const batches: JobRecord[][] = []
+  let batch: JobRecord[] = []
+  let size = 0
+  for (const r of records) {
+    const n = JSON.stringify(r).length
+    if (batch.length > 0 && size + n > maxBytes) {
+      batches.push(batch)
+      batch = []
+      size = 0
+    }
+    batch.push(r)
+    size += n
+  }
+  if (batch.length > 0) batches.push(batch)
+  return batches
 }

@@ -13,35 +13,14 @@
 // - Spread: every change is gossiped in batches to all nodes (so any node answers for any job),
 //   and the periodic state exchange compares digests to repair what gossip lost.
 import { admits, rankNodes } from '../placement/index.js'
-import { rendezvousHash } from '../placement/hash.js'
 import { allocKey, failedRuns, isTerminalAlloc, jobDigest, jobState, latestAllocations, maxAttempts, mergeJob } from './job-merge.js'
-import { allocationId, toJobStatus, toNodeView } from './job-status.js'
+import { allocationId, gossipBatches, jobChangeEvents, toJobStatus, toNodeView } from './job-status.js'
 import type { Allocation, AllocState, ApiRequest, JobRecord, JobSpec, JobStatus, ProcessExit } from './job-types.js'
+import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
+import { ReplicaRanking } from './replica-ranking.js'
 import type { Effect, JobSync, Millis, NodeId, NodeRecord, Resources, RpcRequest, RpcResponse } from './types.js'
 
-export interface JobsConfig {
-  /** Copies of every job (CONTRACT: stored on min(3, alive) nodes). */
-  replicas: number
-  /** An offer is one round trip to a node that answers from memory; 1 s survives a slow tick. */
-  offerTimeoutMs: number
-  /** Storing on a replica waits for its disk; 3 s covers a slow fsync on a busy machine. */
-  storeTimeoutMs: number
-  /** A reservation whose start never came (the arbiter died) is released after this. */
-  reservationTtlMs: number
-  /** The arbiter re-sends a start for a claim that has not turned into a run after this. */
-  claimResendMs: number
-  /** A node that rejected an offer is skipped for this long (its gossiped capacity is stale). */
-  rejectBackoffMs: number
-  /** A job nothing can take is ranked again at most this often, and at once when capacity frees. */
-  placementRetryMs: number
-  /** Keep a gossip batch under the topic's message limit (64 KiB) with room to spare. */
-  gossipBatchBytes: number
-}
-
-export const JOBS_DEFAULTS: JobsConfig = {
-  replicas: 3, offerTimeoutMs: 1_000, storeTimeoutMs: 3_000, reservationTtlMs: 5_000, claimResendMs: 2_000,
-  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024,
-}
+export { JOBS_DEFAULTS, type JobsConfig }
 
 /** What the jobs machine needs to know of membership. */
 export interface MemberView {
@@ -113,9 +92,7 @@ export class Jobs {
   private readonly active = new Set<string>()
   /** Digest of each job as we hold it, so a merge hashes only the new copy. */
   private readonly digests = new Map<string, string>()
-  /** Rendezvous rankings by job id, valid while the set of live nodes is `rankingKey`. */
-  private rankings = new Map<string, NodeId[]>()
-  private rankingKey = ''
+  private readonly rankings = new ReplicaRanking()
   private capacityDirty = true
   readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0 }
 
@@ -546,7 +523,7 @@ export class Jobs {
     }
     this.setJob(next, digest)
     if (persist || replicas.includes(this.members.selfId) || this.persisted.has(next.id)) this.persist(next, out)
-    this.emitChanges(cur, next, out)
+    for (const event of jobChangeEvents(cur, next)) out.push({ kind: 'emit', event })
     this.reconcileLocal(next, out)
     // Capacity or a finished run may let a waiting instance in: rank again on the next tick.
     for (let i = 0; i < next.spec.count; i++) this.nextTryAt.delete(`${next.id}/${i}`)
@@ -581,57 +558,16 @@ export class Jobs {
     out.push({ kind: 'persist', key: jobKey(r.id), value: r })
   }
 
-  private emitChanges(prev: JobRecord | undefined, next: JobRecord, out: Effect[]): void {
-    const state = jobState(next)
-    if (prev === undefined || jobState(prev) !== state) {
-      out.push({ kind: 'emit', event: { type: 'job', job: next.id, name: next.spec.name, state } })
-    }
-    for (const [k, a] of Object.entries(next.allocations)) {
-      if (prev?.allocations[k]?.state === a.state) continue
-      out.push({ kind: 'emit', event: {
-        type: 'job', job: next.id, name: next.spec.name, state, index: a.index, attempt: a.attempt, node: a.nodeName, allocState: a.state,
-        ...(a.reason === undefined ? {} : { reason: a.reason }),
-      } })
-    }
-  }
-
   private flushGossip(out: Effect[]): void {
     if (this.gossipOut.size === 0) return
-    let batch: JobRecord[] = []
-    let size = 0
-    for (const id of this.gossipOut) {
-      const r = this.jobs.get(id)
-      if (r === undefined) continue
-      const n = JSON.stringify(r).length
-      if (batch.length > 0 && size + n > this.config.gossipBatchBytes) {
-        out.push({ kind: 'publish', msg: { type: 'jobs', jobs: batch } })
-        batch = []
-        size = 0
-      }
-      batch.push(r)
-      size += n
-    }
-    if (batch.length > 0) out.push({ kind: 'publish', msg: { type: 'jobs', jobs: batch } })
+    const records = [...this.gossipOut].map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
     this.gossipOut.clear()
+    for (const jobs of gossipBatches(records, this.config.gossipBatchBytes)) out.push({ kind: 'publish', msg: { type: 'jobs', jobs } })
   }
 
   /** Live nodes ranked by rendezvous hash of the job id: the first ones store it. */
   private ranking(jobId: string): NodeId[] {
-    const liveIds = this.members.records().filter(live).map((r) => r.id)
-    const key = liveIds.join(',')
-    if (key !== this.rankingKey) {
-      // Membership changed: every job's replica set may have moved.
-      this.rankings = new Map()
-      this.rankingKey = key
-    }
-    let ranked = this.rankings.get(jobId)
-    if (ranked === undefined) {
-      ranked = liveIds.map((id) => ({ id, h: rendezvousHash(jobId, id) }))
-        .sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1))
-        .map((x) => x.id)
-      this.rankings.set(jobId, ranked)
-    }
-    return ranked
+    return this.rankings.rank(jobId, this.members.records().filter(live).map((r) => r.id))
   }
 
   private send(out: Effect[], to: NodeId, msg: RpcRequest, timeoutMs: number, p: Pending): number {

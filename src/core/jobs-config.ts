@@ -1,0 +1,25 @@
+// Timings and limits of the job protocol, each with the reason for its value.
+
+export interface JobsConfig {
+  /** Copies of every job (CONTRACT: stored on min(3, alive) nodes). */
+  replicas: number
+  /** An offer is one round trip to a node that answers from memory; 1 s survives a slow tick. */
+  offerTimeoutMs: number
+  /** Storing on a replica waits for its disk; 3 s covers a slow fsync on a busy machine. */
+  storeTimeoutMs: number
+  /** A reservation whose start never came (the arbiter died) is released after this. */
+  reservationTtlMs: number
+  /** The arbiter re-sends a start for a claim that has not turned into a run after this. */
+  claimResendMs: number
+  /** A node that rejected an offer is skipped for this long (its gossiped capacity is stale). */
+  rejectBackoffMs: number
+  /** A job nothing can take is ranked again at most this often, and at once when capacity frees. */
+  placementRetryMs: number
+  /** Keep a gossip batch under the topic's message limit (64 KiB) with room to spare. */
+  gossipBatchBytes: number
+}
+
+export const JOBS_DEFAULTS: JobsConfig = {
+  replicas: 3, offerTimeoutMs: 1_000, storeTimeoutMs: 3_000, reservationTtlMs: 5_000, claimResendMs: 2_000,
+  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024,
+}
