@@ -33,7 +33,7 @@ async function startCluster(fleet: AgentFleet, n: number, prefix: string): Promi
   await waitFor(`${n} agents to see ${n} alive`, async () => {
     const views = await Promise.all(agents.map(nodesSeenBy))
     return views.every((v) => v.filter((x) => x.state === 'alive').length === n) ? true : undefined
-  }, 120_000, 100)
+  }, 300_000, 500)
   return { agents, readyMs, convergedMs: Date.now() - t1 }
 }
 

@@ -14,7 +14,7 @@ import type { JobRecord } from '../core/job-types.js'
 import { readLog, Supervisor } from '../execution/index.js'
 import { CLUSTER_TOPIC, MAX_RPC_BYTES, RPC_PROTOCOL } from '../gossip/topics.js'
 import type { AgentConfig, RunningAgent } from './agent-config.js'
-import { CoreRuntime } from './core-runtime.js'
+import { CoreRuntime, type ProcessRunner } from './core-runtime.js'
 import { createClusterHost } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createAgentMetrics } from './metrics.js'
@@ -50,14 +50,17 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
 
     let core: NodeCore | undefined
     const metrics = createAgentMetrics(() => core, () => Date.now())
-    const runner = {
-      start: (e: { allocId: string; spec: { command: string[]; env: Record<string, string>; resources: { cpu: number; memoryMb: number }; timeoutMs: number } }, onExit: (exit: { allocId: string; exitCode: number | null; signal: string | null; reason: 'exited' | 'timeout' | 'killed' | 'oom' | 'spawn-failed'; message?: string }) => void) => {
+    const runner: ProcessRunner = {
+      start: (e, onExit) => {
         supervisor.start({
           allocationId: e.allocId, command: e.spec.command, env: e.spec.env,
           memoryMb: e.spec.resources.memoryMb, cpu: e.spec.resources.cpu, timeoutMs: e.spec.timeoutMs,
-        }, (info) => onExit({ allocId: info.allocationId, exitCode: info.exitCode, signal: info.signal, reason: info.reason, ...(info.message === undefined ? {} : { message: info.message }) }))
+        }, (info) => onExit({
+          allocId: info.allocationId, exitCode: info.exitCode, signal: info.signal, reason: info.reason,
+          ...(info.message === undefined ? {} : { message: info.message }),
+        }))
       },
-      stop: (allocId: string, reason: 'killed' | 'timeout') => supervisor.stop(allocId, reason),
+      stop: (allocId, reason) => supervisor.stop(allocId, reason),
     }
     const runtime = new CoreRuntime(host, { putJson: (k, v) => putJson(store, k, v) }, runner, metrics, log.child({ part: 'core' }))
 
