@@ -35,6 +35,11 @@ export function createAgentMetrics(getCore: () => NodeCore | undefined, now: () 
   stat('murmur_deaths_declared_total', 'Members this node declared dead', 'deathsDeclared')
   stat('murmur_syncs_total', 'Full-state exchanges (push-pull)', 'syncs')
   stat('murmur_local_health', 'Lifeguard local health multiplier (0 = healthy)', 'localHealth')
+  stat('murmur_jobs_submitted_total', 'Jobs this node acknowledged (stored on their replicas)', 'submitted')
+  stat('murmur_instances_placed_total', 'Instance attempts this node granted as an arbiter', 'placed')
+  stat('murmur_offers_rejected_total', 'Offers this node made that the candidate turned down', 'offersRejected')
+  stat('murmur_instances_started_total', 'Instance attempts this node started', 'started')
+  stat('murmur_duplicates_stopped_total', 'Runs this node stopped because the job record gives them to another node or a newer attempt', 'duplicatesStopped')
   return {
     registry,
     gossipPublished: c('murmur_gossip_published_total', 'Gossip messages published', ['type']),

@@ -137,6 +137,10 @@ describe('jobs on real agents', () => {
     expect(jobs.every((j) => j.allocations.length === 1 && j.allocations[0]?.state === 'succeeded')).toBe(true)
     // The work spread over the nodes.
     expect(new Set(jobs.map((j) => j.allocations[0]?.nodeName)).size).toBeGreaterThanOrEqual(4)
+    // Every node exports what it started and what duplicates it stopped (none here).
+    const metrics = await (await fetch(`${a.api}/metrics`)).text()
+    expect(metrics).toMatch(/^murmur_instances_started_total \d+/m)
+    expect(metrics).toMatch(/^murmur_duplicates_stopped_total 0$/m)
   })
 
   it('cancels a running job: its process is killed and it is cancelled everywhere', async () => {
