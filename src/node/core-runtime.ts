@@ -9,6 +9,7 @@ import type { ClusterEvent, CoreEvent, Effect, RpcFailure, RpcRequest, RpcRespon
 import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
 import { PeerUnreachableError, RpcTimeoutError, type ClusterHost, type HostHandlers } from './host.js'
 import type { AgentMetrics } from './metrics.js'
+import { Waiters } from './waiters.js'
 
 /**
  * An inbound request waits at most this long for the core's reply. The longest the core holds a
@@ -33,8 +34,8 @@ const API_REPLY_LIMIT_MS = 15_000
 export class CoreRuntime {
   private core: NodeCore | undefined
   private readonly early: Array<{ ev: CoreEvent; at: number }> = []
-  private readonly inbound = new Map<number, (res: RpcResponse) => void>()
-  private readonly apiWaiting = new Map<number, (reply: ApiReply) => void>()
+  private readonly inbound = new Waiters<RpcResponse>()
+  private readonly apiWaiting = new Waiters<ApiReply>()
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly bus = new EventEmitter()
   private nextReqId = 1
@@ -75,12 +76,7 @@ export class CoreRuntime {
         }
         this.metrics.rpcReceived.inc({ type: msg.type })
         const reqId = this.nextReqId++
-        const reply = new Promise<RpcResponse>((resolve) => {
-          this.inbound.set(reqId, resolve)
-          setTimeout(() => {
-            if (this.inbound.delete(reqId)) resolve({ type: 'error', code: 'timeout', message: 'no reply in time' })
-          }, INBOUND_REPLY_LIMIT_MS).unref()
-        })
+        const reply = this.inbound.wait(reqId, INBOUND_REPLY_LIMIT_MS, { type: 'error', code: 'timeout', message: 'no reply in time' })
         this.dispatch({ kind: 'rpc-request', from, reqId, msg })
         return rpcResponseCodec.encode(await reply)
       },
@@ -110,13 +106,9 @@ export class CoreRuntime {
   /** An API request that changes state: it goes through the core, which answers with api-reply. */
   request(req: ApiRequest): Promise<ApiReply> {
     const reqId = this.nextReqId++
-    return new Promise<ApiReply>((resolve) => {
-      this.apiWaiting.set(reqId, resolve)
-      setTimeout(() => {
-        if (this.apiWaiting.delete(reqId)) resolve({ status: 503, body: { error: { code: 'timeout', message: 'the cluster did not answer in time' } } })
-      }, API_REPLY_LIMIT_MS).unref()
-      this.dispatch({ kind: 'api', reqId, req })
-    })
+    const reply = this.apiWaiting.wait(reqId, API_REPLY_LIMIT_MS, { status: 503, body: { error: { code: 'timeout', message: 'the cluster did not answer in time' } } })
+    this.dispatch({ kind: 'api', reqId, req })
+    return reply
   }
 
   subscribe(listener: (e: ClusterEvent) => void): () => void {
@@ -135,14 +127,8 @@ export class CoreRuntime {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.timer !== undefined) clearInterval(this.timer)
-    for (const [id, resolve] of this.inbound) {
-      this.inbound.delete(id)
-      resolve({ type: 'error', code: 'stopping', message: 'node is stopping' })
-    }
-    for (const [id, resolve] of this.apiWaiting) {
-      this.apiWaiting.delete(id)
-      resolve({ status: 503, body: { error: { code: 'stopping', message: 'node is stopping' } } })
-    }
+    this.inbound.settleAll({ type: 'error', code: 'stopping', message: 'node is stopping' })
+    this.apiWaiting.settleAll({ status: 503, body: { error: { code: 'stopping', message: 'node is stopping' } } })
     await this.persistChain
   }
 
@@ -158,24 +144,8 @@ export class CoreRuntime {
       switch (e.kind) {
         case 'publish': this.track(this.publish(e.msg)); break
         case 'send': after(() => this.track(this.send(e.to, e.corr, e.msg, e.timeoutMs))); break
-        case 'reply':
-          after(() => {
-            const resolve = this.inbound.get(e.reqId)
-            if (resolve !== undefined) {
-              this.inbound.delete(e.reqId)
-              resolve(e.msg)
-            }
-          })
-          break
-        case 'api-reply':
-          after(() => {
-            const resolve = this.apiWaiting.get(e.reqId)
-            if (resolve !== undefined) {
-              this.apiWaiting.delete(e.reqId)
-              resolve(e.reply)
-            }
-          })
-          break
+        case 'reply': after(() => this.inbound.settle(e.reqId, e.msg)); break
+        case 'api-reply': after(() => this.apiWaiting.settle(e.reqId, e.reply)); break
         case 'persist': {
           // Persists run in order. A failed write must not be acknowledged: it stops the chain's
           // dependents by leaving them waiting (the requester times out and retries elsewhere).
@@ -219,7 +189,7 @@ export class CoreRuntime {
     if (to === this.host.peerId) {
       // libp2p cannot dial itself; a node that offers to, or starts on, itself answers in memory.
       const reqId = this.nextReqId++
-      const reply = new Promise<RpcResponse>((resolve) => this.inbound.set(reqId, resolve))
+      const reply = this.inbound.wait(reqId, timeoutMs, { type: 'error', code: 'timeout', message: 'no reply in time' })
       this.dispatch({ kind: 'rpc-request', from: to, reqId, msg })
       this.dispatch({ kind: 'rpc-response', from: to, corr, msg: await reply })
       return

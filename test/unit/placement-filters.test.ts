@@ -1,5 +1,6 @@
 // Feasibility filters, constraint operators, admits and pendingReason text: table-driven.
 import { describe, expect, it } from 'vitest'
+import { nodeView } from '../support/placement-fixtures.js'
 import {
   admits,
   parseList,
@@ -12,18 +13,7 @@ import {
   type PlacementJob,
 } from '../../src/placement/index.js'
 
-function node(id: string, patch: Partial<NodeView> = {}): NodeView {
-  return {
-    id,
-    name: id,
-    state: 'alive',
-    draining: false,
-    total: { cpu: 4, memoryMb: 4096 },
-    free: { cpu: 4, memoryMb: 4096 },
-    labels: {},
-    ...patch,
-  }
-}
+const node = (id: string, patch: Partial<NodeView> = {}): NodeView => nodeView(id, patch)
 
 function job(patch: Partial<PlacementJob> = {}): PlacementJob {
   return { id: 'job-1', resources: { cpu: 0.5, memoryMb: 512 }, constraints: [], ...patch }

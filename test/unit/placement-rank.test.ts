@@ -2,20 +2,10 @@
 // rendezvous hashing's minimal disruption.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { nodeView } from '../support/placement-fixtures.js'
 import { capacityWeight, rankNodes, type Constraint, type NodeView, type PlacementJob } from '../../src/placement/index.js'
 
-function node(id: string, patch: Partial<NodeView> = {}): NodeView {
-  return {
-    id,
-    name: id,
-    state: 'alive',
-    draining: false,
-    total: { cpu: 8, memoryMb: 8192 },
-    free: { cpu: 8, memoryMb: 8192 },
-    labels: {},
-    ...patch,
-  }
-}
+const node = (id: string, patch: Partial<NodeView> = {}): NodeView => nodeView(id, patch, { cpu: 8, memoryMb: 8192 })
 
 const small: PlacementJob = { id: 'job', resources: { cpu: 0.1, memoryMb: 64 }, constraints: [] }
 

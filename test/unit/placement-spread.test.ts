@@ -1,20 +1,10 @@
 // placeInstances (spreading several instances in one pass) and the offline best-fit packer.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { nodeView } from '../support/placement-fixtures.js'
 import { bestFitDecreasing, placeInstances, type NodeView, type PlacementJob } from '../../src/placement/index.js'
 
-function node(id: string, patch: Partial<NodeView> = {}): NodeView {
-  return {
-    id,
-    name: id,
-    state: 'alive',
-    draining: false,
-    total: { cpu: 4, memoryMb: 4096 },
-    free: { cpu: 4, memoryMb: 4096 },
-    labels: {},
-    ...patch,
-  }
-}
+const node = (id: string, patch: Partial<NodeView> = {}): NodeView => nodeView(id, patch)
 
 function job(cpu: number, memoryMb: number, id = 'job'): PlacementJob {
   return { id, resources: { cpu, memoryMb }, constraints: [] }
