@@ -33,6 +33,10 @@ export interface AgentView {
   submitJob(spec: JobSpec, idempotencyKey?: string): Promise<ApiReply>
   /** 202, or 404 for an unknown job. */
   cancelJob(id: string): Promise<ApiReply>
+  /** Drain a node by peer id (or stop draining it): 202 once that node took it; 409 when it is not alive. */
+  drainNode(id: string, enable: boolean, deadlineMs: number): Promise<ApiReply>
+  /** Names of the nodes that store a job (first: its arbiter), as this node sees membership. */
+  storedOn(id: string): string[]
   /**
    * Read an allocation's log from this node's disk; undefined when this node has no such log.
    * `offset` < 0 reads the last -offset bytes.

@@ -2,6 +2,7 @@
 // unknown routes, bad content types, body limits) are mapped here too, so every failure leaves as
 // `{"error": {"code", "message", "details"}}` with a 4xx/5xx status.
 import type { FastifyReply } from 'fastify'
+import type { ApiReply } from '../core/job-types.js'
 
 /** The JSON body of every error answer (CONTRACT section 3). */
 export interface ErrorBody {
@@ -122,4 +123,10 @@ export function toApiError(err: unknown): ApiError {
   }
   if (status === 503) return new ApiError(503, 'unavailable', 'service unavailable')
   return new ApiError(500, 'internal', 'internal error')
+}
+
+/** Send the core's answer (status and body) as it is. */
+export function sendReply(reply: FastifyReply, answer: ApiReply): FastifyReply {
+  reply.code(answer.status)
+  return answer.body === undefined ? reply.send() : reply.type('application/json; charset=utf-8').send(answer.body)
 }

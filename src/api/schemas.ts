@@ -38,3 +38,15 @@ export const HealthSchema = Type.Object({
   nodeId: Type.String(),
   name: Type.String(),
 })
+
+/** Body of POST /v1/nodes/{idOrName}/drain; every field optional, and the body itself too. */
+export const DrainBody = Type.Object({
+  /** Batch runs still going this long after the drain starts are stopped and placed elsewhere. */
+  deadlineMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 })),
+  /** false stops draining: the node takes new work again. */
+  enable: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false })
+export type DrainBody = Static<typeof DrainBody>
+
+/** A drain's deadline when the request names none (Nomad's default is 1 h; jobs here are shorter-lived). */
+export const DEFAULT_DRAIN_DEADLINE_MS = 60_000

@@ -50,13 +50,16 @@ export const AGENT_OPTIONS = {
   'api-token': { type: 'string' },
   profile: { type: 'string' },
   'log-level': { type: 'string' },
+  'drain-timeout': { type: 'string' },
 } as const
 
 export const AGENT_USAGE = `usage: murmur agent [flags]
 
 Runs one murmur node in the foreground. Prints one line
   murmur: ready name=<name> peer=<peerId> api=<url> p2p=<multiaddr>
-on stdout once its API serves; logs go to stderr. SIGTERM/SIGINT stop it gracefully.
+on stdout once its API serves; logs go to stderr. SIGTERM/SIGINT stop it gracefully:
+it drains (its runs move to other nodes, batch runs still going at the drain timeout are
+stopped and placed again), then leaves the cluster. A second signal stops it at once.
 
 flags (each also as env MURMUR_<FLAG>, e.g. MURMUR_DATA_DIR; flags win):
   --name NAME          node name (default: the hostname)
@@ -75,8 +78,13 @@ flags (each also as env MURMUR_<FLAG>, e.g. MURMUR_DATA_DIR; flags win):
   --api-token TOKEN    require Authorization: Bearer TOKEN on the API
   --profile lan|test   failure-detector timing (default lan)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+  --drain-timeout S    on SIGTERM/SIGINT, drain for at most S seconds before leaving
+                       (default 10; 0 = leave at once, runs are placed again elsewhere)
 `
 
+/** SIGTERM's drain: long enough for service runs to move (about a second each), short enough for init systems (systemd waits 90 s). */
+const DEFAULT_DRAIN_TIMEOUT_MS = 10_000
+const MAX_DRAIN_TIMEOUT_S = 3_600
 const DEFAULT_P2P_PORT = 7000
 const DEFAULT_API_PORT = 7070
 const DEFAULT_HOST = '127.0.0.1'
@@ -177,13 +185,22 @@ export function parseAgentFlags(argv: string[], env: Env, machine: MachineDefaul
   const logLevel = logLevelArg?.value.trim().toLowerCase() ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new FlagError(`${logLevelArg?.source}: '${logLevel}' is not a log level (${LOG_LEVELS.join(', ')})`)
 
+  const drainArg = pick('drain-timeout')
+  const drainTimeoutMs = drainArg === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : parseSeconds(drainArg.value.trim(), drainArg.source)
+
   const config: AgentConfig = {
     name, dataDir, p2pPort, p2pHost, apiPort, apiHost, join, mdns: !noMdns, cpu, memoryMb, labels,
-    profile, colocated: isLoopback(p2pHost), logLevel,
+    profile, colocated: isLoopback(p2pHost), logLevel, drainTimeoutMs,
   }
   if (swarmKeyFile !== undefined) config.swarmKeyFile = swarmKeyFile
   if (apiToken !== undefined) config.apiToken = apiToken
   return config
+}
+
+function parseSeconds(raw: string, source: string): number {
+  const n = Number(raw)
+  if (raw === '' || !Number.isFinite(n) || n < 0 || n > MAX_DRAIN_TIMEOUT_S) throw new FlagError(`${source}: '${raw}' is not a number of seconds from 0 to ${MAX_DRAIN_TIMEOUT_S}`)
+  return Math.round(n * 1000)
 }
 
 function isProfile(value: string): value is AgentConfig['profile'] {

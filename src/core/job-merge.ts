@@ -2,7 +2,7 @@
 // commutative, associative): replicas, gossip and the state exchange may deliver copies in any
 // order and any number of times. Allocations merge per (index, attempt) by how far they got.
 import { fnv1a64, hash64Hex } from '../placement/hash.js'
-import type { AllocState, Allocation, JobRecord, JobState } from './job-types.js'
+import type { AllocState, Allocation, DuplicateRun, JobRecord, JobState } from './job-types.js'
 
 /** How far an allocation got; a later stage wins. Terminal states rank by how final they are. */
 const ALLOC_RANK: Record<AllocState, number> = { claimed: 0, running: 1, succeeded: 2, failed: 3, lost: 4, cancelled: 5 }
@@ -41,7 +41,7 @@ export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
   const reason = a.reasonVersion !== b.reasonVersion
     ? (a.reasonVersion > b.reasonVersion ? a : b)
     : (a.pendingReason >= b.pendingReason ? a : b)
-  return {
+  const merged: JobRecord = {
     id: a.id,
     spec: first.spec,
     submittedAt: first.submittedAt,
@@ -50,6 +50,21 @@ export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
     pendingReason: reason.pendingReason,
     reasonVersion: reason.reasonVersion,
   }
+  // Absent, not empty, when neither copy has any: records without duplicates keep their old shape.
+  if (a.duplicates !== undefined || b.duplicates !== undefined) {
+    const dups: Record<string, DuplicateRun> = { ...a.duplicates }
+    for (const [k, v] of Object.entries(b.duplicates ?? {})) {
+      const cur = dups[k]
+      // One node writes each entry once; should two differ, the earlier stop wins, deterministically.
+      dups[k] = cur === undefined ? v : (cur.stoppedAt !== v.stoppedAt ? (cur.stoppedAt < v.stoppedAt ? cur : v) : (JSON.stringify(cur) <= JSON.stringify(v) ? cur : v))
+    }
+    merged.duplicates = sortKeys(dups)
+  }
+  return merged
+}
+
+export function duplicateKey(index: number, attempt: number, nodeId: string): string {
+  return `${index}/${attempt}@${nodeId}`
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
@@ -95,7 +110,6 @@ export function maxAttempts(r: JobRecord): number {
  */
 export function jobState(r: JobRecord): JobState {
   if (r.cancelled) return 'cancelled'
-  const latest = latestAllocations(r)
   if (r.spec.type === 'batch') {
     let succeeded = 0
     for (let i = 0; i < r.spec.count; i++) {
@@ -105,7 +119,9 @@ export function jobState(r: JobRecord): JobState {
     }
     if (succeeded === r.spec.count) return 'succeeded'
   }
-  for (const a of latest.values()) if (a.state === 'running' || a.state === 'claimed') return 'running'
+  // Any open run counts, not only the newest attempt: while a drain moves an instance, the old
+  // run goes on until its replacement runs, even if that replacement failed.
+  for (const a of Object.values(r.allocations)) if (a.state === 'running' || a.state === 'claimed') return 'running'
   return 'pending'
 }
 

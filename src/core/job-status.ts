@@ -15,11 +15,16 @@ export function toJobStatus(r: JobRecord): JobStatus {
       index: a.index, attempt: a.attempt, nodeId: a.nodeId, nodeName: a.nodeName, state: a.state,
       exitCode: a.exitCode, startedAt: iso(a.startedAt), finishedAt: iso(a.finishedAt),
       ...(a.reason === undefined ? {} : { reason: a.reason }),
+      ...(a.replaces === undefined ? {} : { replaces: a.replaces }),
     }))
+  const duplicates = Object.values(r.duplicates ?? {})
+    .sort((a, b) => a.stoppedAt - b.stoppedAt || a.index - b.index || a.attempt - b.attempt)
+    .map((d) => ({ index: d.index, attempt: d.attempt, nodeId: d.nodeId, nodeName: d.nodeName, stoppedAt: iso(d.stoppedAt) as string }))
   return {
     id: r.id, name: r.spec.name, type: r.spec.type, state, submittedAt: iso(r.submittedAt) as string, spec: r.spec,
     ...(state === 'pending' && r.pendingReason !== '' ? { pendingReason: r.pendingReason } : {}),
     allocations,
+    ...(duplicates.length === 0 ? {} : { duplicates }),
   }
 }
 

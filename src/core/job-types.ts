@@ -40,6 +40,20 @@ export interface Allocation {
   finishedAt: Millis | null
   /** Why it ended, when it did not simply exit (timeout, oom, lost, killed, spawn failure). */
   reason?: string
+  /**
+   * Set on a run that moves an instance off a draining node: the attempt it replaces. That older
+   * run keeps going until this one runs (it is not a zombie to fence), then it is stopped.
+   */
+  replaces?: number
+}
+
+/** A copy of a run that was found running where the record says it must not (a zombie), and stopped. */
+export interface DuplicateRun {
+  index: number
+  attempt: number
+  nodeId: NodeId
+  nodeName: string
+  stoppedAt: Millis
 }
 
 /**
@@ -59,6 +73,8 @@ export interface JobRecord {
   /** Why the arbiter could not place an instance; `reasonVersion` orders competing reasons. */
   pendingReason: string
   reasonVersion: number
+  /** Duplicate runs found and stopped, key `${index}/${attempt}@${nodeId}`; absent when none. */
+  duplicates?: Record<string, DuplicateRun>
 }
 
 /** A job as the API shows it (CONTRACT section 3, JobStatus). */
@@ -72,14 +88,20 @@ export interface JobStatus {
   pendingReason?: string
   allocations: Array<{
     index: number; attempt: number; nodeId: NodeId; nodeName: string; state: AllocState
-    exitCode: number | null; startedAt: string | null; finishedAt: string | null; reason?: string
+    exitCode: number | null; startedAt: string | null; finishedAt: string | null; reason?: string; replaces?: number
   }>
+  /** Duplicate concurrent runs that were found and stopped (zombies of a frozen or cut-off node). */
+  duplicates?: Array<{ index: number; attempt: number; nodeId: NodeId; nodeName: string; stoppedAt: string }>
+  /** The nodes that store this job (as the answering node sees membership); first is its arbiter. */
+  storedOn?: string[]
 }
 
 /** API requests that change state go through the core; reads use its query methods. */
 export type ApiRequest =
   | { op: 'submit'; id: string; spec: JobSpec }
   | { op: 'cancel'; id: string }
+  /** Drain a node (or stop draining it): no new work; its runs move; batch runs move after the deadline. */
+  | { op: 'drain'; node: NodeId; enable: boolean; deadlineMs: number }
 
 export interface ApiReply {
   status: number

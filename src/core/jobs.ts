@@ -13,11 +13,11 @@
 // - Spread: every change is gossiped in batches to all nodes (so any node answers for any job),
 //   and the periodic state exchange compares digests to repair what gossip lost.
 import { admits, rankNodes } from '../placement/index.js'
-import { allocKey, failedRuns, isTerminalAlloc, jobDigest, jobState, latestAllocations, maxAttempts, mergeJob } from './job-merge.js'
+import { allocKey, duplicateKey, failedRuns, isTerminalAlloc, jobDigest, jobState, latestAllocations, maxAttempts, mergeJob } from './job-merge.js'
 import { allocationId, gossipBatches, jobChangeEvents, toJobStatus, toNodeView } from './job-status.js'
-import type { Allocation, AllocState, ApiRequest, JobRecord, JobSpec, JobStatus, ProcessExit } from './job-types.js'
+import type { Allocation, AllocState, ApiRequest, DuplicateRun, JobRecord, JobSpec, JobStatus, ProcessExit } from './job-types.js'
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
-import { ReplicaRanking } from './replica-ranking.js'
+import { rankFor, ReplicaRanking } from './replica-ranking.js'
 import type { Effect, JobSync, Millis, NodeId, NodeRecord, Resources, RpcRequest, RpcResponse } from './types.js'
 
 export { JOBS_DEFAULTS, type JobsConfig }
@@ -28,6 +28,8 @@ export interface MemberView {
   records(): NodeRecord[]
   record(id: NodeId): NodeRecord | undefined
   selfRecord(): NodeRecord
+  /** Change this node's own drain flag (membership announces it). */
+  setDraining(draining: boolean, now: Millis, out: Effect[]): void
 }
 
 interface LocalAlloc {
@@ -38,7 +40,7 @@ interface LocalAlloc {
   state: 'reserved' | 'running'
   since: Millis
   /** Why we asked the process to stop, so its exit is recorded right. */
-  stopping?: 'cancel' | 'fenced'
+  stopping?: 'cancel' | 'fenced' | 'moved' | 'drain'
 }
 
 interface Submit {
@@ -53,11 +55,13 @@ interface Submit {
 
 type Pending =
   | { purpose: 'store'; reqId: number; node: NodeId }
-  | { purpose: 'offer'; jobId: string; index: number; attempt: number; node: NodeId }
+  | { purpose: 'offer'; jobId: string; index: number; attempt: number; node: NodeId; replaces?: number }
   | { purpose: 'grant'; grantId: string }
   | { purpose: 'start'; jobId: string }
   | { purpose: 'update' }
   | { purpose: 'sync-push' }
+  | { purpose: 'drain'; reqId: number; node: NodeId }
+  | { purpose: 'repair'; node: NodeId; ids: string[] }
 
 interface Grant {
   jobId: string
@@ -71,6 +75,10 @@ export interface JobsStats {
   offersRejected: number
   duplicatesStopped: number
   started: number
+  /** Job copies sent to a node that became one of its storing nodes. */
+  replicasRepaired: number
+  /** Runs moved off a draining node (a replacement ran first). */
+  drainMoves: number
 }
 
 const live = (r: NodeRecord | undefined): boolean => r !== undefined && (r.state === 'alive' || r.state === 'suspect')
@@ -94,7 +102,14 @@ export class Jobs {
   private readonly digests = new Map<string, string>()
   private readonly rankings = new ReplicaRanking()
   private capacityDirty = true
-  readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0 }
+  /** While this node drains: when its remaining runs are stopped and placed elsewhere. */
+  private drainDeadline: Millis | null = null
+  /** The live set the replica sets were last checked against (replica repair). */
+  private repairLive: NodeId[] | null = null
+  /** Copies owed to nodes that became storing nodes: node -> job ids, sent in batches. */
+  private readonly repairs = new Map<NodeId, Set<string>>()
+  private readonly repairing = new Set<NodeId>()
+  readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0 }
 
   constructor(
     private readonly members: MemberView,
@@ -130,12 +145,27 @@ export class Jobs {
     return this.local.size
   }
 
+  /** Requests this node still waits on (replication, updates): a leaving node lets them finish. */
+  pendingCount(): number {
+    return this.pending.size
+  }
+
+  /** When this node's drain deadline passes, or null when it is not draining. */
+  drainDeadlineAt(): Millis | null {
+    return this.drainDeadline
+  }
+
   /** The nodes that store a job: the top live nodes by rendezvous hash of its id. */
   replicaSet(jobId: string): NodeId[] {
     return this.ranking(jobId).slice(0, this.config.replicas)
   }
 
   // --- start-up ---------------------------------------------------------------------------------
+
+  /** A drain that was under way when this node stopped goes on after its restart. */
+  restoreDrain(deadlineAt: Millis): void {
+    this.drainDeadline = deadlineAt
+  }
 
   /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
@@ -154,7 +184,8 @@ export class Jobs {
 
   onApi(reqId: number, req: ApiRequest, now: Millis, out: Effect[]): void {
     if (req.op === 'submit') this.submit(reqId, req.id, req.spec, now, out)
-    else this.cancel(reqId, req.id, now, out)
+    else if (req.op === 'cancel') this.cancel(reqId, req.id, now, out)
+    else this.drainRequest(reqId, req.node, req.enable, req.deadlineMs, now, out)
   }
 
   /** Returns true when the request was one of ours. */
@@ -175,6 +206,10 @@ export class Jobs {
         return true
       case 'start':
         this.reply(out, reqId, this.onStart(msg.job, msg.alloc, now, out))
+        return true
+      case 'drain':
+        this.setDrain(msg.enable, msg.deadlineMs, now, out)
+        this.reply(out, reqId, { type: 'ok' })
         return true
       default:
         return false
@@ -198,7 +233,7 @@ export class Jobs {
       case 'offer': {
         const key = `${p.jobId}/${p.index}`
         this.offers.delete(key)
-        if (ok) this.granted(p.jobId, p.index, p.attempt, p.node, now, out)
+        if (ok) this.granted(p.jobId, p.index, p.attempt, p.node, p.replaces, now, out)
         else {
           this.stats.offersRejected++
           this.rejectedUntil.set(`${key}@${p.node}`, now + this.config.rejectBackoffMs)
@@ -211,6 +246,23 @@ export class Jobs {
         if (--g.waiting <= 0) this.sendStart(p.grantId, g, now, out)
         return
       }
+      case 'drain': {
+        const name = this.members.record(p.node)?.name ?? p.node
+        out.push({ kind: 'api-reply', reqId: p.reqId, reply: ok
+          ? { status: 202, body: { id: p.node, name, draining: true } }
+          : { status: 503, body: { error: { code: 'unavailable', message: `node ${name} did not take the drain request${msg?.type === 'error' ? `: ${msg.message}` : ''}; nothing changed` } } } })
+        return
+      }
+      case 'repair':
+        this.repairing.delete(p.node)
+        if (ok) this.stats.replicasRepaired += p.ids.length
+        else {
+          // Owed still, while it is a storing node: sent again on a later tick.
+          const owed = this.repairs.get(p.node) ?? new Set<string>()
+          for (const id of p.ids) owed.add(id)
+          this.repairs.set(p.node, owed)
+        }
+        return
       case 'start':
       case 'update':
       case 'sync-push':
@@ -223,11 +275,17 @@ export class Jobs {
     if (la === undefined) return
     this.local.delete(exit.allocId)
     this.capacityDirty = true
-    // A fenced copy was a duplicate: the record already says who owns this run.
-    if (la.stopping === 'fenced') return
+    // A fenced copy was a duplicate, and a moved one was replaced: the record already says how
+    // this run ended.
+    if (la.stopping === 'fenced' || la.stopping === 'moved') return
     const r = this.jobs.get(la.jobId)
     const cur = r?.allocations[allocKey(la.index, la.attempt)]
     if (cur === undefined) return
+    if (la.stopping === 'drain') {
+      // Lost, not failed: a drain must not use up the job's restarts. The arbiter places it again.
+      this.update(la.jobId, { ...cur, state: 'lost', exitCode: exit.exitCode, finishedAt: now, reason: `its node ${this.members.selfRecord().name} drained; the drain deadline passed` }, now, out)
+      return
+    }
     const state: AllocState = la.stopping === 'cancel' ? 'cancelled' : exit.exitCode === 0 && exit.reason === 'exited' ? 'succeeded' : 'failed'
     const reason = exit.reason === 'exited' ? (exit.exitCode === 0 ? undefined : `exited with ${exit.exitCode ?? exit.signal}`) : exit.message ?? exit.reason
     this.update(la.jobId, { ...cur, state, exitCode: exit.exitCode, finishedAt: now, ...(reason === undefined ? {} : { reason }) }, now, out)
@@ -240,6 +298,14 @@ export class Jobs {
         this.capacityDirty = true
       }
     }
+    if (this.drainDeadline !== null && now >= this.drainDeadline) {
+      for (const [id, la] of this.local) {
+        if (la.state !== 'running' || la.stopping !== undefined) continue
+        la.stopping = 'drain'
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      }
+    }
+    this.checkReplicas(out)
     for (const id of [...this.active]) {
       const r = this.jobs.get(id)
       if (r !== undefined && this.arbiterOf(id) === this.members.selfId) this.arbitrate(r, now, out)
@@ -332,6 +398,88 @@ export class Jobs {
     out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
   }
 
+  // --- drain and replica repair ------------------------------------------------------------------
+
+  /** An operator's drain: this node itself, or another node told over a direct request. */
+  private drainRequest(reqId: number, node: NodeId, enable: boolean, deadlineMs: number, now: Millis, out: Effect[]): void {
+    if (node === this.members.selfId) {
+      this.setDrain(enable, deadlineMs, now, out)
+      const self = this.members.selfRecord()
+      out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id: self.id, name: self.name, draining: enable } } })
+      return
+    }
+    const target = this.members.record(node)
+    if (!live(target)) {
+      out.push({ kind: 'api-reply', reqId, reply: { status: 409, body: { error: {
+        code: 'not_alive', message: `node ${target?.name ?? node} is ${target?.state ?? 'unknown'}; only a live node can be drained`,
+      } } } })
+      return
+    }
+    this.send(out, node, { type: 'drain', enable, deadlineMs }, this.config.storeTimeoutMs, { purpose: 'drain', reqId, node })
+  }
+
+  /**
+   * Start (or stop) draining this node: no offer is accepted, service runs move (the arbiter
+   * places a replacement first), and whatever still runs at the deadline is stopped and placed
+   * again. The flag is persisted, so a restart goes on draining.
+   */
+  private setDrain(enable: boolean, deadlineMs: number, now: Millis, out: Effect[]): void {
+    this.drainDeadline = enable ? now + deadlineMs : null
+    out.push({ kind: 'persist', key: DRAIN_KEY, value: enable ? { deadlineAt: this.drainDeadline } : null })
+    if (this.members.selfRecord().draining !== enable) this.members.setDraining(enable, now, out)
+  }
+
+  /**
+   * Replica repair. When the live set changes, a job's storing nodes (top 3 by rendezvous hash)
+   * may change: a node that became one writes its copy to disk, and a node that stored the job
+   * before and still does sends its copy to each newcomer, which acknowledges once it is on disk.
+   */
+  private checkReplicas(out: Effect[]): void {
+    const liveIds = this.members.records().filter(live).map((r) => r.id)
+    const prev = this.repairLive
+    if (prev !== null && prev.length === liveIds.length && prev.every((id, i) => id === liveIds[i])) {
+      this.sendRepairs(out)
+      return
+    }
+    this.repairLive = liveIds
+    if (prev === null) return
+    const self = this.members.selfId
+    for (const [id, r] of this.jobs) {
+      const now3 = this.replicaSet(id)
+      if (!now3.includes(self)) continue
+      if (!this.persisted.has(id)) this.persist(r, out)
+      const before = rankFor(id, prev).slice(0, this.config.replicas)
+      if (!before.includes(self)) continue
+      for (const n of now3) {
+        if (n === self || before.includes(n)) continue
+        const owed = this.repairs.get(n) ?? new Set<string>()
+        owed.add(id)
+        this.repairs.set(n, owed)
+      }
+    }
+    // Owed copies to nodes that are no longer storing nodes (or alive) are dropped.
+    for (const [n, ids] of this.repairs) {
+      if (!live(this.members.record(n))) { this.repairs.delete(n); continue }
+      for (const id of ids) if (!this.replicaSet(id).includes(n)) ids.delete(id)
+      if (ids.size === 0) this.repairs.delete(n)
+    }
+    this.sendRepairs(out)
+  }
+
+  /** One batch in flight per node, each under the gossip batch size. */
+  private sendRepairs(out: Effect[]): void {
+    for (const [n, ids] of this.repairs) {
+      if (this.repairing.has(n)) continue
+      const records = [...ids].map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
+      const batch = gossipBatches(records, this.config.gossipBatchBytes)[0] ?? []
+      for (const r of batch) ids.delete(r.id)
+      if (ids.size === 0) this.repairs.delete(n)
+      if (batch.length === 0) continue
+      this.repairing.add(n)
+      this.send(out, n, { type: 'job-update', jobs: batch }, this.config.storeTimeoutMs, { purpose: 'repair', node: n, ids: batch.map((r) => r.id) })
+    }
+  }
+
   // --- the arbiter --------------------------------------------------------------------------------
 
   private arbiterOf(jobId: string): NodeId | undefined {
@@ -359,11 +507,25 @@ export class Jobs {
     for (let index = 0; index < r.spec.count; index++) {
       const last = latest.get(index)
       const key = `${r.id}/${index}`
-      if (last !== undefined && (last.state === 'claimed' || last.state === 'running')) {
-        if (!live(this.members.record(last.nodeId))) {
-          this.update(r.id, { ...last, state: 'lost', finishedAt: now, reason: `node ${last.nodeName} is ${this.members.record(last.nodeId)?.state ?? 'gone'}` }, now, out)
-        } else if (last.state === 'claimed') {
-          this.resendStart(r, last, now, out)
+      // Open runs of this instance: one, or two while a drain moves it (the old one and its replacement).
+      let open = Object.values(r.allocations).filter((a) => a.index === index && !isTerminalAlloc(a.state))
+      for (const a of open) {
+        if (!live(this.members.record(a.nodeId))) {
+          this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
+        }
+      }
+      open = open.filter((a) => live(this.members.record(a.nodeId))).sort((a, b) => b.attempt - a.attempt)
+      const current = open[0]
+      if (current !== undefined) {
+        if (current.state === 'claimed') this.resendStart(r, current, now, out)
+        const old = current.replaces === undefined ? undefined : open.find((a) => a.attempt === current.replaces)
+        if (current.state === 'running' && old !== undefined) {
+          // The replacement runs: now the old copy on the draining node may stop.
+          this.stats.drainMoves++
+          this.update(r.id, { ...old, state: 'cancelled', finishedAt: now, reason: `moved to ${current.nodeName}: node ${old.nodeName} is draining` }, now, out)
+        }
+        if (current.state === 'running' && r.spec.type === 'service' && this.members.record(current.nodeId)?.draining === true) {
+          this.move(r, current, views, holders, now, out)
         }
         continue
       }
@@ -393,13 +555,39 @@ export class Jobs {
     }
   }
 
+  /**
+   * A service run on a draining node: place a replacement elsewhere first; the old copy stops
+   * once the replacement runs (see arbitrate). Nowhere to go: it stays until the drain deadline.
+   */
+  private move(r: JobRecord, from: Allocation, views: ReturnType<typeof toNodeView>[], holders: Set<NodeId>, now: Millis, out: Effect[]): void {
+    const key = `${r.id}/${from.index}`
+    if (this.offers.has(key) || (this.nextTryAt.get(key) ?? 0) > now) return
+    const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === from.index).map((a) => a.attempt)) + 1
+    const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
+    const others = new Set([...holders].filter((n) => n !== from.nodeId))
+    let ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views, { exclude: others })
+    if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views)
+    const candidate = ranked.candidates.find((c) => c.nodeId !== from.nodeId && (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
+    if (candidate === undefined) {
+      this.nextTryAt.set(key, now + this.config.placementRetryMs)
+      return
+    }
+    const corr = this.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index: from.index, attempt, resources: r.spec.resources }, this.config.offerTimeoutMs,
+      { purpose: 'offer', jobId: r.id, index: from.index, attempt, node: candidate.nodeId, replaces: from.attempt })
+    this.offers.set(key, corr)
+    holders.add(candidate.nodeId)
+  }
+
   /** The candidate reserved room: record the claim, replicate it, then tell the node to start. */
-  private granted(jobId: string, index: number, attempt: number, node: NodeId, now: Millis, out: Effect[]): void {
+  private granted(jobId: string, index: number, attempt: number, node: NodeId, replaces: number | undefined, now: Millis, out: Effect[]): void {
     const r = this.jobs.get(jobId)
     if (r === undefined || r.cancelled || r.allocations[allocKey(index, attempt)] !== undefined) return
+    // A move whose old run ended meanwhile is an ordinary new run.
+    const moving = replaces !== undefined && !isTerminalAlloc(r.allocations[allocKey(index, replaces)]?.state ?? 'lost')
     const alloc: Allocation = {
       index, attempt, nodeId: node, nodeName: this.members.record(node)?.name ?? node,
       state: 'claimed', exitCode: null, startedAt: null, finishedAt: null,
+      ...(moving ? { replaces } : {}),
     }
     const next = { ...r, allocations: { ...r.allocations, [allocKey(index, attempt)]: alloc }, pendingReason: '', reasonVersion: r.reasonVersion + (r.pendingReason === '' ? 0 : 1) }
     this.stats.placed++
@@ -469,8 +657,9 @@ export class Jobs {
   }
 
   /** After any merge: stop what we run that the record says is not ours, or is cancelled. */
-  private reconcileLocal(r: JobRecord, out: Effect[]): void {
+  private reconcileLocal(r: JobRecord, now: Millis, out: Effect[]): void {
     const latest = latestAllocations(r)
+    const pendingDuplicates: Array<{ index: number; attempt: number }> = []
     for (const [id, la] of this.local) {
       if (la.jobId !== r.id || la.stopping !== undefined) continue
       if (la.state === 'reserved') {
@@ -479,17 +668,32 @@ export class Jobs {
       }
       const cur = r.allocations[allocKey(la.index, la.attempt)]
       const newest = latest.get(la.index)
+      // A newer attempt fences this run, unless it is the replacement a drain placed for it.
       const fenced = cur === undefined || cur.nodeId !== this.members.selfId || cur.state === 'lost' ||
-        (newest !== undefined && newest.attempt > la.attempt)
-      if (fenced) {
+        (newest !== undefined && newest.attempt > la.attempt && newest.replaces !== la.attempt)
+      if (r.cancelled && !fenced) {
+        la.stopping = 'cancel'
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      } else if (fenced) {
         la.stopping = 'fenced'
         this.stats.duplicatesStopped++
         out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
-      } else if (r.cancelled) {
-        la.stopping = 'cancel'
+        pendingDuplicates.push({ index: la.index, attempt: la.attempt })
+      } else if (cur.state === 'cancelled') {
+        // Moved off this draining node: its replacement runs elsewhere.
+        la.stopping = 'moved'
         out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
       }
     }
+    if (pendingDuplicates.length === 0) return
+    // Into the job's own history: which copy ran where it must not have, and when it was stopped.
+    const self = this.members.selfRecord()
+    const duplicates: Record<string, DuplicateRun> = { ...r.duplicates }
+    for (const d of pendingDuplicates) {
+      duplicates[duplicateKey(d.index, d.attempt, self.id)] = { ...d, nodeId: self.id, nodeName: self.name, stoppedAt: now }
+    }
+    out.push({ kind: 'emit', event: { type: 'job', job: r.id, name: r.spec.name, state: jobState(r), reason: `stopped ${pendingDuplicates.length} duplicate run(s) on ${self.name}` } })
+    this.author({ ...r, duplicates }, now, out)
   }
 
   // --- merging and spreading ----------------------------------------------------------------------
@@ -524,7 +728,7 @@ export class Jobs {
     this.setJob(next, digest)
     if (persist || replicas.includes(this.members.selfId) || this.persisted.has(next.id)) this.persist(next, out)
     for (const event of jobChangeEvents(cur, next)) out.push({ kind: 'emit', event })
-    this.reconcileLocal(next, out)
+    this.reconcileLocal(next, now, out)
     // Capacity or a finished run may let a waiting instance in: rank again on the next tick.
     for (let i = 0; i < next.spec.count; i++) this.nextTryAt.delete(`${next.id}/${i}`)
     if (!authored) return
@@ -585,6 +789,10 @@ export class Jobs {
 export function jobKey(id: string): string {
   return `job/${id}`
 }
+
+/** Where a node keeps its drain (null when not draining): it survives a restart. */
+export const DRAIN_KEY = 'self/drain'
+
 
 function round(x: number): number {
   return Math.round(x * 1e6) / 1e6

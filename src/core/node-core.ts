@@ -16,6 +16,8 @@ export interface CoreInit {
   jobsConfig?: JobsConfig
   /** Job records this node stored before (its data dir). */
   storedJobs?: JobRecord[]
+  /** A drain under way when this node stopped (its data dir): it goes on. */
+  drain?: { deadlineAt: Millis } | null
   /** Mixed with the node id so that simulated nodes differ but replay identically. */
   seed: number
   now: Millis
@@ -34,6 +36,7 @@ export class NodeCore {
       records: () => this.membership.records(),
       record: (id: string) => this.membership.record(id),
       selfRecord: () => this.membership.selfRecord(),
+      setDraining: (draining: boolean, now: Millis, out: Effect[]) => this.membership.handle({ kind: 'self-update', patch: { draining } }, now, out),
     }
     this.jobs = new Jobs(view, nextCorr, init.jobsConfig ?? JOBS_DEFAULTS)
     const jobs = this.jobs
@@ -43,6 +46,10 @@ export class NodeCore {
       onResponse: (from, records, want, now, o) => jobs.onSyncResponse(from, records, want, now, o),
     })
     if (init.storedJobs !== undefined && init.storedJobs.length > 0) this.jobs.load(init.storedJobs, init.now, out)
+    if (init.drain != null) {
+      this.jobs.restoreDrain(init.drain.deadlineAt)
+      if (!init.self.draining) this.membership.handle({ kind: 'self-update', patch: { draining: true } }, init.now, out)
+    }
   }
 
   /** A new core and the effects of starting it (persist the new incarnation, report lost runs). */
@@ -115,6 +122,16 @@ export class NodeCore {
   /** Free capacity by this node's own books. */
   free(): Resources {
     return this.jobs.free()
+  }
+
+  /** Runs (and reservations) this node holds, and requests it still waits on: a leaving node waits for both. */
+  busy(): { local: number; pending: number } {
+    return { local: this.jobs.localCount(), pending: this.jobs.pendingCount() }
+  }
+
+  /** When this node's drain deadline passes, or null when it is not draining. */
+  drainDeadlineAt(): Millis | null {
+    return this.jobs.drainDeadlineAt()
   }
 
   jobStatuses(): JobStatus[] {

@@ -19,11 +19,16 @@ export class ReplicaRanking {
     }
     let ranked = this.cache.get(jobId)
     if (ranked === undefined) {
-      ranked = liveIds.map((id) => ({ id, h: rendezvousHash(jobId, id) }))
-        .sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1))
-        .map((x) => x.id)
+      ranked = rankFor(jobId, liveIds)
       this.cache.set(jobId, ranked)
     }
     return ranked
   }
+}
+
+/** Nodes ranked for a job, best first (uncached: for views other than the current one). */
+export function rankFor(jobId: string, ids: Iterable<NodeId>): NodeId[] {
+  return [...ids].map((id) => ({ id, h: rendezvousHash(jobId, id) }))
+    .sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1))
+    .map((x) => x.id)
 }

@@ -65,6 +65,8 @@ export type RpcRequest =
   | { type: 'offer'; jobId: string; index: number; attempt: number; resources: JobSpec['resources'] }
   /** The arbiter's grant, replicated first: run it. */
   | { type: 'start'; job: JobRecord; alloc: Allocation }
+  /** Drain this node (enable) or stop draining it; batch runs still here after the deadline move. */
+  | { type: 'drain'; enable: boolean; deadlineMs: number }
 
 export type RpcResponse =
   | { type: 'ack'; seq: number }

@@ -53,6 +53,11 @@ const AllocationSchema = Type.Object({
   startedAt: Type.Union([Millis, Type.Null()]),
   finishedAt: Type.Union([Millis, Type.Null()]),
   reason: Type.Optional(Type.String({ maxLength: 1024 })),
+  replaces: Type.Optional(Count),
+}, { additionalProperties: false })
+
+const DuplicateRunSchema = Type.Object({
+  index: Count, attempt: Count, nodeId: Id, nodeName: Type.String({ maxLength: 128 }), stoppedAt: Millis,
 }, { additionalProperties: false })
 
 export const JobRecordSchema = Type.Object({
@@ -63,6 +68,7 @@ export const JobRecordSchema = Type.Object({
   allocations: Type.Record(Type.String({ maxLength: 32 }), AllocationSchema, { maxProperties: 100_000 }),
   pendingReason: Type.String({ maxLength: 2048 }),
   reasonVersion: Count,
+  duplicates: Type.Optional(Type.Record(Type.String({ maxLength: 192 }), DuplicateRunSchema, { maxProperties: 10_000 })),
 }, { additionalProperties: false })
 
 const JobRecords = Type.Array(JobRecordSchema, { maxItems: 20_000 })
@@ -82,6 +88,7 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('job-update'), jobs: JobRecords }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('offer'), jobId: Id, index: Count, attempt: Count, resources: ResourcesSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, alloc: AllocationSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('drain'), enable: Type.Boolean(), deadlineMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }) }, { additionalProperties: false }),
 ])
 
 export const RpcResponseSchema = Type.Union([

@@ -25,6 +25,8 @@ export interface AgentConfig {
   /** Many peers share one IP (tests, `murmur up`): turns off gossipsub's IP-colocation penalty. */
   colocated: boolean
   logLevel: string
+  /** On a graceful stop, drain for at most this long before leaving (0: leave at once). */
+  drainTimeoutMs: number
 }
 
 /** A started agent, as `murmur agent` and tests hold it. */
@@ -35,6 +37,11 @@ export interface RunningAgent {
   readonly apiUrl: string
   /** The p2p address others can --join, ending in /p2p/<peer id>. */
   readonly p2pAddr: string
-  /** Graceful stop: tell peers we are `left`, stop the API and libp2p, close the store. */
+  /**
+   * Graceful stop: drain (bounded by the config's drainTimeoutMs), tell peers we are `left`, stop
+   * the API and libp2p, close the store.
+   */
   stop(): Promise<void>
+  /** The longest stop() may take before it counts as stuck. */
+  readonly stopLimitMs: number
 }

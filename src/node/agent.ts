@@ -9,9 +9,10 @@ import pino from 'pino'
 import { createApiServer } from '../api/server.js'
 import type { AgentView } from '../api/agent-view.js'
 import { PROFILES } from '../core/config.js'
+import { DRAIN_KEY } from '../core/jobs.js'
 import { NodeCore } from '../core/node-core.js'
 import type { JobRecord } from '../core/job-types.js'
-import { readLog, Supervisor } from '../execution/index.js'
+import { DEFAULT_GRACE_MS, readLog, Supervisor } from '../execution/index.js'
 import { CLUSTER_TOPIC, MAX_RPC_BYTES, RPC_PROTOCOL } from '../gossip/topics.js'
 import type { AgentConfig, RunningAgent } from './agent-config.js'
 import { CoreRuntime, type ProcessRunner } from './core-runtime.js'
@@ -75,6 +76,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       job: (id) => core?.jobStatus(id),
       submitJob: (spec, key) => runtime.request({ op: 'submit', id: jobIdFor(key), spec }),
       cancelJob: (id) => runtime.request({ op: 'cancel', id }),
+      drainNode: (id, enable, deadlineMs) => runtime.request({ op: 'drain', node: id, enable, deadlineMs }),
+      storedOn: (id) => (core?.replicaSet(id) ?? []).map((n) => core?.records().find((r) => r.id === n)?.name ?? n),
       readLocalLog: async (allocationId, stream, offset, maxBytes) => {
         let path: string
         try {
@@ -102,15 +105,16 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     cleanup.unshift(async () => { await host.stop() })
     const addrs = host.multiaddrs()
     const lastIncarnation = (await getJson<number>(store, 'self/incarnation')) ?? 0
+    const drain = (await getJson<{ deadlineAt: number } | null>(store, DRAIN_KEY)) ?? null
     const storedJobs: JobRecord[] = []
     for await (const { value } of store.query({ prefix: '/job/' } satisfies Query)) storedJobs.push(JSON.parse(new TextDecoder().decode(value)) as JobRecord)
     const created = NodeCore.create({
       self: {
         id: host.peerId, name: config.name, addrs, api: apiUrl,
         resources: { total: { cpu: config.cpu, memoryMb: config.memoryMb }, free: { cpu: config.cpu, memoryMb: config.memoryMb } },
-        labels: config.labels, draining: false, allocations: 0,
+        labels: config.labels, draining: drain !== null, allocations: 0,
       },
-      lastIncarnation, storedJobs, config: profile, seed: randomInt(2 ** 31), now: Date.now(),
+      lastIncarnation, storedJobs, drain, config: profile, seed: randomInt(2 ** 31), now: Date.now(),
     })
     core = created.core
     runtime.attach(created.core, created.effects, profile.tickMs)
@@ -122,8 +126,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       name: config.name,
       apiUrl,
       p2pAddr: addrs[0] ?? '',
+      stopLimitMs: config.drainTimeoutMs + DEFAULT_GRACE_MS + 20_000,
       stop: () => {
         stopping ??= (async () => {
+          await runtime.drain(config.drainTimeoutMs, DEFAULT_GRACE_MS).catch((err: unknown) => log.warn({ err }, 'drain failed'))
           await runtime.leave(LEAVE_LIMIT_MS)
           for (const fn of cleanup) await fn().catch((err: unknown) => log.warn({ err }, 'error while stopping'))
           log.info('agent stopped')

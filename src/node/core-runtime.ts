@@ -116,6 +116,38 @@ export class CoreRuntime {
     return () => this.bus.off('event', listener)
   }
 
+  /**
+   * Drain before leaving (SIGTERM): no new work comes here, service runs move (a replacement starts
+   * elsewhere first), batch runs may finish until `limitMs`, then what still runs is stopped and
+   * placed again. Ends early once nothing runs here and every update is delivered, or at once
+   * (stopping what runs) when no other live node could take work: all of them leave too.
+   */
+  async drain(limitMs: number, killGraceMs: number): Promise<void> {
+    const core = this.core
+    if (core === undefined || this.stopped || limitMs <= 0) return
+    const self = core.selfRecord().id
+    const idle = (): boolean => { const b = core.busy(); return b.local === 0 && b.pending === 0 }
+    if (idle()) return
+    const reply = await this.request({ op: 'drain', node: self, enable: true, deadlineMs: limitMs })
+    if (reply.status !== 202) {
+      this.log.warn({ reply }, 'drain refused; leaving without it')
+      return
+    }
+    this.log.info({ limitMs }, 'draining before leaving')
+    const started = Date.now()
+    let cutShort = false
+    // The bound: the drain deadline, then the processes' SIGTERM-to-SIGKILL grace, then a margin for the last updates.
+    while (!this.stopped && !idle() && Date.now() - started < limitMs + killGraceMs + 2_000) {
+      if (!cutShort && !core.records().some((r) => r.id !== self && r.state === 'alive' && !r.draining)) {
+        cutShort = true
+        this.log.info('no other node can take work; stopping what runs here now')
+        await this.request({ op: 'drain', node: self, enable: true, deadlineMs: 0 })
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    this.log.info({ ms: Date.now() - started, left: core.busy() }, 'drained')
+  }
+
   /** Leave gracefully: let the core say goodbye, wait (bounded) for those messages, then stop. */
   async leave(limitMs: number): Promise<void> {
     this.dispatch({ kind: 'leave' })

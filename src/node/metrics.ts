@@ -39,6 +39,8 @@ export function createAgentMetrics(getCore: () => NodeCore | undefined, now: () 
   stat('murmur_instances_placed_total', 'Instance attempts this node granted as an arbiter', 'placed')
   stat('murmur_offers_rejected_total', 'Offers this node made that the candidate turned down', 'offersRejected')
   stat('murmur_instances_started_total', 'Instance attempts this node started', 'started')
+  stat('murmur_replicas_repaired_total', 'Job copies this node sent to a node that became one of the job\'s storing nodes', 'replicasRepaired')
+  stat('murmur_drain_moves_total', 'Runs moved off a draining node after their replacement started (as arbiter)', 'drainMoves')
   stat('murmur_duplicates_stopped_total', 'Runs this node stopped because the job record gives them to another node or a newer attempt', 'duplicatesStopped')
   return {
     registry,

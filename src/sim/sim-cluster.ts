@@ -158,6 +158,13 @@ export class SimCluster {
     return reqId
   }
 
+  /** Drain `node` (or stop draining it) through `via`'s API; returns the request id. */
+  drain(via: NodeId, node: NodeId, enable = true, deadlineMs = 60_000): number {
+    const reqId = this.nextApiReq++
+    this.step(this.mustGet(via), { kind: 'api', reqId, req: { op: 'drain', node, enable, deadlineMs } })
+    return reqId
+  }
+
   /** Cut the link between two nodes in both directions (or heal it). */
   cut(a: NodeId, b: NodeId, on = true): void {
     for (const k of [`${a}|${b}`, `${b}|${a}`]) if (on) this.cuts.add(k); else this.cuts.delete(k)

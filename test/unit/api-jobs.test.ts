@@ -54,6 +54,8 @@ function fakeView(id: string, name: string, opts: { nodes?: NodeStatus[]; logs?:
       view.submits.push({ spec, key })
       return view.submitReply
     },
+    drainNode: async () => ({ status: 202, body: {} }),
+    storedOn: () => ['a', 'b', 'c'],
     cancelJob: async (x) => x === 'j-1'
       ? { status: 202, body: { id: x, state: 'cancelled' } }
       : { status: 404, body: { error: { code: 'not_found', message: `no job ${x}` } } },
@@ -182,7 +184,8 @@ describe('GET and DELETE /v1/jobs', () => {
   it('lists every job, shows one, and 404s an unknown one', async () => {
     const app = await server(fakeView(N1, 'n1'))
     expect((await app.inject({ url: '/v1/jobs' })).json()).toEqual({ jobs: [JOB, PENDING] })
-    expect((await app.inject({ url: '/v1/jobs/j-1' })).json()).toEqual(JOB)
+    // One job also says which nodes store it (this node's view of membership).
+    expect((await app.inject({ url: '/v1/jobs/j-1' })).json()).toEqual({ ...JOB, storedOn: ['a', 'b', 'c'] })
     const missing = await app.inject({ url: '/v1/jobs/j-9' })
     expect(missing.statusCode).toBe(404)
     expect(missing.json()).toEqual({ error: { code: 'not_found', message: 'no job j-9' } })

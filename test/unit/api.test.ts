@@ -27,6 +27,8 @@ const NO_JOBS: Omit<AgentView, 'nodeId' | 'name' | 'nodes' | 'node' | 'subscribe
   job: () => undefined,
   submitJob: async () => ({ status: 503, body: { error: { code: 'unavailable', message: 'no jobs here' } } }),
   cancelJob: async () => ({ status: 404, body: { error: { code: 'not_found', message: 'no jobs here' } } }),
+  drainNode: async (id, enable, deadlineMs) => ({ status: 202, body: { id, draining: enable, deadlineMs } }),
+  storedOn: () => [],
   readLocalLog: async () => undefined,
 }
 

@@ -26,7 +26,7 @@ describe('parseAgentFlags', () => {
     expect(parse([])).toEqual({
       name: 'box', dataDir: '/home/u/.murmur/box', p2pPort: 7000, p2pHost: '127.0.0.1', apiPort: 7070,
       apiHost: '127.0.0.1', join: [], mdns: true, cpu: 8, memoryMb: 16384, labels: {}, profile: 'lan',
-      colocated: true, logLevel: 'info',
+      colocated: true, logLevel: 'info', drainTimeoutMs: 10_000,
     })
   })
 
@@ -35,13 +35,13 @@ describe('parseAgentFlags', () => {
       '--name', 'n1', '--data-dir', 'data/n1', '--p2p-port', '0', '--p2p-host', '0.0.0.0', '--api-port', '8080',
       '--api-host', '::', '--join', JOIN, '--join', `/ip4/10.0.0.2/tcp/7000/p2p/${PEER}`, '--no-mdns',
       '--cpu', '1.5', '--mem', '512', '--label', 'zone=a', '--label', 'disk=', '--swarm-key', keyFile,
-      '--api-token', 'tok', '--profile', 'test', '--log-level', 'DEBUG',
+      '--api-token', 'tok', '--profile', 'test', '--log-level', 'DEBUG', '--drain-timeout', '2.5',
     ])
     expect(config).toEqual({
       name: 'n1', dataDir: '/work/data/n1', p2pPort: 0, p2pHost: '0.0.0.0', apiPort: 8080, apiHost: '::',
       join: [JOIN, `/ip4/10.0.0.2/tcp/7000/p2p/${PEER}`], mdns: false, cpu: 1.5, memoryMb: 512,
       labels: { zone: 'a', disk: '' }, swarmKeyFile: keyFile, apiToken: 'tok', profile: 'test', colocated: false,
-      logLevel: 'debug',
+      logLevel: 'debug', drainTimeoutMs: 2_500,
     })
   })
 
@@ -51,11 +51,12 @@ describe('parseAgentFlags', () => {
       MURMUR_API_HOST: 'localhost', MURMUR_P2P_HOST: '127.0.0.2', MURMUR_JOIN: `${JOIN}, ${JOIN}`,
       MURMUR_NO_MDNS: '1', MURMUR_CPU: '2', MURMUR_MEM: '1024', MURMUR_LABEL: 'zone=b,tier=gold',
       MURMUR_SWARM_KEY: keyFile, MURMUR_API_TOKEN: 'secret', MURMUR_PROFILE: 'test', MURMUR_LOG_LEVEL: 'warn',
+      MURMUR_DRAIN_TIMEOUT: '0',
     })
     expect(config).toEqual({
       name: 'e1', dataDir: '/d', p2pPort: 7100, p2pHost: '127.0.0.2', apiPort: 7200, apiHost: 'localhost',
       join: [JOIN, JOIN], mdns: false, cpu: 2, memoryMb: 1024, labels: { zone: 'b', tier: 'gold' },
-      swarmKeyFile: keyFile, apiToken: 'secret', profile: 'test', colocated: true, logLevel: 'warn',
+      swarmKeyFile: keyFile, apiToken: 'secret', profile: 'test', colocated: true, logLevel: 'warn', drainTimeoutMs: 0,
     })
   })
 
@@ -68,6 +69,7 @@ describe('parseAgentFlags', () => {
 
   it.each<[string, string[], Record<string, string>, RegExp]>([
     ['a port that is not a number', ['--p2p-port', 'nope'], {}, /^--p2p-port: 'nope' is not a port/],
+    ['a drain timeout that is not seconds', ['--drain-timeout', 'soon'], {}, /^--drain-timeout: 'soon' is not a number of seconds from 0 to 3600/],
     ['a port out of range', ['--api-port', '70000'], {}, /^--api-port: '70000' is not a port/],
     ['a negative port', ['--api-port=-1'], {}, /^--api-port: '-1' is not a port/],
     ['a bad port from env, named by its variable', [], { MURMUR_API_PORT: 'x' }, /^MURMUR_API_PORT: 'x' is not a port/],

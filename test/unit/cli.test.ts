@@ -124,6 +124,7 @@ describe('murmur nodes', () => {
     const view: AgentView = {
       jobs: () => [], job: () => undefined, readLocalLog: async () => undefined,
       submitJob: async () => ({ status: 503, body: {} }), cancelJob: async () => ({ status: 404, body: {} }),
+      drainNode: async () => ({ status: 202, body: {} }), storedOn: () => [],
       nodeId: node.id, name: node.name, nodes: () => [node], node: () => node,
       subscribe: () => () => undefined, metrics: new Registry(),
     }

@@ -1,9 +1,8 @@
 // /v1/jobs: submit (validated and defaulted here, at the edge), list, inspect, cancel, and read
 // an allocation's output from whichever node ran it.
-import type { FastifyInstance, FastifyReply } from 'fastify'
-import type { ApiReply } from '../../core/job-types.js'
+import type { FastifyInstance } from 'fastify'
 import type { AgentView } from '../agent-view.js'
-import { badRequest, notFound } from '../errors.js'
+import { badRequest, notFound, sendReply } from '../errors.js'
 import { LOG_OFFSET_HEADER, pickAllocation, readLocal, readRemote } from '../job-logs.js'
 import { JobIdParams, JobSpecInput, LogQuery, normalizeJobSpec } from '../job-schemas.js'
 
@@ -24,10 +23,6 @@ function idempotencyKey(raw: string | string[] | undefined): string | undefined 
 }
 
 /** The core's answer as it is: its status, and its body (an error body keeps its own shape). */
-function sendReply(reply: FastifyReply, answer: ApiReply): FastifyReply {
-  reply.code(answer.status)
-  return answer.body === undefined ? reply.send() : reply.type('application/json; charset=utf-8').send(answer.body)
-}
 
 export function jobRoutes(app: FastifyInstance, view: AgentView): void {
   app.post<{ Body: JobSpecInput }>('/v1/jobs', {
@@ -54,7 +49,7 @@ export function jobRoutes(app: FastifyInstance, view: AgentView): void {
   app.get<{ Params: JobIdParams }>('/v1/jobs/:id', { schema: { params: JobIdParams } }, async (request) => {
     const job = view.job(request.params.id)
     if (job === undefined) throw notFound(`no job ${request.params.id}`)
-    return job
+    return { ...job, storedOn: view.storedOn(job.id) }
   })
 
   app.delete<{ Params: JobIdParams }>('/v1/jobs/:id', { schema: { params: JobIdParams } }, async (request, reply) =>

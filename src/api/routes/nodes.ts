@@ -1,8 +1,8 @@
 // GET /v1/nodes and /v1/nodes/:idOrName: the cluster as this node sees it.
 import type { FastifyInstance } from 'fastify'
 import type { AgentView } from '../agent-view.js'
-import { notFound } from '../errors.js'
-import { IdOrNameParams } from '../schemas.js'
+import { notFound, sendReply } from '../errors.js'
+import { DEFAULT_DRAIN_DEADLINE_MS, DrainBody, IdOrNameParams } from '../schemas.js'
 
 export function nodeRoutes(app: FastifyInstance, view: AgentView): void {
   app.get('/v1/nodes', async () => ({ nodes: view.nodes() }))
@@ -14,6 +14,19 @@ export function nodeRoutes(app: FastifyInstance, view: AgentView): void {
       const node = view.node(request.params.idOrName)
       if (node === undefined) throw notFound(`no node with id or name '${request.params.idOrName}'`)
       return node
+    },
+  )
+
+  // No new work for the node; its runs move elsewhere (services first start a replacement; batch
+  // runs finish, or move at the deadline). Answered once the node itself took the request.
+  app.post<{ Params: IdOrNameParams; Body: DrainBody | undefined }>(
+    '/v1/nodes/:idOrName/drain',
+    { schema: { params: IdOrNameParams, body: DrainBody } },
+    async (request, reply) => {
+      const node = view.node(request.params.idOrName)
+      if (node === undefined) throw notFound(`no node with id or name '${request.params.idOrName}'`)
+      const body = request.body ?? {}
+      return sendReply(reply, await view.drainNode(node.id, body.enable ?? true, body.deadlineMs ?? DEFAULT_DRAIN_DEADLINE_MS))
     },
   )
 }

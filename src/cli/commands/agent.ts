@@ -6,8 +6,6 @@ import type { Command } from '../command.js'
 import { CliError, oneLine } from '../flags.js'
 import { SUPERVISED_ENV, formatReadyLine } from '../agent-handshake.js'
 
-/** A graceful stop that takes longer than this is stuck; exit anyway rather than hang. */
-const STOP_TIMEOUT_MS = 30_000
 
 export const agentCommand: Command = {
   usage: AGENT_USAGE,
@@ -48,9 +46,10 @@ export const agentCommand: Command = {
 }
 
 async function stopGracefully(agent: RunningAgent): Promise<number> {
+  // A graceful stop that takes longer than its own bound is stuck: exit anyway rather than hang.
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`stop took over ${STOP_TIMEOUT_MS / 1000}s`)), STOP_TIMEOUT_MS)
+    timer = setTimeout(() => reject(new Error(`stop took over ${agent.stopLimitMs / 1000}s`)), agent.stopLimitMs)
   })
   try {
     await Promise.race([agent.stop(), timeout])

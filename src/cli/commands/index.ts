@@ -14,6 +14,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   status: { summary: 'one job in detail, or a table of all jobs', load: async () => (await import('./status.js')).statusCommand },
   logs: { summary: "a job's output, from whichever node ran it", load: async () => (await import('./logs.js')).logsCommand },
   stop: { summary: 'cancel a job everywhere', load: async () => (await import('./stop.js')).stopCommand },
+  drain: { summary: 'no new work for a node; its jobs move elsewhere', load: async () => (await import('./drain.js')).drainCommand },
   nodes: { summary: 'the cluster as a node sees it', load: async () => (await import('./nodes.js')).nodesCommand },
   keygen: { summary: 'write a new private-network (pnet) swarm key', load: async () => (await import('./keygen.js')).keygenCommand },
 }

@@ -36,8 +36,12 @@ const OPTIONS = {
 
 /** A laptop runs a few dozen agents at most; more is almost surely a typo. */
 const MAX_NODES = 64
-/** SIGTERM to SIGKILL: an agent's graceful leave takes ~1.5 s, so 10 s is ample. */
-const STOP_GRACE_MS = 10_000
+/**
+ * SIGTERM to SIGKILL. An agent drains before it leaves (up to its 10 s drain timeout, plus 5 s for
+ * its processes to take SIGTERM); when every node stops at once each sees nowhere to move work and
+ * stops its runs at once, so this is a bound, not the usual time.
+ */
+const STOP_GRACE_MS = 20_000
 
 export function parseUpFlags(argv: string[], cwd: string): ClusterOptions {
   const { values } = parseFlags({ args: argv, options: OPTIONS, allowPositionals: false })

@@ -1,0 +1,74 @@
+// The job record merge is a join: replicas, gossip and the state exchange deliver copies in any
+// order, any number of times, and every node must end with the same record.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { jobDigest, mergeJob } from '../../src/core/job-merge.js'
+import type { Allocation, DuplicateRun, JobRecord } from '../../src/core/job-types.js'
+import { simSpec } from '../../src/sim/sim-cluster.js'
+
+const nodes = ['n1', 'n2', 'n3']
+const alloc: fc.Arbitrary<Allocation> = fc.record({
+  index: fc.integer({ min: 0, max: 1 }),
+  attempt: fc.integer({ min: 1, max: 3 }),
+  nodeId: fc.constantFrom(...nodes),
+  state: fc.constantFrom('claimed', 'running', 'succeeded', 'failed', 'lost', 'cancelled' as const),
+  exitCode: fc.option(fc.integer({ min: 0, max: 2 }), { nil: null }),
+  startedAt: fc.option(fc.integer({ min: 0, max: 10 }), { nil: null }),
+  finishedAt: fc.option(fc.integer({ min: 0, max: 10 }), { nil: null }),
+  reason: fc.option(fc.constantFrom('a', 'b'), { nil: undefined }),
+  replaces: fc.option(fc.integer({ min: 1, max: 2 }), { nil: undefined }),
+}).map((a) => {
+  const out: Allocation = { ...a, nodeName: a.nodeId }
+  if (out.reason === undefined) delete out.reason
+  if (out.replaces === undefined) delete out.replaces
+  return out
+})
+const dup: fc.Arbitrary<DuplicateRun> = fc.record({
+  index: fc.integer({ min: 0, max: 1 }), attempt: fc.integer({ min: 1, max: 2 }), nodeId: fc.constantFrom(...nodes), stoppedAt: fc.integer({ min: 0, max: 5 }),
+}).map((d) => ({ ...d, nodeName: d.nodeId }))
+
+const record: fc.Arbitrary<JobRecord> = fc.record({
+  submittedAt: fc.integer({ min: 0, max: 3 }),
+  cancelled: fc.boolean(),
+  allocs: fc.array(alloc, { maxLength: 5 }),
+  pendingReason: fc.constantFrom('', 'no room', 'draining'),
+  reasonVersion: fc.integer({ min: 0, max: 3 }),
+  dups: fc.option(fc.array(dup, { maxLength: 3 }), { nil: undefined }),
+  count: fc.constantFrom(1, 2),
+}).map((r) => {
+  const rec: JobRecord = {
+    id: 'j', spec: simSpec({ count: r.count }), submittedAt: r.submittedAt, cancelled: r.cancelled,
+    allocations: Object.fromEntries(r.allocs.map((a) => [`${a.index}/${a.attempt}`, a])),
+    pendingReason: r.pendingReason, reasonVersion: r.reasonVersion,
+  }
+  if (r.dups !== undefined) rec.duplicates = Object.fromEntries(r.dups.map((d) => [`${d.index}/${d.attempt}@${d.nodeId}`, d]))
+  return rec
+})
+
+const same = (a: JobRecord, b: JobRecord): void => { expect(jobDigest(a)).toBe(jobDigest(b)) }
+
+describe('mergeJob', () => {
+  it('is idempotent', () => {
+    fc.assert(fc.property(record, (a) => same(mergeJob(a, a), mergeJob(mergeJob(a, a), a))))
+  })
+  it('is commutative', () => {
+    fc.assert(fc.property(record, record, (a, b) => same(mergeJob(a, b), mergeJob(b, a))))
+  })
+  it('is associative', () => {
+    fc.assert(fc.property(record, record, record, (a, b, c) => same(mergeJob(mergeJob(a, b), c), mergeJob(a, mergeJob(b, c)))))
+  })
+  it('absorbs: merging in an older copy changes nothing', () => {
+    fc.assert(fc.property(record, record, (a, b) => {
+      const m = mergeJob(a, b)
+      same(mergeJob(m, a), m)
+      same(mergeJob(m, b), m)
+    }))
+  })
+  it('never loses a duplicate entry or a cancel', () => {
+    fc.assert(fc.property(record, record, (a, b) => {
+      const m = mergeJob(a, b)
+      for (const k of [...Object.keys(a.duplicates ?? {}), ...Object.keys(b.duplicates ?? {})]) expect(m.duplicates?.[k]).toBeDefined()
+      expect(m.cancelled).toBe(a.cancelled || b.cancelled)
+    }))
+  })
+})

@@ -1,0 +1,134 @@
+// Resilience on the simulated network (issue 4): drain and its deadline, replica repair when a
+// storing node dies or leaves, and zombies recorded in the job's own history. Real cores, seeded.
+import { describe, expect, it } from 'vitest'
+import { SimCluster, simSpec } from '../../src/sim/sim-cluster.js'
+
+function cluster(n: number, seed = 1): SimCluster {
+  const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1 })
+  for (let i = 1; i <= n; i++) sim.start(`node-${i}`, `n${i}`)
+  sim.runUntilTrue(() => sim.ids().every((o) => sim.core(o).records().filter((r) => r.state === 'alive').length === n), 5_000)
+  return sim
+}
+
+const runningOn = (sim: SimCluster, job: string): string[] => sim.runs.filter((r) => r.jobId === job && r.endedAt === null).map((r) => r.node)
+const status = (sim: SimCluster, via: string, job: string) => sim.core(via).jobStatus(job)
+
+describe('drain', () => {
+  it('moves a service off a draining node: the replacement runs before the old copy stops', () => {
+    const sim = cluster(4)
+    sim.submit('node-1', 'svc', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+    sim.runUntilTrue(() => runningOn(sim, 'svc').length === 1, 3_000)
+    const from = runningOn(sim, 'svc')[0] as string
+    const via = sim.ids().find((n) => n !== from) as string
+    const req = sim.drain(via, from)
+    sim.runUntilTrue(() => sim.replies.has(req), 2_000)
+    expect(sim.replies.get(req)?.status).toBe(202)
+    sim.runUntilTrue(() => runningOn(sim, 'svc').length === 1 && runningOn(sim, 'svc')[0] !== from, 5_000)
+
+    const runs = sim.runs.filter((r) => r.jobId === 'svc')
+    expect(runs).toHaveLength(2)
+    const [old, moved] = runs as [typeof runs[0], typeof runs[0]]
+    expect(old.node).toBe(from)
+    // Move before stop: the new copy started before the old one ended.
+    expect(moved.startedAt).toBeLessThanOrEqual(old.endedAt as number)
+    sim.runUntilTrue(() => status(sim, 'node-1', 'svc')?.allocations[0]?.state === 'cancelled', 2_000)
+    const st = status(sim, 'node-1', 'svc')
+    expect(st?.state).toBe('running')
+    expect(st?.allocations.map((a) => [a.attempt, a.state, a.replaces])).toEqual([[1, 'cancelled', undefined], [2, 'running', 1]])
+    expect(st?.allocations[0]?.reason).toMatch(/draining/)
+    expect(st?.duplicates).toBeUndefined()
+    expect(sim.core(via).nodes(sim.now).find((n) => n.id === from)?.state).toBe('draining')
+
+    // No new work goes to the draining node.
+    for (let i = 0; i < 12; i++) sim.submit('node-1', `after-${i}`, simSpec({ env: { SIM_DURATION_MS: '200' } }))
+    sim.runUntilTrue(() => Array.from({ length: 12 }, (_, i) => status(sim, 'node-1', `after-${i}`)?.state).every((s) => s === 'succeeded'), 10_000)
+    expect(sim.runs.filter((r) => r.jobId.startsWith('after-') && r.node === from)).toEqual([])
+  })
+
+  it('lets a batch run finish, and moves one still running at the deadline without using up its restarts', () => {
+    const sim = cluster(3)
+    sim.submit('node-1', 'short', simSpec({ env: { SIM_DURATION_MS: '1000' }, restart: { attempts: 0, backoffMs: 0 } }))
+    sim.submit('node-1', 'long', simSpec({ env: { SIM_DURATION_MS: '20000' }, restart: { attempts: 0, backoffMs: 0 } }))
+    sim.runUntilTrue(() => runningOn(sim, 'short').length === 1 && runningOn(sim, 'long').length === 1, 3_000)
+    // Drain the node running the long one, with a deadline between the two durations.
+    const from = runningOn(sim, 'long')[0] as string
+    const t0 = sim.now
+    sim.drain(from, from, true, 3_000)
+    sim.runUntilTrue(() => status(sim, 'node-1', 'short')?.state === 'succeeded', 5_000)
+    sim.runUntilTrue(() => runningOn(sim, 'long').some((n) => n !== from), 6_000)
+    const first = sim.runs.find((r) => r.jobId === 'long' && r.node === from)
+    expect((first?.endedAt as number) - t0).toBeGreaterThanOrEqual(3_000)
+    const st = status(sim, 'node-2', 'long')
+    expect(st?.allocations[0]).toMatchObject({ attempt: 1, state: 'lost' })
+    expect(st?.allocations[0]?.reason).toMatch(/drain deadline/)
+    // The job had no restarts left to spend; a drain does not spend them.
+    sim.runUntilTrue(() => status(sim, 'node-2', 'long')?.state === 'succeeded', 30_000)
+  })
+
+  it('drains through another node, refuses a dead one, and can be undone', () => {
+    const sim = cluster(4)
+    const ok = sim.drain('node-1', 'node-2')
+    sim.runUntilTrue(() => sim.replies.has(ok), 2_000)
+    expect(sim.replies.get(ok)).toMatchObject({ status: 202, body: { id: 'node-2', draining: true } })
+    sim.runUntilTrue(() => sim.core('node-3').nodes(sim.now).find((n) => n.id === 'node-2')?.state === 'draining', 2_000)
+
+    sim.kill('node-4')
+    sim.runUntilTrue(() => sim.core('node-1').records().find((r) => r.id === 'node-4')?.state === 'dead', 5_000)
+    const dead = sim.drain('node-1', 'node-4')
+    sim.runUntilTrue(() => sim.replies.has(dead), 2_000)
+    expect(sim.replies.get(dead)?.status).toBe(409)
+
+    const undo = sim.drain('node-3', 'node-2', false)
+    sim.runUntilTrue(() => sim.replies.has(undo), 2_000)
+    sim.runUntilTrue(() => sim.core('node-1').nodes(sim.now).find((n) => n.id === 'node-2')?.state === 'alive', 2_000)
+    // Work goes to it again.
+    for (let i = 0; i < 12; i++) sim.submit('node-1', `back-${i}`, simSpec({ env: { SIM_DURATION_MS: '200' } }))
+    sim.runUntilTrue(() => Array.from({ length: 12 }, (_, i) => status(sim, 'node-1', `back-${i}`)?.state).every((s) => s === 'succeeded'), 10_000)
+    expect(sim.runs.filter((r) => r.jobId.startsWith('back-') && r.node === 'node-2').length).toBeGreaterThan(0)
+  })
+})
+
+describe('replica repair', () => {
+  it('copies a job to a new storing node when one dies, and again when one leaves', () => {
+    const sim = cluster(6, 3)
+    const req = sim.submit('node-1', 'keep', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+    sim.runUntilTrue(() => sim.replies.has(req), 2_000)
+    const first = sim.storedOn('keep')
+    expect(first).toHaveLength(3)
+
+    // An observer that stores nothing yet (so neither the victim nor, below, the leaver).
+    const obs = sim.ids().find((n) => !first.includes(n)) as string
+    const victim = first[0] as string
+    sim.kill(victim)
+    sim.runUntilTrue(() => sim.core(obs).records().find((r) => r.id === victim)?.state === 'dead', 5_000)
+    const liveStored = (): string[] => sim.storedOn('keep').filter((n) => sim.core(obs).records().find((r) => r.id === n)?.state === 'alive')
+    sim.runUntilTrue(() => liveStored().length === 3, 10_000)
+    expect(liveStored()).not.toContain(victim)
+
+    const leaver = liveStored().find((n) => n !== obs) as string
+    sim.leave(leaver)
+    sim.runUntilTrue(() => sim.core(obs).records().find((r) => r.id === leaver)?.state === 'left', 5_000)
+    sim.runUntilTrue(() => liveStored().length === 3, 10_000)
+    expect(liveStored()).not.toContain(leaver)
+    // Surviving storing nodes pushed their copy (the newcomer acknowledged it on disk).
+    expect(sim.ids().reduce((sum, id) => sum + sim.core(id).stats.replicasRepaired, 0)).toBeGreaterThanOrEqual(2)
+  })
+})
+
+describe('zombies', () => {
+  it('a frozen node, thawed, stops its stale copy and the job records the duplicate', () => {
+    const sim = cluster(4, 5)
+    sim.submit('node-1', 'z', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+    sim.runUntilTrue(() => runningOn(sim, 'z').length === 1, 3_000)
+    const frozen = runningOn(sim, 'z')[0] as string
+    const other = sim.ids().find((n) => n !== frozen) as string
+    sim.freeze(frozen)
+    sim.runUntilTrue(() => runningOn(sim, 'z').some((n) => n !== frozen), 10_000)
+    sim.thaw(frozen)
+    sim.runUntilTrue(() => runningOn(sim, 'z').length === 1 && runningOn(sim, 'z')[0] !== frozen, 5_000)
+    sim.runUntilTrue(() => (status(sim, other, 'z')?.duplicates?.length ?? 0) > 0, 5_000)
+    const dup = status(sim, other, 'z')?.duplicates?.[0]
+    expect(dup).toMatchObject({ index: 0, attempt: 1, nodeId: frozen })
+    expect(sim.core(frozen).stats.duplicatesStopped).toBe(1)
+  })
+})
