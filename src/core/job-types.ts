@@ -101,7 +101,8 @@ export type ApiRequest =
   | { op: 'submit'; id: string; spec: JobSpec }
   | { op: 'cancel'; id: string }
   /** Drain a node (or stop draining it): no new work; its runs move; batch runs move after the deadline. */
-  | { op: 'drain'; node: NodeId; enable: boolean; deadlineMs: number }
+  /** `transient`: a drain for shutting down (SIGTERM), not kept across a restart. */
+  | { op: 'drain'; node: NodeId; enable: boolean; deadlineMs: number; transient?: boolean }
 
 export interface ApiReply {
   status: number

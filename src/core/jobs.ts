@@ -185,7 +185,7 @@ export class Jobs {
   onApi(reqId: number, req: ApiRequest, now: Millis, out: Effect[]): void {
     if (req.op === 'submit') this.submit(reqId, req.id, req.spec, now, out)
     else if (req.op === 'cancel') this.cancel(reqId, req.id, now, out)
-    else this.drainRequest(reqId, req.node, req.enable, req.deadlineMs, now, out)
+    else this.drainRequest(reqId, req.node, req.enable, req.deadlineMs, req.transient === true, now, out)
   }
 
   /** Returns true when the request was one of ours. */
@@ -401,9 +401,9 @@ export class Jobs {
   // --- drain and replica repair ------------------------------------------------------------------
 
   /** An operator's drain: this node itself, or another node told over a direct request. */
-  private drainRequest(reqId: number, node: NodeId, enable: boolean, deadlineMs: number, now: Millis, out: Effect[]): void {
+  private drainRequest(reqId: number, node: NodeId, enable: boolean, deadlineMs: number, transient: boolean, now: Millis, out: Effect[]): void {
     if (node === this.members.selfId) {
-      this.setDrain(enable, deadlineMs, now, out)
+      this.setDrain(enable, deadlineMs, now, out, !transient)
       const self = this.members.selfRecord()
       out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id: self.id, name: self.name, draining: enable } } })
       return
@@ -423,9 +423,9 @@ export class Jobs {
    * places a replacement first), and whatever still runs at the deadline is stopped and placed
    * again. The flag is persisted, so a restart goes on draining.
    */
-  private setDrain(enable: boolean, deadlineMs: number, now: Millis, out: Effect[]): void {
+  private setDrain(enable: boolean, deadlineMs: number, now: Millis, out: Effect[], keep = true): void {
     this.drainDeadline = enable ? now + deadlineMs : null
-    out.push({ kind: 'persist', key: DRAIN_KEY, value: enable ? { deadlineAt: this.drainDeadline } : null })
+    if (keep) out.push({ kind: 'persist', key: DRAIN_KEY, value: enable ? { deadlineAt: this.drainDeadline } : null })
     if (this.members.selfRecord().draining !== enable) this.members.setDraining(enable, now, out)
   }
 

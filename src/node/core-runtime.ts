@@ -128,7 +128,7 @@ export class CoreRuntime {
     const self = core.selfRecord().id
     const idle = (): boolean => { const b = core.busy(); return b.local === 0 && b.pending === 0 }
     if (idle()) return
-    const reply = await this.request({ op: 'drain', node: self, enable: true, deadlineMs: limitMs })
+    const reply = await this.request({ op: 'drain', node: self, enable: true, deadlineMs: limitMs, transient: true })
     if (reply.status !== 202) {
       this.log.warn({ reply }, 'drain refused; leaving without it')
       return
@@ -141,7 +141,7 @@ export class CoreRuntime {
       if (!cutShort && !core.records().some((r) => r.id !== self && r.state === 'alive' && !r.draining)) {
         cutShort = true
         this.log.info('no other node can take work; stopping what runs here now')
-        await this.request({ op: 'drain', node: self, enable: true, deadlineMs: 0 })
+        await this.request({ op: 'drain', node: self, enable: true, deadlineMs: 0, transient: true })
       }
       await new Promise((r) => setTimeout(r, 50))
     }

@@ -1,9 +1,7 @@
 // Jobs end to end on real agents in separate processes, through the contract's HTTP API only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AgentFleet, getJson, nodesSeenBy, waitFor, type AgentProc } from '../support/agents.js'
-
-interface Alloc { index: number; attempt: number; nodeId: string; nodeName: string; state: string; exitCode: number | null }
-interface Job { id: string; state: string; pendingReason?: string; allocations: Alloc[] }
+import { jobOn, post, waitState as waitStateIn, type Job } from '../support/jobs.js'
 
 const fleet = new AgentFleet()
 let a: AgentProc
@@ -11,33 +9,7 @@ let b: AgentProc
 let c: AgentProc
 let all: AgentProc[]
 
-async function post(agent: AgentProc, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: { id?: string; error?: { code: string; message: string } } }> {
-  const res = await fetch(`${agent.api}/v1/jobs`, {
-    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(20_000),
-  })
-  return { status: res.status, body: await res.json() as { id?: string; error?: { code: string; message: string } } }
-}
-
-async function jobOn(agent: AgentProc, id: string): Promise<Job | undefined> {
-  const res = await fetch(`${agent.api}/v1/jobs/${id}`, { signal: AbortSignal.timeout(5_000) })
-  return res.status === 200 ? await res.json() as Job : undefined
-}
-
-async function waitState(agent: AgentProc, id: string, state: string, timeoutMs = 20_000): Promise<Job> {
-  try {
-    return await waitFor(`job ${id} ${state} on ${agent.name}`, async () => {
-      const j = await jobOn(agent, id)
-      return j?.state === state ? j : undefined
-    }, timeoutMs, 100)
-  } catch (err) {
-    // Say what every node saw, so a failure in CI can be understood from its log alone.
-    for (const x of fleet.agents.values()) {
-      console.error(x.name, JSON.stringify(await jobOn(x, id).catch((e: unknown) => String(e))))
-      console.error(x.stderr.filter((l) => l.includes(id) || /warn|error/i.test(l)).slice(-15).join('\n'))
-    }
-    throw err
-  }
-}
+const waitState = (agent: AgentProc, id: string, state: string, timeoutMs = 20_000): Promise<Job> => waitStateIn(fleet, agent, id, state, timeoutMs)
 
 beforeAll(async () => {
   a = await fleet.start('ja', ['--label', 'role=a', '--cpu', '2', '--mem', '1024'])
