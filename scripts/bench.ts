@@ -2,7 +2,9 @@
 //   join:   N agents started at once (all --join the first) -> every agent sees N alive
 //   detect: SIGKILL one agent -> every other agent sees it dead
 //   jobs:   submit-to-start latency (p50/p99) and throughput for a trivial job on 5 agents
-// Usage: npm run bench -- [--sizes 3,10,30] [--kills 5] [--jobs 200] [--clients 4] [--only join|jobs]
+//   resched: 5 agents running services; SIGKILL (or SIGSTOP) the node running some -> every one of
+//           them running elsewhere (polled every 20 ms); the node is restarted (or continued) each round
+// Usage: npm run bench -- [--sizes 3,10,30] [--kills 5] [--jobs 200] [--clients 4] [--rounds 10] [--only join|jobs|resched]
 // Everything listens on 127.0.0.1 and is stopped (SIGKILL) before the script exits.
 import '../src/node/polyfill.js'
 import { parseArgs } from 'node:util'
@@ -14,6 +16,7 @@ const { values } = parseArgs({
     kills: { type: 'string', default: '5' },
     jobs: { type: 'string', default: '200' },
     clients: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '10' },
     only: { type: 'string' },
   },
 })
@@ -109,5 +112,59 @@ async function benchJobs(): Promise<void> {
   }
 }
 
+async function benchResched(): Promise<void> {
+  const fleet = new AgentFleet()
+  try {
+    const { agents } = await startCluster(fleet, 5, 'r')
+    type Job = { id: string; allocations: Array<{ nodeName: string; state: string }> }
+    const ids: string[] = []
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${agents[0]!.api}/v1/jobs`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'service', command: ['sleep', '3600'], resources: { cpu: 0.1, memoryMb: 16 } }),
+      })
+      ids.push(((await res.json()) as { id: string }).id)
+    }
+    const runningOn = (j: Job): string[] => j.allocations.filter((a) => a.state === 'running').map((a) => a.nodeName)
+    const current = async (via: AgentProc): Promise<Job[]> => (await getJson<{ jobs: Job[] }>(`${via.api}/v1/jobs`)).jobs.filter((j) => ids.includes(j.id))
+    await waitFor('10 services running', async () => (await current(agents[0]!)).every((j) => runningOn(j).length === 1) ? true : undefined, 30_000)
+    for (const signal of ['SIGKILL', 'SIGSTOP'] as const) {
+      const times: number[] = []
+      for (let round = 0; round < Number(values.rounds); round++) {
+        await new Promise((r) => setTimeout(r, 3_000)) // steady state between rounds
+        const live = [...fleet.agents.values()].filter((a) => a.child.exitCode === null && a.child.signalCode === null)
+        const observer = live[round % live.length] as AgentProc
+        const before = await current(observer)
+        // The node running the most services, other than the observer.
+        const counts = new Map<string, number>()
+        for (const j of before) for (const n of runningOn(j)) counts.set(n, (counts.get(n) ?? 0) + 1)
+        const victimName = [...counts].filter(([n]) => n !== observer.name).sort((a, b) => b[1] - a[1])[0]?.[0]
+        if (victimName === undefined) continue
+        const victim = fleet.get(victimName)
+        const affected = before.filter((j) => runningOn(j).includes(victimName)).map((j) => j.id)
+        const t0 = Date.now()
+        victim.child.kill(signal)
+        await waitFor('affected services running elsewhere', async () => {
+          const now = await current(observer)
+          return affected.every((id) => runningOn(now.find((j) => j.id === id) as Job).some((n) => n !== victimName)) ? true : undefined
+        }, 30_000, 20)
+        times.push(Date.now() - t0)
+        if (signal === 'SIGKILL') {
+          await victim.exited
+          await fleet.start(victimName, ['--join', observer.p2p], { dataDir: victim.dataDir, timeoutMs: 60_000 })
+        } else {
+          victim.child.kill('SIGCONT')
+        }
+        await waitFor('5 alive again', async () => (await nodesSeenBy(observer)).filter((n) => n.state === 'alive').length === 5 ? true : undefined, 60_000)
+      }
+      console.log(`resched ${signal}: ${times.length} rounds, node -> all its services running elsewhere: ${times.join(', ')} ms ` +
+        `(p50 ${pct(times, 50)}, p99 ${pct(times, 99)})`)
+    }
+  } finally {
+    await fleet.cleanup()
+  }
+}
+
 if (values.only === undefined || values.only === 'join') await benchJoin()
 if (values.only === undefined || values.only === 'jobs') await benchJobs()
+if (values.only === undefined || values.only === 'resched') await benchResched()

@@ -16,6 +16,12 @@ export interface MembershipConfig {
   suspicionMinMs: number
   /** Suspicion timeout with no confirmation at all (Lifeguard's upper bound). */
   suspicionMaxMs: number
+  /**
+   * Suspicion timeout when our own probe was refused outright (the direct dial and every relay's
+   * found nothing listening at the member's address) and is not a timeout: that is a dead process,
+   * never a slow one, since a stopped or stalled process's socket still accepts connections.
+   */
+  suspicionRefusedMs: number
   /** Most confirmations that still shorten the suspicion timeout (memberlist uses SuspicionMult - 2 = 2..3). */
   suspicionConfirmations: number
   /** Refresh of a node's own record over gossip, when nothing changed. Changes go out on the next tick. */
@@ -55,6 +61,9 @@ export const LAN: MembershipConfig = {
   // 2500 ms: a frozen node is suspected ~1-1.5 s after its first failed probe; even with no
   // confirmation it is dead 2.5 s later, inside the 4 s goal.
   suspicionMaxMs: 2500,
+  // 300 ms: a refused dial is a dead process (a stalled one still accepts). What is left is time for
+  // a member that restarted on a new address to be heard with its new incarnation.
+  suspicionRefusedMs: 300,
   suspicionConfirmations: 3,
   // 5 s: capacity changes are pushed at once; this refresh only repairs lost gossip, and the
   // push-pull below repairs the rest. 20 nodes -> 4 msg/s cluster-wide, far below gossipsub's ~100/s.
@@ -74,6 +83,8 @@ export const WAN: MembershipConfig = {
   probeRoundMs: 2500,
   suspicionMinMs: 3000,
   suspicionMaxMs: 8000,
+  // Across a WAN a middlebox may refuse for a while (a flapping route, a restarting proxy): no shortcut.
+  suspicionRefusedMs: 3000,
   suspicionConfirmations: 3,
   announceIntervalMs: 10000,
   syncIntervalMs: 15000,

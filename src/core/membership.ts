@@ -34,6 +34,8 @@ interface Suspicion {
   startedAt: Millis
   /** Nodes that independently claimed this suspicion (the first claimer included). */
   confirmers: Set<NodeId>
+  /** Our own probe of it was refused outright: nothing listens there (see suspicionRefusedMs). */
+  refused?: boolean
 }
 
 interface Probe {
@@ -44,6 +46,8 @@ interface Probe {
   directFailed: boolean
   /** The direct ping was refused (connection refused/closed), not merely unanswered. */
   refused: boolean
+  /** ...and specifically its dial was refused: nothing listens at the member's address. */
+  connRefused?: boolean
   indirectSent: boolean
   indirectPending: number
 }
@@ -279,6 +283,8 @@ export class Membership {
     // gone) says nothing about us.
     if (!p.refused) this.setHealth(+1)
     this.suspect(p.target, this.self.id, now, out)
+    const s = this.suspicions.get(p.target)
+    if (s !== undefined && p.connRefused === true) s.refused = true
   }
 
   // --- suspicion and death ------------------------------------------------------------------------
@@ -303,6 +309,7 @@ export class Membership {
   /** Lifeguard: max - (max - min) * log(C + 1) / log(K + 1), C = confirmations beyond the first. */
   private suspicionTimeout(s: Suspicion): number {
     const { suspicionMinMs: min, suspicionMaxMs: max } = this.config
+    if (s.refused === true) return Math.min(min, this.config.suspicionRefusedMs)
     // K: how many confirmations we can expect; too few members to confirm means use the minimum.
     const k = Math.min(this.config.suspicionConfirmations, this.liveCount() - 2)
     if (k < 1) return min
@@ -448,7 +455,8 @@ export class Membership {
         const probe = this.probes.get(p.target)
         if (probe === undefined || probe.seq !== p.seq) return
         probe.directFailed = true
-        probe.refused = reason === 'unreachable'
+        probe.refused = reason === 'unreachable' || reason === 'refused'
+        probe.connRefused = reason === 'refused'
         if (!probe.indirectSent) this.startIndirect(probe, now, out)
         return
       }

@@ -77,8 +77,11 @@ export type RpcResponse =
   | { type: 'ok' }
   | { type: 'error'; code: string; message: string }
 
-/** Why a direct request produced no response. */
-export type RpcFailure = 'timeout' | 'unreachable' | 'protocol'
+/**
+ * Why a direct request produced no response. `refused`: the peer's address refused the connection
+ * (nothing listens there: the process is gone); `unreachable`: any other failure to talk to it.
+ */
+export type RpcFailure = 'timeout' | 'refused' | 'unreachable' | 'protocol'
 
 /** Events the shell (or simulator) feeds into the core. `now` comes with every call. */
 export type CoreEvent =

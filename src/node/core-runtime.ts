@@ -233,7 +233,7 @@ export class CoreRuntime {
       if (this.log.isLevelEnabled('debug')) this.log.debug({ to, type: msg.type, ms: Date.now() - started }, 'rpc done')
       this.dispatch({ kind: 'rpc-response', from: to, corr, msg: rpcResponseCodec.decode(bytes) })
     } catch (err) {
-      const reason: RpcFailure = err instanceof RpcTimeoutError ? 'timeout' : err instanceof PeerUnreachableError ? 'unreachable' : 'protocol'
+      const reason: RpcFailure = err instanceof RpcTimeoutError ? 'timeout' : err instanceof PeerUnreachableError ? (err.refused ? 'refused' : 'unreachable') : 'protocol'
       this.metrics.rpcFailed.inc({ type: msg.type, reason })
       this.log.debug({ err, to, type: msg.type }, 'rpc failed')
       this.dispatch({ kind: 'rpc-failed', to, corr, reason })

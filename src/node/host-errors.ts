@@ -14,6 +14,19 @@ export class RpcTimeoutError extends Error {
  */
 export class PeerUnreachableError extends Error {
   override name = 'PeerUnreachableError'
+
+  /** The dial was refused (ECONNREFUSED somewhere in the cause chain): nothing listens there. */
+  get refused(): boolean {
+    return hasCode(this, 'ECONNREFUSED', 0)
+  }
+}
+
+function hasCode(err: unknown, code: string, depth: number): boolean {
+  if (depth > 8 || typeof err !== 'object' || err === null) return false
+  const e = err as { code?: unknown; cause?: unknown; errors?: unknown }
+  if (e.code === code) return true
+  if (Array.isArray(e.errors) && e.errors.some((x) => hasCode(x, code, depth + 1))) return true
+  return hasCode(e.cause, code, depth + 1)
 }
 
 /**

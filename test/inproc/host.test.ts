@@ -147,6 +147,8 @@ describe('cluster host (5 in-process nodes)', () => {
     const { err, ms } = await rejectionOf(() => node(2).host.request(victim, bytes('anyone there?'), { timeoutMs: 5_000 }))
     console.info(`request to a stopped peer failed after ${ms.toFixed(0)} ms: ${err.name}: ${err.message}`)
     expect(err).toBeInstanceOf(PeerUnreachableError)
+    // Nothing listens at its address any more: the failure says so (the detector's fast path).
+    expect((err as PeerUnreachableError).refused).toBe(true)
     expect(ms).toBeLessThan(2_000)
     const survivors = [1, 2, 3, 5].map(node)
     await waitFor('every survivor saw node 4 disconnect', () => survivors.every(({ rec }) => rec.disconnected.includes(victim)))
