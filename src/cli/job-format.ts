@@ -62,6 +62,10 @@ export function formatJob(job: JobStatus, now: number): string {
   const envNames = Object.keys(spec.env)
   if (envNames.length > 0) fields.push(['Env', envNames.join(', ')])
   if (job.pendingReason !== undefined) fields.push(['Pending', job.pendingReason])
+  if (job.storedOn !== undefined && job.storedOn.length > 0) fields.push(['Stored on', job.storedOn.join(', ')])
+  if (job.duplicates !== undefined && job.duplicates.length > 0) {
+    fields.push(['Duplicates', job.duplicates.map((d) => `instance ${d.index} attempt ${d.attempt} also ran on ${d.nodeName}, stopped ${age(d.stoppedAt, now)} ago`).join('; ')])
+  }
 
   const width = Math.max(...fields.map(([k]) => k.length))
   const head = fields.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
@@ -69,6 +73,7 @@ export function formatJob(job: JobStatus, now: number): string {
     ? 'no allocations yet\n'
     : formatTable(['INDEX', 'ATTEMPT', 'NODE', 'STATE', 'EXIT', 'STARTED', 'FINISHED', 'REASON'],
       job.allocations.map((a) => [String(a.index), String(a.attempt), a.nodeName || a.nodeId, a.state,
-        a.exitCode === null ? '-' : String(a.exitCode), age(a.startedAt, now), age(a.finishedAt, now), a.reason ?? '']))
+        a.exitCode === null ? '-' : String(a.exitCode), age(a.startedAt, now), age(a.finishedAt, now),
+        a.reason ?? (a.replaces === undefined ? '' : `replaces attempt ${a.replaces} (drain)`)]))
   return `${head}\n\nAllocations\n${allocations}`
 }

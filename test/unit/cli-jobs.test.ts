@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { JobSpec, JobStatus } from '../../src/core/job-types.js'
 import { FlagError } from '../../src/cli/flags.js'
 import { exitCodeOf } from '../../src/cli/job-follow.js'
-import { formatJobs, shellQuote } from '../../src/cli/job-format.js'
+import { formatJob, formatJobs, shellQuote } from '../../src/cli/job-format.js'
 import { parseRunArgs, splitRunArgv } from '../../src/cli/run-flags.js'
 
 describe('murmur run flags', () => {
@@ -251,5 +251,16 @@ describe('job output helpers', () => {
     expect(row1?.split(/\s+/)).toEqual(['j-1', 'x', 'batch', 'running', '1/2', '10.0s'])
     expect(row2?.split(/\s+/)).toEqual(['j-2', 'x', 'batch', 'pending', '0/1', '5.0s', `${'r'.repeat(59)}…`])
     expect(shellQuote(['sh', '-c', "echo 'hi' $X"])).toBe(`sh -c 'echo '\\''hi'\\'' $X'`)
+  })
+
+  it('shows one job with where it is stored, a drain move and a stopped duplicate', () => {
+    const moved = { ...a(2, 'running'), replaces: 1 }
+    const text = formatJob(job('j-1', 'running', [a(1, 'cancelled'), moved], {
+      storedOn: ['n1', 'n2', 'n3'],
+      duplicates: [{ index: 0, attempt: 1, nodeId: 'peer-n2', nodeName: 'n2', stoppedAt: '2024-01-01T00:00:04.000Z' }],
+    }), Date.parse('2024-01-01T00:00:10.000Z'))
+    expect(text).toMatch(/^Stored on +n1, n2, n3$/m)
+    expect(text).toMatch(/^Duplicates +instance 0 attempt 1 also ran on n2, stopped 6\.0s ago$/m)
+    expect(text).toMatch(/replaces attempt 1 \(drain\)/)
   })
 })
