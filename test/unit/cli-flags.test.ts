@@ -1,9 +1,9 @@
 // `murmur agent` and `murmur up` flag parsing, table-driven: defaults, env fallbacks (flags win),
 // and one case per rejected input, each a FlagError with a one-line reason naming the culprit.
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { FlagError, isLoopback, parseAgentFlags, type MachineDefaults } from '../../src/cli/agent-flags.js'
 import { clientOptions } from '../../src/cli/client.js'
 import { parseUpFlags } from '../../src/cli/commands/up.js'
@@ -14,6 +14,7 @@ const PEER = '12D3KooWGzBa8yGXhYCmDWw2tzbjEJ7RuAoGtvdXa3xwPpMWiHTy'
 const JOIN = `/ip4/127.0.0.1/tcp/7000/p2p/${PEER}`
 
 const dir = mkdtempSync(path.join(tmpdir(), 'murmur-cli-flags-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const keyFile = path.join(dir, 'swarm.key')
 writeFileSync(keyFile, newSwarmKey())
 const badKeyFile = path.join(dir, 'bad.key')
