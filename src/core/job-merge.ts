@@ -4,15 +4,20 @@
 import { fnv1a64, hash64Hex } from '../placement/hash.js'
 import type { AllocState, Allocation, DuplicateRun, JobRecord, JobState } from './job-types.js'
 
-/** How far an allocation got; a later stage wins. Terminal states rank by how final they are. */
-const ALLOC_RANK: Record<AllocState, number> = { claimed: 0, running: 1, succeeded: 2, failed: 3, lost: 4, cancelled: 5 }
+/**
+ * How far an allocation got; a later stage wins. Terminal states rank by how final they are:
+ * `lost` is a guess made by others (the node went silent), while `succeeded` and `failed` are
+ * what the run itself reported, so they outrank it: a run that finished before its node was
+ * declared dead keeps its real outcome, and a success once shown is never taken back.
+ */
+const ALLOC_RANK: Record<AllocState, number> = { claimed: 0, running: 1, lost: 2, succeeded: 3, failed: 4, cancelled: 5 }
 
 export function allocKey(index: number, attempt: number): string {
   return `${index}/${attempt}`
 }
 
 export function isTerminalAlloc(state: AllocState): boolean {
-  return ALLOC_RANK[state] >= ALLOC_RANK.succeeded
+  return ALLOC_RANK[state] >= ALLOC_RANK.lost
 }
 
 function compareAlloc(a: Allocation, b: Allocation): number {

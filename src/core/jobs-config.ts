@@ -17,9 +17,14 @@ export interface JobsConfig {
   placementRetryMs: number
   /** Keep a gossip batch under the topic's message limit (64 KiB) with room to spare. */
   gossipBatchBytes: number
+  /**
+   * A run on a node this node has never heard of counts as lost only after this long up: enough
+   * for a restarted node to learn the member table (a join and a state exchange take ~1-3 s).
+   */
+  unknownNodeGraceMs: number
 }
 
 export const JOBS_DEFAULTS: JobsConfig = {
   replicas: 3, offerTimeoutMs: 1_000, storeTimeoutMs: 3_000, reservationTtlMs: 5_000, claimResendMs: 2_000,
-  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024,
+  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024, unknownNodeGraceMs: 30_000,
 }

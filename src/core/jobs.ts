@@ -104,6 +104,8 @@ export class Jobs {
   private capacityDirty = true
   /** While this node drains: when its remaining runs are stopped and placed elsewhere. */
   private drainDeadline: Millis | null = null
+  /** When this node's first tick came: a bound on how long a member can be unknown to it. */
+  private upSince: Millis | null = null
   /** The live set the replica sets were last checked against (replica repair). */
   private repairLive: NodeId[] | null = null
   /** Copies owed to nodes that became storing nodes: node -> job ids, sent in batches. */
@@ -292,6 +294,7 @@ export class Jobs {
   }
 
   onTick(now: Millis, out: Effect[]): void {
+    this.upSince ??= now
     for (const [id, la] of this.local) {
       if (la.state === 'reserved' && now - la.since > this.config.reservationTtlMs) {
         this.local.delete(id)
@@ -482,6 +485,17 @@ export class Jobs {
 
   // --- the arbiter --------------------------------------------------------------------------------
 
+  /**
+   * Is the node of a run gone, so its run is lost? Dead or left in our view. A node we do not know
+   * at all is gone only once we have been up long enough to have heard of every member (a node
+   * that just restarted knows nobody yet, and must not declare every run elsewhere lost).
+   */
+  private gone(id: NodeId, now: Millis): boolean {
+    const r = this.members.record(id)
+    if (r !== undefined) return !live(r)
+    return this.upSince !== null && now - this.upSince > this.config.unknownNodeGraceMs
+  }
+
   private arbiterOf(jobId: string): NodeId | undefined {
     return this.replicaSet(jobId)[0]
   }
@@ -492,7 +506,7 @@ export class Jobs {
       // job): close them. A run that did start is stopped by its node, which records the end.
       for (const a of Object.values(r.allocations)) {
         if (a.state === 'claimed') this.update(r.id, { ...a, state: 'cancelled', finishedAt: now, reason: 'job cancelled before it started' }, now, out)
-        else if (a.state === 'running' && !live(this.members.record(a.nodeId))) {
+        else if (a.state === 'running' && this.gone(a.nodeId, now)) {
           this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
         }
       }
@@ -510,11 +524,11 @@ export class Jobs {
       // Open runs of this instance: one, or two while a drain moves it (the old one and its replacement).
       let open = Object.values(r.allocations).filter((a) => a.index === index && !isTerminalAlloc(a.state))
       for (const a of open) {
-        if (!live(this.members.record(a.nodeId))) {
+        if (this.gone(a.nodeId, now)) {
           this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
         }
       }
-      open = open.filter((a) => live(this.members.record(a.nodeId))).sort((a, b) => b.attempt - a.attempt)
+      open = open.filter((a) => !this.gone(a.nodeId, now)).sort((a, b) => b.attempt - a.attempt)
       const current = open[0]
       if (current !== undefined) {
         if (current.state === 'claimed') this.resendStart(r, current, now, out)

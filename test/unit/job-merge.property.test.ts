@@ -71,4 +71,14 @@ describe('mergeJob', () => {
       expect(m.cancelled).toBe(a.cancelled || b.cancelled)
     }))
   })
+  it('keeps what a run reported over a lost guess: a success is never taken back', () => {
+    const base: JobRecord = { id: 'j', spec: simSpec(), submittedAt: 0, cancelled: false, allocations: {}, pendingReason: '', reasonVersion: 0 }
+    const run: Allocation = { index: 0, attempt: 1, nodeId: 'n1', nodeName: 'n1', state: 'running', exitCode: null, startedAt: 1, finishedAt: null }
+    const lost = { ...base, allocations: { '0/1': { ...run, state: 'lost' as const, finishedAt: 5, reason: 'node n1 is dead' } } }
+    const done = { ...base, allocations: { '0/1': { ...run, state: 'succeeded' as const, exitCode: 0, finishedAt: 4 } } }
+    expect(mergeJob(lost, done).allocations['0/1']?.state).toBe('succeeded')
+    expect(mergeJob(done, lost).allocations['0/1']?.state).toBe('succeeded')
+    // ...while a run still running is superseded by the lost verdict (that is what fences it).
+    expect(mergeJob({ ...base, allocations: { '0/1': run } }, lost).allocations['0/1']?.state).toBe('lost')
+  })
 })
