@@ -79,6 +79,8 @@ export interface JobsStats {
   replicasRepaired: number
   /** Runs moved off a draining node (a replacement ran first). */
   drainMoves: number
+  /** Offers whose answer never came (dropped after twice the offer timeout). */
+  offersLost: number
 }
 
 const live = (r: NodeRecord | undefined): boolean => r !== undefined && (r.state === 'alive' || r.state === 'suspect')
@@ -88,7 +90,8 @@ export class Jobs {
   private readonly local = new Map<string, LocalAlloc>()
   private readonly submits = new Map<number, Submit>()
   private readonly pending = new Map<number, Pending>()
-  private readonly offers = new Map<string, number>()
+  /** Offers in flight, per instance: the request's corr and when it went out. */
+  private readonly offers = new Map<string, { corr: number; at: Millis }>()
   private readonly grants = new Map<string, Grant>()
   private readonly startSentAt = new Map<string, Millis>()
   private readonly rejectedUntil = new Map<string, Millis>()
@@ -111,7 +114,7 @@ export class Jobs {
   /** Copies owed to nodes that became storing nodes: node -> job ids, sent in batches. */
   private readonly repairs = new Map<NodeId, Set<string>>()
   private readonly repairing = new Set<NodeId>()
-  readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0 }
+  readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, offersLost: 0 }
 
   constructor(
     private readonly members: MemberView,
@@ -546,7 +549,7 @@ export class Jobs {
       if (last?.state === 'succeeded' && r.spec.type === 'batch') continue
       if (r.spec.type === 'batch' && Object.values(r.allocations).some((a) => a.index === index && a.state === 'succeeded')) continue
       if (r.spec.type === 'batch' && failedRuns(r, index) >= maxAttempts(r)) continue
-      if (this.offers.has(key)) continue
+      if (this.offerInFlight(key, now)) continue
       if (last !== undefined && (last.state === 'failed' || last.state === 'succeeded') && now < (last.finishedAt ?? 0) + r.spec.restart.backoffMs) continue
       if ((this.nextTryAt.get(key) ?? 0) > now) continue
       const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === index).map((a) => a.attempt)) + 1
@@ -564,7 +567,7 @@ export class Jobs {
       }
       const corr = this.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index, attempt, resources: r.spec.resources }, this.config.offerTimeoutMs,
         { purpose: 'offer', jobId: r.id, index, attempt, node: candidate.nodeId })
-      this.offers.set(key, corr)
+      this.offers.set(key, { corr, at: now })
       holders.add(candidate.nodeId)
     }
   }
@@ -575,7 +578,7 @@ export class Jobs {
    */
   private move(r: JobRecord, from: Allocation, views: ReturnType<typeof toNodeView>[], holders: Set<NodeId>, now: Millis, out: Effect[]): void {
     const key = `${r.id}/${from.index}`
-    if (this.offers.has(key) || (this.nextTryAt.get(key) ?? 0) > now) return
+    if (this.offerInFlight(key, now) || (this.nextTryAt.get(key) ?? 0) > now) return
     const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === from.index).map((a) => a.attempt)) + 1
     const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
     const others = new Set([...holders].filter((n) => n !== from.nodeId))
@@ -588,8 +591,23 @@ export class Jobs {
     }
     const corr = this.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index: from.index, attempt, resources: r.spec.resources }, this.config.offerTimeoutMs,
       { purpose: 'offer', jobId: r.id, index: from.index, attempt, node: candidate.nodeId, replaces: from.attempt })
-    this.offers.set(key, corr)
+    this.offers.set(key, { corr, at: now })
     holders.add(candidate.nodeId)
+  }
+
+  /**
+   * An offer still waits for its answer. Every send gets exactly one answer or failure from the
+   * shell; should one never come (a bug below us), the instance must not wait forever: after
+   * twice the offer timeout the offer is dropped and the instance ranked again.
+   */
+  private offerInFlight(key: string, now: Millis): boolean {
+    const o = this.offers.get(key)
+    if (o === undefined) return false
+    if (now - o.at <= 2 * this.config.offerTimeoutMs) return true
+    this.offers.delete(key)
+    this.pending.delete(o.corr)
+    this.stats.offersLost++
+    return false
   }
 
   /** The candidate reserved room: record the claim, replicate it, then tell the node to start. */

@@ -28,6 +28,9 @@ export interface ProcessRunner {
   stop(allocId: string, reason: 'killed' | 'timeout'): Promise<void>
 }
 
+/** How long past its own deadline a send may stay unsettled before the runtime fails it itself. */
+const SEND_GUARD_MS = 1_000
+
 /** An API request waits at most this long for the core (a submit waits for 3 replicas' disks). */
 const API_REPLY_LIMIT_MS = 15_000
 
@@ -228,8 +231,14 @@ export class CoreRuntime {
     }
     const addrs = this.core?.records().find((r) => r.id === to)?.addrs
     const started = Date.now()
+    // The core counts on exactly one answer or failure per send. The host's own deadline should
+    // give it; this guard gives it anyway if a libp2p call ever hangs past its signal.
+    let guard: NodeJS.Timeout | undefined
+    const hung = new Promise<never>((_, reject) => {
+      guard = setTimeout(() => reject(new RpcTimeoutError(`request to ${to} did not settle ${SEND_GUARD_MS} ms after its deadline`)), timeoutMs + SEND_GUARD_MS)
+    })
     try {
-      const bytes = await this.host.request(to, rpcRequestCodec.encode(msg), { timeoutMs, addrs })
+      const bytes = await Promise.race([this.host.request(to, rpcRequestCodec.encode(msg), { timeoutMs, addrs }), hung])
       if (this.log.isLevelEnabled('debug')) this.log.debug({ to, type: msg.type, ms: Date.now() - started }, 'rpc done')
       this.dispatch({ kind: 'rpc-response', from: to, corr, msg: rpcResponseCodec.decode(bytes) })
     } catch (err) {
@@ -237,6 +246,8 @@ export class CoreRuntime {
       this.metrics.rpcFailed.inc({ type: msg.type, reason })
       this.log.debug({ err, to, type: msg.type }, 'rpc failed')
       this.dispatch({ kind: 'rpc-failed', to, corr, reason })
+    } finally {
+      clearTimeout(guard)
     }
   }
 
