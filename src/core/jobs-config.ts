@@ -22,9 +22,14 @@ export interface JobsConfig {
    * for a restarted node to learn the member table (a join and a state exchange take ~1-3 s).
    */
   unknownNodeGraceMs: number
+  /**
+   * A restarted node waits at most this long for its first state exchange before it arbitrates
+   * on what its disk says (a lone node has nobody to exchange with).
+   */
+  restartHoldMs: number
 }
 
 export const JOBS_DEFAULTS: JobsConfig = {
   replicas: 3, offerTimeoutMs: 1_000, storeTimeoutMs: 3_000, reservationTtlMs: 5_000, claimResendMs: 2_000,
-  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024, unknownNodeGraceMs: 30_000,
+  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024, unknownNodeGraceMs: 30_000, restartHoldMs: 10_000,
 }

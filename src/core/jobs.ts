@@ -57,7 +57,7 @@ type Pending =
   | { purpose: 'store'; reqId: number; node: NodeId }
   | { purpose: 'offer'; jobId: string; index: number; attempt: number; node: NodeId; replaces?: number }
   | { purpose: 'grant'; grantId: string }
-  | { purpose: 'start'; jobId: string }
+  | { purpose: 'start'; jobId: string; index: number; attempt: number }
   | { purpose: 'update' }
   | { purpose: 'sync-push' }
   | { purpose: 'drain'; reqId: number; node: NodeId }
@@ -109,6 +109,12 @@ export class Jobs {
   private drainDeadline: Millis | null = null
   /** When this node's first tick came: a bound on how long a member can be unknown to it. */
   private upSince: Millis | null = null
+  /**
+   * A node that restarted holds job records from its disk, possibly older than the cluster's. It
+   * does not arbitrate until a state exchange brought it up to date (or restartHoldMs passed):
+   * acting on a stale copy would place attempts the cluster already made, or made otherwise.
+   */
+  private catchingUp = false
   /** The live set the replica sets were last checked against (replica repair). */
   private repairLive: NodeId[] | null = null
   /** Copies owed to nodes that became storing nodes: node -> job ids, sent in batches. */
@@ -174,6 +180,7 @@ export class Jobs {
 
   /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
+    this.catchingUp = records.length > 0
     for (const r of records) {
       this.setJob(r, jobDigest(r))
       this.persisted.add(r.id)
@@ -268,7 +275,19 @@ export class Jobs {
           this.repairs.set(p.node, owed)
         }
         return
-      case 'start':
+      case 'start': {
+        // The node turned the start down (its reservation expired and it has no room now, or its
+        // record disagrees): the claim will never run. Close it so the instance is placed again;
+        // a refused start is not the job's failure. A start that got no answer is sent again.
+        if (msg?.type !== 'reject') return
+        const r = this.jobs.get(p.jobId)
+        const a = r?.allocations[allocKey(p.index, p.attempt)]
+        if (r === undefined || a?.state !== 'claimed') return
+        this.update(p.jobId, r.cancelled
+          ? { ...a, state: 'cancelled', finishedAt: now, reason: 'job cancelled before it started' }
+          : { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} refused the start: ${msg.reason}` }, now, out)
+        return
+      }
       case 'update':
       case 'sync-push':
         return
@@ -312,6 +331,11 @@ export class Jobs {
       }
     }
     this.checkReplicas(out)
+    if (this.catchingUp && now - this.upSince <= this.config.restartHoldMs) {
+      this.flushGossip(out)
+      return
+    }
+    this.catchingUp = false
     for (const id of [...this.active]) {
       const r = this.jobs.get(id)
       if (r !== undefined && this.arbiterOf(id) === this.members.selfId) this.arbitrate(r, now, out)
@@ -347,6 +371,7 @@ export class Jobs {
 
   onSyncResponse(from: NodeId, jobs: JobRecord[], want: string[], now: Millis, out: Effect[]): void {
     for (const j of jobs) this.merge(j, now, out)
+    this.catchingUp = false
     const push = want.map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
     if (push.length > 0) this.send(out, from, { type: 'job-update', jobs: push }, this.config.storeTimeoutMs, { purpose: 'sync-push' })
   }
@@ -638,7 +663,7 @@ export class Jobs {
     const r = this.jobs.get(g.jobId)
     if (r === undefined) return
     this.startSentAt.set(grantId, now)
-    this.send(out, g.alloc.nodeId, { type: 'start', job: r, alloc: g.alloc }, this.config.offerTimeoutMs, { purpose: 'start', jobId: g.jobId })
+    this.send(out, g.alloc.nodeId, { type: 'start', job: r, alloc: g.alloc }, this.config.offerTimeoutMs, { purpose: 'start', jobId: g.jobId, index: g.alloc.index, attempt: g.alloc.attempt })
   }
 
   /** A claim that never turned into a run (lost start, or we took over from a dead arbiter). */
