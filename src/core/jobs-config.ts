@@ -7,7 +7,10 @@ export interface JobsConfig {
   offerTimeoutMs: number
   /** Storing on a replica waits for its disk; 3 s covers a slow fsync on a busy machine. */
   storeTimeoutMs: number
-  /** A reservation whose start never came (the arbiter died) is released after this. */
+  /**
+   * A reservation whose start never came (the arbiter died) is released after this. The start
+   * follows the grant's replication (up to storeTimeoutMs) on a loaded node: 10 s, not less.
+   */
   reservationTtlMs: number
   /** The arbiter re-sends a start for a claim that has not turned into a run after this. */
   claimResendMs: number
@@ -27,9 +30,11 @@ export interface JobsConfig {
    * on what its disk says (a lone node has nobody to exchange with).
    */
   restartHoldMs: number
+  /** A claim whose node keeps refusing the start (no room since its reservation expired) is closed after this. */
+  claimRefusedLimitMs: number
 }
 
 export const JOBS_DEFAULTS: JobsConfig = {
-  replicas: 3, offerTimeoutMs: 1_000, storeTimeoutMs: 3_000, reservationTtlMs: 5_000, claimResendMs: 2_000,
-  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024, unknownNodeGraceMs: 30_000, restartHoldMs: 10_000,
+  replicas: 3, offerTimeoutMs: 1_000, storeTimeoutMs: 3_000, reservationTtlMs: 10_000, claimResendMs: 2_000,
+  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024, unknownNodeGraceMs: 30_000, restartHoldMs: 10_000, claimRefusedLimitMs: 30_000,
 }

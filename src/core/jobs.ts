@@ -94,6 +94,8 @@ export class Jobs {
   private readonly offers = new Map<string, { corr: number; at: Millis }>()
   private readonly grants = new Map<string, Grant>()
   private readonly startSentAt = new Map<string, Millis>()
+  /** Claims whose node refused the start: when it first did. */
+  private readonly refusedSince = new Map<string, Millis>()
   private readonly rejectedUntil = new Map<string, Millis>()
   private readonly nextTryAt = new Map<string, Millis>()
   private readonly gossipOut = new Set<string>()
@@ -276,10 +278,19 @@ export class Jobs {
         }
         return
       case 'start': {
-        // The node turned the start down (its reservation expired and it has no room now, or its
-        // record disagrees): the claim will never run. Close it so the instance is placed again;
-        // a refused start is not the job's failure. A start that got no answer is sent again.
-        if (msg?.type !== 'reject') return
+        // The node turned the start down: its reservation expired (the grant took long) and it has
+        // no room right now. The start is re-sent (claimResendMs) and usually taken once room
+        // frees; a claim refused for claimRefusedLimitMs will not run: close it so the instance
+        // is placed again (a refused start is not the job's failure).
+        const id = allocationId(p.jobId, p.index, p.attempt)
+        if (msg?.type !== 'reject') {
+          if (msg !== null) this.refusedSince.delete(id)
+          return
+        }
+        const since = this.refusedSince.get(id)
+        if (since === undefined) { this.refusedSince.set(id, now); return }
+        if (now - since < this.config.claimRefusedLimitMs) return
+        this.refusedSince.delete(id)
         const r = this.jobs.get(p.jobId)
         const a = r?.allocations[allocKey(p.index, p.attempt)]
         if (r === undefined || a?.state !== 'claimed') return
