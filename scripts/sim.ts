@@ -1,58 +1,192 @@
-// `npm run sim -- --nodes N --jobs J --seed S [--kill K] [--json]`: runs the real protocol core on
-// the seeded simulated network (src/sim) and prints a deterministic report. The same seed gives
-// the same output. This is the harness's runner; the full simulator (gossipsub model, partial
-// views, 10,000 nodes) is issue 5.
+// `npm run sim -- --nodes N --jobs J --seed S [--faults SPEC] [--json]`: runs the real protocol
+// core on the seeded simulated network (src/sim) and prints a deterministic report: the same
+// flags print byte-identical output. Exit status 1 when an invariant broke, 2 on a bad flag.
+// A progress bar goes to stderr only when stderr is a terminal; --timing adds wall time, memory
+// and event counts on stderr (they differ from run to run, so they never touch stdout).
 import { parseArgs } from 'node:util'
-import { SimCluster, simSpec } from '../src/sim/sim-cluster.js'
+import { PROFILES, type ProfileName } from '../src/core/config.js'
+import { FaultSpecError, parseFaults } from '../src/sim/faults.js'
+import type { LinkOptions } from '../src/sim/network.js'
+import { runScenario, type Progress, type ScenarioReport, type TrafficReport } from '../src/sim/scenario.js'
 
-const { values } = parseArgs({
-  options: {
-    nodes: { type: 'string', default: '20' },
-    jobs: { type: 'string', default: '200' },
-    seed: { type: 'string', default: '1' },
-    kill: { type: 'string', default: '0' },
-    json: { type: 'boolean', default: false },
-  },
+const USAGE = `usage: npm run sim -- [--nodes 20] [--jobs 200] [--seed 1] [--faults SPEC] [--json]
+  --profile lan|test|wan   failure-detector timing (default lan)
+  --boot warm|cold         warm: start as a running cluster (default); cold: every node joins
+  --rate R                 jobs per simulated second (default: half the cluster's cpu busy)
+  --job-ms MS              median run time of a job (default 4000)
+  --settle SECONDS         wait at most this long for the last jobs after the last submit/fault (default 120)
+  --idle SECONDS           idle measurement before the workload (default 10)
+  --no-fill                skip the packing measurement
+  --latency-ms MS          one-way link latency base (default 1)
+  --jitter-ms MS           median jitter (default 0.2); --jitter uniform|lognormal (default lognormal)
+  --loss P                 base loss probability of gossip frames and rpc messages (default 0)
+  --max-connections K      connections per node (libp2p's default 300)
+  --timing                 wall time and memory on stderr
+  --progress               progress lines on stderr even when it is not a terminal (every 15 s)
+faults: comma-separated KIND:TARGET@TIME[-TIME], e.g. kill:3@10s,restart:3@20s,freeze:2@5s-8s,partition:30%@15s-25s
+  kinds: kill (with a window: restart at its end), restart, freeze, partition, loss; targets: node
+  numbers (1+2+3), a share (30%), or busiest; times after the workload starts (500ms, 10s, 2m).`
+
+function fail(message: string): never {
+  console.error(`murmur sim: ${message}`)
+  process.exit(2)
+}
+
+let values: Record<string, string | boolean | undefined>
+try {
+  values = parseArgs({
+    options: {
+      nodes: { type: 'string', default: '20' },
+      jobs: { type: 'string', default: '200' },
+      seed: { type: 'string', default: '1' },
+      faults: { type: 'string', default: '' },
+      profile: { type: 'string', default: 'lan' },
+      boot: { type: 'string', default: 'warm' },
+      rate: { type: 'string' },
+      idle: { type: 'string', default: '10' },
+      'job-ms': { type: 'string' },
+      settle: { type: 'string', default: '120' },
+      'no-fill': { type: 'boolean', default: false },
+      'latency-ms': { type: 'string' },
+      'jitter-ms': { type: 'string' },
+      jitter: { type: 'string' },
+      loss: { type: 'string' },
+      'max-connections': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      timing: { type: 'boolean', default: false },
+      progress: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  }).values
+} catch (err) {
+  fail(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
+}
+if (values.help === true) {
+  console.log(USAGE)
+  process.exit(0)
+}
+
+const str = (k: string): string | undefined => values[k] as string | undefined
+function int(k: string, min: number): number {
+  const v = Number(str(k))
+  if (!Number.isInteger(v) || v < min) fail(`--${k} must be an integer >= ${min}, got "${str(k)}"`)
+  return v
+}
+function num(k: string, min: number, max = Infinity): number | undefined {
+  const s = str(k)
+  if (s === undefined) return undefined
+  const v = Number(s)
+  if (!Number.isFinite(v) || v < min || v > max) fail(`--${k} must be a number in [${min}, ${max}], got "${s}"`)
+  return v
+}
+
+const nodes = int('nodes', 1)
+const jobs = int('jobs', 0)
+const seed = int('seed', 0)
+const profile = str('profile') as ProfileName
+if (!(profile in PROFILES)) fail(`--profile must be one of ${Object.keys(PROFILES).join(', ')}, got "${profile}"`)
+const boot = str('boot')
+if (boot !== 'warm' && boot !== 'cold') fail(`--boot must be warm or cold, got "${boot}"`)
+const faults = str('faults') ?? ''
+try {
+  parseFaults(faults, nodes)
+} catch (err) {
+  if (err instanceof FaultSpecError) fail(`--faults: ${err.message}`)
+  throw err
+}
+const jitter = str('jitter')
+if (jitter !== undefined && jitter !== 'uniform' && jitter !== 'lognormal') fail(`--jitter must be uniform or lognormal, got "${jitter}"`)
+const links: Partial<LinkOptions> = {}
+const latency = num('latency-ms', 0)
+if (latency !== undefined) links.baseMs = latency
+const jitterMs = num('jitter-ms', 0)
+if (jitterMs !== undefined) links.jitterMs = jitterMs
+if (jitter !== undefined) links.jitter = jitter
+const loss = num('loss', 0, 1)
+if (loss !== undefined) { links.gossipLoss = loss; links.rpcLoss = loss }
+const rate = num('rate', 0.001)
+const idleSeconds = num('idle', 0) ?? 10
+const jobMs = num('job-ms', 1)
+const settleSeconds = num('settle', 0) ?? 120
+const maxConnections = str('max-connections') === undefined ? undefined : int('max-connections', 1)
+
+const bar = process.stderr.isTTY ? progressBar() : values.progress === true ? progressLines() : undefined
+const wallStart = Date.now()
+const report = runScenario({
+  nodes, jobs, seed, faults, profile, boot, idleMs: idleSeconds * 1000, settleMs: settleSeconds * 1000, fill: values['no-fill'] !== true, links,
+  ...(rate === undefined ? {} : { rate }),
+  ...(jobMs === undefined ? {} : { jobMs }),
+  ...(maxConnections === undefined ? {} : { maxConnections }),
+  ...(bar === undefined ? {} : { onProgress: bar.update }),
 })
-const nodes = Number(values.nodes)
-const jobs = Number(values.jobs)
-const seed = Number(values.seed)
-const kills = Number(values.kill)
-for (const [k, v] of Object.entries({ nodes, jobs, seed, kill: kills })) {
-  if (!Number.isInteger(v) || v < 0) { console.error(`murmur sim: --${k} must be a non-negative integer`); process.exit(2) }
+bar?.done()
+if (values.timing === true) {
+  const mem = process.memoryUsage()
+  console.error(`timing: wall ${((Date.now() - wallStart) / 1000).toFixed(1)} s, rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, heap used ${(mem.heapUsed / 2 ** 20).toFixed(0)} MB`)
+}
+console.log(values.json === true ? JSON.stringify(report) : formatReport(report))
+process.exit(report.ok ? 0 : 1)
+
+function progressBar(): { update: (p: Progress) => void; done: () => void } {
+  let last = 0
+  const width = 30
+  return {
+    update(p) {
+      const now = Date.now()
+      if (now - last < 200) return
+      last = now
+      const filled = Math.round(p.fraction * width)
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(p.fraction * 100).toFixed(0).padStart(3)}% ${p.phase.padEnd(8)} ${p.simSeconds.toFixed(1)} s simulated`)
+    },
+    done() {
+      process.stderr.write(`\r${' '.repeat(width + 40)}\r`)
+    },
+  }
 }
 
-const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1 })
-const ids = Array.from({ length: nodes }, (_, i) => `node-${i + 1}`)
-for (const id of ids) sim.start(id, id)
-sim.runUntilTrue(() => ids.every((o) => sim.core(o).records().filter((r) => r.state === 'alive').length === nodes), 60_000)
-const start = sim.now
-const submittedAt = new Map<string, number>()
-for (let i = 0; i < jobs; i++) {
-  submittedAt.set(`job-${i}`, sim.now)
-  sim.submit(ids[i % nodes] as string, `job-${i}`, simSpec({ env: { SIM_DURATION_MS: String(200 + (i % 10) * 100) } }))
-  sim.run(5)
+function progressLines(): { update: (p: Progress) => void; done: () => void } {
+  let last = Date.now()
+  return {
+    update(p) {
+      if (Date.now() - last < 15_000) return
+      last = Date.now()
+      const mem = process.memoryUsage()
+      process.stderr.write(`progress: ${(p.fraction * 100).toFixed(0)}% ${p.phase} ${p.simSeconds.toFixed(1)} s simulated, ` +
+        `wall ${((Date.now() - wallStart) / 1000).toFixed(0)} s, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MB\n`)
+    },
+    done() {},
+  }
 }
-const victims = ids.slice(0, Math.min(kills, Math.max(0, nodes - 3)))
-for (const v of victims) sim.kill(v)
-const survivor = ids[nodes - 1] as string
-sim.runUntilTrue(() => sim.core(survivor).jobStatuses().filter((j) => j.state === 'succeeded' || j.state === 'failed').length === jobs, 600_000)
 
-const firstStart = new Map<string, number>()
-for (const r of sim.runs) if (!firstStart.has(r.jobId)) firstStart.set(r.jobId, r.startedAt)
-const lat = [...firstStart].map(([id, t]) => t - (submittedAt.get(id) ?? t)).sort((a, b) => a - b)
-const pct = (p: number): number => Math.round(lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)] ?? NaN)
-const { duplicates, overcommit } = sim.violations()
-const simSeconds = (sim.now - start) / 1000
-const report = {
-  nodes, jobs, seed, killed: victims.length,
-  succeeded: sim.core(survivor).jobStatuses().filter((j) => j.state === 'succeeded').length,
-  submitToStartMs: { p50: pct(50), p99: pct(99) },
-  runs: sim.runs.length,
-  simulatedSeconds: Math.round(simSeconds * 10) / 10,
-  bytesPerNodePerSecond: Math.round((sim.bytes.gossip + sim.bytes.rpc) / nodes / simSeconds),
-  invariants: { duplicateRuns: duplicates.length, overcommit: overcommit.length },
+function formatReport(r: ScenarioReport): string {
+  const w = r.workload
+  const lines: Array<[string, string]> = [
+    ['run', `${r.nodes} nodes, ${r.jobs} jobs, seed ${r.seed}, profile ${r.profile}, ${r.boot} boot, faults: ${r.faults === '' ? 'none' : r.faults}`],
+    ['simulated', `${r.simulatedSeconds} s; workload ${w.seconds} s at ${r.ratePerSec} jobs/s`],
+    ['jobs', `acked ${w.acked}, rejected ${w.rejected}, unanswered ${w.unanswered}, succeeded ${w.succeeded}, failed ${w.failed}, unfinished ${w.unfinished}, under-replicated ${w.underReplicated}`],
+    ['submit->start', `p50 ${w.submitToStartMs.p50} ms, p99 ${w.submitToStartMs.p99} ms, max ${w.submitToStartMs.max} ms`],
+    ['placements', `${w.placementsPerSec} /s`],
+    ...traffic('workload', w.traffic),
+    ...traffic('idle', r.idle),
+    ['gossip delivery', `p50 ${r.gossip.deliveryMs.p50} ms, p99 ${r.gossip.deliveryMs.p99} ms; ${r.gossip.copiesPerDelivery} copies per delivery; ${r.gossip.recoveredByIwant} recovered by IWANT; ${r.gossip.oversized} messages over a codec size limit`],
+    ['kill->running', r.killRecovery.affected === 0 ? 'no instance was on a killed node'
+      : `${r.killRecovery.affected} affected, ${r.killRecovery.recovered} running again: p50 ${r.killRecovery.p50Ms} ms, p99 ${r.killRecovery.p99Ms} ms, max ${r.killRecovery.maxMs} ms`],
+    ['placement', r.placement === null ? 'not measured (--no-fill)'
+      : `${r.placement.placedBeforeFirstRejection} placed before the first capacity rejection vs ${r.placement.bestFit} by offline best-fit-decreasing ` +
+        `(${(r.placement.ratio * 100).toFixed(1)}%); ${r.placement.placedTotal} of ${r.placement.fillJobs} in all; cpu load max ${r.placement.maxLoad}, mean ${r.placement.meanLoad}`],
+    ['invariants', `lost acked jobs ${r.invariants.lostAckedJobs}, duplicate runs ${r.invariants.duplicateRuns} (fenced after faults: ${r.invariants.duplicatesFenced}), overcommit ${r.invariants.overcommit}`],
+  ]
+  for (const d of r.details.lostAckedJobs) lines.push(['  lost', d])
+  for (const d of r.details.duplicateRuns) lines.push(['  duplicate', d])
+  for (const d of r.details.overcommit) lines.push(['  overcommit', d])
+  lines.push(['result', r.ok ? 'ok' : 'INVARIANT BROKEN'])
+  return lines.map(([k, v]) => `${k.padEnd(26)}${v}`).join('\n')
 }
-if (values.json) console.log(JSON.stringify(report))
-else for (const [k, v] of Object.entries(report)) console.log(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
-process.exit(duplicates.length + overcommit.length > 0 ? 1 : 0)
+
+function traffic(what: string, t: TrafficReport): Array<[string, string]> {
+  return [
+    [`${what} per node per s`, `bytes sent p50 ${t.bytesSent.p50} max ${t.bytesSent.max}; received p50 ${t.bytesRecv.p50} max ${t.bytesRecv.max}`],
+    ['', `messages sent p50 ${t.msgsSent.p50} max ${t.msgsSent.max}; received p50 ${t.msgsRecv.p50} max ${t.msgsRecv.max}`],
+    ['', `received bytes by channel (p50): ${Object.entries(t.recvByChannel).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+  ]
+}

@@ -132,3 +132,25 @@ describe('zombies', () => {
     expect(sim.core(frozen).stats.duplicatesStopped).toBe(1)
   })
 })
+
+describe('restart', () => {
+  it('a restarted storing node does not declare runs on nodes it has not heard of yet lost', () => {
+    const sim = cluster(5, 11)
+    sim.submit('node-1', 'r', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+    sim.runUntilTrue(() => runningOn(sim, 'r').length === 1, 3_000)
+    const runner = runningOn(sim, 'r')[0] as string
+    // The arbiter (first storing node) is the one that would act on what it knows at start.
+    const arbiter = sim.core(runner).replicaSet('r').find((n) => n !== runner) as string
+    sim.kill(arbiter)
+    sim.runUntilTrue(() => sim.core(runner).records().find((r) => r.id === arbiter)?.state === 'dead', 5_000)
+    // It comes back cut off for a while (a join takes time in the real world): it knows nobody yet.
+    const cut = sim.partition([arbiter])
+    sim.restart(arbiter)
+    sim.run(2_000)
+    sim.heal(cut)
+    sim.run(5_000)
+    const st = status(sim, arbiter, 'r')
+    expect(st?.allocations.map((a) => [a.attempt, a.state, a.nodeId])).toEqual([[1, 'running', runner]])
+    expect(sim.runs.filter((r) => r.jobId === 'r')).toHaveLength(1)
+  })
+})

@@ -1,0 +1,445 @@
+// One simulated run from start to report: boot a cluster (warm: as if it had been running; cold:
+// every node joins), measure it idle, run a seeded job workload under a fault plan, check the
+// invariants, then fill the cluster with long-running jobs to measure packing against an offline
+// best-fit-decreasing. Pure: everything comes from the options and the seed, and the report is
+// plain data (the CLI prints it, tests assert on it).
+import { PROFILES, type ProfileName } from '../core/config.js'
+import { Rng, seedFromString } from '../core/rng.js'
+import type { NodeId } from '../core/types.js'
+import { bestFitDecreasing, type NodeView, type PlacementJob } from '../placement/index.js'
+import { lastFaultTime, parseFaults, type Fault } from './faults.js'
+import type { GossipsubParams } from './gossipsub.js'
+import { percentile } from './histogram.js'
+import { checkOvercommit } from './invariants.js'
+import type { LinkOptions, TrafficSnapshot } from './network.js'
+import { SimCluster } from './sim-cluster.js'
+import { defaultRate, fillJobs, nodeShapes, workload } from './workload.js'
+
+export interface ScenarioOptions {
+  nodes: number
+  jobs: number
+  seed: number
+  /** Fault plan (see faults.ts); times are after the workload starts. */
+  faults?: string
+  profile?: ProfileName
+  boot?: 'warm' | 'cold'
+  /** Jobs per simulated second; default keeps about half the cluster's cpu busy. */
+  rate?: number
+  /** Median run time of a workload job (lognormal); default 4 s. */
+  jobMs?: number
+  /** Idle measurement before the workload. */
+  idleMs?: number
+  /** How long to wait for the last jobs after the last submit and the last fault. */
+  settleMs?: number
+  /** Measure packing with long-running fill jobs after the workload. */
+  fill?: boolean
+  links?: Partial<LinkOptions>
+  gossipsub?: Partial<GossipsubParams>
+  maxConnections?: number
+  persistMs?: number
+  freezeMessages?: boolean
+  onProgress?: (p: Progress) => void
+}
+
+export interface Progress {
+  phase: 'boot' | 'idle' | 'workload' | 'fill'
+  /** 0..1 over the whole run (phases weighted roughly by their cost). */
+  fraction: number
+  simSeconds: number
+}
+
+export interface Spread {
+  p50: number
+  max: number
+}
+
+export interface TrafficReport {
+  /** Per node per second, over the window: p50 and max over nodes. */
+  bytesSent: Spread
+  bytesRecv: Spread
+  msgsSent: Spread
+  msgsRecv: Spread
+  /** Received bytes per node per second by channel (p50 over nodes). */
+  recvByChannel: Record<string, number>
+}
+
+export interface ScenarioReport {
+  nodes: number
+  jobs: number
+  seed: number
+  profile: ProfileName
+  boot: 'warm' | 'cold'
+  faults: string
+  ratePerSec: number
+  simulatedSeconds: number
+  idle: TrafficReport
+  workload: {
+    seconds: number
+    acked: number
+    /** Submits answered with an error (e.g. 503: not enough replicas), or with no node to take them. */
+    rejected: number
+    /** Submits whose node died before it answered. */
+    unanswered: number
+    /** Acked jobs on disk on fewer than min(3, running) running nodes at the end. */
+    underReplicated: number
+    succeeded: number
+    failed: number
+    unfinished: number
+    submitToStartMs: { p50: number; p99: number; max: number }
+    placementsPerSec: number
+    traffic: TrafficReport
+  }
+  gossip: {
+    deliveryMs: { p50: number; p99: number }
+    /** Copies received per first copy (the mesh's redundancy). */
+    copiesPerDelivery: number
+    recoveredByIwant: number
+    /** Messages over a codec size limit (e.g. a full-table sync past MAX_RPC_BYTES): dropped or failed. */
+    oversized: number
+  }
+  killRecovery: { affected: number; recovered: number; p50Ms: number; p99Ms: number; maxMs: number }
+  placement: {
+    fillJobs: number
+    placedBeforeFirstRejection: number
+    placedTotal: number
+    /** The longest prefix of the same arrivals that offline best-fit-decreasing packs entirely. */
+    bestFit: number
+    /** placedBeforeFirstRejection / bestFit. */
+    ratio: number
+    maxLoad: number
+    meanLoad: number
+  } | null
+  invariants: { lostAckedJobs: number; duplicateRuns: number; overcommit: number; duplicatesFenced: number }
+  details: { lostAckedJobs: string[]; duplicateRuns: string[]; overcommit: string[] }
+  ok: boolean
+}
+
+/** Simulated time between checks of a run's progress (and of its end conditions). */
+const SLICE_MS = 100
+
+export function runScenario(o: ScenarioOptions): ScenarioReport {
+  const profile = o.profile ?? 'lan'
+  const config = PROFILES[profile]
+  const boot = o.boot ?? 'warm'
+  const faults: Fault[] = parseFaults(o.faults ?? '', o.nodes)
+  const rng = new Rng(o.seed ^ seedFromString('scenario'))
+  const sim = new SimCluster({
+    seed: o.seed, config, recordEvents: false,
+    ...(o.links === undefined ? {} : { links: o.links }),
+    ...(o.gossipsub === undefined ? {} : { gossipsub: o.gossipsub }),
+    ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
+    ...(o.persistMs === undefined ? {} : { persistMs: o.persistMs }),
+    ...(o.freezeMessages === undefined ? {} : { freezeMessages: o.freezeMessages }),
+  })
+  const shapes = nodeShapes(o.nodes, o.seed)
+  const totalCpu = shapes.reduce((s, n) => s + n.total.cpu, 0)
+  const rate = o.rate ?? defaultRate(totalCpu, o.jobMs)
+  const jobs = workload(o.jobs, rate, o.seed, o.jobMs)
+  const startedAt = sim.now
+  const progress = (phase: Progress['phase'], fraction: number): void => o.onProgress?.({ phase, fraction, simSeconds: (sim.now - startedAt) / 1000 })
+
+  // --- boot -------------------------------------------------------------------------------------
+  if (boot === 'warm') {
+    sim.bootWarm(shapes, config.syncIntervalMs)
+  } else {
+    for (const s of shapes) {
+      sim.start(s.id, s.name, s.total)
+      sim.run(20)
+    }
+    const deadline = sim.now + 120_000
+    while (!shapes.every((s) => sim.core(s.id).records().filter((r) => r.state === 'alive').length === o.nodes)) {
+      if (sim.now > deadline) throw new Error(`the cold cluster of ${o.nodes} did not converge within 120 s of simulated time`)
+      sim.run(SLICE_MS)
+      progress('boot', 0.05)
+    }
+  }
+  sim.run(2_000)
+  progress('boot', 0.1)
+
+  // --- idle -------------------------------------------------------------------------------------
+  const idleMs = o.idleMs ?? 10_000
+  const idleFrom = sim.net.traffic.snapshot(sim.nodeCount())
+  for (let t = 0; t < idleMs; t += SLICE_MS) {
+    sim.run(Math.min(SLICE_MS, idleMs - t))
+    progress('idle', 0.1 + 0.05 * (t / Math.max(1, idleMs)))
+  }
+  const idle = trafficReport(idleFrom, sim.net.traffic.snapshot(sim.nodeCount()), idleMs)
+
+  // --- workload under faults ----------------------------------------------------------------------
+  const t0 = sim.now
+  const submittedAt = new Map<string, number>()
+  /** Submits without an answer yet, and the node (process generation) that must give it. */
+  const reqToJob = new Map<number, { id: string; via: NodeId; gen: number }>()
+  const acked = new Set<string>()
+  let rejected = 0
+  let unanswered = 0
+  const terminal = new Map<string, string>()
+  const firstStart = new Set<string>()
+  const latencies: number[] = []
+  let placements = 0
+  let inWorkload = true
+  const affected = new Map<string, number>()
+  const recoveries: number[] = []
+  let affectedTotal = 0
+
+  sim.hooks.onApiReply = (_at, reqId, reply) => {
+    const req = reqToJob.get(reqId)
+    if (req === undefined) return
+    reqToJob.delete(reqId)
+    if (reply.status === 201) acked.add(req.id)
+    else rejected++
+  }
+  sim.hooks.onEmit = (_at, _observer, ev) => {
+    if (ev.type === 'job' && (ev.state === 'succeeded' || ev.state === 'failed' || ev.state === 'cancelled')) terminal.set(ev.job, ev.state)
+  }
+  sim.hooks.onRunStart = (run) => {
+    if (inWorkload) placements++
+    const key = `${run.jobId}/${run.index}`
+    const killedAt = affected.get(key)
+    if (killedAt !== undefined && run.startedAt >= killedAt) {
+      recoveries.push(run.startedAt - killedAt)
+      affected.delete(key)
+    }
+    if (firstStart.has(key)) return
+    firstStart.add(key)
+    const sub = submittedAt.get(run.jobId)
+    if (sub !== undefined) latencies.push(run.startedAt - sub)
+  }
+
+  const idOf = (k: number): NodeId => (shapes[k - 1] as { id: NodeId }).id
+  const upNodes = (): NodeId[] => sim.upIds()
+  const submitVia = (): NodeId | undefined => {
+    const up = upNodes()
+    return up.length === 0 ? undefined : up[rng.int(up.length)]
+  }
+  for (const j of jobs) {
+    sim.at(t0 + j.at, () => {
+      const via = submitVia()
+      if (via === undefined) { rejected++; return }
+      submittedAt.set(j.id, sim.now)
+      reqToJob.set(sim.submit(via, j.id, j.spec), { id: j.id, via, gen: sim.generation(via) })
+    })
+  }
+  const baseLoss = { gossip: sim.net.links.gossipLoss, rpc: sim.net.links.rpcLoss }
+  const resolve = (f: Fault, pool: NodeId[]): NodeId[] => {
+    if (f.target.kind === 'nodes') return f.target.nodes.map(idOf)
+    if (f.target.kind === 'share') return rng.sample(pool, Math.max(1, Math.round((pool.length * f.target.percent) / 100)))
+    let best: NodeId | undefined
+    let most = -1
+    for (const id of upNodes()) {
+      const n = sim.procsOn(id).length
+      if (n > most) { most = n; best = id }
+    }
+    return best === undefined ? [] : [best]
+  }
+  const kill = (id: NodeId): void => {
+    if (sim.runState(id) === 'down') return
+    for (const r of sim.procsOn(id)) {
+      affected.set(`${r.jobId}/${r.index}`, sim.now)
+      affectedTotal++
+    }
+    sim.kill(id)
+  }
+  for (const f of faults) {
+    sim.at(t0 + f.at, () => {
+      switch (f.kind) {
+        case 'kill': {
+          const victims = resolve(f, upNodes())
+          for (const v of victims) kill(v)
+          if (f.until !== undefined) sim.at(t0 + f.until, () => { for (const v of victims) if (sim.runState(v) === 'down') sim.restart(v) })
+          break
+        }
+        case 'restart':
+          for (const v of resolve(f, [])) if (sim.runState(v) === 'down') sim.restart(v)
+          break
+        case 'freeze': {
+          const victims = resolve(f, upNodes())
+          for (const v of victims) sim.freeze(v)
+          sim.at(t0 + (f.until as number), () => { for (const v of victims) sim.thaw(v) })
+          break
+        }
+        case 'partition': {
+          const side = resolve(f, sim.ids())
+          const pid = sim.partition(side)
+          sim.at(t0 + (f.until as number), () => sim.heal(pid))
+          break
+        }
+        case 'loss': {
+          const p = f.target.kind === 'share' ? f.target.percent / 100 : 0
+          sim.net.setLoss(Math.min(1, baseLoss.gossip + p), Math.min(1, baseLoss.rpc + p))
+          sim.at(t0 + (f.until as number), () => sim.net.setLoss(baseLoss.gossip, baseLoss.rpc))
+          break
+        }
+      }
+    })
+  }
+  const lastSubmit = jobs.reduce((t, j) => Math.max(t, j.at), 0)
+  const quietAfter = t0 + Math.max(lastSubmit, lastFaultTime(faults))
+  const deadline = quietAfter + (o.settleMs ?? 120_000)
+  const wlFrom = sim.net.traffic.snapshot(sim.nodeCount())
+  for (;;) {
+    sim.run(SLICE_MS)
+    const done = [...acked].filter((id) => terminal.has(id)).length
+    progress('workload', 0.15 + 0.7 * Math.min(1, 0.5 * Math.min(1, (sim.now - t0) / Math.max(1, quietAfter - t0)) + 0.5 * (done / Math.max(1, o.jobs))))
+    // A submit whose node died before answering gets no answer: the client would see an error.
+    for (const [reqId, req] of reqToJob) {
+      if (sim.generation(req.via) !== req.gen) { reqToJob.delete(reqId); unanswered++ }
+    }
+    if (sim.now >= quietAfter && reqToJob.size === 0 && done === acked.size) break
+    if (sim.now >= deadline) break
+  }
+  inWorkload = false
+  const wlEnd = sim.now
+  const wlMs = wlEnd - t0
+  const wlTraffic = trafficReport(wlFrom, sim.net.traffic.snapshot(sim.nodeCount()), wlMs)
+
+  // --- invariants ---------------------------------------------------------------------------------
+  // Lost: no running node keeps it on disk. Under-replicated: fewer than 3 running nodes do.
+  const live = new Set(sim.liveIds())
+  const durable = (id: string): number => sim.storedOn(id).filter((n) => live.has(n)).length
+  const lost = [...acked].filter((id) => durable(id) === 0).sort()
+  const underReplicated = [...acked].filter((id) => durable(id) > 0 && durable(id) < Math.min(3, live.size)).length
+  const dups = sim.duplicateReport()
+  const over = checkOvercommit(sim.runs, sim.totals(), sim.now)
+  let succeeded = 0
+  let failed = 0
+  for (const id of acked) {
+    const s = terminal.get(id)
+    if (s === 'succeeded') succeeded++
+    else if (s === 'failed') failed++
+  }
+
+  // --- fill: packing against best-fit-decreasing ----------------------------------------------------
+  let placement: ScenarioReport['placement'] = null
+  if (o.fill ?? true) {
+    const nodesUp = upNodes()
+    const views = nodesUp.map((id) => {
+      const total = sim.totals().get(id) as { cpu: number; memoryMb: number }
+      let cpu = total.cpu
+      let memoryMb = total.memoryMb
+      for (const r of sim.procsOn(id)) { cpu -= r.resources.cpu; memoryMb -= r.resources.memoryMb }
+      return { id, name: id, state: 'alive' as const, draining: false, total, free: { cpu, memoryMb }, labels: {} }
+    })
+    const freeCpu = views.reduce((s, v) => s + Math.max(0, v.free.cpu), 0)
+    const fill = fillJobs(freeCpu, 1.25, o.seed)
+    const fillIds = new Set(fill.map((f) => f.id))
+    const fillRate = Math.max(10, o.nodes)
+    const f0 = sim.now
+    const observer = nodesUp[0]
+    const index = new Map(fill.map((f, i) => [f.id, i]))
+    const placed = new Set<string>()
+    const submitted: Array<{ id: string; at: number }> = []
+    fill.forEach((f, i) => {
+      sim.at(f0 + (i * 1000) / fillRate, () => {
+        const via = submitVia()
+        if (via === undefined) return
+        sim.submit(via, f.id, f.spec)
+        submitted.push({ id: f.id, at: sim.now })
+      })
+    })
+    sim.hooks.onRunStart = (run) => { if (fillIds.has(run.jobId)) placed.add(run.jobId) }
+    // The first capacity rejection: the earliest-arriving job its arbiter finds no room for.
+    let firstRejected: number | undefined
+    let lastCount = -1
+    let quietSince = sim.now
+    const fillEnd = f0 + (fill.length * 1000) / fillRate
+    for (;;) {
+      sim.run(SLICE_MS)
+      progress('fill', 0.85 + 0.15 * Math.min(1, (sim.now - f0) / Math.max(1, fillEnd - f0 + 3_000)))
+      if (firstRejected === undefined && observer !== undefined) {
+        for (const p of submitted) {
+          if (placed.has(p.id) || sim.now - p.at < 2 * SLICE_MS) continue
+          const reason = sim.core(observer).jobRecord(p.id)?.pendingReason ?? ''
+          if (/lacks? (cpu|memory)/.test(reason)) firstRejected = Math.min(firstRejected ?? Infinity, index.get(p.id) as number)
+        }
+      }
+      if (placed.size !== lastCount) { lastCount = placed.size; quietSince = sim.now }
+      if (sim.now >= fillEnd && sim.now - quietSince >= 3_000) break
+      if (sim.now >= fillEnd + 60_000) break
+    }
+    const before = firstRejected === undefined ? placed.size : fill.slice(0, firstRejected).filter((f) => placed.has(f.id)).length
+    const bestFit = longestPackedPrefix(fill.map((f) => ({ id: f.id, resources: f.spec.resources, constraints: [] })), views)
+    const loads = nodesUp.map((id) => {
+      const total = sim.totals().get(id) as { cpu: number }
+      return sim.procsOn(id).reduce((s, r) => s + r.resources.cpu, 0) / total.cpu
+    })
+    placement = {
+      fillJobs: fill.length,
+      placedBeforeFirstRejection: before,
+      placedTotal: placed.size,
+      bestFit,
+      ratio: round(before / Math.max(1, bestFit), 3),
+      maxLoad: round(Math.max(...loads), 3),
+      meanLoad: round(loads.reduce((s, x) => s + x, 0) / Math.max(1, loads.length), 3),
+    }
+  }
+  progress('fill', 1)
+
+  const delivered = sim.gossip.stats.delivered
+  const report: ScenarioReport = {
+    nodes: o.nodes, jobs: o.jobs, seed: o.seed, profile, boot, faults: o.faults ?? '',
+    ratePerSec: round(rate, 2),
+    simulatedSeconds: round((sim.now - startedAt) / 1000, 1),
+    idle,
+    workload: {
+      seconds: round(wlMs / 1000, 1),
+      acked: acked.size, rejected, unanswered, underReplicated, succeeded, failed, unfinished: acked.size - succeeded - failed,
+      submitToStartMs: { p50: round(percentile(latencies, 50), 1), p99: round(percentile(latencies, 99), 1), max: round(percentile(latencies, 100), 1) },
+      placementsPerSec: round(placements / Math.max(0.001, wlMs / 1000), 2),
+      traffic: wlTraffic,
+    },
+    gossip: {
+      deliveryMs: { p50: round(sim.gossipDelay.percentile(50), 2), p99: round(sim.gossipDelay.percentile(99), 2) },
+      copiesPerDelivery: round((delivered + sim.gossip.stats.duplicates) / Math.max(1, delivered), 2),
+      recoveredByIwant: sim.gossip.stats.recoveredByGossip,
+      oversized: sim.codecErrors,
+    },
+    killRecovery: {
+      affected: affectedTotal, recovered: recoveries.length,
+      p50Ms: round(percentile(recoveries, 50), 1), p99Ms: round(percentile(recoveries, 99), 1), maxMs: round(percentile(recoveries, 100), 1),
+    },
+    placement,
+    invariants: { lostAckedJobs: lost.length, duplicateRuns: dups.violations.length, overcommit: over.length, duplicatesFenced: dups.fenced.length },
+    details: { lostAckedJobs: lost.slice(0, 20), duplicateRuns: dups.violations.slice(0, 20), overcommit: over.slice(0, 20) },
+    ok: lost.length === 0 && dups.violations.length === 0 && over.length === 0,
+  }
+  return report
+}
+
+/**
+ * The yardstick for online placement: the longest prefix of the arrival sequence that an offline
+ * best-fit-decreasing packs entirely (it sees the whole prefix at once and packs largest first).
+ * Binary search: packing a longer prefix fully implies (in practice, not in theory: BFD has
+ * anomalies) packing every shorter one.
+ */
+function longestPackedPrefix(jobs: PlacementJob[], nodes: NodeView[]): number {
+  let lo = 0
+  let hi = jobs.length
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    if (bestFitDecreasing(jobs.slice(0, mid), nodes).placed === mid) lo = mid
+    else hi = mid - 1
+  }
+  return lo
+}
+
+function trafficReport(from: TrafficSnapshot, to: TrafficSnapshot, ms: number): TrafficReport {
+  const secs = Math.max(0.001, ms / 1000)
+  const rates = (a: number[], b: number[]): number[] => b.map((v, i) => (v - (a[i] ?? 0)) / secs)
+  const spread = (xs: number[]): Spread => ({ p50: round(percentile(xs, 50), 1), max: round(xs.length === 0 ? NaN : Math.max(...xs), 1) })
+  const recvByChannel: Record<string, number> = {}
+  for (const [c, v] of Object.entries(to.channelRecv)) recvByChannel[c] = round(percentile(rates(from.channelRecv[c as keyof typeof from.channelRecv], v), 50), 1)
+  return {
+    bytesSent: spread(rates(from.bytesSent, to.bytesSent)),
+    bytesRecv: spread(rates(from.bytesRecv, to.bytesRecv)),
+    msgsSent: spread(rates(from.msgsSent, to.msgsSent)),
+    msgsRecv: spread(rates(from.msgsRecv, to.msgsRecv)),
+    recvByChannel,
+  }
+}
+
+function round(x: number, digits = 0): number {
+  if (!Number.isFinite(x)) return x
+  const f = Math.pow(10, digits)
+  return Math.round(x * f) / f
+}
