@@ -584,7 +584,7 @@ export class SimCluster {
     const target = this.nodes.get(to)
     const fromGen = from.gen
     // The core ignores an rpc-failed whose corr was already answered, so the timeout is always armed.
-    const fail = (reason: 'timeout' | 'unreachable' | 'protocol', delay: number): void => {
+    const fail = (reason: 'timeout' | 'refused' | 'protocol', delay: number): void => {
       this.at(this.now + delay, () => this.input(from, fromGen, () => this.step(from, { kind: 'rpc-failed', to, corr, reason })))
     }
     fail('timeout', timeoutMs)
@@ -614,7 +614,7 @@ export class SimCluster {
     // A dead process refuses the dial at once (unless a partition swallows the SYN); a cut link
     // or a frozen peer just never answers.
     if (target.state === 'down') {
-      if (!this.net.blocked(from.idx, target.idx)) fail('unreachable', 2 * this.net.latencyMs(from.idx, target.idx))
+      if (!this.net.blocked(from.idx, target.idx)) fail('refused', 2 * this.net.latencyMs(from.idx, target.idx))
       return
     }
     this.net.transmit(from.idx, target.idx, rpcRequestBytes(bytes.byteLength), 'rpc', () => {
