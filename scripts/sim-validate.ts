@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { TEST } from '../src/core/config.js'
+import { Rng } from '../src/core/rng.js'
 import { percentile } from '../src/sim/histogram.js'
 import { peerIdLike, SimCluster, simSpec } from '../src/sim/sim-cluster.js'
 import { AgentFleet, nodesSeenBy, waitFor, type AgentProc } from '../test/support/agents.js'
@@ -52,6 +53,18 @@ interface Measure {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Submit times: a seeded Poisson stream, the same on both sides. Evenly spaced submits would
+ * land at a fixed phase of each node's 100 ms tick (gossip waits for it), and a handful of
+ * phases would then decide the delay percentiles.
+ */
+function arrivals(): number[] {
+  const rng = new Rng(7)
+  const out: number[] = []
+  for (let t = -Math.log(1 - rng.next()) * 1000 / RATE; t < LOAD_S * 1000; t += -Math.log(1 - rng.next()) * 1000 / RATE) out.push(t)
+  return out
+}
 
 // --- the real side ------------------------------------------------------------------------------------
 
@@ -161,13 +174,10 @@ async function real(): Promise<Measure> {
     const acks = new Map<string, { at: number; via: string }>()
     const l0 = socketBytes(pids)
     const start = Date.now()
-    let k = 0
     const inflight: Array<Promise<void>> = []
-    while (Date.now() - start < LOAD_S * 1000) {
-      const due = start + (k * 1000) / RATE
-      if (Date.now() < due) { await sleep(due - Date.now()); continue }
+    for (const [k, at] of arrivals().entries()) {
+      if (Date.now() < start + at) await sleep(start + at - Date.now())
       const via = agents[k % agents.length] as AgentProc
-      k++
       inflight.push((async () => {
         const res = await fetch(`${via.api}/v1/jobs`, {
           method: 'POST', headers: { 'content-type': 'application/json' },
@@ -177,6 +187,7 @@ async function real(): Promise<Measure> {
         if (res.status === 201) acks.set(((await res.json()) as { id: string }).id, { at, via: via.name })
       })())
     }
+    if (Date.now() < start + LOAD_S * 1000) await sleep(start + LOAD_S * 1000 - Date.now())
     await Promise.all(inflight)
     const loadSecs = (Date.now() - start) / 1000
     const l1 = socketBytes(pids)
@@ -240,8 +251,8 @@ function simulated(): Measure {
   }
   const l0 = snap()
   const t0 = sim.now
-  for (let k = 0; k < LOAD_S * RATE; k++) {
-    sim.runUntil(t0 + (k * 1000) / RATE)
+  for (const [k, at] of arrivals().entries()) {
+    sim.runUntil(t0 + at)
     const via = names[k % N] as string
     const job = `job-${k}`
     pending.set(sim.submit(via, job, simSpec({ resources: { cpu: JOB.cpu, memoryMb: JOB.memoryMb }, env: { SIM_DURATION_MS: String(JOB.durationMs) } })), { job, via })
@@ -267,7 +278,7 @@ function row(what: string, real: number[] | undefined, sim: number[], unit: stri
 
 const realMeasure = values['sim-only'] === true ? undefined : await real()
 const simMeasure = simulated()
-console.log(`${N} nodes, test profile, idle ${IDLE_S} s, then ${RATE} jobs/s for ${LOAD_S} s (sleep ${JOB.durationMs / 1000}; ${JOB.cpu} cpu, ${JOB.memoryMb} MB)`)
+console.log(`${N} nodes, test profile, idle ${IDLE_S} s, then ${RATE} jobs/s (Poisson) for ${LOAD_S} s (sleep ${JOB.durationMs / 1000}; ${JOB.cpu} cpu, ${JOB.memoryMb} MB)`)
 console.log(`jobs acked: real ${realMeasure?.jobs ?? '-'}, simulated ${simMeasure.jobs}`)
 if (realMeasure?.cores !== undefined) console.log(`real agents used ${realMeasure.cores.idle.toFixed(2)} cores idle and ${realMeasure.cores.load.toFixed(2)} under load (this machine has 2)`)
 console.log('| measure (per node; p50 / p99 over nodes or samples) | real | simulated | sim/real |')
