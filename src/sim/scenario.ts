@@ -158,6 +158,9 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
 
   // --- idle -------------------------------------------------------------------------------------
   const idleMs = o.idleMs ?? 10_000
+  // Gossip figures cover the measured windows, not the boot (whose messages, published before
+  // the warm boot's connections existed, arrive late through IWANT).
+  sim.resetGossipStats()
   const idleFrom = sim.net.traffic.snapshot(sim.nodeCount())
   for (let t = 0; t < idleMs; t += SLICE_MS) {
     sim.run(Math.min(SLICE_MS, idleMs - t))

@@ -108,7 +108,7 @@ export class SimCluster {
   readonly impairments: Impairment[] = []
   readonly hooks: SimHooks = {}
   /** Publish-to-first-delivery delay of cluster-topic gossip, per receiving node. */
-  readonly gossipDelay = new Histogram()
+  gossipDelay = new Histogram()
   readonly queue = new EventQueue()
   readonly net: Network
   readonly gossip: Gossipsub
@@ -407,6 +407,13 @@ export class SimCluster {
 
   stateOf(observer: NodeId, target: NodeId): string | undefined {
     return this.core(observer).records().find((r) => r.id === target)?.state
+  }
+
+  /** Start the gossip counters and delay histogram afresh (a measurement window begins). */
+  resetGossipStats(): void {
+    this.gossipDelay = new Histogram()
+    const stats = this.gossip.stats as unknown as Record<string, number>
+    for (const k of Object.keys(stats)) stats[k] = 0
   }
 
   /** Schedule a callback at an absolute simulated time (fault plans, measurements). */
