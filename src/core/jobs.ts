@@ -3,45 +3,25 @@
 // - Storage: a job lives on its replica set, the top 3 live nodes by rendezvous hash of its id.
 //   Every node computes the same set from its membership view. The node taking a submit stores
 //   the job there over direct requests and acknowledges only once they all have it on disk.
-// - Placement: the first live replica is the job's arbiter. It ranks nodes (src/placement) and
-//   offers each instance attempt to the best candidate only: O(1) messages per instance. The
-//   candidate reserves only if its own true free capacity admits the job. The arbiter records the
-//   grant, replicates it to the other replicas, and only then tells the node to start, so the next
-//   replica, which takes over when the arbiter dies, knows every grant.
-// - Fencing: (index, attempt) names one run. A node running an attempt that the merged record
-//   gives to another node, marks lost, or has superseded by a newer attempt, stops its copy.
+// - Placement: the first live replica is the job's arbiter (src/core/arbiter.ts): one offer per
+//   instance attempt, to the best candidate; the grant is replicated before the start is sent.
+// - Running: src/core/runner.ts reserves, starts, reports ends, and fences stale copies: (index,
+//   attempt) names one run, and a node whose run the merged record gives away stops it.
 // - Spread: every change is gossiped in batches to all nodes (so any node answers for any job),
-//   and the periodic state exchange compares digests to repair what gossip lost.
-import { admits, rankNodes } from '../placement/index.js'
-import { allocKey, duplicateKey, failedRuns, isTerminalAlloc, jobDigest, jobState, latestAllocations, maxAttempts, mergeJob } from './job-merge.js'
-import { allocationId, gossipBatches, jobChangeEvents, toJobStatus, toNodeView } from './job-status.js'
-import type { Allocation, AllocState, ApiRequest, DuplicateRun, JobRecord, JobSpec, JobStatus, ProcessExit } from './job-types.js'
+//   and the periodic state exchange compares digests to repair what gossip lost. When the live
+//   set changes, src/core/replica-repair.ts copies jobs to their new storing nodes.
+import { Arbiter } from './arbiter.js'
+import { live, type JobBook, type JobsStats, type MemberView, type Pending } from './job-book.js'
+import { allocKey, isTerminalAlloc, jobDigest, jobState, mergeJob } from './job-merge.js'
+import { gossipBatches, jobChangeEvents, toJobStatus } from './job-status.js'
+import type { Allocation, ApiRequest, JobRecord, JobSpec, JobStatus, ProcessExit } from './job-types.js'
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
-import { rankFor, ReplicaRanking } from './replica-ranking.js'
-import type { Effect, JobSync, Millis, NodeId, NodeRecord, Resources, RpcRequest, RpcResponse } from './types.js'
+import { ReplicaRanking } from './replica-ranking.js'
+import { ReplicaRepair } from './replica-repair.js'
+import { Runner } from './runner.js'
+import type { Effect, JobSync, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
 
-export { JOBS_DEFAULTS, type JobsConfig }
-
-/** What the jobs machine needs to know of membership. */
-export interface MemberView {
-  readonly selfId: NodeId
-  records(): NodeRecord[]
-  record(id: NodeId): NodeRecord | undefined
-  selfRecord(): NodeRecord
-  /** Change this node's own drain flag (membership announces it). */
-  setDraining(draining: boolean, now: Millis, out: Effect[]): void
-}
-
-interface LocalAlloc {
-  jobId: string
-  index: number
-  attempt: number
-  resources: Resources
-  state: 'reserved' | 'running'
-  since: Millis
-  /** Why we asked the process to stop, so its exit is recorded right. */
-  stopping?: 'cancel' | 'fenced' | 'moved' | 'drain'
-}
+export { JOBS_DEFAULTS, type JobsConfig, type JobsStats, type MemberView }
 
 interface Submit {
   reqId: number
@@ -53,51 +33,10 @@ interface Submit {
   inflight: number
 }
 
-type Pending =
-  | { purpose: 'store'; reqId: number; node: NodeId }
-  | { purpose: 'offer'; jobId: string; index: number; attempt: number; node: NodeId; replaces?: number }
-  | { purpose: 'grant'; grantId: string }
-  | { purpose: 'start'; jobId: string; index: number; attempt: number }
-  | { purpose: 'update' }
-  | { purpose: 'sync-push' }
-  | { purpose: 'drain'; reqId: number; node: NodeId }
-  | { purpose: 'repair'; node: NodeId; ids: string[] }
-
-interface Grant {
-  jobId: string
-  alloc: Allocation
-  waiting: number
-}
-
-export interface JobsStats {
-  submitted: number
-  placed: number
-  offersRejected: number
-  duplicatesStopped: number
-  started: number
-  /** Job copies sent to a node that became one of its storing nodes. */
-  replicasRepaired: number
-  /** Runs moved off a draining node (a replacement ran first). */
-  drainMoves: number
-  /** Offers whose answer never came (dropped after twice the offer timeout). */
-  offersLost: number
-}
-
-const live = (r: NodeRecord | undefined): boolean => r !== undefined && (r.state === 'alive' || r.state === 'suspect')
-
 export class Jobs {
   private readonly jobs = new Map<string, JobRecord>()
-  private readonly local = new Map<string, LocalAlloc>()
   private readonly submits = new Map<number, Submit>()
   private readonly pending = new Map<number, Pending>()
-  /** Offers in flight, per instance: the request's corr and when it went out. */
-  private readonly offers = new Map<string, { corr: number; at: Millis }>()
-  private readonly grants = new Map<string, Grant>()
-  private readonly startSentAt = new Map<string, Millis>()
-  /** Claims whose node refused the start: when it first did. */
-  private readonly refusedSince = new Map<string, Millis>()
-  private readonly rejectedUntil = new Map<string, Millis>()
-  private readonly nextTryAt = new Map<string, Millis>()
   private readonly gossipOut = new Set<string>()
   /** Jobs this node keeps on disk (it was a replica, or was asked to store them). */
   private readonly persisted = new Set<string>()
@@ -106,10 +45,9 @@ export class Jobs {
   /** Digest of each job as we hold it, so a merge hashes only the new copy. */
   private readonly digests = new Map<string, string>()
   private readonly rankings = new ReplicaRanking()
-  private capacityDirty = true
   /** While this node drains: when its remaining runs are stopped and placed elsewhere. */
   private drainDeadline: Millis | null = null
-  /** When this node's first tick came: a bound on how long a member can be unknown to it. */
+  /** When this node's first tick came. */
   private upSince: Millis | null = null
   /**
    * A node that restarted holds job records from its disk, possibly older than the cluster's. It
@@ -117,18 +55,30 @@ export class Jobs {
    * acting on a stale copy would place attempts the cluster already made, or made otherwise.
    */
   private catchingUp = false
-  /** The live set the replica sets were last checked against (replica repair). */
-  private repairLive: NodeId[] | null = null
-  /** Copies owed to nodes that became storing nodes: node -> job ids, sent in batches. */
-  private readonly repairs = new Map<NodeId, Set<string>>()
-  private readonly repairing = new Set<NodeId>()
   readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, offersLost: 0 }
+  private readonly arbiter: Arbiter
+  private readonly runner: Runner
+  private readonly repair: ReplicaRepair
 
   constructor(
     private readonly members: MemberView,
     private readonly nextCorr: () => number,
     private readonly config: JobsConfig = JOBS_DEFAULTS,
-  ) {}
+  ) {
+    const book: JobBook = {
+      members, config, stats: this.stats,
+      get: (id) => this.jobs.get(id),
+      update: (id, alloc, now, out) => this.update(id, alloc, now, out),
+      author: (r, now, out) => this.author(r, now, out),
+      merge: (r, now, out, authored, replicate, persist) => this.merge(r, now, out, authored, replicate, persist),
+      send: (out, to, msg, timeoutMs, p) => this.send(out, to, msg, timeoutMs, p),
+      forget: (corr) => { this.pending.delete(corr) },
+      replicaSet: (id) => this.replicaSet(id),
+    }
+    this.arbiter = new Arbiter(book)
+    this.runner = new Runner(book)
+    this.repair = new ReplicaRepair(book)
+  }
 
   // --- queries --------------------------------------------------------------------------------
 
@@ -147,15 +97,11 @@ export class Jobs {
 
   /** Free capacity by this node's own books: what it declared minus what it holds. */
   free(): Resources {
-    const total = this.members.selfRecord().resources.total
-    let cpu = total.cpu
-    let memoryMb = total.memoryMb
-    for (const a of this.local.values()) { cpu -= a.resources.cpu; memoryMb -= a.resources.memoryMb }
-    return { cpu: Math.max(0, round(cpu)), memoryMb: Math.max(0, round(memoryMb)) }
+    return this.runner.free()
   }
 
   localCount(): number {
-    return this.local.size
+    return this.runner.count()
   }
 
   /** Requests this node still waits on (replication, updates): a leaving node lets them finish. */
@@ -216,10 +162,10 @@ export class Jobs {
         this.reply(out, reqId, { type: 'ok' })
         return true
       case 'offer':
-        this.reply(out, reqId, this.onOffer(msg.jobId, msg.index, msg.attempt, msg.resources, now))
+        this.reply(out, reqId, this.runner.onOffer(msg.jobId, msg.index, msg.attempt, msg.resources, now))
         return true
       case 'start':
-        this.reply(out, reqId, this.onStart(msg.job, msg.alloc, now, out))
+        this.reply(out, reqId, this.runner.onStart(msg.job, msg.alloc, now, out))
         return true
       case 'drain':
         this.setDrain(msg.enable, msg.deadlineMs, now, out)
@@ -244,22 +190,15 @@ export class Jobs {
         this.fillSubmit(s, now, out)
         return
       }
-      case 'offer': {
-        const key = `${p.jobId}/${p.index}`
-        this.offers.delete(key)
-        if (ok) this.granted(p.jobId, p.index, p.attempt, p.node, p.replaces, now, out)
-        else {
-          this.stats.offersRejected++
-          this.rejectedUntil.set(`${key}@${p.node}`, now + this.config.rejectBackoffMs)
-        }
+      case 'offer':
+        this.arbiter.onOfferAnswer(p, ok, now, out)
         return
-      }
-      case 'grant': {
-        const g = this.grants.get(p.grantId)
-        if (g === undefined) return
-        if (--g.waiting <= 0) this.sendStart(p.grantId, g, now, out)
+      case 'grant':
+        this.arbiter.onGrantAck(p.grantId, now, out)
         return
-      }
+      case 'start':
+        this.arbiter.onStartAnswer(p, msg, now, out)
+        return
       case 'drain': {
         const name = this.members.record(p.node)?.name ?? p.node
         out.push({ kind: 'api-reply', reqId: p.reqId, reply: ok
@@ -268,37 +207,8 @@ export class Jobs {
         return
       }
       case 'repair':
-        this.repairing.delete(p.node)
-        if (ok) this.stats.replicasRepaired += p.ids.length
-        else {
-          // Owed still, while it is a storing node: sent again on a later tick.
-          const owed = this.repairs.get(p.node) ?? new Set<string>()
-          for (const id of p.ids) owed.add(id)
-          this.repairs.set(p.node, owed)
-        }
+        this.repair.onAnswer(p.node, p.ids, ok)
         return
-      case 'start': {
-        // The node turned the start down: its reservation expired (the grant took long) and it has
-        // no room right now. The start is re-sent (claimResendMs) and usually taken once room
-        // frees; a claim refused for claimRefusedLimitMs will not run: close it so the instance
-        // is placed again (a refused start is not the job's failure).
-        const id = allocationId(p.jobId, p.index, p.attempt)
-        if (msg?.type !== 'reject') {
-          if (msg !== null) this.refusedSince.delete(id)
-          return
-        }
-        const since = this.refusedSince.get(id)
-        if (since === undefined) { this.refusedSince.set(id, now); return }
-        if (now - since < this.config.claimRefusedLimitMs) return
-        this.refusedSince.delete(id)
-        const r = this.jobs.get(p.jobId)
-        const a = r?.allocations[allocKey(p.index, p.attempt)]
-        if (r === undefined || a?.state !== 'claimed') return
-        this.update(p.jobId, r.cancelled
-          ? { ...a, state: 'cancelled', finishedAt: now, reason: 'job cancelled before it started' }
-          : { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} refused the start: ${msg.reason}` }, now, out)
-        return
-      }
       case 'update':
       case 'sync-push':
         return
@@ -306,42 +216,14 @@ export class Jobs {
   }
 
   onProcessExit(exit: ProcessExit, now: Millis, out: Effect[]): void {
-    const la = this.local.get(exit.allocId)
-    if (la === undefined) return
-    this.local.delete(exit.allocId)
-    this.capacityDirty = true
-    // A fenced copy was a duplicate, and a moved one was replaced: the record already says how
-    // this run ended.
-    if (la.stopping === 'fenced' || la.stopping === 'moved') return
-    const r = this.jobs.get(la.jobId)
-    const cur = r?.allocations[allocKey(la.index, la.attempt)]
-    if (cur === undefined) return
-    if (la.stopping === 'drain') {
-      // Lost, not failed: a drain must not use up the job's restarts. The arbiter places it again.
-      this.update(la.jobId, { ...cur, state: 'lost', exitCode: exit.exitCode, finishedAt: now, reason: `its node ${this.members.selfRecord().name} drained; the drain deadline passed` }, now, out)
-      return
-    }
-    const state: AllocState = la.stopping === 'cancel' ? 'cancelled' : exit.exitCode === 0 && exit.reason === 'exited' ? 'succeeded' : 'failed'
-    const reason = exit.reason === 'exited' ? (exit.exitCode === 0 ? undefined : `exited with ${exit.exitCode ?? exit.signal}`) : exit.message ?? exit.reason
-    this.update(la.jobId, { ...cur, state, exitCode: exit.exitCode, finishedAt: now, ...(reason === undefined ? {} : { reason }) }, now, out)
+    this.runner.onProcessExit(exit, now, out)
   }
 
   onTick(now: Millis, out: Effect[]): void {
     this.upSince ??= now
-    for (const [id, la] of this.local) {
-      if (la.state === 'reserved' && now - la.since > this.config.reservationTtlMs) {
-        this.local.delete(id)
-        this.capacityDirty = true
-      }
-    }
-    if (this.drainDeadline !== null && now >= this.drainDeadline) {
-      for (const [id, la] of this.local) {
-        if (la.state !== 'running' || la.stopping !== undefined) continue
-        la.stopping = 'drain'
-        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
-      }
-    }
-    this.checkReplicas(out)
+    this.arbiter.noteTick(now)
+    this.runner.onTick(now, this.drainDeadline, out)
+    this.repair.check(this.jobs, this.persisted, (r, o) => this.persist(r, o), out)
     if (this.catchingUp && now - this.upSince <= this.config.restartHoldMs) {
       this.flushGossip(out)
       return
@@ -349,16 +231,14 @@ export class Jobs {
     this.catchingUp = false
     for (const id of [...this.active]) {
       const r = this.jobs.get(id)
-      if (r !== undefined && this.arbiterOf(id) === this.members.selfId) this.arbitrate(r, now, out)
+      if (r !== undefined && this.arbiter.isArbiterOf(id)) this.arbiter.arbitrate(r, now, out)
     }
     this.flushGossip(out)
   }
 
   /** Our free capacity changed since the last call (the node core then re-announces it). */
   takeCapacityChange(): boolean {
-    const d = this.capacityDirty
-    this.capacityDirty = false
-    return d
+    return this.runner.takeCapacityChange()
   }
 
   // --- the job part of the state exchange -----------------------------------------------------
@@ -440,7 +320,7 @@ export class Jobs {
     out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
   }
 
-  // --- drain and replica repair ------------------------------------------------------------------
+  // --- drain --------------------------------------------------------------------------------------
 
   /** An operator's drain: this node itself, or another node told over a direct request. */
   private drainRequest(reqId: number, node: NodeId, enable: boolean, deadlineMs: number, transient: boolean, now: Millis, out: Effect[]): void {
@@ -469,299 +349,6 @@ export class Jobs {
     this.drainDeadline = enable ? now + deadlineMs : null
     if (keep) out.push({ kind: 'persist', key: DRAIN_KEY, value: enable ? { deadlineAt: this.drainDeadline } : null })
     if (this.members.selfRecord().draining !== enable) this.members.setDraining(enable, now, out)
-  }
-
-  /**
-   * Replica repair. When the live set changes, a job's storing nodes (top 3 by rendezvous hash)
-   * may change: a node that became one writes its copy to disk, and a node that stored the job
-   * before and still does sends its copy to each newcomer, which acknowledges once it is on disk.
-   */
-  private checkReplicas(out: Effect[]): void {
-    const liveIds = this.members.records().filter(live).map((r) => r.id)
-    const prev = this.repairLive
-    if (prev !== null && prev.length === liveIds.length && prev.every((id, i) => id === liveIds[i])) {
-      this.sendRepairs(out)
-      return
-    }
-    this.repairLive = liveIds
-    if (prev === null) return
-    const self = this.members.selfId
-    for (const [id, r] of this.jobs) {
-      const now3 = this.replicaSet(id)
-      if (!now3.includes(self)) continue
-      if (!this.persisted.has(id)) this.persist(r, out)
-      const before = rankFor(id, prev).slice(0, this.config.replicas)
-      if (!before.includes(self)) continue
-      for (const n of now3) {
-        if (n === self || before.includes(n)) continue
-        const owed = this.repairs.get(n) ?? new Set<string>()
-        owed.add(id)
-        this.repairs.set(n, owed)
-      }
-    }
-    // Owed copies to nodes that are no longer storing nodes (or alive) are dropped.
-    for (const [n, ids] of this.repairs) {
-      if (!live(this.members.record(n))) { this.repairs.delete(n); continue }
-      for (const id of ids) if (!this.replicaSet(id).includes(n)) ids.delete(id)
-      if (ids.size === 0) this.repairs.delete(n)
-    }
-    this.sendRepairs(out)
-  }
-
-  /** One batch in flight per node, each under the gossip batch size. */
-  private sendRepairs(out: Effect[]): void {
-    for (const [n, ids] of this.repairs) {
-      if (this.repairing.has(n)) continue
-      const records = [...ids].map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
-      const batch = gossipBatches(records, this.config.gossipBatchBytes)[0] ?? []
-      for (const r of batch) ids.delete(r.id)
-      if (ids.size === 0) this.repairs.delete(n)
-      if (batch.length === 0) continue
-      this.repairing.add(n)
-      this.send(out, n, { type: 'job-update', jobs: batch }, this.config.storeTimeoutMs, { purpose: 'repair', node: n, ids: batch.map((r) => r.id) })
-    }
-  }
-
-  // --- the arbiter --------------------------------------------------------------------------------
-
-  /**
-   * Is the node of a run gone, so its run is lost? Dead or left in our view. A node we do not know
-   * at all is gone only once we have been up long enough to have heard of every member (a node
-   * that just restarted knows nobody yet, and must not declare every run elsewhere lost).
-   */
-  private gone(id: NodeId, now: Millis): boolean {
-    const r = this.members.record(id)
-    if (r !== undefined) return !live(r)
-    return this.upSince !== null && now - this.upSince > this.config.unknownNodeGraceMs
-  }
-
-  private arbiterOf(jobId: string): NodeId | undefined {
-    return this.replicaSet(jobId)[0]
-  }
-
-  private arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
-    if (r.cancelled) {
-      // Claims that never started will not start now (the node refuses a start for a cancelled
-      // job): close them. A run that did start is stopped by its node, which records the end.
-      for (const a of Object.values(r.allocations)) {
-        if (a.state === 'claimed') this.update(r.id, { ...a, state: 'cancelled', finishedAt: now, reason: 'job cancelled before it started' }, now, out)
-        else if (a.state === 'running' && this.gone(a.nodeId, now)) {
-          this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
-        }
-      }
-      return
-    }
-    const state = jobState(r)
-    if (state === 'succeeded' || state === 'failed') return
-    const latest = latestAllocations(r)
-    const views = this.members.records().map(toNodeView)
-    const holders = new Set<NodeId>()
-    for (const a of latest.values()) if (!isTerminalAlloc(a.state)) holders.add(a.nodeId)
-    for (let index = 0; index < r.spec.count; index++) {
-      const last = latest.get(index)
-      const key = `${r.id}/${index}`
-      // Open runs of this instance: one, or two while a drain moves it (the old one and its replacement).
-      let open = Object.values(r.allocations).filter((a) => a.index === index && !isTerminalAlloc(a.state))
-      for (const a of open) {
-        if (this.gone(a.nodeId, now)) {
-          this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
-        }
-      }
-      open = open.filter((a) => !this.gone(a.nodeId, now)).sort((a, b) => b.attempt - a.attempt)
-      const current = open[0]
-      if (current !== undefined) {
-        if (current.state === 'claimed') this.resendStart(r, current, now, out)
-        const old = current.replaces === undefined ? undefined : open.find((a) => a.attempt === current.replaces)
-        if (current.state === 'running' && old !== undefined) {
-          // The replacement runs: now the old copy on the draining node may stop.
-          this.stats.drainMoves++
-          this.update(r.id, { ...old, state: 'cancelled', finishedAt: now, reason: `moved to ${current.nodeName}: node ${old.nodeName} is draining` }, now, out)
-        }
-        if (current.state === 'running' && r.spec.type === 'service' && this.members.record(current.nodeId)?.draining === true) {
-          this.move(r, current, views, holders, now, out)
-        }
-        continue
-      }
-      if (last?.state === 'succeeded' && r.spec.type === 'batch') continue
-      if (r.spec.type === 'batch' && Object.values(r.allocations).some((a) => a.index === index && a.state === 'succeeded')) continue
-      if (r.spec.type === 'batch' && failedRuns(r, index) >= maxAttempts(r)) continue
-      if (this.offerInFlight(key, now)) continue
-      if (last !== undefined && (last.state === 'failed' || last.state === 'succeeded') && now < (last.finishedAt ?? 0) + r.spec.restart.backoffMs) continue
-      if ((this.nextTryAt.get(key) ?? 0) > now) continue
-      const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === index).map((a) => a.attempt)) + 1
-      const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
-      const allocKeyStr = `${r.id}/${index}/${attempt}`
-      const others = new Set([...holders].filter((n) => n !== last?.nodeId))
-      let ranked = rankNodes(job, allocKeyStr, views, { exclude: others })
-      if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, views)
-      const candidate = ranked.candidates.find((c) => (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
-      if (candidate === undefined) {
-        const reason = ranked.pendingReason ?? 'every fitting node turned the offer down; retrying'
-        if (reason !== r.pendingReason) this.author({ ...r, pendingReason: reason, reasonVersion: r.reasonVersion + 1 }, now, out)
-        this.nextTryAt.set(key, now + this.config.placementRetryMs)
-        continue
-      }
-      const corr = this.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index, attempt, resources: r.spec.resources }, this.config.offerTimeoutMs,
-        { purpose: 'offer', jobId: r.id, index, attempt, node: candidate.nodeId })
-      this.offers.set(key, { corr, at: now })
-      holders.add(candidate.nodeId)
-    }
-  }
-
-  /**
-   * A service run on a draining node: place a replacement elsewhere first; the old copy stops
-   * once the replacement runs (see arbitrate). Nowhere to go: it stays until the drain deadline.
-   */
-  private move(r: JobRecord, from: Allocation, views: ReturnType<typeof toNodeView>[], holders: Set<NodeId>, now: Millis, out: Effect[]): void {
-    const key = `${r.id}/${from.index}`
-    if (this.offerInFlight(key, now) || (this.nextTryAt.get(key) ?? 0) > now) return
-    const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === from.index).map((a) => a.attempt)) + 1
-    const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
-    const others = new Set([...holders].filter((n) => n !== from.nodeId))
-    let ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views, { exclude: others })
-    if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views)
-    const candidate = ranked.candidates.find((c) => c.nodeId !== from.nodeId && (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
-    if (candidate === undefined) {
-      this.nextTryAt.set(key, now + this.config.placementRetryMs)
-      return
-    }
-    const corr = this.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index: from.index, attempt, resources: r.spec.resources }, this.config.offerTimeoutMs,
-      { purpose: 'offer', jobId: r.id, index: from.index, attempt, node: candidate.nodeId, replaces: from.attempt })
-    this.offers.set(key, { corr, at: now })
-    holders.add(candidate.nodeId)
-  }
-
-  /**
-   * An offer still waits for its answer. Every send gets exactly one answer or failure from the
-   * shell; should one never come (a bug below us), the instance must not wait forever: after
-   * twice the offer timeout the offer is dropped and the instance ranked again.
-   */
-  private offerInFlight(key: string, now: Millis): boolean {
-    const o = this.offers.get(key)
-    if (o === undefined) return false
-    if (now - o.at <= 2 * this.config.offerTimeoutMs) return true
-    this.offers.delete(key)
-    this.pending.delete(o.corr)
-    this.stats.offersLost++
-    return false
-  }
-
-  /** The candidate reserved room: record the claim, replicate it, then tell the node to start. */
-  private granted(jobId: string, index: number, attempt: number, node: NodeId, replaces: number | undefined, now: Millis, out: Effect[]): void {
-    const r = this.jobs.get(jobId)
-    if (r === undefined || r.cancelled || r.allocations[allocKey(index, attempt)] !== undefined) return
-    // A move whose old run ended meanwhile is an ordinary new run.
-    const moving = replaces !== undefined && !isTerminalAlloc(r.allocations[allocKey(index, replaces)]?.state ?? 'lost')
-    const alloc: Allocation = {
-      index, attempt, nodeId: node, nodeName: this.members.record(node)?.name ?? node,
-      state: 'claimed', exitCode: null, startedAt: null, finishedAt: null,
-      ...(moving ? { replaces } : {}),
-    }
-    const next = { ...r, allocations: { ...r.allocations, [allocKey(index, attempt)]: alloc }, pendingReason: '', reasonVersion: r.reasonVersion + (r.pendingReason === '' ? 0 : 1) }
-    this.stats.placed++
-    this.merge(next, now, out, true, false)
-    const grantId = allocationId(jobId, index, attempt)
-    const others = this.replicaSet(jobId).filter((n) => n !== this.members.selfId)
-    const g: Grant = { jobId, alloc, waiting: others.length }
-    this.grants.set(grantId, g)
-    const rec = this.jobs.get(jobId) as JobRecord
-    for (const n of others) this.send(out, n, { type: 'job-update', jobs: [rec] }, this.config.storeTimeoutMs, { purpose: 'grant', grantId })
-    if (others.length === 0) this.sendStart(grantId, g, now, out)
-  }
-
-  private sendStart(grantId: string, g: Grant, now: Millis, out: Effect[]): void {
-    this.grants.delete(grantId)
-    const r = this.jobs.get(g.jobId)
-    if (r === undefined) return
-    this.startSentAt.set(grantId, now)
-    this.send(out, g.alloc.nodeId, { type: 'start', job: r, alloc: g.alloc }, this.config.offerTimeoutMs, { purpose: 'start', jobId: g.jobId, index: g.alloc.index, attempt: g.alloc.attempt })
-  }
-
-  /** A claim that never turned into a run (lost start, or we took over from a dead arbiter). */
-  private resendStart(r: JobRecord, a: Allocation, now: Millis, out: Effect[]): void {
-    const id = allocationId(r.id, a.index, a.attempt)
-    if (this.grants.has(id)) return
-    const sent = this.startSentAt.get(id)
-    if (sent !== undefined && now - sent < this.config.claimResendMs) return
-    if (sent === undefined) {
-      this.startSentAt.set(id, now)
-      return
-    }
-    this.sendStart(id, { jobId: r.id, alloc: a, waiting: 0 }, now, out)
-  }
-
-  // --- the node that runs instances -------------------------------------------------------------
-
-  private onOffer(jobId: string, index: number, attempt: number, need: Resources, now: Millis): RpcResponse {
-    const id = allocationId(jobId, index, attempt)
-    if (this.local.has(id)) return { type: 'accept' }
-    if (this.members.selfRecord().draining) return { type: 'reject', reason: 'draining' }
-    if (this.jobs.get(jobId)?.cancelled === true) return { type: 'reject', reason: 'cancelled' }
-    const free = this.free()
-    if (!admits(free, need)) return { type: 'reject', reason: `needs ${need.cpu} cpu / ${need.memoryMb} MB, has ${free.cpu} / ${free.memoryMb}` }
-    this.local.set(id, { jobId, index, attempt, resources: need, state: 'reserved', since: now })
-    this.capacityDirty = true
-    return { type: 'accept' }
-  }
-
-  private onStart(job: JobRecord, alloc: Allocation, now: Millis, out: Effect[]): RpcResponse {
-    this.merge(job, now, out)
-    const r = this.jobs.get(job.id) as JobRecord
-    const id = allocationId(r.id, alloc.index, alloc.attempt)
-    const cur = r.allocations[allocKey(alloc.index, alloc.attempt)]
-    const la = this.local.get(id)
-    if (la?.state === 'running') return { type: 'ok' }
-    if (cur === undefined || cur.nodeId !== this.members.selfId || cur.state !== 'claimed' || r.cancelled) {
-      if (la !== undefined) { this.local.delete(id); this.capacityDirty = true }
-      return { type: 'reject', reason: 'stale grant' }
-    }
-    if (la === undefined && !admits(this.free(), r.spec.resources)) return { type: 'reject', reason: 'no room any more' }
-    this.local.set(id, { jobId: r.id, index: alloc.index, attempt: alloc.attempt, resources: r.spec.resources, state: 'running', since: now })
-    this.capacityDirty = true
-    this.stats.started++
-    out.push({ kind: 'start-process', allocId: id, jobId: r.id, index: alloc.index, attempt: alloc.attempt, spec: r.spec })
-    this.update(r.id, { ...cur, state: 'running', startedAt: now }, now, out)
-    return { type: 'ok' }
-  }
-
-  /** After any merge: stop what we run that the record says is not ours, or is cancelled. */
-  private reconcileLocal(r: JobRecord, now: Millis, out: Effect[]): void {
-    const latest = latestAllocations(r)
-    const pendingDuplicates: Array<{ index: number; attempt: number }> = []
-    for (const [id, la] of this.local) {
-      if (la.jobId !== r.id || la.stopping !== undefined) continue
-      if (la.state === 'reserved') {
-        if (r.cancelled) { this.local.delete(id); this.capacityDirty = true }
-        continue
-      }
-      const cur = r.allocations[allocKey(la.index, la.attempt)]
-      const newest = latest.get(la.index)
-      // A newer attempt fences this run, unless it is the replacement a drain placed for it.
-      const fenced = cur === undefined || cur.nodeId !== this.members.selfId || cur.state === 'lost' ||
-        (newest !== undefined && newest.attempt > la.attempt && newest.replaces !== la.attempt)
-      if (r.cancelled && !fenced) {
-        la.stopping = 'cancel'
-        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
-      } else if (fenced) {
-        la.stopping = 'fenced'
-        this.stats.duplicatesStopped++
-        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
-        pendingDuplicates.push({ index: la.index, attempt: la.attempt })
-      } else if (cur.state === 'cancelled') {
-        // Moved off this draining node: its replacement runs elsewhere.
-        la.stopping = 'moved'
-        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
-      }
-    }
-    if (pendingDuplicates.length === 0) return
-    // Into the job's own history: which copy ran where it must not have, and when it was stopped.
-    const self = this.members.selfRecord()
-    const duplicates: Record<string, DuplicateRun> = { ...r.duplicates }
-    for (const d of pendingDuplicates) {
-      duplicates[duplicateKey(d.index, d.attempt, self.id)] = { ...d, nodeId: self.id, nodeName: self.name, stoppedAt: now }
-    }
-    out.push({ kind: 'emit', event: { type: 'job', job: r.id, name: r.spec.name, state: jobState(r), reason: `stopped ${pendingDuplicates.length} duplicate run(s) on ${self.name}` } })
-    this.author({ ...r, duplicates }, now, out)
   }
 
   // --- merging and spreading ----------------------------------------------------------------------
@@ -796,9 +383,8 @@ export class Jobs {
     this.setJob(next, digest)
     if (persist || replicas.includes(this.members.selfId) || this.persisted.has(next.id)) this.persist(next, out)
     for (const event of jobChangeEvents(cur, next)) out.push({ kind: 'emit', event })
-    this.reconcileLocal(next, now, out)
-    // Capacity or a finished run may let a waiting instance in: rank again on the next tick.
-    for (let i = 0; i < next.spec.count; i++) this.nextTryAt.delete(`${next.id}/${i}`)
+    this.runner.reconcile(next, now, out)
+    this.arbiter.retryNow(next.id, next.spec.count)
     if (!authored) return
     this.gossipOut.add(next.id)
     if (!replicate) return
@@ -860,8 +446,3 @@ export function jobKey(id: string): string {
 
 /** Where a node keeps its drain (null when not draining): it survives a restart. */
 export const DRAIN_KEY = 'self/drain'
-
-
-function round(x: number): number {
-  return Math.round(x * 1e6) / 1e6
-}

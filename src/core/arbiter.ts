@@ -1,0 +1,257 @@
+// The arbiter: the first live storing node of a job places its instances. It ranks nodes
+// (src/placement) and offers each instance attempt to the best candidate only: O(1) messages per
+// instance. The candidate reserves only if its own true free capacity admits the job. The arbiter
+// records the grant, replicates it to the other storing nodes, and only then tells the node to
+// start, so the next storing node, which takes over when the arbiter dies, knows every grant.
+// Runs on nodes that are gone become `lost` and are placed again (a new attempt); a service run on
+// a draining node gets its replacement first, and the old copy stops once the replacement runs.
+import { rankNodes } from '../placement/index.js'
+import { live, type JobBook, type Pending } from './job-book.js'
+import { allocKey, failedRuns, isTerminalAlloc, jobState, latestAllocations, maxAttempts } from './job-merge.js'
+import { allocationId, toNodeView } from './job-status.js'
+import type { Allocation, JobRecord } from './job-types.js'
+import type { Effect, Millis, NodeId, RpcResponse } from './types.js'
+
+interface Grant {
+  jobId: string
+  alloc: Allocation
+  waiting: number
+}
+
+type NodeViews = ReturnType<typeof toNodeView>[]
+
+export class Arbiter {
+  /** Offers in flight, per instance: the request's corr and when it went out. */
+  private readonly offers = new Map<string, { corr: number; at: Millis }>()
+  private readonly grants = new Map<string, Grant>()
+  private readonly startSentAt = new Map<string, Millis>()
+  /** Claims whose node refused the start: when it first did. */
+  private readonly refusedSince = new Map<string, Millis>()
+  private readonly rejectedUntil = new Map<string, Millis>()
+  private readonly nextTryAt = new Map<string, Millis>()
+  /** When this node's first tick came: a bound on how long a member can be unknown to it. */
+  private upSince: Millis | null = null
+
+  constructor(private readonly book: JobBook) {}
+
+  noteTick(now: Millis): void {
+    this.upSince ??= now
+  }
+
+  /** Is this node the job's arbiter (its first live storing node)? */
+  isArbiterOf(jobId: string): boolean {
+    return this.book.replicaSet(jobId)[0] === this.book.members.selfId
+  }
+
+  /** Capacity or a finished run may let a waiting instance in: rank it again on the next tick. */
+  retryNow(jobId: string, count: number): void {
+    for (let i = 0; i < count; i++) this.nextTryAt.delete(`${jobId}/${i}`)
+  }
+
+  // --- answers ------------------------------------------------------------------------------------
+
+  onOfferAnswer(p: Extract<Pending, { purpose: 'offer' }>, ok: boolean, now: Millis, out: Effect[]): void {
+    const key = `${p.jobId}/${p.index}`
+    this.offers.delete(key)
+    if (ok) this.granted(p.jobId, p.index, p.attempt, p.node, p.replaces, now, out)
+    else {
+      this.book.stats.offersRejected++
+      this.rejectedUntil.set(`${key}@${p.node}`, now + this.book.config.rejectBackoffMs)
+    }
+  }
+
+  /** A storing node has the grant on disk; once all have it, the node may start. */
+  onGrantAck(grantId: string, now: Millis, out: Effect[]): void {
+    const g = this.grants.get(grantId)
+    if (g === undefined) return
+    if (--g.waiting <= 0) this.sendStart(grantId, g, now, out)
+  }
+
+  /**
+   * The node turned the start down: its reservation expired (the grant took long) and it has no
+   * room right now. The start is re-sent (claimResendMs) and usually taken once room frees; a
+   * claim refused for claimRefusedLimitMs will not run: close it so the instance is placed again
+   * (a refused start is not the job's failure).
+   */
+  onStartAnswer(p: Extract<Pending, { purpose: 'start' }>, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
+    const id = allocationId(p.jobId, p.index, p.attempt)
+    if (msg?.type !== 'reject') {
+      if (msg !== null) this.refusedSince.delete(id)
+      return
+    }
+    const since = this.refusedSince.get(id)
+    if (since === undefined) { this.refusedSince.set(id, now); return }
+    if (now - since < this.book.config.claimRefusedLimitMs) return
+    this.refusedSince.delete(id)
+    const r = this.book.get(p.jobId)
+    const a = r?.allocations[allocKey(p.index, p.attempt)]
+    if (r === undefined || a?.state !== 'claimed') return
+    this.book.update(p.jobId, r.cancelled
+      ? { ...a, state: 'cancelled', finishedAt: now, reason: 'job cancelled before it started' }
+      : { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} refused the start: ${msg.reason}` }, now, out)
+  }
+
+  // --- the loop -----------------------------------------------------------------------------------
+
+  /**
+   * Is the node of a run gone, so its run is lost? Dead or left in our view. A node we do not know
+   * at all is gone only once we have been up long enough to have heard of every member (a node
+   * that just restarted knows nobody yet, and must not declare every run elsewhere lost).
+   */
+  private gone(id: NodeId, now: Millis): boolean {
+    const r = this.book.members.record(id)
+    if (r !== undefined) return !live(r)
+    return this.upSince !== null && now - this.upSince > this.book.config.unknownNodeGraceMs
+  }
+
+  arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
+    if (r.cancelled) {
+      // Claims that never started will not start now (the node refuses a start for a cancelled
+      // job): close them. A run that did start is stopped by its node, which records the end.
+      for (const a of Object.values(r.allocations)) {
+        if (a.state === 'claimed') this.book.update(r.id, { ...a, state: 'cancelled', finishedAt: now, reason: 'job cancelled before it started' }, now, out)
+        else if (a.state === 'running' && this.gone(a.nodeId, now)) {
+          this.book.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.book.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
+        }
+      }
+      return
+    }
+    const state = jobState(r)
+    if (state === 'succeeded' || state === 'failed') return
+    const latest = latestAllocations(r)
+    const views = this.book.members.records().map(toNodeView)
+    const holders = new Set<NodeId>()
+    for (const a of latest.values()) if (!isTerminalAlloc(a.state)) holders.add(a.nodeId)
+    for (let index = 0; index < r.spec.count; index++) {
+      const last = latest.get(index)
+      const key = `${r.id}/${index}`
+      // Open runs of this instance: one, or two while a drain moves it (the old one and its replacement).
+      let open = Object.values(r.allocations).filter((a) => a.index === index && !isTerminalAlloc(a.state))
+      for (const a of open) {
+        if (this.gone(a.nodeId, now)) {
+          this.book.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.book.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
+        }
+      }
+      open = open.filter((a) => !this.gone(a.nodeId, now)).sort((a, b) => b.attempt - a.attempt)
+      const current = open[0]
+      if (current !== undefined) {
+        if (current.state === 'claimed') this.resendStart(r, current, now, out)
+        const old = current.replaces === undefined ? undefined : open.find((a) => a.attempt === current.replaces)
+        if (current.state === 'running' && old !== undefined) {
+          // The replacement runs: now the old copy on the draining node may stop.
+          this.book.stats.drainMoves++
+          this.book.update(r.id, { ...old, state: 'cancelled', finishedAt: now, reason: `moved to ${current.nodeName}: node ${old.nodeName} is draining` }, now, out)
+        }
+        if (current.state === 'running' && r.spec.type === 'service' && this.book.members.record(current.nodeId)?.draining === true) {
+          this.move(r, current, views, holders, now, out)
+        }
+        continue
+      }
+      if (last?.state === 'succeeded' && r.spec.type === 'batch') continue
+      if (r.spec.type === 'batch' && Object.values(r.allocations).some((a) => a.index === index && a.state === 'succeeded')) continue
+      if (r.spec.type === 'batch' && failedRuns(r, index) >= maxAttempts(r)) continue
+      if (this.offerInFlight(key, now)) continue
+      if (last !== undefined && (last.state === 'failed' || last.state === 'succeeded') && now < (last.finishedAt ?? 0) + r.spec.restart.backoffMs) continue
+      if ((this.nextTryAt.get(key) ?? 0) > now) continue
+      const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === index).map((a) => a.attempt)) + 1
+      const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
+      const allocKeyStr = `${r.id}/${index}/${attempt}`
+      const others = new Set([...holders].filter((n) => n !== last?.nodeId))
+      let ranked = rankNodes(job, allocKeyStr, views, { exclude: others })
+      if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, views)
+      const candidate = ranked.candidates.find((c) => (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
+      if (candidate === undefined) {
+        const reason = ranked.pendingReason ?? 'every fitting node turned the offer down; retrying'
+        if (reason !== r.pendingReason) this.book.author({ ...r, pendingReason: reason, reasonVersion: r.reasonVersion + 1 }, now, out)
+        this.nextTryAt.set(key, now + this.book.config.placementRetryMs)
+        continue
+      }
+      const corr = this.book.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index, attempt, resources: r.spec.resources }, this.book.config.offerTimeoutMs,
+        { purpose: 'offer', jobId: r.id, index, attempt, node: candidate.nodeId })
+      this.offers.set(key, { corr, at: now })
+      holders.add(candidate.nodeId)
+    }
+  }
+
+  /**
+   * A service run on a draining node: place a replacement elsewhere first; the old copy stops
+   * once the replacement runs (see arbitrate). Nowhere to go: it stays until the drain deadline.
+   */
+  private move(r: JobRecord, from: Allocation, views: NodeViews, holders: Set<NodeId>, now: Millis, out: Effect[]): void {
+    const key = `${r.id}/${from.index}`
+    if (this.offerInFlight(key, now) || (this.nextTryAt.get(key) ?? 0) > now) return
+    const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === from.index).map((a) => a.attempt)) + 1
+    const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
+    const others = new Set([...holders].filter((n) => n !== from.nodeId))
+    let ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views, { exclude: others })
+    if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views)
+    const candidate = ranked.candidates.find((c) => c.nodeId !== from.nodeId && (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
+    if (candidate === undefined) {
+      this.nextTryAt.set(key, now + this.book.config.placementRetryMs)
+      return
+    }
+    const corr = this.book.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index: from.index, attempt, resources: r.spec.resources }, this.book.config.offerTimeoutMs,
+      { purpose: 'offer', jobId: r.id, index: from.index, attempt, node: candidate.nodeId, replaces: from.attempt })
+    this.offers.set(key, { corr, at: now })
+    holders.add(candidate.nodeId)
+  }
+
+  /**
+   * An offer still waits for its answer. Every send gets exactly one answer or failure from the
+   * shell; should one never come (a bug below us), the instance must not wait forever: after
+   * twice the offer timeout the offer is dropped and the instance ranked again.
+   */
+  private offerInFlight(key: string, now: Millis): boolean {
+    const o = this.offers.get(key)
+    if (o === undefined) return false
+    if (now - o.at <= 2 * this.book.config.offerTimeoutMs) return true
+    this.offers.delete(key)
+    this.book.forget(o.corr)
+    this.book.stats.offersLost++
+    return false
+  }
+
+  /** The candidate reserved room: record the claim, replicate it, then tell the node to start. */
+  private granted(jobId: string, index: number, attempt: number, node: NodeId, replaces: number | undefined, now: Millis, out: Effect[]): void {
+    const r = this.book.get(jobId)
+    if (r === undefined || r.cancelled || r.allocations[allocKey(index, attempt)] !== undefined) return
+    // A move whose old run ended meanwhile is an ordinary new run.
+    const moving = replaces !== undefined && !isTerminalAlloc(r.allocations[allocKey(index, replaces)]?.state ?? 'lost')
+    const alloc: Allocation = {
+      index, attempt, nodeId: node, nodeName: this.book.members.record(node)?.name ?? node,
+      state: 'claimed', exitCode: null, startedAt: null, finishedAt: null,
+      ...(moving ? { replaces } : {}),
+    }
+    const next = { ...r, allocations: { ...r.allocations, [allocKey(index, attempt)]: alloc }, pendingReason: '', reasonVersion: r.reasonVersion + (r.pendingReason === '' ? 0 : 1) }
+    this.book.stats.placed++
+    this.book.merge(next, now, out, true, false)
+    const grantId = allocationId(jobId, index, attempt)
+    const others = this.book.replicaSet(jobId).filter((n) => n !== this.book.members.selfId)
+    const g: Grant = { jobId, alloc, waiting: others.length }
+    this.grants.set(grantId, g)
+    const rec = this.book.get(jobId) as JobRecord
+    for (const n of others) this.book.send(out, n, { type: 'job-update', jobs: [rec] }, this.book.config.storeTimeoutMs, { purpose: 'grant', grantId })
+    if (others.length === 0) this.sendStart(grantId, g, now, out)
+  }
+
+  private sendStart(grantId: string, g: Grant, now: Millis, out: Effect[]): void {
+    this.grants.delete(grantId)
+    const r = this.book.get(g.jobId)
+    if (r === undefined) return
+    this.startSentAt.set(grantId, now)
+    this.book.send(out, g.alloc.nodeId, { type: 'start', job: r, alloc: g.alloc }, this.book.config.offerTimeoutMs, { purpose: 'start', jobId: g.jobId, index: g.alloc.index, attempt: g.alloc.attempt })
+  }
+
+  /** A claim that never turned into a run (lost start, or we took over from a dead arbiter). */
+  private resendStart(r: JobRecord, a: Allocation, now: Millis, out: Effect[]): void {
+    const id = allocationId(r.id, a.index, a.attempt)
+    if (this.grants.has(id)) return
+    const sent = this.startSentAt.get(id)
+    if (sent !== undefined && now - sent < this.book.config.claimResendMs) return
+    if (sent === undefined) {
+      this.startSentAt.set(id, now)
+      return
+    }
+    this.sendStart(id, { jobId: r.id, alloc: a, waiting: 0 }, now, out)
+  }
+}

@@ -1,0 +1,161 @@
+// The node that runs instances: it reserves room for an offer only if its own true free capacity
+// admits the job, starts a run when the arbiter's grant arrives, reports each run's end, and stops
+// any copy that the merged record says is not (or no longer) its own: fencing by (index, attempt).
+import { admits } from '../placement/index.js'
+import { allocKey, duplicateKey, jobState, latestAllocations } from './job-merge.js'
+import type { JobBook } from './job-book.js'
+import { allocationId } from './job-status.js'
+import type { Allocation, AllocState, DuplicateRun, JobRecord, ProcessExit } from './job-types.js'
+import type { Effect, Millis, Resources, RpcResponse } from './types.js'
+
+interface LocalAlloc {
+  jobId: string
+  index: number
+  attempt: number
+  resources: Resources
+  state: 'reserved' | 'running'
+  since: Millis
+  /** Why we asked the process to stop, so its exit is recorded right. */
+  stopping?: 'cancel' | 'fenced' | 'moved' | 'drain'
+}
+
+export class Runner {
+  private readonly local = new Map<string, LocalAlloc>()
+  private capacityDirty = true
+
+  constructor(private readonly book: JobBook) {}
+
+  /** Free capacity by this node's own books: what it declared minus what it holds. */
+  free(): Resources {
+    const total = this.book.members.selfRecord().resources.total
+    let cpu = total.cpu
+    let memoryMb = total.memoryMb
+    for (const a of this.local.values()) { cpu -= a.resources.cpu; memoryMb -= a.resources.memoryMb }
+    return { cpu: Math.max(0, round(cpu)), memoryMb: Math.max(0, round(memoryMb)) }
+  }
+
+  count(): number {
+    return this.local.size
+  }
+
+  /** Our free capacity changed since the last call (the node core then re-announces it). */
+  takeCapacityChange(): boolean {
+    const d = this.capacityDirty
+    this.capacityDirty = false
+    return d
+  }
+
+  /** Expire reservations whose start never came; past the drain deadline, stop what still runs. */
+  onTick(now: Millis, drainDeadline: Millis | null, out: Effect[]): void {
+    for (const [id, la] of this.local) {
+      if (la.state === 'reserved' && now - la.since > this.book.config.reservationTtlMs) {
+        this.local.delete(id)
+        this.capacityDirty = true
+      }
+    }
+    if (drainDeadline !== null && now >= drainDeadline) {
+      for (const [id, la] of this.local) {
+        if (la.state !== 'running' || la.stopping !== undefined) continue
+        la.stopping = 'drain'
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      }
+    }
+  }
+
+  onOffer(jobId: string, index: number, attempt: number, need: Resources, now: Millis): RpcResponse {
+    const id = allocationId(jobId, index, attempt)
+    if (this.local.has(id)) return { type: 'accept' }
+    if (this.book.members.selfRecord().draining) return { type: 'reject', reason: 'draining' }
+    if (this.book.get(jobId)?.cancelled === true) return { type: 'reject', reason: 'cancelled' }
+    const free = this.free()
+    if (!admits(free, need)) return { type: 'reject', reason: `needs ${need.cpu} cpu / ${need.memoryMb} MB, has ${free.cpu} / ${free.memoryMb}` }
+    this.local.set(id, { jobId, index, attempt, resources: need, state: 'reserved', since: now })
+    this.capacityDirty = true
+    return { type: 'accept' }
+  }
+
+  onStart(job: JobRecord, alloc: Allocation, now: Millis, out: Effect[]): RpcResponse {
+    this.book.merge(job, now, out)
+    const r = this.book.get(job.id) as JobRecord
+    const id = allocationId(r.id, alloc.index, alloc.attempt)
+    const cur = r.allocations[allocKey(alloc.index, alloc.attempt)]
+    const la = this.local.get(id)
+    if (la?.state === 'running') return { type: 'ok' }
+    if (cur === undefined || cur.nodeId !== this.book.members.selfId || cur.state !== 'claimed' || r.cancelled) {
+      if (la !== undefined) { this.local.delete(id); this.capacityDirty = true }
+      return { type: 'reject', reason: 'stale grant' }
+    }
+    if (la === undefined && !admits(this.free(), r.spec.resources)) return { type: 'reject', reason: 'no room any more' }
+    this.local.set(id, { jobId: r.id, index: alloc.index, attempt: alloc.attempt, resources: r.spec.resources, state: 'running', since: now })
+    this.capacityDirty = true
+    this.book.stats.started++
+    out.push({ kind: 'start-process', allocId: id, jobId: r.id, index: alloc.index, attempt: alloc.attempt, spec: r.spec })
+    this.book.update(r.id, { ...cur, state: 'running', startedAt: now }, now, out)
+    return { type: 'ok' }
+  }
+
+  onProcessExit(exit: ProcessExit, now: Millis, out: Effect[]): void {
+    const la = this.local.get(exit.allocId)
+    if (la === undefined) return
+    this.local.delete(exit.allocId)
+    this.capacityDirty = true
+    // A fenced copy was a duplicate, and a moved one was replaced: the record already says how
+    // this run ended.
+    if (la.stopping === 'fenced' || la.stopping === 'moved') return
+    const r = this.book.get(la.jobId)
+    const cur = r?.allocations[allocKey(la.index, la.attempt)]
+    if (cur === undefined) return
+    if (la.stopping === 'drain') {
+      // Lost, not failed: a drain must not use up the job's restarts. The arbiter places it again.
+      this.book.update(la.jobId, { ...cur, state: 'lost', exitCode: exit.exitCode, finishedAt: now, reason: `its node ${this.book.members.selfRecord().name} drained; the drain deadline passed` }, now, out)
+      return
+    }
+    const state: AllocState = la.stopping === 'cancel' ? 'cancelled' : exit.exitCode === 0 && exit.reason === 'exited' ? 'succeeded' : 'failed'
+    const reason = exit.reason === 'exited' ? (exit.exitCode === 0 ? undefined : `exited with ${exit.exitCode ?? exit.signal}`) : exit.message ?? exit.reason
+    this.book.update(la.jobId, { ...cur, state, exitCode: exit.exitCode, finishedAt: now, ...(reason === undefined ? {} : { reason }) }, now, out)
+  }
+
+  /** After any merge: stop what we run that the record says is not ours, or is cancelled. */
+  reconcile(r: JobRecord, now: Millis, out: Effect[]): void {
+    const latest = latestAllocations(r)
+    const pendingDuplicates: Array<{ index: number; attempt: number }> = []
+    for (const [id, la] of this.local) {
+      if (la.jobId !== r.id || la.stopping !== undefined) continue
+      if (la.state === 'reserved') {
+        if (r.cancelled) { this.local.delete(id); this.capacityDirty = true }
+        continue
+      }
+      const cur = r.allocations[allocKey(la.index, la.attempt)]
+      const newest = latest.get(la.index)
+      // A newer attempt fences this run, unless it is the replacement a drain placed for it.
+      const fenced = cur === undefined || cur.nodeId !== this.book.members.selfId || cur.state === 'lost' ||
+        (newest !== undefined && newest.attempt > la.attempt && newest.replaces !== la.attempt)
+      if (r.cancelled && !fenced) {
+        la.stopping = 'cancel'
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      } else if (fenced) {
+        la.stopping = 'fenced'
+        this.book.stats.duplicatesStopped++
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+        pendingDuplicates.push({ index: la.index, attempt: la.attempt })
+      } else if (cur.state === 'cancelled') {
+        // Moved off this draining node: its replacement runs elsewhere.
+        la.stopping = 'moved'
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      }
+    }
+    if (pendingDuplicates.length === 0) return
+    // Into the job's own history: which copy ran where it must not have, and when it was stopped.
+    const self = this.book.members.selfRecord()
+    const duplicates: Record<string, DuplicateRun> = { ...r.duplicates }
+    for (const d of pendingDuplicates) {
+      duplicates[duplicateKey(d.index, d.attempt, self.id)] = { ...d, nodeId: self.id, nodeName: self.name, stoppedAt: now }
+    }
+    out.push({ kind: 'emit', event: { type: 'job', job: r.id, name: r.spec.name, state: jobState(r), reason: `stopped ${pendingDuplicates.length} duplicate run(s) on ${self.name}` } })
+    this.book.author({ ...r, duplicates }, now, out)
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6
+}
