@@ -55,6 +55,7 @@ export class Jobs {
    * acting on a stale copy would place attempts the cluster already made, or made otherwise.
    */
   private catchingUp = false
+  private lastFlushAt = -Infinity
   readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, offersLost: 0 }
   private readonly arbiter: Arbiter
   private readonly runner: Runner
@@ -224,16 +225,37 @@ export class Jobs {
     this.arbiter.noteTick(now)
     this.runner.onTick(now, this.drainDeadline, out)
     this.repair.check(this.jobs, this.persisted, (r, o) => this.persist(r, o), out)
-    if (this.catchingUp && now - this.upSince <= this.config.restartHoldMs) {
-      this.flushGossip(out)
-      return
+    this.arbitrateAll(now, out)
+    this.flushGossip(now, out)
+  }
+
+  /**
+   * A member became live or stopped being live. Its runs are lost now, not on the next tick, and
+   * copies owed to new storing nodes go out now: every step saved here is time a job is down.
+   */
+  onLiveChange(now: Millis, out: Effect[]): void {
+    this.repair.check(this.jobs, this.persisted, (r, o) => this.persist(r, o), out)
+    this.arbitrateAll(now, out)
+  }
+
+  /**
+   * End of a step: publish what changed. The first change after a quiet spell goes out at once
+   * (a moved job is seen running everywhere without waiting for a tick); changes that follow
+   * within gossipCoalesceMs wait for the tick, so a burst of submits is one message, not hundreds.
+   */
+  endStep(now: Millis, out: Effect[]): void {
+    if (this.gossipOut.size > 0 && now - this.lastFlushAt >= this.config.gossipCoalesceMs) this.flushGossip(now, out)
+  }
+
+  private arbitrateAll(now: Millis, out: Effect[]): void {
+    if (this.catchingUp) {
+      if (this.upSince === null || now - this.upSince <= this.config.restartHoldMs) return
+      this.catchingUp = false
     }
-    this.catchingUp = false
     for (const id of [...this.active]) {
       const r = this.jobs.get(id)
       if (r !== undefined && this.arbiter.isArbiterOf(id)) this.arbiter.arbitrate(r, now, out)
     }
-    this.flushGossip(out)
   }
 
   /** Our free capacity changed since the last call (the node core then re-announces it). */
@@ -416,7 +438,8 @@ export class Jobs {
     out.push({ kind: 'persist', key: jobKey(r.id), value: r })
   }
 
-  private flushGossip(out: Effect[]): void {
+  private flushGossip(now: Millis, out: Effect[]): void {
+    this.lastFlushAt = now
     if (this.gossipOut.size === 0) return
     const records = [...this.gossipOut].map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
     this.gossipOut.clear()

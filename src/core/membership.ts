@@ -97,6 +97,7 @@ export class Membership {
   private leaving = false
   /** Records to publish at the end of this event, batched into one gossip message. */
   private outbox: NodeRecord[] = []
+  private liveChanges = 0
   readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0 }
 
   constructor(
@@ -136,6 +137,11 @@ export class Membership {
   }
 
   /** Members that are alive or suspect (not yet dead), itself included. */
+  /** Bumped whenever a member becomes live or stops being live: the job machine re-checks then. */
+  liveVersion(): number {
+    return this.liveChanges
+  }
+
   liveCount(): number {
     let n = 0
     for (const m of this.members.values()) if (m.record.state === 'alive' || m.record.state === 'suspect') n++
@@ -343,6 +349,7 @@ export class Membership {
     }
     const from: MemberState | 'unknown' = m === undefined ? 'unknown' : m.record.state
     this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? now })
+    if ((from !== 'unknown' && isLive(from)) !== isLive(r.state)) this.liveChanges++
     if (r.by === this.self.id) this.outbox.push(r)
     if (r.state === 'suspect') {
       const s = this.suspicions.get(r.id)
@@ -457,7 +464,11 @@ export class Membership {
         probe.directFailed = true
         probe.refused = reason === 'unreachable' || reason === 'refused'
         probe.connRefused = reason === 'refused'
-        if (!probe.indirectSent) this.startIndirect(probe, now, out)
+        // Nothing listens at its address: no relay can reach a process that is not there, so
+        // asking them only delays the verdict by their round trips. Suspect it now; the short
+        // refused timeout still lets a member that restarted elsewhere refute.
+        if (probe.connRefused) this.probeFailed(probe, now, out)
+        else if (!probe.indirectSent) this.startIndirect(probe, now, out)
         return
       }
       case 'probe-indirect':

@@ -27,6 +27,8 @@ export class NodeCore {
   private readonly membership: Membership
   private readonly jobs: Jobs
   private corr = 1
+  /** The membership live version the job machine last saw (see Jobs.onLiveChange). */
+  private seenLive = 0
 
   private constructor(init: CoreInit, out: Effect[]) {
     const rng = new Rng(seedFromString(init.self.id) ^ init.seed)
@@ -96,6 +98,12 @@ export class NodeCore {
       default:
         this.membership.handle(event, now, out)
     }
+    const live = this.membership.liveVersion()
+    if (live !== this.seenLive) {
+      this.seenLive = live
+      this.jobs.onLiveChange(now, out)
+    }
+    this.jobs.endStep(now, out)
     return out
   }
 

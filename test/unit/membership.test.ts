@@ -31,7 +31,7 @@ describe('membership', () => {
       sim.kill('node-3')
       const took = sim.runUntilTrue(() => allSee(sim, 'node-3', 'dead', ['node-1', 'node-2', 'node-4', 'node-5']), 10_000)
       expect(took, `seed ${seed}`).toBeLessThanOrEqual(1_500)
-      // Refused dials shortcut the suspicion (300 ms instead of Lifeguard's 1-2.5 s).
+      // Refused dials shortcut the suspicion (150 ms instead of Lifeguard's 1-2.5 s).
       expect(took, `seed ${seed}`).toBeLessThan(1_000)
     }
   })

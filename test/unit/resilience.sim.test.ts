@@ -110,8 +110,11 @@ describe('replica repair', () => {
     sim.runUntilTrue(() => sim.core(obs).records().find((r) => r.id === leaver)?.state === 'left', 5_000)
     sim.runUntilTrue(() => liveStored().length === 3, 10_000)
     expect(liveStored()).not.toContain(leaver)
-    // Surviving storing nodes pushed their copy (the newcomer acknowledged it on disk).
-    expect(sim.ids().reduce((sum, id) => sum + sim.core(id).stats.replicasRepaired, 0)).toBeGreaterThanOrEqual(2)
+    // Surviving storing nodes pushed their copy too (the newcomer acknowledged it on disk). The
+    // newcomer may have written its own copy first, so wait for the acknowledgements themselves.
+    const repaired = (): number => sim.ids().reduce((sum, id) => sum + sim.core(id).stats.replicasRepaired, 0)
+    sim.runUntilTrue(() => repaired() >= 2, 5_000)
+    expect(repaired()).toBeGreaterThanOrEqual(2)
   })
 })
 
@@ -130,6 +133,29 @@ describe('zombies', () => {
     const dup = status(sim, other, 'z')?.duplicates?.[0]
     expect(dup).toMatchObject({ index: 0, attempt: 1, nodeId: frozen })
     expect(sim.core(frozen).stats.duplicatesStopped).toBe(1)
+  })
+})
+
+describe('rescheduling', () => {
+  it('marks a killed node\'s run lost the moment the arbiter learns the death, not on a later tick', () => {
+    for (const seed of [1, 2, 3]) {
+      const sim = cluster(5, seed)
+      sim.submit('node-1', 'svc', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+      sim.runUntilTrue(() => runningOn(sim, 'svc').length === 1, 3_000)
+      const victim = runningOn(sim, 'svc')[0] as string
+      sim.run(1_000)
+      const indirectBefore = sim.ids().reduce((n, id) => n + sim.core(id).stats.indirectProbes, 0)
+      sim.kill(victim)
+      sim.runUntilTrue(() => runningOn(sim, 'svc').some((n) => n !== victim), 5_000)
+      // Who marked the run lost, and when that node first saw the victim dead: the same instant.
+      const victimName = sim.core('node-1').records().find((r) => r.id === victim)?.name
+      const lost = sim.events.find((e) => e.event.type === 'job' && e.event.allocState === 'lost' && e.event.node === victimName)
+      expect(lost, `seed ${seed}`).toBeDefined()
+      const death = sim.events.find((e) => e.observer === lost?.observer && e.event.type === 'node' && e.event.node === victim && e.event.to === 'dead')
+      expect(death?.at, `seed ${seed}`).toBe(lost?.at)
+      // A refused dial is a verdict on its own: nobody asked relays to ping a process that is gone.
+      expect(sim.ids().filter((id) => id !== victim).reduce((n, id) => n + sim.core(id).stats.indirectProbes, 0), `seed ${seed}`).toBe(indirectBefore)
+    }
   })
 })
 
