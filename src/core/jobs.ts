@@ -56,6 +56,8 @@ export class Jobs {
    */
   private catchingUp = false
   private lastFlushAt = -Infinity
+  /** Jobs that changed in this step: the arbiter looks at them at its end (see endStep). */
+  private readonly dirty = new Set<string>()
   readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, offersLost: 0 }
   private readonly arbiter: Arbiter
   private readonly runner: Runner
@@ -193,6 +195,8 @@ export class Jobs {
       }
       case 'offer':
         this.arbiter.onOfferAnswer(p, ok, now, out)
+        // Turned down: the next candidate gets the offer now.
+        if (!ok) this.dirty.add(p.jobId)
         return
       case 'grant':
         this.arbiter.onGrantAck(p.grantId, now, out)
@@ -239,19 +243,35 @@ export class Jobs {
   }
 
   /**
-   * End of a step: publish what changed. The first change after a quiet spell goes out at once
+   * End of a step: arbitrate the jobs that changed in it, and publish what changed. The first change after a quiet spell goes out at once
    * (a moved job is seen running everywhere without waiting for a tick); changes that follow
    * within gossipCoalesceMs wait for the tick, so a burst of submits is one message, not hundreds.
    */
   endStep(now: Millis, out: Effect[]): void {
+    if (this.dirty.size > 0) {
+      const ids = [...this.dirty]
+      this.dirty.clear()
+      if (!this.holding(now)) {
+        for (const id of ids) {
+          const r = this.jobs.get(id)
+          if (r !== undefined && this.active.has(id) && this.arbiter.isArbiterOf(id)) this.arbiter.arbitrate(r, now, out)
+        }
+      }
+    }
     if (this.gossipOut.size > 0 && now - this.lastFlushAt >= this.config.gossipCoalesceMs) this.flushGossip(now, out)
   }
 
+  /** A restarted node holds off arbitrating until it caught up (see catchingUp). */
+  private holding(now: Millis): boolean {
+    if (!this.catchingUp) return false
+    if (this.upSince === null || now - this.upSince <= this.config.restartHoldMs) return true
+    this.catchingUp = false
+    return false
+  }
+
   private arbitrateAll(now: Millis, out: Effect[]): void {
-    if (this.catchingUp) {
-      if (this.upSince === null || now - this.upSince <= this.config.restartHoldMs) return
-      this.catchingUp = false
-    }
+    this.dirty.clear()
+    if (this.holding(now)) return
     for (const id of [...this.active]) {
       const r = this.jobs.get(id)
       if (r !== undefined && this.arbiter.isArbiterOf(id)) this.arbiter.arbitrate(r, now, out)
@@ -403,6 +423,9 @@ export class Jobs {
       return
     }
     this.setJob(next, digest)
+    // Placement reacts to the change in this step (a new job is offered within a round trip of
+    // its submit), not on the next tick.
+    if (this.active.has(next.id)) this.dirty.add(next.id)
     if (persist || replicas.includes(this.members.selfId) || this.persisted.has(next.id)) this.persist(next, out)
     for (const event of jobChangeEvents(cur, next)) out.push({ kind: 'emit', event })
     this.runner.reconcile(next, now, out)
