@@ -157,8 +157,8 @@ export class Arbiter {
       const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
       const allocKeyStr = `${r.id}/${index}/${attempt}`
       const others = new Set([...holders].filter((n) => n !== last?.nodeId))
-      let ranked = rankNodes(job, allocKeyStr, views, { exclude: others })
-      if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, views)
+      let ranked = rankNodes(job, allocKeyStr, views, { exclude: others, sample: this.book.config.placementSample })
+      if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, views, { sample: this.book.config.placementSample })
       const candidate = ranked.candidates.find((c) => (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
       if (candidate === undefined) {
         const reason = ranked.pendingReason ?? 'every fitting node turned the offer down; retrying'
@@ -183,8 +183,8 @@ export class Arbiter {
     const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === from.index).map((a) => a.attempt)) + 1
     const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
     const others = new Set([...holders].filter((n) => n !== from.nodeId))
-    let ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views, { exclude: others })
-    if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views)
+    let ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views, { exclude: others, sample: this.book.config.placementSample })
+    if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views, { sample: this.book.config.placementSample })
     const candidate = ranked.candidates.find((c) => c.nodeId !== from.nodeId && (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
     if (candidate === undefined) {
       this.nextTryAt.set(key, now + this.book.config.placementRetryMs)

@@ -35,11 +35,16 @@ export interface JobsConfig {
    * less than this ago: then they wait for the tick and go out together (one signed message each).
    */
   gossipCoalesceMs: number
+  /**
+   * Placement packs: the tightest of this many sampled feasible nodes is offered first (see
+   * packSample in src/placement/rank.ts); 0 spreads by capacity-weighted rendezvous instead.
+   */
+  placementSample: number
   /** A claim whose node keeps refusing the start (no room since its reservation expired) is closed after this. */
   claimRefusedLimitMs: number
 }
 
 export const JOBS_DEFAULTS: JobsConfig = {
   replicas: 3, offerTimeoutMs: 1_000, storeTimeoutMs: 3_000, reservationTtlMs: 10_000, claimResendMs: 2_000,
-  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024, gossipCoalesceMs: 50, unknownNodeGraceMs: 30_000, restartHoldMs: 10_000, claimRefusedLimitMs: 30_000,
+  rejectBackoffMs: 1_000, placementRetryMs: 500, gossipBatchBytes: 48 * 1024, gossipCoalesceMs: 50, placementSample: 8, unknownNodeGraceMs: 30_000, restartHoldMs: 10_000, claimRefusedLimitMs: 30_000,
 }

@@ -23,21 +23,47 @@ export function rankNodes(job: PlacementJob, allocationKey: string, nodes: reado
   const hash = rendezvousHasher(allocationKey)
   const candidates: Candidate[] = []
   const rejected: Rejection[] = []
+  const fits = new Map<string, { h: number; weight: number }>()
   for (const node of nodes) {
     const rejection = checkFeasibility({ job, node, exclude, excludeDetail })
     if (rejection !== undefined) {
       rejected.push(rejection)
       continue
     }
-    const score = rendezvousScore(capacityWeight(node.free, job.resources), hash(node.id))
-    candidates.push({ nodeId: node.id, name: node.name, score })
+    const h = hash(node.id)
+    const weight = capacityWeight(node.free, job.resources)
+    candidates.push({ nodeId: node.id, name: node.name, score: rendezvousScore(weight, h) })
+    if (opts.sample !== undefined && opts.sample > 0) fits.set(node.id, { h, weight })
   }
   candidates.sort(compareCandidates)
+  if (fits.size > 0) packSample(candidates, fits, opts.sample as number)
   rejected.sort(compareRejections)
   const result: PlacementResult = { candidates, rejected }
   const reason = pendingReason(job, result)
   if (reason !== undefined) result.pendingReason = reason
   return result
+}
+
+/**
+ * Best fit among k sampled nodes (power of k choices). Spreading by weight (the default) keeps
+ * every node half full, so a big job late in a fill finds no node with room: measured in the
+ * simulator, 88-94% of what offline best-fit-decreasing places. Packing into the tightest of a
+ * few uniformly sampled nodes leaves whole nodes free for big jobs, as Nomad's binpack does,
+ * while the sample keeps concurrent arbiters (different keys, different samples) from all
+ * racing for the one fullest node, and bounds the work to k at any cluster size.
+ *
+ * The tightness is the node's weight: how many copies of this job it could hold, fewest first
+ * (in the job's own units on its bottleneck resource, so cpu and memory need no exchange rate).
+ */
+function packSample(candidates: Candidate[], fits: ReadonlyMap<string, { h: number; weight: number }>, k: number): void {
+  const byHash = [...candidates].sort((a, b) => (fits.get(b.nodeId)?.h ?? 0) - (fits.get(a.nodeId)?.h ?? 0) || compareStrings(a.nodeId, b.nodeId))
+  const sample = byHash.slice(0, k)
+  const tightFirst = (a: Candidate, b: Candidate): number => (fits.get(a.nodeId)?.weight ?? 0) - (fits.get(b.nodeId)?.weight ?? 0) || compareCandidates(a, b)
+  sample.sort(tightFirst)
+  const chosen = new Set(sample.map((c) => c.nodeId))
+  const rest = candidates.filter((c) => !chosen.has(c.nodeId))
+  candidates.length = 0
+  candidates.push(...sample, ...rest)
 }
 
 /**

@@ -77,4 +77,10 @@ export interface RankOptions {
   exclude?: ReadonlySet<NodeId>
   /** The rejection detail for excluded nodes; defaults to "already holds an instance of this job". */
   excludeDetail?: string
+  /**
+   * Bin packing by the power of k choices: the `sample` feasible nodes with the highest plain
+   * rendezvous hash of the key (a uniform, deterministic sample) come first, tightest fit first;
+   * the other candidates follow by weighted score. Unset or 0: weighted rendezvous only (spread).
+   */
+  sample?: number
 }

@@ -195,3 +195,49 @@ describe('capacityWeight', () => {
     )
   })
 })
+
+describe('rankNodes with a packing sample (power of k choices)', () => {
+  const job: PlacementJob = { id: 'j', resources: { cpu: 1, memoryMb: 512 }, constraints: [] }
+
+  it('offers the tightest of the k sampled nodes first, then the rest of the sample, then the others by score', () => {
+    fc.assert(
+      fc.property(nodesAndShuffle, fc.integer({ min: 1, max: 6 }), fc.string({ maxLength: 6 }), ([nodes, shuffled], k, key) => {
+        const plain = rankNodes(job, key, nodes)
+        const packed = rankNodes(job, key, nodes, { sample: k })
+        // The same candidates and rejections, in a new order that does not depend on input order.
+        expect(packed.candidates.map((c) => c.nodeId).sort()).toEqual(plain.candidates.map((c) => c.nodeId).sort())
+        expect(packed.rejected).toEqual(plain.rejected)
+        expect(rankNodes(job, key, shuffled, { sample: k })).toEqual(packed)
+        const head = packed.candidates.slice(0, k)
+        const weight = (id: string): number => {
+          const n = nodes.find((x) => x.id === id) as NodeView
+          return capacityWeight(n.free, job.resources)
+        }
+        for (let i = 1; i < head.length; i++) expect(weight(head[i]!.nodeId)).toBeGreaterThanOrEqual(weight(head[i - 1]!.nodeId))
+        // After the sample: the weighted rendezvous order of the remaining candidates.
+        const headIds = new Set(head.map((c) => c.nodeId))
+        expect(packed.candidates.slice(k)).toEqual(plain.candidates.filter((c) => !headIds.has(c.nodeId)))
+      }),
+    )
+  })
+
+  it('with a sample as large as the cluster it is plain best fit: the fullest node that still has room', () => {
+    const nodes = [
+      node('a', { free: { cpu: 8, memoryMb: 8192 } }),
+      node('b', { free: { cpu: 1.5, memoryMb: 8192 } }),
+      node('c', { free: { cpu: 0.5, memoryMb: 8192 } }), // no room for 1 cpu
+      node('d', { free: { cpu: 4, memoryMb: 600 } }), // memory is its bottleneck: one copy
+    ]
+    const top = rankNodes(job, 'x/0/1', nodes, { sample: 10 }).candidates.map((c) => c.nodeId)
+    expect(top[0]).toBe('d')
+    expect(top[1]).toBe('b')
+    expect(top).not.toContain('c')
+  })
+
+  it('different keys sample different nodes, so concurrent placements do not all race for one node', () => {
+    const nodes = Array.from({ length: 50 }, (_, i) => node(`n${i}`, { free: { cpu: 2 + (i % 5), memoryMb: 8192 } }))
+    const firsts = new Set(keys(200).map((k) => rankNodes(job, k, nodes, { sample: 4 }).candidates[0]?.nodeId))
+    // Global best fit would pick one of the 10 tightest nodes every time; samples of 4 spread wider.
+    expect(firsts.size).toBeGreaterThan(10)
+  })
+})
