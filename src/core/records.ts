@@ -22,6 +22,10 @@ export function compareRecords(a: NodeRecord, b: NodeRecord): number {
   if (ra !== rb) return ra < rb ? -1 : 1
   if (a.seq !== b.seq) return a.seq < b.seq ? -1 : 1
   if (a.by !== b.by) return a.by < b.by ? -1 : 1
+  // A tie on all of the above is almost always the same record again (every sync that brings
+  // nothing new): a structural comparison answers without building two sorted JSON strings,
+  // which was 37% of all CPU in the 1,000-node simulation.
+  if (sameJson(a, b)) return 0
   const ka = contentKey(a)
   const kb = contentKey(b)
   return ka === kb ? 0 : ka < kb ? -1 : 1
@@ -40,6 +44,25 @@ export function mergeTables(table: ReadonlyMap<NodeId, NodeRecord>, records: Ite
     out.set(r.id, cur === undefined ? r : mergeRecord(cur, r))
   }
   return out
+}
+
+/** Deep equality of two JSON values (plain objects, arrays, primitives), key order ignored. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  if (ka.length !== Object.keys(b).length) return false
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k)) return false
+    if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false
+  }
+  return true
 }
 
 /** A canonical string of a record (keys sorted), used only to break exact ties. */

@@ -48,6 +48,19 @@ describe('record merge', () => {
     }), { numRuns: 2000 })
   })
 
+  it('a copy decoded elsewhere (new objects, other key order) compares equal to the original', () => {
+    const reorder = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.map(reorder)
+      if (v === null || typeof v !== 'object') return v
+      return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reorder(x)]))
+    }
+    fc.assert(fc.property(arbRecord, (a) => {
+      const copy = reorder(JSON.parse(JSON.stringify(a))) as NodeRecord
+      expect(compareRecords(a, copy)).toBe(0)
+      expect(compareRecords(a, { ...copy, labels: { ...copy.labels, extra: 'x' } })).not.toBe(0)
+    }), { numRuns: 500 })
+  })
+
   it('gives the same table for any delivery order and any duplication', () => {
     fc.assert(fc.property(
       fc.array(arbRecord, { maxLength: 30 }),
