@@ -11,6 +11,8 @@ export interface MemberView {
   records(): NodeRecord[]
   record(id: NodeId): NodeRecord | undefined
   selfRecord(): NodeRecord
+  /** Changes whenever a member becomes live or stops being live (a cache key for the live set). */
+  liveVersion(): number
   /** Change this node's own drain flag (membership announces it). */
   setDraining(draining: boolean, now: Millis, out: Effect[]): void
 }

@@ -44,7 +44,7 @@ export class Jobs {
   private readonly active = new Set<string>()
   /** Digest of each job as we hold it, so a merge hashes only the new copy. */
   private readonly digests = new Map<string, string>()
-  private readonly rankings = new ReplicaRanking()
+  private readonly rankings: ReplicaRanking
   /** While this node drains: when its remaining runs are stopped and placed elsewhere. */
   private drainDeadline: Millis | null = null
   /** When this node's first tick came. */
@@ -78,6 +78,7 @@ export class Jobs {
       forget: (corr) => { this.pending.delete(corr) },
       replicaSet: (id) => this.replicaSet(id),
     }
+    this.rankings = new ReplicaRanking(config.replicas)
     this.arbiter = new Arbiter(book)
     this.runner = new Runner(book)
     this.repair = new ReplicaRepair(book)
@@ -119,7 +120,7 @@ export class Jobs {
 
   /** The nodes that store a job: the top live nodes by rendezvous hash of its id. */
   replicaSet(jobId: string): NodeId[] {
-    return this.ranking(jobId).slice(0, this.config.replicas)
+    return this.rankings.top(jobId, this.members.liveVersion(), this.liveIds)
   }
 
   // --- start-up ---------------------------------------------------------------------------------
@@ -471,8 +472,10 @@ export class Jobs {
 
   /** Live nodes ranked by rendezvous hash of the job id: the first ones store it. */
   private ranking(jobId: string): NodeId[] {
-    return this.rankings.rank(jobId, this.members.records().filter(live).map((r) => r.id))
+    return this.rankings.all(jobId, this.members.liveVersion(), this.liveIds)
   }
+
+  private readonly liveIds = (): NodeId[] => this.members.records().filter(live).map((r) => r.id)
 
   private send(out: Effect[], to: NodeId, msg: RpcRequest, timeoutMs: number, p: Pending): number {
     const corr = this.nextCorr()

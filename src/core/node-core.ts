@@ -38,6 +38,7 @@ export class NodeCore {
       records: () => this.membership.records(),
       record: (id: string) => this.membership.record(id),
       selfRecord: () => this.membership.selfRecord(),
+      liveVersion: () => this.membership.liveVersion(),
       setDraining: (draining: boolean, now: Millis, out: Effect[]) => this.membership.handle({ kind: 'self-update', patch: { draining } }, now, out),
     }
     this.jobs = new Jobs(view, nextCorr, init.jobsConfig ?? JOBS_DEFAULTS)

@@ -7,23 +7,53 @@ import type { NodeId } from './types.js'
 
 export class ReplicaRanking {
   private cache = new Map<string, NodeId[]>()
-  private liveKey = ''
+  private version = -1
+  private ids: NodeId[] = []
 
-  /** `liveIds` in a stable order (membership's order); the result is ranked best first. */
-  rank(jobId: string, liveIds: NodeId[]): NodeId[] {
-    const key = liveIds.join(',')
-    if (key !== this.liveKey) {
-      // Membership changed: every job's replica set may have moved.
+  /** `keep`: how many of the best nodes to remember per job (its storing nodes). */
+  constructor(private readonly keep: number) {}
+
+  /**
+   * The job's best `keep` live nodes, best first. `version` changes whenever the live set does
+   * (membership's live version), so the cache is checked with one comparison instead of joining
+   * N ids into a key, and each job costs one O(N) pass per live-set change, not a sort, and
+   * O(keep) memory, not O(N).
+   */
+  top(jobId: string, version: number, liveIds: () => NodeId[]): NodeId[] {
+    if (version !== this.version) {
+      // Membership changed: every job's storing nodes may have moved.
       this.cache = new Map()
-      this.liveKey = key
+      this.version = version
+      this.ids = liveIds()
     }
     let ranked = this.cache.get(jobId)
     if (ranked === undefined) {
-      ranked = rankFor(jobId, liveIds)
+      ranked = topFor(jobId, this.ids, this.keep)
       this.cache.set(jobId, ranked)
     }
     return ranked
   }
+
+  /** Every live node ranked for the job (uncached: a submit walks down it when stores fail). */
+  all(jobId: string, version: number, liveIds: () => NodeId[]): NodeId[] {
+    if (version !== this.version) this.top(jobId, version, liveIds)
+    return rankFor(jobId, this.ids)
+  }
+}
+
+/** The best `k` of `ids` for a job, in the order rankFor gives them. */
+export function topFor(jobId: string, ids: readonly NodeId[], k: number): NodeId[] {
+  const best: Array<{ id: NodeId; h: number }> = []
+  const before = (a: { id: NodeId; h: number }, b: { id: NodeId; h: number }): boolean => a.h > b.h || (a.h === b.h && a.id < b.id)
+  for (const id of ids) {
+    const x = { id, h: rendezvousHash(jobId, id) }
+    if (best.length === k && !before(x, best[k - 1] as { id: NodeId; h: number })) continue
+    let i = best.length < k ? best.length : k - 1
+    if (best.length < k) best.push(x)
+    while (i > 0 && before(x, best[i - 1] as { id: NodeId; h: number })) { best[i] = best[i - 1] as { id: NodeId; h: number }; i-- }
+    best[i] = x
+  }
+  return best.map((x) => x.id)
 }
 
 /** Nodes ranked for a job, best first (uncached: for views other than the current one). */
