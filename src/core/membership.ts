@@ -356,6 +356,11 @@ export class Membership {
       if (s === undefined || s.incarnation !== r.incarnation) {
         this.suspicions.set(r.id, { incarnation: r.incarnation, startedAt: now, confirmers: new Set([r.by]) })
         if (r.by === this.self.id) this.stats.suspicions++
+        // Someone else suspects it: probe it now rather than when our turn comes round (up to N
+        // probe periods away). Our own failed probe is an independent confirmation, and
+        // Lifeguard shortens the suspicion with each one; an ack from it clears nothing by
+        // itself (only the member's refutation does) but costs one ping.
+        else if (!this.leaving && !this.probes.has(r.id)) this.startProbe(r.id, now, out)
       } else {
         s.confirmers.add(r.by)
       }
@@ -528,6 +533,7 @@ export class Membership {
   private onLeave(out: Effect[]): void {
     if (this.leaving) return
     this.self = { ...this.self, state: 'left', seq: this.self.seq + 1 }
+    this.liveChanges++
     this.setSelf(this.self)
     this.leaving = true
     this.probes.clear()
