@@ -36,8 +36,9 @@ export interface JobsConfig {
    */
   gossipCoalesceMs: number
   /**
-   * Placement packs: the tightest of this many sampled feasible nodes is offered first (see
+   * Batch placement packs: the tightest of this many sampled feasible nodes is offered first (see
    * packSample in src/placement/rank.ts); 0 spreads by capacity-weighted rendezvous instead.
+   * Services always spread (see Arbiter.sampleFor).
    */
   placementSample: number
   /** A claim whose node keeps refusing the start (no room since its reservation expired) is closed after this. */

@@ -51,6 +51,21 @@ describe('jobs', () => {
     expect(Math.max(...waits)).toBeLessThan(40)
   })
 
+  it('packs batch jobs onto as few nodes as fit them, and spreads services', () => {
+    for (const type of ['batch', 'service'] as const) {
+      const sim = cluster(5, 11)
+      // 8 long-running jobs of 1 cpu on five 4-cpu nodes: two nodes hold them all if packed.
+      for (let i = 0; i < 8; i++) {
+        sim.submit(`node-${1 + (i % 5)}`, `${type}${i}`, simSpec({ type, resources: { cpu: 1, memoryMb: 64 }, env: { SIM_DURATION_MS: '3600000' } }))
+        sim.runUntilTrue(() => sim.runs.some((r) => r.jobId === `${type}${i}`), 2_000)
+        sim.run(300) // the node announces its new free capacity on its next tick
+      }
+      const used = new Set(sim.runs.map((r) => r.node)).size
+      if (type === 'batch') expect(used, 'batch jobs packed').toBe(2)
+      else expect(used, 'services spread').toBeGreaterThanOrEqual(4)
+    }
+  })
+
   it('gives one job for one idempotency id submitted to two nodes', () => {
     const sim = cluster(4)
     const a = sim.submit('node-1', 'same', simSpec())
