@@ -12,6 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Libp2pOptions } from 'libp2p'
 import type { FastMsgIdFn } from '@libp2p/gossipsub/types'
+import { GOSSIP_FACTOR } from '../gossip/topics.js'
 import type { HostOptions } from './host.js'
 
 /**
@@ -124,6 +125,7 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
         // Message ids are author+seqno, so a real duplicate publish cannot happen; never throw.
         ignoreDuplicatePublishError: true,
         fastMsgIdFn: fastMsgId,
+        gossipFactor: GOSSIP_FACTOR,
         maxInboundDataLength: gossipFrameCap(opts.maxMessageBytes),
         // Remote peers cannot make us track topics we do not use.
         allowedTopics: [opts.topic, exchangeTopic],

@@ -18,7 +18,7 @@
 // time per hop; there is no CPU queueing.
 import { Rng, seedFromString } from '../core/rng.js'
 import type { Millis } from '../core/types.js'
-import { CLUSTER_TOPIC } from '../gossip/topics.js'
+import { CLUSTER_TOPIC, GOSSIP_FACTOR } from '../gossip/topics.js'
 import type { EventQueue } from './event-queue.js'
 import type { Network, NodeRunState } from './network.js'
 import {
@@ -53,9 +53,9 @@ export interface GossipsubParams {
   discoveryDataBytes: number
 }
 
-/** @libp2p/gossipsub 17.1 defaults (dist/src/constants.js), as murmur's host leaves them. */
+/** @libp2p/gossipsub 17.1 defaults (dist/src/constants.js), with murmur's host's gossip factor. */
 export const GOSSIPSUB_DEFAULTS: GossipsubParams = {
-  D: 6, Dlo: 4, Dhi: 12, Dlazy: 6, gossipFactor: 0.25, heartbeatMs: 1_000, heartbeatInitialDelayMs: 100,
+  D: 6, Dlo: 4, Dhi: 12, Dlazy: 6, gossipFactor: GOSSIP_FACTOR, heartbeatMs: 1_000, heartbeatInitialDelayMs: 100,
   mcacheLength: 5, mcacheGossip: 3, floodPublish: true, idontwantMinDataSize: 512, maxIHaveLength: 5_000,
   pruneBackoffMs: 60_000, signMs: 0.2, validateMs: 0.25,
   // PEER_EXCHANGE_BACKSTOP_MS in src/node/libp2p-config.ts.

@@ -72,7 +72,7 @@ describe('gossipsub model', () => {
   })
 
   it('repairs heavy loss through IHAVE/IWANT when publishing to the mesh only', () => {
-    const w = world(40, { floodPublish: false }, { gossipLoss: 0.4 })
+    const w = world(40, { floodPublish: false, gossipFactor: 0.25 }, { gossipLoss: 0.4 }) // the library's default factor
     w.run(3_000)
     const ids = Array.from({ length: 10 }, (_, i) => w.g.publish(i, { i }, 300)!.id)
     w.run(6_000)
