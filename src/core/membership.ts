@@ -15,6 +15,7 @@
 import type { MembershipConfig } from './config.js'
 import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
+import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
 import type { JobRecord } from './job-types.js'
 import type {
   ClusterEvent, CoreEvent, Effect, JobSync, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse,
@@ -57,6 +58,7 @@ type Pending =
   | { purpose: 'probe-indirect'; target: NodeId; seq: number }
   | { purpose: 'relay'; target: NodeId; reqId: number; seq: number }
   | { purpose: 'sync'; peer: NodeId }
+  | { purpose: 'sync-push' }
   | { purpose: 'leave'; peer: NodeId }
 
 /** Lets another sub-machine ride on the push-pull exchange (the jobs' digests and records). */
@@ -415,14 +417,24 @@ export class Membership {
         }
         this.send(msg.target, { type: 'ping', seq: msg.seq, from: null }, this.scaled(this.config.probeTimeoutMs), { purpose: 'relay', target: msg.target, reqId, seq: msg.seq }, out)
         return
-      case 'sync':
+      case 'sync': {
         this.stats.syncs++
         for (const r of msg.records) this.merge(r, now, out)
         this.lastSyncWith.set(from, now)
-        out.push({ kind: 'reply', reqId, msg: {
-          type: 'sync', records: this.records(),
-          ...(this.syncExt !== undefined && msg.jobs !== undefined ? this.syncExt.onRequest(msg.jobs) : {}),
-        } })
+        const jobs = this.syncExt !== undefined && msg.jobs !== undefined ? this.syncExt.onRequest(msg.jobs) : {}
+        if (msg.digest === undefined) {
+          out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: this.records(), ...jobs } })
+          return
+        }
+        // Delta: only the buckets that differ; the initiator pushes its side of them next.
+        const table = this.records()
+        const buckets = differingBuckets(tableDigest(table), msg.digest)
+        out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: inBuckets(table, buckets), buckets, ...jobs } })
+        return
+      }
+      case 'sync-push':
+        for (const r of msg.records) this.merge(r, now, out)
+        out.push({ kind: 'reply', reqId, msg: { type: 'ok' } })
         return
       case 'leave':
         this.merge(msg.record, now, out)
@@ -451,7 +463,13 @@ export class Membership {
       case 'sync':
         if (msg.type !== 'sync') return
         for (const r of msg.records) this.merge(r, now, out)
+        if (msg.buckets !== undefined && msg.buckets.length > 0) {
+          // Where the peer differed we may hold the newer records: push ours of those buckets.
+          this.send(from, { type: 'sync-push', records: inBuckets(this.records(), msg.buckets) }, 2 * this.config.probeRoundMs, { purpose: 'sync-push' }, out)
+        }
         this.syncExt?.onResponse(from, msg.jobs ?? [], msg.want ?? [], now, out)
+        return
+      case 'sync-push':
         return
       case 'leave':
         return
@@ -525,9 +543,9 @@ export class Membership {
   private sendSync(peer: NodeId, now: Millis, out: Effect[]): void {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
-    // 2 probe rounds: a full table is bigger than a ping, but it is still one frame on loopback/LAN.
+    // 2 probe rounds: an answer may carry many records, but it is still one frame on loopback/LAN.
     const jobs = this.syncExt?.request()
-    this.send(peer, { type: 'sync', records: this.records(), ...(jobs === undefined ? {} : { jobs }) }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+    this.send(peer, { type: 'sync', records: [], digest: tableDigest(this.records()), ...(jobs === undefined ? {} : { jobs }) }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
   }
 
   private onLeave(out: Effect[]): void {

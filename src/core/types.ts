@@ -55,7 +55,13 @@ export interface JobSync {
 export type RpcRequest =
   | { type: 'ping'; seq: number; from: NodeRecord | null }
   | { type: 'ping-req'; seq: number; target: NodeId }
-  | { type: 'sync'; records: NodeRecord[]; jobs?: JobSync }
+  /**
+   * Push-pull. With `digest` (see table-digest.ts) the answer carries only the records of buckets
+   * that differ; without it, the whole table.
+   */
+  | { type: 'sync'; records: NodeRecord[]; digest?: string[]; jobs?: JobSync }
+  /** The initiator's records of the buckets a delta sync found different. */
+  | { type: 'sync-push'; records: NodeRecord[] }
   | { type: 'leave'; record: NodeRecord }
   /** Store this job (a replica is asked at submit, and by replica repair); answer after it is on disk. */
   | { type: 'store-job'; job: JobRecord }
@@ -71,7 +77,7 @@ export type RpcRequest =
 export type RpcResponse =
   | { type: 'ack'; seq: number }
   | { type: 'nack'; seq: number }
-  | { type: 'sync'; records: NodeRecord[]; jobs?: JobRecord[]; want?: string[] }
+  | { type: 'sync'; records: NodeRecord[]; buckets?: number[]; jobs?: JobRecord[]; want?: string[] }
   | { type: 'accept' }
   | { type: 'reject'; reason: string }
   | { type: 'ok' }

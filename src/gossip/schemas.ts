@@ -82,7 +82,8 @@ export const GossipMessageSchema = Type.Union([
 export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('ping'), seq: Count, from: Type.Union([NodeRecordSchema, Type.Null()]) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ping-req'), seq: Count, target: Id }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sync'), records: Records, jobs: Type.Optional(JobSyncSchema) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sync'), records: Records, digest: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 64 })), jobs: Type.Optional(JobSyncSchema) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sync-push'), records: Records }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('leave'), record: NodeRecordSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-update'), jobs: JobRecords }, { additionalProperties: false }),
@@ -94,7 +95,7 @@ export const RpcRequestSchema = Type.Union([
 export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('ack'), seq: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('nack'), seq: Count }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sync'), records: Records, jobs: Type.Optional(JobRecords), want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sync'), records: Records, buckets: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 63 }), { maxItems: 64 })), jobs: Type.Optional(JobRecords), want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ok') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('accept') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('reject'), reason: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),

@@ -1,0 +1,46 @@
+// Delta push-pull for the member table. A full table each way every sync interval is O(N) bytes
+// per node per period (151 KB/s per node at 1,000 nodes in the simulator; at 10,000 one table is
+// near the 4 MiB frame cap). Instead the initiator sends a digest: the table split into 64
+// buckets by a hash of the node id, each summarised by the XOR of a hash of its records' versions.
+// The peer answers with its records in the buckets that differ, and the initiator pushes its own
+// records of those buckets back. In steady state no bucket differs and a sync costs ~1.2 KB.
+//
+// XOR makes a bucket's summary independent of record order and cheap to compute; the version
+// (incarnation, state, seq, claimant) is what the merge orders by, so two tables that agree on
+// every version agree on what the merge would keep.
+import { fnv1a64, hash64Hex, mix64 } from '../placement/hash.js'
+import type { NodeId, NodeRecord } from './types.js'
+
+export const DIGEST_BUCKETS = 64
+
+export function bucketOf(id: NodeId): number {
+  return mix64(fnv1a64(id)).lo % DIGEST_BUCKETS
+}
+
+/** One summary per bucket (16 hex digits each); an empty bucket is all zeros. */
+export function tableDigest(records: Iterable<NodeRecord>): string[] {
+  const hi = new Array<number>(DIGEST_BUCKETS).fill(0)
+  const lo = new Array<number>(DIGEST_BUCKETS).fill(0)
+  for (const r of records) {
+    const b = bucketOf(r.id)
+    const h = mix64(fnv1a64(`${r.id}\u0000${r.incarnation}\u0000${r.state}\u0000${r.seq}\u0000${r.by}`))
+    hi[b] = ((hi[b] as number) ^ h.hi) >>> 0
+    lo[b] = ((lo[b] as number) ^ h.lo) >>> 0
+  }
+  return hi.map((h, i) => hash64Hex({ hi: h, lo: lo[i] as number }))
+}
+
+/** Buckets whose summaries differ (a malformed or short digest differs everywhere it is missing). */
+export function differingBuckets(mine: readonly string[], theirs: readonly string[]): number[] {
+  const out: number[] = []
+  for (let b = 0; b < DIGEST_BUCKETS; b++) if (mine[b] !== theirs[b]) out.push(b)
+  return out
+}
+
+/** The records of a table that fall in the given buckets. */
+export function inBuckets(records: Iterable<NodeRecord>, buckets: readonly number[]): NodeRecord[] {
+  const want = new Set(buckets)
+  const out: NodeRecord[] = []
+  for (const r of records) if (want.has(bucketOf(r.id))) out.push(r)
+  return out
+}
