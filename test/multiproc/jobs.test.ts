@@ -91,6 +91,12 @@ describe('jobs on real agents', () => {
   it('runs 200 short jobs submitted across 5 agents, each exactly once', async () => {
     const five = [...fleet.agents.values()].filter((x) => x.child.exitCode === null)
     expect(five).toHaveLength(5)
+    const started = async (): Promise<number> => {
+      let sum = 0
+      for (const agent of five) sum += Number(/^murmur_instances_started_total (\d+)/m.exec(await (await fetch(`${agent.api}/metrics`)).text())?.[1] ?? NaN)
+      return sum
+    }
+    const startedBefore = await started()
     const ids: string[] = []
     let next = 0
     await Promise.all(Array.from({ length: 4 }, async () => {
@@ -107,8 +113,9 @@ describe('jobs on real agents', () => {
     }, 160_000, 250)
     // No instance ran twice: one allocation each, and it succeeded.
     expect(jobs.every((j) => j.allocations.length === 1 && j.allocations[0]?.state === 'succeeded')).toBe(true)
-    // The work spread over the nodes.
-    expect(new Set(jobs.map((j) => j.allocations[0]?.nodeName)).size).toBeGreaterThanOrEqual(4)
+    // The runners agree: 200 processes started across the cluster, not one more. (Where they ran
+    // is placement's business: batch jobs pack onto the fullest nodes with room.)
+    expect(await started() - startedBefore).toBe(200)
     // Every node exports what it started and what duplicates it stopped (none here).
     const metrics = await (await fetch(`${a.api}/metrics`)).text()
     expect(metrics).toMatch(/^murmur_instances_started_total \d+/m)
