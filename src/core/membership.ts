@@ -4,15 +4,18 @@
 // - Every probe interval a node pings one member (round-robin over a shuffled list). No ack within
 //   probeTimeoutMs: k other members are asked to ping it (ping-req). No ack by the end of the round:
 //   the member becomes suspect, and the claim is gossiped.
-// - A closed connection is only a hint: it starts an immediate probe of that member; the verdict
-//   still needs a failed direct and indirect probe.
-// - A suspect becomes dead when its suspicion timeout runs out; the timeout shrinks from
-//   suspicionMaxMs to suspicionMinMs as other members independently confirm the suspicion.
+// - A closed connection is only a hint: it starts an immediate probe of that member. A direct
+//   probe refused outright (nothing listens) makes it suspect at once, with a short timeout; any
+//   other failure still needs the indirect probes to fail too.
+// - Hearing that someone else suspects a member starts our own probe of it (a confirmation).
+// - A suspect becomes dead when its suspicion timeout runs out (lifeguard.ts); the timeout shrinks
+//   from suspicionMaxMs to suspicionMinMs as other members independently confirm the suspicion.
 // - A node that hears it is suspected or dead refutes with a higher incarnation. Older news never
 //   overrides newer: records merge by (incarnation, state, seq) (see records.ts).
 // - Local health: when our own ticks arrive late (our event loop stalled), all our deadlines move
 //   by the stall, because we could not have heard the acks and refutations in the meantime.
 import type { MembershipConfig } from './config.js'
+import { suspicionTimeout, type Suspicion } from './lifeguard.js'
 import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
 import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
@@ -28,15 +31,6 @@ interface Member {
   record: NodeRecord
   /** Last time we had direct evidence of life: a message from it, an ack, its own gossip. */
   lastHeard: Millis
-}
-
-interface Suspicion {
-  incarnation: number
-  startedAt: Millis
-  /** Nodes that independently claimed this suspicion (the first claimer included). */
-  confirmers: Set<NodeId>
-  /** Our own probe of it was refused outright: nothing listens there (see suspicionRefusedMs). */
-  refused?: boolean
 }
 
 interface Probe {
@@ -197,7 +191,7 @@ export class Membership {
       if (now >= p.roundDeadline) this.probeFailed(p, now, out)
     }
     for (const [id, s] of [...this.suspicions]) {
-      if (now >= s.startedAt + this.suspicionTimeout(s)) this.declareDead(id, now, out)
+      if (now >= s.startedAt + suspicionTimeout(s, this.config, this.liveCount())) this.declareDead(id, now, out)
     }
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
@@ -312,17 +306,6 @@ export class Membership {
   private confirm(target: NodeId, incarnation: number, by: NodeId): void {
     const s = this.suspicions.get(target)
     if (s !== undefined && s.incarnation === incarnation) s.confirmers.add(by)
-  }
-
-  /** Lifeguard: max - (max - min) * log(C + 1) / log(K + 1), C = confirmations beyond the first. */
-  private suspicionTimeout(s: Suspicion): number {
-    const { suspicionMinMs: min, suspicionMaxMs: max } = this.config
-    if (s.refused === true) return Math.min(min, this.config.suspicionRefusedMs)
-    // K: how many confirmations we can expect; too few members to confirm means use the minimum.
-    const k = Math.min(this.config.suspicionConfirmations, this.liveCount() - 2)
-    if (k < 1) return min
-    const c = Math.min(k, s.confirmers.size - 1)
-    return Math.max(min, max - (max - min) * Math.log(c + 1) / Math.log(k + 1))
   }
 
   private declareDead(id: NodeId, now: Millis, out: Effect[]): void {

@@ -1,0 +1,27 @@
+// Lifeguard's suspicion (Dadgar et al., "Lifeguard: Local Health Awareness for More Accurate
+// Failure Detection"): a suspected member is declared dead when its suspicion times out, and the
+// timeout shrinks as other members independently confirm the suspicion, from suspicionMaxMs with
+// no confirmation down to suspicionMinMs with K of them. A refused dial is a dead process, never
+// a slow one, so our own refused probe takes the short suspicionRefusedMs instead.
+import type { MembershipConfig } from './config.js'
+import type { Millis, NodeId } from './types.js'
+
+export interface Suspicion {
+  incarnation: number
+  startedAt: Millis
+  /** Nodes that independently claimed this suspicion (the first claimer included). */
+  confirmers: Set<NodeId>
+  /** Our own probe of it was refused outright: nothing listens there (see suspicionRefusedMs). */
+  refused?: boolean
+}
+
+/** max - (max - min) * log(C + 1) / log(K + 1), C = confirmations beyond the first. */
+export function suspicionTimeout(s: Suspicion, config: MembershipConfig, liveCount: number): number {
+  const { suspicionMinMs: min, suspicionMaxMs: max } = config
+  if (s.refused === true) return Math.min(min, config.suspicionRefusedMs)
+  // K: how many confirmations we can expect; too few members to confirm means use the minimum.
+  const k = Math.min(config.suspicionConfirmations, liveCount - 2)
+  if (k < 1) return min
+  const c = Math.min(k, s.confirmers.size - 1)
+  return Math.max(min, max - (max - min) * Math.log(c + 1) / Math.log(k + 1))
+}
