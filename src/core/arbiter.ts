@@ -38,6 +38,11 @@ export class Arbiter {
     this.upSince ??= now
   }
 
+  /** When this node's first tick came (null before it): how long it has been up. */
+  upSinceAt(): Millis | null {
+    return this.upSince
+  }
+
   /** Is this node the job's arbiter (its first live storing node)? */
   isArbiterOf(jobId: string): boolean {
     return this.book.replicaSet(jobId)[0] === this.book.members.selfId

@@ -47,8 +47,6 @@ export class Jobs {
   private readonly rankings: ReplicaRanking
   /** While this node drains: when its remaining runs are stopped and placed elsewhere. */
   private drainDeadline: Millis | null = null
-  /** When this node's first tick came. */
-  private upSince: Millis | null = null
   /**
    * A node that restarted holds job records from its disk, possibly older than the cluster's. It
    * does not arbitrate until a state exchange brought it up to date (or restartHoldMs passed):
@@ -226,7 +224,6 @@ export class Jobs {
   }
 
   onTick(now: Millis, out: Effect[]): void {
-    this.upSince ??= now
     this.arbiter.noteTick(now)
     this.runner.onTick(now, this.drainDeadline, out)
     this.repair.check(this.jobs, this.persisted, (r, o) => this.persist(r, o), out)
@@ -265,7 +262,8 @@ export class Jobs {
   /** A restarted node holds off arbitrating until it caught up (see catchingUp). */
   private holding(now: Millis): boolean {
     if (!this.catchingUp) return false
-    if (this.upSince === null || now - this.upSince <= this.config.restartHoldMs) return true
+    const upSince = this.arbiter.upSinceAt()
+    if (upSince === null || now - upSince <= this.config.restartHoldMs) return true
     this.catchingUp = false
     return false
   }
