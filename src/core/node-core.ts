@@ -29,6 +29,8 @@ export class NodeCore {
   private corr = 1
   /** The membership live version the job machine last saw (see Jobs.onLiveChange). */
   private seenLive = 0
+  private nextCapacityAt = 0
+  private readonly capacityAnnounceMs: number
 
   private constructor(init: CoreInit, out: Effect[]) {
     const rng = new Rng(seedFromString(init.self.id) ^ init.seed)
@@ -42,6 +44,7 @@ export class NodeCore {
       setDraining: (draining: boolean, now: Millis, out: Effect[]) => this.membership.handle({ kind: 'self-update', patch: { draining } }, now, out),
     }
     this.jobs = new Jobs(view, nextCorr, init.jobsConfig ?? JOBS_DEFAULTS)
+    this.capacityAnnounceMs = init.config.capacityAnnounceMs
     const jobs = this.jobs
     this.membership = new Membership(init.self, init.lastIncarnation, init.config, rng, init.now, out, nextCorr, {
       request: () => jobs.syncDigests(),
@@ -110,7 +113,10 @@ export class NodeCore {
 
   /** Free capacity is announced from the node's own books, not from what others think. */
   private announceCapacity(now: Millis, out: Effect[]): void {
+    // While throttled the change stays pending, so the latest free capacity goes out next time.
+    if (now < this.nextCapacityAt) return
     if (!this.jobs.takeCapacityChange()) return
+    this.nextCapacityAt = now + this.capacityAnnounceMs
     const total = this.membership.selfRecord().resources.total
     const free: Resources = this.jobs.free()
     this.membership.handle({ kind: 'self-update', patch: { resources: { total, free }, allocations: this.jobs.localCount() } }, now, out)
