@@ -74,8 +74,8 @@ export const LAN: MembershipConfig = {
   // of that process died with it. Measured on 5 agents: SIGKILL -> dead everywhere ~0.25 s.
   suspicionRefusedMs: 150,
   suspicionConfirmations: 3,
-  // 30 s: changes (capacity, drain, labels) are pushed at once; this refresh of an unchanged
-  // record only repairs lost gossip, and the push-pull below repairs that within 5 s anyway.
+  // 30 s: changes are pushed at once (capacity at most once a second, below); this refresh of an
+  // unchanged record only repairs lost gossip, and the push-pull below repairs that within 5 s.
   // Every node receives every refresh (~8 copies of ~610 B), so at 5 s it was most of the idle
   // gossip: 0.9 MB/s per node at 1,000 nodes in the simulator.
   announceIntervalMs: 30_000,
