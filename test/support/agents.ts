@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { reapOrphans } from '../../src/execution/orphans.js'
+import { groupMembers } from '../../src/execution/proc.js'
 
 export const BIN = resolve(import.meta.dirname, '../../bin/murmur.js')
 const READY = /^murmur: ready name=(\S+) peer=(\S+) api=(\S+) p2p=(\S+)$/
@@ -24,10 +26,13 @@ export interface AgentProc {
 export class AgentFleet {
   readonly root = mkdtempSync(join(tmpdir(), 'murmur-test-'))
   readonly agents = new Map<string, AgentProc>()
+  /** Every data dir an agent ran on, restarts included: their job processes are reaped at cleanup. */
+  private readonly dataDirs = new Set<string>()
 
   /** Start one agent; resolves once it printed its ready line. */
   async start(name: string, extra: string[] = [], opts: { dataDir?: string; timeoutMs?: number } = {}): Promise<AgentProc> {
     const dataDir = opts.dataDir ?? join(this.root, name)
+    this.dataDirs.add(dataDir)
     const args = [BIN, 'agent', '--name', name, '--data-dir', dataDir, '--p2p-port', '0', '--api-port', '0', '--no-mdns', '--profile', 'test', '--log-level', 'info', ...extra]
     const child = spawn(process.execPath, [...(process.env.MURMUR_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const stderr: string[] = []
@@ -70,6 +75,11 @@ export class AgentFleet {
       }
       await a.exited
     }))
+    // A SIGKILLed agent's job processes outlive it on purpose (the next agent on its data dir
+    // reaps them); no agent comes next here, so do what it would, and wait (bounded) until gone.
+    const groups = [...this.dataDirs].flatMap((dir) => reapOrphans(join(dir, 'allocs'), new Set()))
+    const until = Date.now() + 5_000
+    while (groups.some((g) => groupMembers(g.pgid).length > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
     rmSync(this.root, { recursive: true, force: true })
   }
 }
