@@ -20,12 +20,7 @@ export class ReplicaRanking {
    * O(keep) memory, not O(N).
    */
   top(jobId: string, version: number, liveIds: () => NodeId[]): NodeId[] {
-    if (version !== this.version) {
-      // Membership changed: every job's storing nodes may have moved.
-      this.cache = new Map()
-      this.version = version
-      this.ids = liveIds()
-    }
+    this.follow(version, liveIds)
     let ranked = this.cache.get(jobId)
     if (ranked === undefined) {
       ranked = topFor(jobId, this.ids, this.keep)
@@ -36,8 +31,16 @@ export class ReplicaRanking {
 
   /** Every live node ranked for the job (uncached: a submit walks down it when stores fail). */
   all(jobId: string, version: number, liveIds: () => NodeId[]): NodeId[] {
-    if (version !== this.version) this.top(jobId, version, liveIds)
+    this.follow(version, liveIds)
     return rankFor(jobId, this.ids)
+  }
+
+  /** Membership changed: every job's storing nodes may have moved. */
+  private follow(version: number, liveIds: () => NodeId[]): void {
+    if (version === this.version) return
+    this.cache = new Map()
+    this.version = version
+    this.ids = liveIds()
   }
 }
 
