@@ -24,7 +24,10 @@ export interface MembershipConfig {
   suspicionRefusedMs: number
   /** Most confirmations that still shorten the suspicion timeout (memberlist uses SuspicionMult - 2 = 2..3). */
   suspicionConfirmations: number
-  /** Refresh of a node's own record over gossip, when nothing changed. Changes go out on the next tick. */
+  /**
+   * Refresh of a node's own record over gossip when nothing changed; 0: never (changes go out on
+   * the next tick either way, and push-pull repairs what gossip lost).
+   */
   announceIntervalMs: number
   /**
    * A node announces a change of its free capacity at most this often (every job start and end
@@ -36,6 +39,12 @@ export interface MembershipConfig {
   syncIntervalMs: number
   /** Ignore a second connection-triggered sync to the same peer within this window. */
   syncDebounceMs: number
+  /**
+   * A push-pull with one random member we hold dead, this often (Serf's reconnect). Nobody probes
+   * the dead and unchanged records are not re-announced, so this is how the two sides of a healed
+   * partition, or a node that restarted while cut off, find each other again. 0: never.
+   */
+  reconnectIntervalMs: number
   /**
    * Lifeguard's local health multiplier cap: a node whose own probes fail, or that has to refute
    * suspicions of itself, is probably the slow one, so it stretches its probe interval and
@@ -74,17 +83,21 @@ export const LAN: MembershipConfig = {
   // of that process died with it. Measured on 5 agents: SIGKILL -> dead everywhere ~0.25 s.
   suspicionRefusedMs: 150,
   suspicionConfirmations: 3,
-  // 30 s: changes are pushed at once (capacity at most once a second, below); this refresh of an
-  // unchanged record only repairs lost gossip, and the push-pull below repairs that within 5 s.
-  // Every node receives every refresh (~8 copies of ~610 B), so at 5 s it was most of the idle
-  // gossip: 0.9 MB/s per node at 1,000 nodes in the simulator.
-  announceIntervalMs: 30_000,
+  // 0, never: changes are pushed at once (capacity at most once a second, below), and a refresh of
+  // an unchanged record only repairs lost gossip, which the push-pull below repairs anyway (a
+  // record spreads epidemically through syncs in O(log N) intervals). Every node received every
+  // refresh (~8 copies of ~610 B): at 5 s that was 0.9 MB/s per node at 1,000 nodes in the
+  // simulator, at 30 s still half of the idle bytes (60 of 112 KB/s).
+  announceIntervalMs: 0,
   // 1 s: at 100 nodes and 72 jobs/s every node announced ~1.7 capacity changes a second, and every
   // node received all of them (~8 copies of ~610 B each).
   capacityAnnounceMs: 1000,
   // 5 s: a node that missed messages converges within one interval without waiting for news.
   syncIntervalMs: 5000,
   syncDebounceMs: 1000,
+  // 10 s: a healed partition merges within ~10 s / (nodes on the other side); a dial to a member
+  // that is really gone is refused at once, ~1 round trip per node per 10 s.
+  reconnectIntervalMs: 10_000,
   maxLocalHealth: 8,
 }
 
@@ -100,18 +113,19 @@ export const WAN: MembershipConfig = {
   // Across a WAN a middlebox may refuse for a while (a flapping route, a restarting proxy): no shortcut.
   suspicionRefusedMs: 3000,
   suspicionConfirmations: 3,
-  announceIntervalMs: 10000,
+  announceIntervalMs: 0,
   capacityAnnounceMs: 2000,
   syncIntervalMs: 15000,
   syncDebounceMs: 2000,
+  reconnectIntervalMs: 30_000,
   maxLocalHealth: 8,
 }
 
 /** Tests: the LAN detector (it is what tests must prove), with faster repair of lost gossip. */
 export const TEST: MembershipConfig = {
   ...LAN,
-  announceIntervalMs: 2000,
   syncIntervalMs: 2000,
+  reconnectIntervalMs: 2000,
 }
 
 export const PROFILES = { lan: LAN, wan: WAN, test: TEST } as const

@@ -16,6 +16,7 @@
 //   by the stall, because we could not have heard the acks and refutations in the meantime.
 import type { MembershipConfig } from './config.js'
 import { suspicionTimeout, type Suspicion } from './lifeguard.js'
+import type { MembershipStats, Pending, Probe } from './membership-types.js'
 import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
 import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
@@ -33,45 +34,13 @@ interface Member {
   lastHeard: Millis
 }
 
-interface Probe {
-  target: NodeId
-  seq: number
-  directDeadline: Millis
-  roundDeadline: Millis
-  directFailed: boolean
-  /** The direct ping was refused (connection refused/closed), not merely unanswered. */
-  refused: boolean
-  /** ...and specifically its dial was refused: nothing listens at the member's address. */
-  connRefused?: boolean
-  indirectSent: boolean
-  indirectPending: number
-}
-
-type Pending =
-  | { purpose: 'probe-direct'; target: NodeId; seq: number }
-  | { purpose: 'probe-indirect'; target: NodeId; seq: number }
-  | { purpose: 'relay'; target: NodeId; reqId: number; seq: number }
-  | { purpose: 'sync'; peer: NodeId }
-  | { purpose: 'sync-push' }
-  | { purpose: 'leave'; peer: NodeId }
+export type { MembershipStats } from './membership-types.js'
 
 /** Lets another sub-machine ride on the push-pull exchange (the jobs' digests and records). */
 export interface SyncExtension {
   request(): JobSync
   onRequest(sync: JobSync): { jobs: JobRecord[]; want: string[] }
   onResponse(from: NodeId, jobs: JobRecord[], want: string[], now: Millis, out: Effect[]): void
-}
-
-/** Counters for /metrics; monotonic. */
-export interface MembershipStats {
-  probes: number
-  indirectProbes: number
-  suspicions: number
-  refutations: number
-  deathsDeclared: number
-  syncs: number
-  /** Current local health multiplier (a gauge, not a counter). */
-  localHealth: number
 }
 
 export class Membership {
@@ -85,6 +54,7 @@ export class Membership {
   private nextSeq = 1
   private nextProbeAt = 0
   private nextAnnounceAt = 0
+  private nextReconnectAt = 0
   private nextSyncAt = 0
   private lastTickAt: Millis | undefined
   private selfDirty = true
@@ -113,6 +83,7 @@ export class Membership {
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     this.nextProbeAt = now + this.rng.int(config.probeIntervalMs)
     this.nextSyncAt = now + config.syncIntervalMs
+    this.nextReconnectAt = now + config.reconnectIntervalMs
   }
 
   get id(): NodeId {
@@ -198,16 +169,19 @@ export class Membership {
       const target = this.nextProbeTarget()
       if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out)
     }
-    if (this.selfDirty || now >= this.nextAnnounceAt) {
+    const refresh = this.config.announceIntervalMs > 0 && now >= this.nextAnnounceAt
+    if (this.selfDirty || refresh) {
       this.outbox.push(this.self)
       this.selfDirty = false
       this.nextAnnounceAt = now + this.config.announceIntervalMs
     }
     if (now >= this.nextSyncAt) {
       this.nextSyncAt = now + this.config.syncIntervalMs
-      const peers = this.liveOthers()
-      const peer = peers.length > 0 ? peers[this.rng.int(peers.length)] : undefined
-      if (peer !== undefined) this.sendSync(peer, now, out)
+      this.syncWithOne(this.liveOthers(), now, out)
+    }
+    if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
+      this.nextReconnectAt = now + this.config.reconnectIntervalMs
+      this.syncWithOne(this.records().filter((r) => r.state === 'dead').map((r) => r.id), now, out)
     }
   }
 
@@ -521,6 +495,10 @@ export class Membership {
       // may only time out: ping again now, so a refused dial answers in milliseconds.
       this.send(peer, { type: 'ping', seq: p.seq, from: null }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target: peer, seq: p.seq }, out)
     }
+  }
+
+  private syncWithOne(ids: NodeId[], now: Millis, out: Effect[]): void {
+    if (ids.length > 0) this.sendSync(ids[this.rng.int(ids.length)] as NodeId, now, out)
   }
 
   private sendSync(peer: NodeId, now: Millis, out: Effect[]): void {

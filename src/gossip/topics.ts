@@ -25,3 +25,15 @@ export const MAX_RPC_BYTES = 4 * 1024 * 1024
  * KB/s per node idle and 386 of 1,075 KB/s under load. The simulator models the same value.
  */
 export const GOSSIP_FACTOR = 0
+
+/**
+ * Backstop period of the peer-exchange announcements (pubsub-peer-discovery). A node announces
+ * when it gains its first exchange-topic neighbour (see AnnounceThrottle in src/node/discovery.ts),
+ * which is what builds the connection mesh; the periodic announcement only repairs what that one
+ * missed. Every announcement reaches every node (~8 copies of ~230 B), so at 30 s it was the
+ * largest idle cost: 6 of 13.6 KB/s per node at 100 nodes in the simulator, ~60 KB/s at 1,000.
+ * Membership now covers what it repaired: every probe and sync dials the member it needs, and a
+ * push-pull with a random dead member every reconnectIntervalMs merges the halves of a healed
+ * partition. So the backstop is long. The simulator models the same value.
+ */
+export const PEER_EXCHANGE_BACKSTOP_MS = 10 * 60_000

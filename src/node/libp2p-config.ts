@@ -12,7 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Libp2pOptions } from 'libp2p'
 import type { FastMsgIdFn } from '@libp2p/gossipsub/types'
-import { GOSSIP_FACTOR } from '../gossip/topics.js'
+import { GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
 import type { HostOptions } from './host.js'
 
 /**
@@ -36,15 +36,6 @@ export type HostServices = {
 export function discoveryTopic(clusterTopic: string): string {
   return `${clusterTopic}/peer-discovery`
 }
-
-/**
- * Backstop period of peer-exchange announcements. A node announces when it gains its first
- * exchange-topic neighbour (see AnnounceThrottle in discovery.ts), which is what builds the
- * mesh; the periodic announcement only repairs what that one missed (a message lost while the
- * gossip mesh was still forming, a dial that failed 4 times, two halves of a healed partition). Every announcement costs ~N*(D+1) transmissions
- * cluster-wide, so this period is long: 30 s keeps 50 idle nodes at under 2 announcements/s.
- */
-export const PEER_EXCHANGE_BACKSTOP_MS = 30_000
 
 /**
  * libp2p pings every connection this often and drops the connection when pings fail. It is

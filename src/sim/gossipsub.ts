@@ -18,7 +18,7 @@
 // time per hop; there is no CPU queueing.
 import { Rng, seedFromString } from '../core/rng.js'
 import type { Millis } from '../core/types.js'
-import { CLUSTER_TOPIC, GOSSIP_FACTOR } from '../gossip/topics.js'
+import { CLUSTER_TOPIC, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
 import type { EventQueue } from './event-queue.js'
 import type { Network, NodeRunState } from './network.js'
 import {
@@ -58,8 +58,7 @@ export const GOSSIPSUB_DEFAULTS: GossipsubParams = {
   D: 6, Dlo: 4, Dhi: 12, Dlazy: 6, gossipFactor: GOSSIP_FACTOR, heartbeatMs: 1_000, heartbeatInitialDelayMs: 100,
   mcacheLength: 5, mcacheGossip: 3, floodPublish: true, idontwantMinDataSize: 512, maxIHaveLength: 5_000,
   pruneBackoffMs: 60_000, signMs: 0.2, validateMs: 0.25,
-  // PEER_EXCHANGE_BACKSTOP_MS in src/node/libp2p-config.ts.
-  discoveryIntervalMs: 30_000, discoveryDataBytes: 52,
+  discoveryIntervalMs: PEER_EXCHANGE_BACKSTOP_MS, discoveryDataBytes: 52,
 }
 
 const TOPIC_NAMES = [CLUSTER_TOPIC, `${CLUSTER_TOPIC}/peer-discovery`] as const

@@ -127,6 +127,20 @@ describe('membership', () => {
     sim.runUntilTrue(() => converged(sim, 4), 15_000)
   })
 
+  it('two halves that declared each other dead merge again after the partition heals', () => {
+    const sim = cluster(6, 4)
+    sim.runUntilTrue(() => converged(sim, 6), 5_000)
+    const left = ['node-1', 'node-2', 'node-3']
+    const right = ['node-4', 'node-5', 'node-6']
+    const cut = sim.partition(left)
+    sim.runUntilTrue(() => right.every((t) => allSee(sim, t, 'dead', left)) && left.every((t) => allSee(sim, t, 'dead', right)), 10_000)
+    sim.run(3_000) // settled apart: no suspicion or refutation of the split is still in flight
+    sim.heal(cut)
+    // Nobody probes the dead and unchanged records are not re-announced: the push-pull with a
+    // random dead member (reconnectIntervalMs) is what finds the other side.
+    sim.runUntilTrue(() => converged(sim, 6), 15_000)
+  })
+
   it('a node that missed all gossip converges through the state exchange', () => {
     const sim = new SimCluster({ seed: 9, gossipLoss: 1 })
     for (let i = 1; i <= 6; i++) sim.start(`node-${i}`)

@@ -1,0 +1,37 @@
+// Types private to the membership machine (membership.ts): its probes, what its outstanding
+// requests were for, and its counters.
+import type { Millis, NodeId } from './types.js'
+
+export interface Probe {
+  target: NodeId
+  seq: number
+  directDeadline: Millis
+  roundDeadline: Millis
+  directFailed: boolean
+  /** The direct ping was refused (connection refused/closed), not merely unanswered. */
+  refused: boolean
+  /** ...and specifically its dial was refused: nothing listens at the member's address. */
+  connRefused?: boolean
+  indirectSent: boolean
+  indirectPending: number
+}
+
+export type Pending =
+  | { purpose: 'probe-direct'; target: NodeId; seq: number }
+  | { purpose: 'probe-indirect'; target: NodeId; seq: number }
+  | { purpose: 'relay'; target: NodeId; reqId: number; seq: number }
+  | { purpose: 'sync'; peer: NodeId }
+  | { purpose: 'sync-push' }
+  | { purpose: 'leave'; peer: NodeId }
+
+/** Counters for /metrics; monotonic. */
+export interface MembershipStats {
+  probes: number
+  indirectProbes: number
+  suspicions: number
+  refutations: number
+  deathsDeclared: number
+  syncs: number
+  /** Current local health multiplier (a gauge, not a counter). */
+  localHealth: number
+}
