@@ -22,9 +22,10 @@ export interface AgentView {
   /** Prometheus registry with this agent's metrics. */
   readonly metrics: Registry
 
-  /** Every job this node knows of (every node knows every job). */
-  jobs(): JobStatus[]
-  job(id: string): JobStatus | undefined
+  /** Every job in the cluster (each live node lists the jobs it stores). */
+  jobs(): Promise<JobStatus[]>
+  /** One job, from this node's copy when it stores the job, else from its storing nodes. */
+  job(id: string): Promise<JobStatus | undefined>
   /**
    * Submit a validated spec with defaults filled in. Resolves with the core's answer: 201 {id}
    * once the job is on disk on min(3, alive) nodes, or an error reply. The same idempotency key

@@ -27,6 +27,8 @@ export type Pending =
   | { purpose: 'sync-push' }
   | { purpose: 'drain'; reqId: number; node: NodeId }
   | { purpose: 'repair'; node: NodeId; ids: string[] }
+  | { purpose: 'job-sync'; node: NodeId }
+  | { purpose: 'read'; readId: number; node: NodeId }
 
 export interface JobsStats {
   submitted: number

@@ -100,6 +100,10 @@ export interface JobStatus {
 export type ApiRequest =
   | { op: 'submit'; id: string; spec: JobSpec }
   | { op: 'cancel'; id: string }
+  /** One job's status, from its storing nodes when this node does not store it. */
+  | { op: 'get'; id: string }
+  /** Every job: each live node lists the ones it stores. */
+  | { op: 'list' }
   /** Drain a node (or stop draining it): no new work; its runs move; batch runs move after the deadline. */
   /** `transient`: a drain for shutting down (SIGTERM), not kept across a restart. */
   | { op: 'drain'; node: NodeId; enable: boolean; deadlineMs: number; transient?: boolean }

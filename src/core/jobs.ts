@@ -11,6 +11,7 @@
 //   and the periodic state exchange compares digests to repair what gossip lost. When the live
 //   set changes, src/core/replica-repair.ts copies jobs to their new storing nodes.
 import { Arbiter } from './arbiter.js'
+import { JobExchange } from './job-exchange.js'
 import { live, type JobBook, type JobsStats, type MemberView, type Pending } from './job-book.js'
 import { allocKey, isTerminalAlloc, jobDigest, jobState, mergeJob } from './job-merge.js'
 import { gossipBatches, jobChangeEvents, toJobStatus } from './job-status.js'
@@ -19,7 +20,7 @@ import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
 import { ReplicaRanking } from './replica-ranking.js'
 import { ReplicaRepair } from './replica-repair.js'
 import { Runner } from './runner.js'
-import type { Effect, JobSync, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
+import type { Effect, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
 
 export { JOBS_DEFAULTS, type JobsConfig, type JobsStats, type MemberView }
 
@@ -60,6 +61,9 @@ export class Jobs {
   private readonly arbiter: Arbiter
   private readonly runner: Runner
   private readonly repair: ReplicaRepair
+  private readonly exchange: JobExchange
+  /** Live node count, per membership live version (gossip of jobs depends on it). */
+  private liveCount = { version: -1, count: 0 }
 
   constructor(
     private readonly members: MemberView,
@@ -80,6 +84,7 @@ export class Jobs {
     this.arbiter = new Arbiter(book)
     this.runner = new Runner(book)
     this.repair = new ReplicaRepair(book)
+    this.exchange = new JobExchange(book, { jobs: this.jobs, digestOf: (id) => this.digests.get(id), caughtUp: () => { this.catchingUp = false } })
   }
 
   // --- queries --------------------------------------------------------------------------------
@@ -147,12 +152,20 @@ export class Jobs {
   onApi(reqId: number, req: ApiRequest, now: Millis, out: Effect[]): void {
     if (req.op === 'submit') this.submit(reqId, req.id, req.spec, now, out)
     else if (req.op === 'cancel') this.cancel(reqId, req.id, now, out)
+    else if (req.op === 'get') this.exchange.get(reqId, req.id, now, out)
+    else if (req.op === 'list') this.exchange.list(reqId, now, out)
     else this.drainRequest(reqId, req.node, req.enable, req.deadlineMs, req.transient === true, now, out)
   }
 
   /** Returns true when the request was one of ours. */
-  onRequest(reqId: number, msg: RpcRequest, now: Millis, out: Effect[]): boolean {
+  onRequest(from: NodeId, reqId: number, msg: RpcRequest, now: Millis, out: Effect[]): boolean {
     switch (msg.type) {
+      case 'job-sync':
+        this.reply(out, reqId, this.exchange.onSync(from, msg.digests))
+        return true
+      case 'job-fetch':
+        this.reply(out, reqId, this.exchange.onFetch(msg.ids, msg.after))
+        return true
       // Asked directly to keep a job: write it before answering, whatever our own view of the
       // replica set says (the asker's view chose us; the ok is what makes the submit durable).
       case 'store-job':
@@ -213,6 +226,12 @@ export class Jobs {
       case 'repair':
         this.repair.onAnswer(p.node, p.ids, ok)
         return
+      case 'job-sync':
+        this.exchange.onSyncAnswer(p.node, msg, now, out)
+        return
+      case 'read':
+        this.exchange.onFetchAnswer(p.readId, p.node, msg, now, out)
+        return
       case 'update':
       case 'sync-push':
         return
@@ -228,6 +247,7 @@ export class Jobs {
     this.runner.onTick(now, this.drainDeadline, out)
     this.repair.check(this.jobs, this.persisted, (r, o) => this.persist(r, o), out)
     this.arbitrateAll(now, out)
+    this.exchange.onTick(now, this.catchingUp, out)
     this.flushGossip(now, out)
   }
 
@@ -282,32 +302,6 @@ export class Jobs {
     return this.runner.takeCapacityChange()
   }
 
-  // --- the job part of the state exchange -----------------------------------------------------
-
-  syncDigests(): JobSync {
-    const digests: Record<string, string> = {}
-    for (const [id, d] of this.digests) digests[id] = d
-    return { digests }
-  }
-
-  /** Answer a peer's digests: records it lacks or differs on, and ids we want from it. */
-  onSyncRequest(sync: JobSync): { jobs: JobRecord[]; want: string[] } {
-    const jobs: JobRecord[] = []
-    const want: string[] = []
-    for (const [id, r] of this.jobs) if (sync.digests[id] !== this.digests.get(id)) jobs.push(r)
-    for (const [id, d] of Object.entries(sync.digests)) {
-      if (this.digests.get(id) !== d) want.push(id)
-    }
-    return { jobs, want }
-  }
-
-  onSyncResponse(from: NodeId, jobs: JobRecord[], want: string[], now: Millis, out: Effect[]): void {
-    for (const j of jobs) this.merge(j, now, out)
-    this.catchingUp = false
-    const push = want.map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
-    if (push.length > 0) this.send(out, from, { type: 'job-update', jobs: push }, this.config.storeTimeoutMs, { purpose: 'sync-push' })
-  }
-
   // --- submit and cancel ------------------------------------------------------------------------
 
   private submit(reqId: number, id: string, spec: JobSpec, now: Millis, out: Effect[]): void {
@@ -351,14 +345,18 @@ export class Jobs {
     }
   }
 
+  /** A cancel: on our copy when we store the job, else on the storing nodes' (fetched first). */
   private cancel(reqId: number, id: string, now: Millis, out: Effect[]): void {
-    const r = this.jobs.get(id)
-    if (r === undefined) {
-      out.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'not_found', message: `no job ${id}` } } } })
-      return
-    }
-    if (!r.cancelled) this.author({ ...r, cancelled: true }, now, out)
-    out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
+    this.exchange.get(reqId, id, now, out, (found, at, o) => {
+      if (found === undefined) {
+        o.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'not_found', message: `no job ${id}` } } } })
+        return
+      }
+      this.merge(found, at, o)
+      const r = this.jobs.get(id) as JobRecord
+      if (!r.cancelled) this.author({ ...r, cancelled: true }, at, o)
+      o.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
+    })
   }
 
   // --- drain --------------------------------------------------------------------------------------
@@ -465,6 +463,7 @@ export class Jobs {
     if (this.gossipOut.size === 0) return
     const records = [...this.gossipOut].map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
     this.gossipOut.clear()
+    if (this.liveNodes() > this.config.gossipMaxNodes) return
     for (const jobs of gossipBatches(records, this.config.gossipBatchBytes)) out.push({ kind: 'publish', msg: { type: 'jobs', jobs } })
   }
 
@@ -474,6 +473,12 @@ export class Jobs {
   }
 
   private readonly liveIds = (): NodeId[] => this.members.records().filter(live).map((r) => r.id)
+
+  private liveNodes(): number {
+    const version = this.members.liveVersion()
+    if (this.liveCount.version !== version) this.liveCount = { version, count: this.liveIds().length }
+    return this.liveCount.count
+  }
 
   private send(out: Effect[], to: NodeId, msg: RpcRequest, timeoutMs: number, p: Pending): number {
     const corr = this.nextCorr()

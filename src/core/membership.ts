@@ -20,9 +20,8 @@ import type { MembershipStats, Pending, Probe } from './membership-types.js'
 import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
 import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
-import type { JobRecord } from './job-types.js'
 import type {
-  ClusterEvent, CoreEvent, Effect, JobSync, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse,
+  ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse,
 } from './types.js'
 
 /** The node's own data, as it starts. */
@@ -35,13 +34,6 @@ interface Member {
 }
 
 export type { MembershipStats } from './membership-types.js'
-
-/** Lets another sub-machine ride on the push-pull exchange (the jobs' digests and records). */
-export interface SyncExtension {
-  request(): JobSync
-  onRequest(sync: JobSync): { jobs: JobRecord[]; want: string[] }
-  onResponse(from: NodeId, jobs: JobRecord[], want: string[], now: Millis, out: Effect[]): void
-}
 
 export class Membership {
   private readonly members = new Map<NodeId, Member>()
@@ -76,7 +68,6 @@ export class Membership {
     out: Effect[],
     /** Correlation ids are shared by all sub-machines of a node, so responses route unambiguously. */
     private readonly nextCorr: () => number,
-    private readonly syncExt?: SyncExtension,
   ) {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
     this.members.set(info.id, { record: this.self, lastHeard: now })
@@ -378,15 +369,14 @@ export class Membership {
         this.stats.syncs++
         for (const r of msg.records) this.merge(r, now, out)
         this.lastSyncWith.set(from, now)
-        const jobs = this.syncExt !== undefined && msg.jobs !== undefined ? this.syncExt.onRequest(msg.jobs) : {}
         if (msg.digest === undefined) {
-          out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: this.records(), ...jobs } })
+          out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: this.records() } })
           return
         }
         // Delta: only the buckets that differ; the initiator pushes its side of them next.
         const table = this.records()
         const buckets = differingBuckets(tableDigest(table), msg.digest)
-        out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: inBuckets(table, buckets), buckets, ...jobs } })
+        out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: inBuckets(table, buckets), buckets } })
         return
       }
       case 'sync-push':
@@ -424,7 +414,6 @@ export class Membership {
           // Where the peer differed we may hold the newer records: push ours of those buckets.
           this.send(from, { type: 'sync-push', records: inBuckets(this.records(), msg.buckets) }, 2 * this.config.probeRoundMs, { purpose: 'sync-push' }, out)
         }
-        this.syncExt?.onResponse(from, msg.jobs ?? [], msg.want ?? [], now, out)
         return
       case 'sync-push':
         return
@@ -505,8 +494,7 @@ export class Membership {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
     // 2 probe rounds: an answer may carry many records, but it is still one frame on loopback/LAN.
-    const jobs = this.syncExt?.request()
-    this.send(peer, { type: 'sync', records: [], digest: tableDigest(this.records()), ...(jobs === undefined ? {} : { jobs }) }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+    this.send(peer, { type: 'sync', records: [], digest: tableDigest(this.records()) }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
   }
 
   private onLeave(out: Effect[]): void {

@@ -45,12 +45,7 @@ export class NodeCore {
     }
     this.jobs = new Jobs(view, nextCorr, init.jobsConfig ?? JOBS_DEFAULTS)
     this.capacityAnnounceMs = init.config.capacityAnnounceMs
-    const jobs = this.jobs
-    this.membership = new Membership(init.self, init.lastIncarnation, init.config, rng, init.now, out, nextCorr, {
-      request: () => jobs.syncDigests(),
-      onRequest: (sync) => jobs.onSyncRequest(sync),
-      onResponse: (from, records, want, now, o) => jobs.onSyncResponse(from, records, want, now, o),
-    })
+    this.membership = new Membership(init.self, init.lastIncarnation, init.config, rng, init.now, out, nextCorr)
     if (init.storedJobs !== undefined && init.storedJobs.length > 0) this.jobs.load(init.storedJobs, init.now, out)
     if (init.drain != null) {
       this.jobs.restoreDrain(init.drain.deadlineAt)
@@ -83,7 +78,7 @@ export class NodeCore {
         else this.membership.handle(event, now, out)
         break
       case 'rpc-request':
-        if (!this.jobs.onRequest(event.reqId, event.msg, now, out)) this.membership.handle(event, now, out)
+        if (!this.jobs.onRequest(event.from, event.reqId, event.msg, now, out)) this.membership.handle(event, now, out)
         break
       case 'rpc-response':
         this.jobs.onResponse(event.corr, event.msg, now, out)

@@ -46,10 +46,8 @@ export type GossipMessage =
   | { type: 'jobs'; jobs: JobRecord[] }
 
 /** The job part of a push-pull exchange: digests out, differing records back. */
-export interface JobSync {
-  /** job id -> digest of the sender's copy */
-  digests: Record<string, string>
-}
+/** job id -> digest of the sender's copy (src/core/job-exchange.ts). */
+export type JobDigests = Record<string, string>
 
 /** Direct request messages (one request, one response, over a libp2p stream). */
 export type RpcRequest =
@@ -59,7 +57,7 @@ export type RpcRequest =
    * Push-pull. With `digest` (see table-digest.ts) the answer carries only the records of buckets
    * that differ; without it, the whole table.
    */
-  | { type: 'sync'; records: NodeRecord[]; digest?: string[]; jobs?: JobSync }
+  | { type: 'sync'; records: NodeRecord[]; digest?: string[] }
   /** The initiator's records of the buckets a delta sync found different. */
   | { type: 'sync-push'; records: NodeRecord[] }
   | { type: 'leave'; record: NodeRecord }
@@ -73,11 +71,21 @@ export type RpcRequest =
   | { type: 'start'; job: JobRecord; alloc: Allocation }
   /** Drain this node (enable) or stop draining it; batch runs still here after the deadline move. */
   | { type: 'drain'; enable: boolean; deadlineMs: number }
+  /**
+   * Job anti-entropy between nodes that share jobs (storing nodes, runners): the sender's digests
+   * of the jobs it thinks both hold. The answer carries the records that differ or that the sender
+   * should hold and did not list, and the ids the answering node wants.
+   */
+  | { type: 'job-sync'; digests: JobDigests }
+  /** The records of these jobs that you hold; null: every job you store (a cluster-wide listing). */
+  | { type: 'job-fetch'; ids: string[] | null; after?: string }
 
 export type RpcResponse =
   | { type: 'ack'; seq: number }
   | { type: 'nack'; seq: number }
-  | { type: 'sync'; records: NodeRecord[]; buckets?: number[]; jobs?: JobRecord[]; want?: string[] }
+  | { type: 'sync'; records: NodeRecord[]; buckets?: number[] }
+  /** `next`: a listing page was cut short (size); ask again with `after: next`. */
+  | { type: 'jobs'; jobs: JobRecord[]; want?: string[]; next?: string }
   | { type: 'accept' }
   | { type: 'reject'; reason: string }
   | { type: 'ok' }

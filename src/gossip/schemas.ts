@@ -72,7 +72,7 @@ export const JobRecordSchema = Type.Object({
 }, { additionalProperties: false })
 
 const JobRecords = Type.Array(JobRecordSchema, { maxItems: 20_000 })
-const JobSyncSchema = Type.Object({ digests: Type.Record(Id, Type.String({ maxLength: 32 }), { maxProperties: 200_000 }) }, { additionalProperties: false })
+const JobDigestsSchema = Type.Record(Id, Type.String({ maxLength: 32 }), { maxProperties: 200_000 })
 
 export const GossipMessageSchema = Type.Union([
   Type.Object({ type: Type.Literal('records'), records: Type.Array(NodeRecordSchema, { maxItems: 128 }) }, { additionalProperties: false }),
@@ -82,7 +82,7 @@ export const GossipMessageSchema = Type.Union([
 export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('ping'), seq: Count, from: Type.Union([NodeRecordSchema, Type.Null()]) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ping-req'), seq: Count, target: Id }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sync'), records: Records, digest: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 64 })), jobs: Type.Optional(JobSyncSchema) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sync'), records: Records, digest: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 64 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync-push'), records: Records }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('leave'), record: NodeRecordSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema }, { additionalProperties: false }),
@@ -90,12 +90,15 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('offer'), jobId: Id, index: Count, attempt: Count, resources: ResourcesSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, alloc: AllocationSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('drain'), enable: Type.Boolean(), deadlineMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('job-sync'), digests: JobDigestsSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('job-fetch'), ids: Type.Union([Type.Array(Id, { maxItems: 20_000 }), Type.Null()]), after: Type.Optional(Id) }, { additionalProperties: false }),
 ])
 
 export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('ack'), seq: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('nack'), seq: Count }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sync'), records: Records, buckets: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 63 }), { maxItems: 64 })), jobs: Type.Optional(JobRecords), want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sync'), records: Records, buckets: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 63 }), { maxItems: 64 })) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('jobs'), jobs: JobRecords, want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })), next: Type.Optional(Id) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ok') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('accept') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('reject'), reason: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),

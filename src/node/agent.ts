@@ -11,7 +11,7 @@ import type { AgentView } from '../api/agent-view.js'
 import { PROFILES } from '../core/config.js'
 import { DRAIN_KEY } from '../core/jobs.js'
 import { NodeCore } from '../core/node-core.js'
-import type { JobRecord } from '../core/job-types.js'
+import type { JobRecord, JobStatus } from '../core/job-types.js'
 import { DEFAULT_GRACE_MS, readLog, Supervisor } from '../execution/index.js'
 import { CLUSTER_TOPIC, MAX_RPC_BYTES, RPC_PROTOCOL } from '../gossip/topics.js'
 import type { AgentConfig, RunningAgent } from './agent-config.js'
@@ -72,8 +72,14 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       node: (idOrName) => core?.nodes(Date.now()).find((n) => n.id === idOrName || n.name === idOrName),
       subscribe: (listener) => runtime.subscribe(listener),
       metrics: metrics.registry,
-      jobs: () => core?.jobStatuses() ?? [],
-      job: (id) => core?.jobStatus(id),
+      jobs: async () => {
+        const answer = await runtime.request({ op: 'list' })
+        return answer.status === 200 ? (answer.body as { jobs: JobStatus[] }).jobs : []
+      },
+      job: async (id) => {
+        const answer = await runtime.request({ op: 'get', id })
+        return answer.status === 200 ? answer.body as JobStatus : undefined
+      },
       submitJob: (spec, key) => runtime.request({ op: 'submit', id: jobIdFor(key), spec }),
       cancelJob: (id) => runtime.request({ op: 'cancel', id }),
       drainNode: (id, enable, deadlineMs) => runtime.request({ op: 'drain', node: id, enable, deadlineMs }),

@@ -10,7 +10,7 @@ import type { NodeCore } from '../core/node-core.js'
 import { TEST, type MembershipConfig } from '../core/config.js'
 import type { JobsConfig } from '../core/jobs-config.js'
 import { Rng, seedFromString } from '../core/rng.js'
-import type { ApiReply, JobSpec } from '../core/job-types.js'
+import type { ApiReply, ApiRequest, JobSpec } from '../core/job-types.js'
 import type { ClusterEvent, Millis, NodeId, Resources } from '../core/types.js'
 import { EventQueue } from './event-queue.js'
 import { GOSSIPSUB_DEFAULTS, Gossipsub, type GossipsubParams } from './gossipsub.js'
@@ -234,8 +234,13 @@ export class SimCluster {
   }
 
   cancel(via: NodeId, id: string): number {
+    return this.api(via, { op: 'cancel', id })
+  }
+
+  /** Any API request through a node; returns the request id (see `replies`). */
+  api(via: NodeId, req: ApiRequest): number {
     const reqId = this.nextApiReq++
-    this.io.step(this.nodes.get(via), { kind: 'api', reqId, req: { op: 'cancel', id } })
+    this.io.step(this.nodes.get(via), { kind: 'api', reqId, req })
     return reqId
   }
 

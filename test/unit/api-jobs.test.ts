@@ -48,7 +48,7 @@ function fakeView(id: string, name: string, opts: { nodes?: NodeStatus[]; logs?:
   const view: FakeView = {
     nodeId: id, name, metrics: new Registry(), subscribe: () => () => undefined,
     nodes: () => nodes, node: (x) => nodes.find((n) => n.id === x || n.name === x),
-    jobs: () => [JOB, PENDING], job: (x) => [JOB, PENDING].find((j) => j.id === x),
+    jobs: async () => [JOB, PENDING], job: async (x) => [JOB, PENDING].find((j) => j.id === x),
     submits: [], logReads: [], submitReply: { status: 201, body: { id: 'j-new' } },
     submitJob: async (spec, key) => {
       view.submits.push({ spec, key })

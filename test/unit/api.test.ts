@@ -23,8 +23,8 @@ const NODES = [node('12D3KooWAAAA', 'n1'), node('12D3KooWBBBB', 'n2', 'suspect')
 
 /** The job side of the view; these tests cover the node routes. */
 const NO_JOBS: Omit<AgentView, 'nodeId' | 'name' | 'nodes' | 'node' | 'subscribe' | 'metrics'> = {
-  jobs: () => [],
-  job: () => undefined,
+  jobs: async () => [],
+  job: async () => undefined,
   submitJob: async () => ({ status: 503, body: { error: { code: 'unavailable', message: 'no jobs here' } } }),
   cancelJob: async () => ({ status: 404, body: { error: { code: 'not_found', message: 'no jobs here' } } }),
   drainNode: async (id, enable, deadlineMs) => ({ status: 202, body: { id, draining: enable, deadlineMs } }),

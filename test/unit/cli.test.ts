@@ -122,7 +122,7 @@ describe('murmur nodes', () => {
   let url: string
   beforeAll(async () => {
     const view: AgentView = {
-      jobs: () => [], job: () => undefined, readLocalLog: async () => undefined,
+      jobs: async () => [], job: async () => undefined, readLocalLog: async () => undefined,
       submitJob: async () => ({ status: 503, body: {} }), cancelJob: async () => ({ status: 404, body: {} }),
       drainNode: async () => ({ status: 202, body: {} }), storedOn: () => [],
       nodeId: node.id, name: node.name, nodes: () => [node], node: () => node,

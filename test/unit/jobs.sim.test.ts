@@ -177,6 +177,8 @@ describe('jobs', () => {
   it('answers 404 for cancelling an unknown job and changes nothing', () => {
     const sim = cluster(2)
     const r = sim.cancel('node-1', 'nope')
+    // node-1 does not hold it: it asks the job's other storing node first.
+    sim.runUntilTrue(() => sim.replies.has(r), 3_000)
     expect(sim.replies.get(r)?.status).toBe(404)
     expect(sim.core('node-1').jobStatuses()).toEqual([])
   })

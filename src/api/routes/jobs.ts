@@ -44,10 +44,10 @@ export function jobRoutes(app: FastifyInstance, view: AgentView): void {
     return sendReply(reply, answer)
   })
 
-  app.get('/v1/jobs', async () => ({ jobs: view.jobs() }))
+  app.get('/v1/jobs', async () => ({ jobs: await view.jobs() }))
 
   app.get<{ Params: JobIdParams }>('/v1/jobs/:id', { schema: { params: JobIdParams } }, async (request) => {
-    const job = view.job(request.params.id)
+    const job = await view.job(request.params.id)
     if (job === undefined) throw notFound(`no job ${request.params.id}`)
     return { ...job, storedOn: view.storedOn(job.id) }
   })
@@ -59,7 +59,7 @@ export function jobRoutes(app: FastifyInstance, view: AgentView): void {
     schema: { params: JobIdParams, querystring: LogQuery },
   }, async (request, reply) => {
     const { id } = request.params
-    const job = view.job(id)
+    const job = await view.job(id)
     if (job === undefined) throw notFound(`no job ${id}`)
     const query = { ...request.query, stream: request.query.stream ?? 'stdout' }
     const alloc = pickAllocation(job, query.index ?? 0, query.attempt)

@@ -1,0 +1,214 @@
+// Jobs without a broadcast: anti-entropy between the nodes that share a job, runners' leases,
+// and reads of jobs this node does not hold.
+//
+// A job change goes by rpc to the job's storing nodes and the nodes running it (Jobs.merge);
+// gossip to everyone is only a convenience of small clusters (JobsConfig.gossipMaxNodes). So:
+//
+// - Anti-entropy: every jobSyncMs a node sends one node it stores jobs with (in turn) the digests
+//   of the jobs both should hold; the answer brings back what differs and what the sender should
+//   hold and did not list, and names what the answerer wants, which the sender pushes. Per node
+//   this is O(jobs it stores), not O(jobs in the cluster).
+// - Leases: a node running an instance of a job it does not store sends the job's first storing
+//   node its digest every jobSyncMs. A runner that was frozen or cut off while its run was given
+//   away was not among the nodes the change went to; this is how it learns, and stops its copy.
+// - Reads: GET /v1/jobs/{id} on a node that does not store the job asks the storing nodes;
+//   GET /v1/jobs asks every live node for the jobs it stores, page by page, and merges.
+import { live, type JobBook } from './job-book.js'
+import { isTerminalAlloc, mergeJob } from './job-merge.js'
+import { toJobStatus } from './job-status.js'
+import type { JobRecord } from './job-types.js'
+import type { Effect, JobDigests, Millis, NodeId, RpcResponse } from './types.js'
+
+/** What the exchange needs of the job table besides the book. */
+export interface ExchangeTable {
+  readonly jobs: ReadonlyMap<string, JobRecord>
+  digestOf(id: string): string | undefined
+  /** A state exchange answered: a restarted node may arbitrate now. */
+  caughtUp(): void
+}
+
+interface Read {
+  reqId: number
+  /** One job, or the whole listing (null). */
+  id: string | null
+  waiting: number
+  found: Map<string, JobRecord>
+  /** Instead of answering the API with the job: act on it (a cancel on a node that lacked it). */
+  then?: Then
+}
+
+export type Then = (r: JobRecord | undefined, now: Millis, out: Effect[]) => void
+
+/** Bytes of records per listing page: a page stays far below the rpc frame cap (4 MiB). */
+const PAGE_BYTES = 1 << 20
+
+export class JobExchange {
+  private nextSyncAt = 0
+  private turn = 0
+  private readonly reads = new Map<number, Read>()
+  private nextRead = 1
+
+  constructor(private readonly book: JobBook, private readonly table: ExchangeTable) {}
+
+  private get self(): NodeId {
+    return this.book.members.selfId
+  }
+
+  /** Does `node` hold `r` by the protocol: it stores it, or runs one of its instances. */
+  private holds(node: NodeId, r: JobRecord): boolean {
+    if (this.book.replicaSet(r.id).includes(node)) return true
+    for (const a of Object.values(r.allocations)) if (a.nodeId === node && !isTerminalAlloc(a.state)) return true
+    return false
+  }
+
+  // --- anti-entropy and leases --------------------------------------------------------------------
+
+  /** Every jobSyncMs (every tick while `eager`: a restarted node catching up). */
+  onTick(now: Millis, eager: boolean, out: Effect[]): void {
+    if (!eager && now < this.nextSyncAt) return
+    this.nextSyncAt = now + this.book.config.jobSyncMs
+    const peers = new Set<NodeId>()
+    const leases = new Map<NodeId, JobDigests>()
+    for (const r of this.table.jobs.values()) {
+      const set = this.book.replicaSet(r.id)
+      if (set.includes(this.self)) {
+        for (const n of set) if (n !== this.self) peers.add(n)
+        continue
+      }
+      const mine = Object.values(r.allocations).some((a) => a.nodeId === this.self && !isTerminalAlloc(a.state))
+      const to = set[0]
+      if (!mine || to === undefined) continue
+      const d = leases.get(to) ?? {}
+      d[r.id] = this.table.digestOf(r.id) ?? ''
+      leases.set(to, d)
+    }
+    for (const [to, digests] of leases) this.sync(to, digests, out)
+    if (peers.size === 0) return
+    const sorted = [...peers].sort()
+    const peer = sorted[this.turn++ % sorted.length] as NodeId
+    const digests: JobDigests = {}
+    for (const r of this.table.jobs.values()) if (this.holds(peer, r)) digests[r.id] = this.table.digestOf(r.id) ?? ''
+    this.sync(peer, digests, out)
+  }
+
+  private sync(to: NodeId, digests: JobDigests, out: Effect[]): void {
+    this.book.send(out, to, { type: 'job-sync', digests }, this.book.config.storeTimeoutMs, { purpose: 'job-sync', node: to })
+  }
+
+  /** A peer's digests: what differs or it should hold and did not list; what we want of it. */
+  onSync(from: NodeId, digests: JobDigests): RpcResponse {
+    const jobs: JobRecord[] = []
+    const want: string[] = []
+    for (const [id, d] of Object.entries(digests)) {
+      const mine = this.table.jobs.get(id)
+      if (mine === undefined) { want.push(id); continue }
+      if (this.table.digestOf(id) === d) continue
+      jobs.push(mine)
+      want.push(id)
+    }
+    for (const r of this.table.jobs.values()) if (digests[r.id] === undefined && this.holds(from, r)) jobs.push(r)
+    return { type: 'jobs', jobs, want }
+  }
+
+  onSyncAnswer(from: NodeId, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
+    if (msg === null || msg.type !== 'jobs') return
+    for (const j of msg.jobs) this.book.merge(j, now, out)
+    this.table.caughtUp()
+    const push = (msg.want ?? []).map((id) => this.table.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
+    if (push.length > 0) this.book.send(out, from, { type: 'job-update', jobs: push }, this.book.config.storeTimeoutMs, { purpose: 'sync-push' })
+  }
+
+  // --- reads ----------------------------------------------------------------------------------------
+
+  /**
+   * GET /v1/jobs/{id}: from our copy when we store the job, else from its storing nodes (merged
+   * with any copy we hold). With `then`, the job goes there instead of to the API.
+   */
+  get(reqId: number, id: string, now: Millis, out: Effect[], then?: Then): void {
+    const set = this.book.replicaSet(id)
+    const mine = this.table.jobs.get(id)
+    const others = set.filter((n) => n !== this.self)
+    const read = this.open(reqId, id, mine, then)
+    if ((mine !== undefined && set.includes(this.self)) || others.length === 0) {
+      this.finish(read.read, now, out)
+      return
+    }
+    for (const n of others) this.fetch(read.readId, n, [id], out)
+  }
+
+  /** GET /v1/jobs: every live node lists the jobs it stores; the merge of all is the answer. */
+  list(reqId: number, now: Millis, out: Effect[]): void {
+    const mine = [...this.table.jobs.values()].filter((r) => this.book.replicaSet(r.id).includes(this.self))
+    const read = this.open(reqId, null, undefined)
+    for (const r of mine) read.read.found.set(r.id, r)
+    const others = this.book.members.records().filter((r) => live(r) && r.id !== this.self).map((r) => r.id)
+    if (others.length === 0) { this.finish(read.read, now, out); return }
+    for (const n of others) this.fetch(read.readId, n, null, out)
+  }
+
+  /** A job-fetch: the records asked for, or a page of the jobs we store (ids after `after`). */
+  onFetch(ids: string[] | null, after: string | undefined): RpcResponse {
+    if (ids !== null) return { type: 'jobs', jobs: ids.map((id) => this.table.jobs.get(id)).filter((r): r is JobRecord => r !== undefined) }
+    const stored = [...this.table.jobs.values()]
+      .filter((r) => (after === undefined || r.id > after) && this.book.replicaSet(r.id).includes(this.self))
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+    const page: JobRecord[] = []
+    let bytes = 0
+    for (const r of stored) {
+      const n = JSON.stringify(r).length
+      if (page.length > 0 && bytes + n > PAGE_BYTES) return { type: 'jobs', jobs: page, next: page[page.length - 1]?.id as string }
+      page.push(r)
+      bytes += n
+    }
+    return { type: 'jobs', jobs: page }
+  }
+
+  onFetchAnswer(readId: number, node: NodeId, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
+    const read = this.reads.get(readId)
+    if (read === undefined) return
+    read.waiting--
+    if (msg !== null && msg.type === 'jobs') {
+      for (const j of msg.jobs) {
+        const cur = read.found.get(j.id)
+        read.found.set(j.id, cur === undefined ? j : mergeJob(cur, j))
+      }
+      // A listing page that was cut short names where the next one starts.
+      const next = read.id === null ? msg.next : undefined
+      if (next !== undefined) this.fetch(readId, node, null, out, next)
+    }
+    if (read.waiting <= 0) this.finish(read, now, out)
+  }
+
+  private open(reqId: number, id: string | null, mine: JobRecord | undefined, then?: Then): { readId: number; read: Read } {
+    const readId = this.nextRead++
+    const read: Read = { reqId, id, waiting: 0, found: new Map(mine === undefined ? [] : [[mine.id, mine]]), ...(then === undefined ? {} : { then }) }
+    this.reads.set(readId, read)
+    return { readId, read }
+  }
+
+  private fetch(readId: number, node: NodeId, ids: string[] | null, out: Effect[], after?: string): void {
+    const read = this.reads.get(readId)
+    if (read === undefined) return
+    read.waiting++
+    this.book.send(out, node, { type: 'job-fetch', ids, ...(after === undefined ? {} : { after }) }, this.book.config.readTimeoutMs, { purpose: 'read', readId, node })
+  }
+
+  private finish(read: Read, now: Millis, out: Effect[]): void {
+    for (const [k, r] of this.reads) if (r === read) this.reads.delete(k)
+    if (read.id !== null) {
+      const r = read.found.get(read.id)
+      if (read.then !== undefined) { read.then(r, now, out); return }
+      out.push({ kind: 'api-reply', reqId: read.reqId, reply: r === undefined
+        ? { status: 404, body: { error: { code: 'not_found', message: `no job ${read.id}` } } }
+        : { status: 200, body: toJobStatus(r) } })
+      return
+    }
+    const jobs = [...read.found.values()].sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1)).map(toJobStatus)
+    out.push({ kind: 'api-reply', reqId: read.reqId, reply: { status: 200, body: { jobs } } })
+  }
+
+  /** Reads under way (a leaving node lets them finish). */
+  get pendingReads(): number {
+    return this.reads.size
+  }
+}

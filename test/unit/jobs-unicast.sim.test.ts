@@ -1,0 +1,82 @@
+// Jobs without a broadcast (JobsConfig.gossipMaxNodes below the cluster size): changes go by rpc
+// to the storing nodes and runners only; reads ask the storing nodes; runners renew a lease.
+import { describe, expect, it } from 'vitest'
+import { JOBS_DEFAULTS } from '../../src/core/jobs-config.js'
+import type { JobStatus } from '../../src/core/job-types.js'
+import { SimCluster, simSpec } from '../../src/sim/sim-cluster.js'
+
+function cluster(n: number, seed = 1): SimCluster {
+  const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1, jobsConfig: { ...JOBS_DEFAULTS, gossipMaxNodes: 0 } })
+  for (let i = 1; i <= n; i++) sim.start(`node-${i}`, `n${i}`)
+  sim.runUntilTrue(() => sim.ids().every((o) => sim.core(o).records().filter((r) => r.state === 'alive').length === n), 5_000)
+  return sim
+}
+
+const running = (sim: SimCluster, job: string): string[] => sim.runs.filter((r) => r.jobId === job && r.endedAt === null).map((r) => r.node)
+
+function read(sim: SimCluster, via: string, id?: string): { status: number; body: unknown } {
+  const r = sim.api(via, id === undefined ? { op: 'list' } : { op: 'get', id })
+  sim.runUntilTrue(() => sim.replies.has(r), 5_000)
+  return sim.replies.get(r) as { status: number; body: unknown }
+}
+
+describe('jobs without a broadcast', () => {
+  it('runs jobs while nodes that neither store nor run a job never hear of it', () => {
+    const sim = cluster(8, 2)
+    for (let i = 0; i < 20; i++) sim.submit(`node-${1 + (i % 8)}`, `j${i}`, simSpec({ env: { SIM_DURATION_MS: '200' } }))
+    const ids = Array.from({ length: 20 }, (_, i) => `j${i}`)
+    sim.runUntilTrue(() => ids.every((id) => sim.storedOn(id).every((n) => sim.core(n).jobStatus(id)?.state === 'succeeded')), 20_000)
+    for (const id of ids) {
+      const ran = new Set(sim.runs.filter((r) => r.jobId === id).map((r) => r.node))
+      const storing = new Set(sim.core('node-1').replicaSet(id))
+      const strangers = sim.ids().filter((n) => !ran.has(n) && !storing.has(n))
+      // The node that took the submit held it to store it; anyone else outside the two sets never did.
+      expect(strangers.filter((n) => sim.core(n).jobRecord(id) !== undefined && n !== `node-${1 + (Number(id.slice(1)) % 8)}`), id).toEqual([])
+    }
+    expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
+  })
+
+  it('answers a read of any job on any node, and lists every job from any node', () => {
+    const sim = cluster(8, 3)
+    for (let i = 0; i < 12; i++) sim.submit('node-1', `r${i}`, simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+    sim.runUntilTrue(() => Array.from({ length: 12 }, (_, i) => `r${i}`).every((id) => running(sim, id).length === 1), 10_000)
+    for (const via of sim.ids()) {
+      for (let i = 0; i < 12; i++) {
+        const got = read(sim, via, `r${i}`)
+        expect(got.status, `${via} r${i}`).toBe(200)
+        expect((got.body as JobStatus).state).toBe('running')
+      }
+      const list = read(sim, via)
+      expect((list.body as { jobs: JobStatus[] }).jobs.map((j) => j.id).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `r${i}`).sort())
+    }
+    expect(read(sim, 'node-5', 'nope').status).toBe(404)
+  })
+
+  it('a cancel through a node that does not hold the job stops its run', () => {
+    const sim = cluster(8, 4)
+    sim.submit('node-1', 'c', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+    sim.runUntilTrue(() => running(sim, 'c').length === 1, 5_000)
+    const stranger = sim.ids().find((n) => sim.core(n).jobRecord('c') === undefined) as string
+    expect(stranger).toBeDefined()
+    const r = sim.cancel(stranger, 'c')
+    sim.runUntilTrue(() => sim.replies.has(r), 5_000)
+    expect(sim.replies.get(r)?.status).toBe(202)
+    sim.runUntilTrue(() => running(sim, 'c').length === 0, 5_000)
+    expect((read(sim, stranger, 'c').body as JobStatus).state).toBe('cancelled')
+  })
+
+  it('a runner frozen while its run moved learns it was superseded (its lease) and stops its copy', () => {
+    const sim = cluster(6, 11)
+    sim.submit('node-1', 'a', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+    sim.runUntilTrue(() => running(sim, 'a').length === 1, 5_000)
+    const zombie = running(sim, 'a')[0] as string
+    // The lease is for runners that do not store the job (seeded so that this one does not).
+    expect(sim.core('node-1').replicaSet('a')).not.toContain(zombie)
+    sim.freeze(zombie)
+    sim.runUntilTrue(() => running(sim, 'a').some((n) => n !== zombie), 10_000)
+    sim.thaw(zombie)
+    // Nobody sends it the change (it was dead when the run moved): its lease brings the news.
+    sim.runUntilTrue(() => !running(sim, 'a').includes(zombie), 15_000)
+    expect(running(sim, 'a')).toHaveLength(1)
+  })
+})
