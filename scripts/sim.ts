@@ -21,6 +21,7 @@ const USAGE = `usage: npm run sim -- [--nodes 20] [--jobs 200] [--seed 1] [--fau
   --jitter-ms MS           median jitter (default 0.2); --jitter uniform|lognormal (default lognormal)
   --loss P                 base loss probability of gossip frames and rpc messages (default 0)
   --max-connections K      connections per node (libp2p's default 300)
+  --cell-size S            nodes per cell: the cluster is split into ceil(N / S) cells (default 100)
   --timing                 wall time and memory on stderr
   --progress               progress lines on stderr even when it is not a terminal (every 15 s)
 faults: comma-separated KIND:TARGET@TIME[-TIME], e.g. kill:3@10s,restart:3@20s,freeze:2@5s-8s,partition:30%@15s-25s
@@ -52,6 +53,7 @@ try {
       jitter: { type: 'string' },
       loss: { type: 'string' },
       'max-connections': { type: 'string' },
+      'cell-size': { type: 'string', default: '100' },
       json: { type: 'boolean', default: false },
       timing: { type: 'boolean', default: false },
       progress: { type: 'boolean', default: false },
@@ -109,6 +111,7 @@ const idleSeconds = num('idle', 0) ?? 10
 const jobMs = num('job-ms', 1)
 const settleSeconds = num('settle', 0) ?? 120
 const maxConnections = str('max-connections') === undefined ? undefined : int('max-connections', 1)
+const cells = Math.max(1, Math.ceil(nodes / int('cell-size', 1)))
 
 const bar = process.stderr.isTTY ? progressBar() : values.progress === true ? progressLines() : undefined
 const wallStart = Date.now()
@@ -117,6 +120,7 @@ const report = runScenario({
   ...(rate === undefined ? {} : { rate }),
   ...(jobMs === undefined ? {} : { jobMs }),
   ...(maxConnections === undefined ? {} : { maxConnections }),
+  cells,
   ...(bar === undefined ? {} : { onProgress: bar.update }),
 })
 bar?.done()
@@ -161,7 +165,7 @@ function progressLines(): { update: (p: Progress) => void; done: () => void } {
 function formatReport(r: ScenarioReport): string {
   const w = r.workload
   const lines: Array<[string, string]> = [
-    ['run', `${r.nodes} nodes, ${r.jobs} jobs, seed ${r.seed}, profile ${r.profile}, ${r.boot} boot, faults: ${r.faults === '' ? 'none' : r.faults}`],
+    ['run', `${r.nodes} nodes${r.cells > 1 ? ` in ${r.cells} cells` : ''}, ${r.jobs} jobs, seed ${r.seed}, profile ${r.profile}, ${r.boot} boot, faults: ${r.faults === '' ? 'none' : r.faults}`],
     ['simulated', `${r.simulatedSeconds} s; workload ${w.seconds} s at ${r.ratePerSec} jobs/s`],
     ['jobs', `acked ${w.acked}, rejected ${w.rejected}, unanswered ${w.unanswered}, succeeded ${w.succeeded}, failed ${w.failed}, unfinished ${w.unfinished}, under-replicated ${w.underReplicated}`],
     ['submit->start', `p50 ${w.submitToStartMs.p50} ms, p99 ${w.submitToStartMs.p99} ms, max ${w.submitToStartMs.max} ms`],

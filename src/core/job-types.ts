@@ -102,8 +102,8 @@ export type ApiRequest =
   | { op: 'cancel'; id: string }
   /** One job's status, from its storing nodes when this node does not store it. */
   | { op: 'get'; id: string }
-  /** Every job: each live node lists the ones it stores. */
-  | { op: 'list' }
+  /** Every job: each live node lists the ones it stores (`cellOnly`: the nodes of this node's cell). */
+  | { op: 'list'; cellOnly?: boolean }
   /** Drain a node (or stop draining it): no new work; its runs move; batch runs move after the deadline. */
   /** `transient`: a drain for shutting down (SIGTERM), not kept across a restart. */
   | { op: 'drain'; node: NodeId; enable: boolean; deadlineMs: number; transient?: boolean }

@@ -68,6 +68,8 @@ export class Membership {
     out: Effect[],
     /** Correlation ids are shared by all sub-machines of a node, so responses route unambiguously. */
     private readonly nextCorr: () => number,
+    /** Records of nodes of other cells are not members (see cells.ts): they go here instead. */
+    private readonly foreign?: (r: NodeRecord) => boolean,
   ) {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
     this.members.set(info.id, { record: this.self, lastHeard: now })
@@ -285,6 +287,7 @@ export class Membership {
 
   /** Merge one record; publishes it if it is our own new claim. */
   private merge(r: NodeRecord, now: Millis, out: Effect[]): void {
+    if (this.foreign?.(r) === true) return
     if (r.id === this.self.id) {
       this.mergeAboutSelf(r, out)
       return
@@ -463,6 +466,11 @@ export class Membership {
   }
 
   // --- connections, sync, leave -------------------------------------------------------------------
+
+  /** A push-pull with a node of our cell we have no record of yet (a contact a directory gave us). */
+  syncWith(peer: NodeId, now: Millis, out: Effect[]): void {
+    if (!this.leaving && !this.members.has(peer)) this.sendSync(peer, now, out)
+  }
 
   private onConnected(peer: NodeId, now: Millis, out: Effect[]): void {
     if (this.leaving) return

@@ -1,12 +1,14 @@
 // The node's protocol core: one object per node, fed events with `now`, answering with effects.
 // It composes the sub-machines (membership, jobs), routes events between them, and owns the
 // seeded rng and the correlation ids they share.
+import { CellRouter } from './cell-router.js'
 import type { MembershipConfig } from './config.js'
-import type { JobRecord, JobStatus } from './job-types.js'
+import { Directory } from './directory.js'
+import type { ApiReply, ApiRequest, JobRecord, JobStatus } from './job-types.js'
 import { Jobs, JOBS_DEFAULTS, type JobsConfig, type JobsStats } from './jobs.js'
 import { Membership, type MembershipStats, type SelfInfo } from './membership.js'
 import { Rng, seedFromString } from './rng.js'
-import type { CoreEvent, Effect, Millis, NodeRecord, NodeStatus, Resources } from './types.js'
+import type { Contact, CoreEvent, Effect, Millis, NodeRecord, NodeStatus, Resources } from './types.js'
 
 export interface CoreInit {
   self: SelfInfo
@@ -18,22 +20,38 @@ export interface CoreInit {
   storedJobs?: JobRecord[]
   /** A drain under way when this node stopped (its data dir): it goes on. */
   drain?: { deadlineAt: Millis } | null
+  /** Cells the cluster is split into (src/core/cells.ts); every node must be given the same. Default 1. */
+  cells?: number
   /** Mixed with the node id so that simulated nodes differ but replay identically. */
   seed: number
   now: Millis
 }
 
+/** A directory exchange with one other cell this often (src/core/directory.ts). */
+const DIRECTORY_EXCHANGE_MS = 60_000
+/** A forwarded API request (a submit waits for its storing nodes' disks) gives up after this. */
+const FORWARD_TIMEOUT_MS = 10_000
+
 export class NodeCore {
   private readonly membership: Membership
+  private readonly rng: Rng
   private readonly jobs: Jobs
   private corr = 1
   /** The membership live version the job machine last saw (see Jobs.onLiveChange). */
   private seenLive = 0
   private nextCapacityAt = 0
   private readonly capacityAnnounceMs: number
+  private readonly directory: Directory
+  private readonly router: CellRouter
+  /** API requests this core made of itself (a forwarded request, a listing's own cell): reqId -> where the reply goes. */
+  private readonly internal = new Map<number, (reply: ApiReply, out: Effect[]) => void>()
+  private nextInternal = -1
+  /** Addresses of nodes of our cell a directory told us of, until membership has their records. */
+  private readonly hints = new Map<string, string[]>()
 
   private constructor(init: CoreInit, out: Effect[]) {
     const rng = new Rng(seedFromString(init.self.id) ^ init.seed)
+    this.rng = rng
     const nextCorr = (): number => this.corr++
     const view = {
       selfId: init.self.id,
@@ -45,7 +63,18 @@ export class NodeCore {
     }
     this.jobs = new Jobs(view, nextCorr, init.jobsConfig ?? JOBS_DEFAULTS)
     this.capacityAnnounceMs = init.config.capacityAnnounceMs
-    this.membership = new Membership(init.self, init.lastIncarnation, init.config, rng, init.now, out, nextCorr)
+    const cells = init.cells ?? 1
+    this.directory = new Directory(init.self.id, { cells, perCell: 3, exchangeMs: DIRECTORY_EXCHANGE_MS, timeoutMs: 2 * init.config.probeRoundMs },
+      rng, (k) => this.ownSample(k), nextCorr, (c) => {
+        this.hints.set(c.id, c.addrs)
+        this.membership.syncWith(c.id, this.lastNow, this.stepOut)
+      }, init.now)
+    this.membership = new Membership(init.self, init.lastIncarnation, init.config, rng, init.now, out, nextCorr, (r) => {
+      if (this.directory.cellOf(r.id) === this.directory.myCell) return false
+      if (r.state === 'alive' || r.state === 'suspect') this.directory.note({ id: r.id, addrs: r.addrs, incarnation: r.incarnation })
+      return true
+    })
+    this.router = new CellRouter(this.directory, nextCorr, FORWARD_TIMEOUT_MS, (req, o, done) => this.internalApi(req, o, done), cells)
     if (init.storedJobs !== undefined && init.storedJobs.length > 0) this.jobs.load(init.storedJobs, init.now, out)
     if (init.drain != null) {
       this.jobs.restoreDrain(init.drain.deadlineAt)
@@ -67,29 +96,45 @@ export class NodeCore {
   /** Feed one event; returns what the caller must do, in order. */
   step(event: CoreEvent, now: Millis): Effect[] {
     const out: Effect[] = []
+    this.lastNow = now
+    this.stepOut = out
     switch (event.kind) {
       case 'tick':
         this.jobs.onTick(now, out)
         this.announceCapacity(now, out)
         this.membership.handle(event, now, out)
+        this.directory.onTick(now, out)
+        break
+      case 'peer-connected':
+        // A node of another cell (our join seed, say): trade directories, not member tables.
+        if (this.directory.enabled && this.directory.cellOf(event.peer) !== this.directory.myCell) this.directory.exchangeWith(event.peer, out)
+        else this.membership.handle(event, now, out)
         break
       case 'gossip':
         if (event.msg.type === 'jobs') this.jobs.onGossip(event.msg.jobs, now, out)
         else this.membership.handle(event, now, out)
         break
       case 'rpc-request':
-        if (!this.jobs.onRequest(event.from, event.reqId, event.msg, now, out)) this.membership.handle(event, now, out)
+        if (event.msg.type === 'api') {
+          const reqId = event.reqId
+          // Asked by a node of another cell: answer here, never forward again.
+          this.internalApi(event.msg.req, out, (reply, o) => o.push({ kind: 'reply', reqId, msg: { type: 'api-reply', status: reply.status, body: reply.body } }))
+        } else if (!this.directory.onRequest(event.reqId, event.msg, out) && !this.jobs.onRequest(event.from, event.reqId, event.msg, now, out)) {
+          this.membership.handle(event, now, out)
+        }
         break
       case 'rpc-response':
+        if (this.router.onResponse(event.corr, event.from, event.msg, out) || this.directory.onResponse(event.corr, event.msg)) break
         this.jobs.onResponse(event.corr, event.msg, now, out)
         this.membership.handle(event, now, out)
         break
       case 'rpc-failed':
+        if (this.router.onResponse(event.corr, event.to, null, out) || this.directory.onResponse(event.corr, null)) break
         this.jobs.onResponse(event.corr, null, now, out)
         this.membership.handle(event, now, out)
         break
       case 'api':
-        this.jobs.onApi(event.reqId, event.req, now, out)
+        if (!this.router.route(event.reqId, event.req, out)) this.jobs.onApi(event.reqId, event.req, now, out)
         break
       case 'process-exit':
         this.jobs.onProcessExit(event.exit, now, out)
@@ -103,7 +148,63 @@ export class NodeCore {
       this.jobs.onLiveChange(now, out)
     }
     this.jobs.endStep(now, out)
-    return out
+    return this.internal.size === 0 ? out : this.takeInternalReplies(out)
+  }
+
+  private lastNow: Millis = 0
+  private stepOut: Effect[] = []
+
+  /** Run an API request here, its reply going to `done` instead of the API. */
+  private internalApi(req: ApiRequest, out: Effect[], done: (reply: ApiReply, out: Effect[]) => void): void {
+    const reqId = this.nextInternal--
+    this.internal.set(reqId, done)
+    this.jobs.onApi(reqId, req, this.lastNow, out)
+  }
+
+  /** Replies to our own API requests leave the effects and go where they were asked for. */
+  private takeInternalReplies(out: Effect[]): Effect[] {
+    const kept: Effect[] = []
+    for (let i = 0; i < out.length; i++) {
+      const e = out[i] as Effect
+      const done = e.kind === 'api-reply' ? this.internal.get(e.reqId) : undefined
+      if (done === undefined || e.kind !== 'api-reply') { kept.push(e); continue }
+      this.internal.delete(e.reqId)
+      // What it does (a reply, more requests) joins this step's effects, and is looked at in turn.
+      done(e.reply, out)
+    }
+    return kept
+  }
+
+  /** A few live members of our cell, ourselves first: the contacts we give other cells. */
+  private ownSample(k: number): Contact[] {
+    const live = this.membership.records().filter((r) => r.state === 'alive' && r.id !== this.membership.id)
+    const self = this.membership.selfRecord()
+    const picked = [self, ...this.rngSample(live, k - 1)]
+    return picked.map((r) => ({ id: r.id, addrs: r.addrs, incarnation: r.incarnation }))
+  }
+
+  private rngSample<T>(xs: T[], k: number): T[] {
+    return this.rng.sample(xs, Math.max(0, k))
+  }
+
+  /** Addresses of a member of our cell or a contact of another (for the shell's dials). */
+  addrsOf(id: string): string[] | undefined {
+    return this.membership.record(id)?.addrs ?? this.directory.contact(id)?.addrs ?? this.hints.get(id)
+  }
+
+  /** Contacts of other cells known from elsewhere (the simulator's warm boot: a cluster that has run a while). */
+  learnContacts(contacts: readonly Contact[]): void {
+    for (const c of contacts) if (this.directory.cellOf(c.id) !== this.directory.myCell) this.directory.note(c)
+  }
+
+  /** The cell this node is in (0 with one cell). */
+  get cell(): number {
+    return this.directory.myCell
+  }
+
+  /** Contacts in other cells (empty with one cell). */
+  contacts(): Contact[] {
+    return this.directory.all()
   }
 
   /** Free capacity is announced from the node's own books, not from what others think. */

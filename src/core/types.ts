@@ -46,6 +46,13 @@ export type GossipMessage =
   | { type: 'jobs'; jobs: JobRecord[] }
 
 /** The job part of a push-pull exchange: digests out, differing records back. */
+/** How to reach a node of another cell (src/core/directory.ts). */
+export interface Contact {
+  id: NodeId
+  addrs: string[]
+  incarnation: number
+}
+
 /** job id -> digest of the sender's copy (src/core/job-exchange.ts). */
 export type JobDigests = Record<string, string>
 
@@ -77,6 +84,10 @@ export type RpcRequest =
    * should hold and did not list, and the ids the answering node wants.
    */
   | { type: 'job-sync'; digests: JobDigests }
+  /** Contacts in other cells, exchanged (the answer is the same message from the other side). */
+  | { type: 'directory'; contacts: Contact[] }
+  /** An API request for a job (or node) of the receiver's cell, from a node of another cell. */
+  | { type: 'api'; req: ApiRequest }
   /** The records of these jobs that you hold; null: every job you store (a cluster-wide listing). */
   | { type: 'job-fetch'; ids: string[] | null; after?: string }
 
@@ -84,6 +95,8 @@ export type RpcResponse =
   | { type: 'ack'; seq: number }
   | { type: 'nack'; seq: number }
   | { type: 'sync'; records: NodeRecord[]; buckets?: number[] }
+  | { type: 'directory'; contacts: Contact[] }
+  | { type: 'api-reply'; status: number; body: unknown }
   /** `next`: a listing page was cut short (size); ask again with `after: next`. */
   | { type: 'jobs'; jobs: JobRecord[]; want?: string[]; next?: string }
   | { type: 'accept' }

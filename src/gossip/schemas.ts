@@ -24,6 +24,9 @@ export const NodeRecordSchema = Type.Object({
 }, { additionalProperties: false })
 
 const Records = Type.Array(NodeRecordSchema, { maxItems: 20_000 })
+const Contacts = Type.Array(Type.Object({
+  id: Id, addrs: Type.Array(Type.String({ maxLength: 512 }), { maxItems: 32 }), incarnation: Count,
+}, { additionalProperties: false }), { maxItems: 20_000 })
 
 /** A job spec with every default filled in (the API edge has the lenient schema users write). */
 export const JobSpecSchema = Type.Object({
@@ -79,6 +82,15 @@ export const GossipMessageSchema = Type.Union([
   Type.Object({ type: Type.Literal('jobs'), jobs: Type.Array(JobRecordSchema, { maxItems: 1024 }) }, { additionalProperties: false }),
 ])
 
+/** API requests a node forwards to the cell that owns a job or node (src/core/cell-router.ts). */
+const ApiRequestSchema = Type.Union([
+  Type.Object({ op: Type.Literal('submit'), id: Id, spec: JobSpecSchema }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('get'), id: Id }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('list'), cellOnly: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('drain'), node: Id, enable: Type.Boolean(), deadlineMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }), transient: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+])
+
 export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('ping'), seq: Count, from: Type.Union([NodeRecordSchema, Type.Null()]) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ping-req'), seq: Count, target: Id }, { additionalProperties: false }),
@@ -91,6 +103,8 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, alloc: AllocationSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('drain'), enable: Type.Boolean(), deadlineMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-sync'), digests: JobDigestsSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('directory'), contacts: Contacts }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('api'), req: ApiRequestSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-fetch'), ids: Type.Union([Type.Array(Id, { maxItems: 20_000 }), Type.Null()]), after: Type.Optional(Id) }, { additionalProperties: false }),
 ])
 
@@ -99,6 +113,9 @@ export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('nack'), seq: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync'), records: Records, buckets: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 63 }), { maxItems: 64 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('jobs'), jobs: JobRecords, want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })), next: Type.Optional(Id) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('directory'), contacts: Contacts }, { additionalProperties: false }),
+  // The body is relayed to the HTTP client as it is: any JSON, bounded by the frame cap.
+  Type.Object({ type: Type.Literal('api-reply'), status: Type.Integer({ minimum: 100, maximum: 599 }), body: Type.Unknown() }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ok') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('accept') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('reject'), reason: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),

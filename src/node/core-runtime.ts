@@ -229,7 +229,7 @@ export class CoreRuntime {
       this.dispatch({ kind: 'rpc-response', from: to, corr, msg: await reply })
       return
     }
-    const addrs = this.core?.records().find((r) => r.id === to)?.addrs
+    const addrs = this.core?.addrsOf(to)
     const started = Date.now()
     // The core counts on exactly one answer or failure per send. The host's own deadline should
     // give it; this guard gives it anyway if a libp2p call ever hangs past its signal.

@@ -42,6 +42,8 @@ export interface LifecycleOptions {
   seed: number
   jobsConfig?: JobsConfig
   maxConnections?: number
+  /** Cells (src/core/cells.ts); gossip connections stay inside a cell (its topic's peers). */
+  cells?: number
 }
 
 export class NodeLifecycle {
@@ -61,9 +63,18 @@ export class NodeLifecycle {
   start(id: NodeId, name: string, total: Resources, labels: Record<string, string>): void {
     const { gossip, net, io } = this.host
     const node = this.createNode(id, name, total, labels)
-    const others = this.host.nodes.byIdx.filter((o) => o.idx !== node.idx && o.state !== 'down')
+    const running = this.host.nodes.byIdx.filter((o) => o.idx !== node.idx && o.state !== 'down')
+    const others = running.filter((o) => o.core.cell === node.core.cell)
     const cap = this.opts.maxConnections ?? 300
     const peers = others.length <= cap ? others : this.rng.sample(others, cap)
+    if (peers.length === 0 && running.length > 0) {
+      // The first node of its cell joins through a node of another cell (its --join seed): the
+      // two trade directories. No gossip connection: they share no topic.
+      const seed = running[this.rng.int(running.length)] as SimNode
+      const delay = 4 * net.linkBaseMs(node.idx, seed.idx)
+      io.deliver(seed, { kind: 'peer-connected', peer: id }, delay)
+      io.deliver(node, { kind: 'peer-connected', peer: seed.id }, delay)
+    }
     for (const other of peers) {
       gossip.connect(node.idx, other.idx)
       // The connection is up after a handshake (~2 round trips); both ends then hear of it.
@@ -89,18 +100,31 @@ export class NodeLifecycle {
       // Random gaps (mean `step`), so tick phases are not all multiples of one interval.
       this.host.run(2 * step * this.rng.next())
     }
-    const records = created.map((c) => c.core.selfRecord())
-    for (const c of created) this.host.io.step(c, { kind: 'gossip', from: c.id, msg: { type: 'records', records } })
+    // Each cell is a cluster that has run a while: every member knows every record of its cell,
+    // and holds a few contacts in every other cell.
+    const byCell = new Map<number, SimNode[]>()
+    for (const c of created) byCell.set(c.core.cell, [...(byCell.get(c.core.cell) ?? []), c])
+    const contacts = byCell.size <= 1 ? [] : [...byCell.values()].flatMap((members) => this.rng.sample(members, 3)).map((c) => {
+      const r = c.core.selfRecord()
+      return { id: r.id, addrs: r.addrs, incarnation: r.incarnation }
+    })
     const gossip = this.host.gossip
     const cap = this.opts.maxConnections ?? 300
-    const idxs = created.map((c) => c.idx)
-    if (created.length - 1 <= cap) {
-      for (let i = 0; i < idxs.length; i++) for (let j = i + 1; j < idxs.length; j++) gossip.connect(idxs[i] as number, idxs[j] as number)
-    } else {
-      // A random graph of average degree ~cap: each node dials cap/2 others.
-      for (const a of idxs) for (const b of this.rng.sample(idxs, Math.ceil(cap / 2) + 1)) if (a !== b) gossip.connect(a, b)
+    for (const members of byCell.values()) {
+      const records = members.map((c) => c.core.selfRecord())
+      for (const c of members) {
+        this.host.io.step(c, { kind: 'gossip', from: c.id, msg: { type: 'records', records } })
+        if (byCell.size > 1) c.core.learnContacts(contacts)
+      }
+      const idxs = members.map((c) => c.idx)
+      if (members.length - 1 <= cap) {
+        for (let i = 0; i < idxs.length; i++) for (let j = i + 1; j < idxs.length; j++) gossip.connect(idxs[i] as number, idxs[j] as number)
+      } else {
+        // A random graph of average degree ~cap: each node dials cap/2 others.
+        for (const a of idxs) for (const b of this.rng.sample(idxs, Math.ceil(cap / 2) + 1)) if (a !== b) gossip.connect(a, b)
+      }
     }
-    gossip.warmMeshes(idxs)
+    gossip.warmMeshes(created.map((c) => c.idx))
   }
 
   /** SIGKILL: the process is gone, its sockets close, so connected peers get a disconnect hint. */
@@ -203,7 +227,7 @@ export class NodeLifecycle {
     const ip = `10.${(slot >> 16) & 255}.${(slot >> 8) & 255}.${slot & 255}`
     const { core, effects } = NodeCore.create({
       self: { id, name, addrs: [`/ip4/${ip}/tcp/7000/p2p/${id}`], api: `http://${ip}:7070`, resources: { total, free: total }, labels, draining: false, allocations: 0 },
-      lastIncarnation, config, seed: this.opts.seed, now: this.now, storedJobs,
+      lastIncarnation, config, seed: this.opts.seed, now: this.now, storedJobs, cells: this.opts.cells ?? 1,
       ...(this.opts.jobsConfig === undefined ? {} : { jobsConfig: this.opts.jobsConfig }),
     })
     const node: SimNode = old ?? {

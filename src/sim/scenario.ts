@@ -36,6 +36,8 @@ export interface ScenarioOptions {
   links?: Partial<LinkOptions>
   gossipsub?: Partial<GossipsubParams>
   maxConnections?: number
+  /** Cells (src/core/cells.ts); default 1. */
+  cells?: number
   persistMs?: number
   freezeMessages?: boolean
   onProgress?: (p: Progress) => void
@@ -70,6 +72,7 @@ export interface ScenarioReport {
   profile: ProfileName
   boot: 'warm' | 'cold'
   faults: string
+  cells: number
   ratePerSec: number
   simulatedSeconds: number
   idle: TrafficReport
@@ -128,6 +131,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     ...(o.links === undefined ? {} : { links: o.links }),
     ...(o.gossipsub === undefined ? {} : { gossipsub: o.gossipsub }),
     ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
+    cells: o.cells ?? 1,
     ...(o.persistMs === undefined ? {} : { persistMs: o.persistMs }),
     ...(o.freezeMessages === undefined ? {} : { freezeMessages: o.freezeMessages }),
   })
@@ -380,7 +384,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
 
   const delivered = sim.gossip.stats.delivered
   const report: ScenarioReport = {
-    nodes: o.nodes, jobs: o.jobs, seed: o.seed, profile, boot, faults: o.faults ?? '',
+    nodes: o.nodes, jobs: o.jobs, seed: o.seed, profile, boot, faults: o.faults ?? '', cells: o.cells ?? 1,
     ratePerSec: round(rate, 2),
     simulatedSeconds: round((sim.now - startedAt) / 1000, 1),
     idle,

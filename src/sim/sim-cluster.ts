@@ -63,6 +63,8 @@ export interface SimOptions {
    * 300). Below that, nodes form a full mesh, as murmur's discovery does.
    */
   maxConnections?: number
+  /** Cells the cluster is split into (src/core/cells.ts); default 1. */
+  cells?: number
   /** Disk write time: effects after a persist in the same batch wait this long (the runtime's barrier). */
   persistMs?: number
   /** Keep every emitted cluster event in `events` (tests read it; big runs turn it off). */
