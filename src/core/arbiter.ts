@@ -6,6 +6,7 @@
 // Runs on nodes that are gone become `lost` and are placed again (a new attempt); a service run on
 // a draining node gets its replacement first, and the old copy stops once the replacement runs.
 import { rankNodes } from '../placement/index.js'
+import { CapacitySampler } from './capacity-sample.js'
 import { live, type JobBook, type Pending } from './job-book.js'
 import { allocKey, failedRuns, isTerminalAlloc, jobState, latestAllocations, maxAttempts } from './job-merge.js'
 import { allocationId, toNodeView } from './job-status.js'
@@ -31,8 +32,33 @@ export class Arbiter {
   private readonly nextTryAt = new Map<string, Millis>()
   /** When this node's first tick came: a bound on how long a member can be unknown to it. */
   private upSince: Millis | null = null
+  private readonly sampler: CapacitySampler
 
-  constructor(private readonly book: JobBook) {}
+  constructor(private readonly book: JobBook) {
+    this.sampler = new CapacitySampler(book)
+  }
+
+  /** A node's answer to a capacity sample (see capacity-sample.ts). */
+  onCapacity(p: Extract<Pending, { purpose: 'capacity' }>, msg: RpcResponse | null, now: Millis): void {
+    this.sampler.onAnswer(p.key, p.jobId, p.node, msg, now)
+  }
+
+  /** A sample had no room for the instance: ask more nodes now (true) instead of calling it pending. */
+  private widen(key: string, r: JobRecord, views: () => NodeViews, others: ReadonlySet<NodeId>, now: Millis, out: Effect[]): boolean {
+    if (!this.book.sampling()) return false
+    const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
+    return this.sampler.widen(key, r.id, job, views, others, (n) => (this.rejectedUntil.get(`${key}@${n}`) ?? 0) > now, now, out)
+  }
+
+  /**
+   * The nodes to rank for an instance: every node's announced view, or, when capacity is not
+   * announced, the answers of a sample of nodes (null while they are still coming).
+   */
+  private pool(key: string, r: JobRecord, views: () => NodeViews, others: ReadonlySet<NodeId>, now: Millis, out: Effect[]): NodeViews | null {
+    if (!this.book.sampling()) return views()
+    const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
+    return this.sampler.pool(key, r.id, job, views, others, (n) => (this.rejectedUntil.get(`${key}@${n}`) ?? 0) > now, now, out)
+  }
 
   noteTick(now: Millis): void {
     this.upSince ??= now
@@ -164,9 +190,12 @@ export class Arbiter {
       const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
       const allocKeyStr = `${r.id}/${index}/${attempt}`
       const others = new Set([...holders].filter((n) => n !== last?.nodeId))
-      let ranked = rankNodes(job, allocKeyStr, views(), { exclude: others, sample: this.sampleFor(r) })
-      if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, views(), { sample: this.sampleFor(r) })
+      const pool = this.pool(key, r, views, others, now, out)
+      if (pool === null) continue
+      let ranked = rankNodes(job, allocKeyStr, pool, { exclude: others, sample: this.sampleFor(r) })
+      if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, pool, { sample: this.sampleFor(r) })
       const candidate = ranked.candidates.find((c) => (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
+      if (candidate === undefined && this.widen(key, r, views, others, now, out)) continue
       if (candidate === undefined) {
         const reason = ranked.pendingReason ?? 'every fitting node turned the offer down; retrying'
         if (reason !== r.pendingReason) this.book.author({ ...r, pendingReason: reason, reasonVersion: r.reasonVersion + 1 }, now, out)
@@ -200,8 +229,10 @@ export class Arbiter {
     const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === from.index).map((a) => a.attempt)) + 1
     const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
     const others = new Set([...holders].filter((n) => n !== from.nodeId))
-    let ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views(), { exclude: others, sample: this.sampleFor(r) })
-    if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, views(), { sample: this.sampleFor(r) })
+    const pool = this.pool(key, r, views, new Set([...others, from.nodeId]), now, out)
+    if (pool === null) return
+    let ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, pool, { exclude: others, sample: this.sampleFor(r) })
+    if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, pool, { sample: this.sampleFor(r) })
     const candidate = ranked.candidates.find((c) => c.nodeId !== from.nodeId && (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
     if (candidate === undefined) {
       this.nextTryAt.set(key, now + this.book.config.placementRetryMs)
@@ -230,6 +261,7 @@ export class Arbiter {
 
   /** The candidate reserved room: record the claim, replicate it, then tell the node to start. */
   private granted(jobId: string, index: number, attempt: number, node: NodeId, replaces: number | undefined, now: Millis, out: Effect[]): void {
+    this.sampler.done(`${jobId}/${index}`)
     const r = this.book.get(jobId)
     if (r === undefined || r.cancelled || r.allocations[allocKey(index, attempt)] !== undefined) return
     // A move whose old run ended meanwhile is an ordinary new run.

@@ -6,9 +6,20 @@
 // contacts per other cell (src/core/directory.ts). Both are pure functions of ids: no node is special.
 import { fnv1a64, mix64 } from '../placement/hash.js'
 
+/** Memo per cell count: a pure function of the id, asked on every record a node merges. */
+const memo = new Map<number, Map<string, number>>()
+
 export function cellOf(id: string, cells: number): number {
   if (cells <= 1) return 0
-  return mix64(fnv1a64(`cell\u0000${id}`)).lo % cells
+  let m = memo.get(cells)
+  if (m === undefined) memo.set(cells, m = new Map())
+  let c = m.get(id)
+  if (c === undefined) {
+    c = mix64(fnv1a64(`cell\u0000${id}`)).lo % cells
+    if (m.size >= 1_000_000) m.clear()
+    m.set(id, c)
+  }
+  return c
 }
 
 /** The gossipsub topic of a cell: the cluster topic itself while there is one cell. */

@@ -28,6 +28,7 @@ export type Pending =
   | { purpose: 'drain'; reqId: number; node: NodeId }
   | { purpose: 'repair'; node: NodeId; ids: string[] }
   | { purpose: 'job-sync'; node: NodeId }
+  | { purpose: 'capacity'; key: string; jobId: string; node: NodeId }
   | { purpose: 'read'; readId: number; node: NodeId }
 
 export interface JobsStats {
@@ -61,6 +62,10 @@ export interface JobBook {
   forget(corr: number): void
   /** The job's storing nodes, best first; the first is its arbiter. */
   replicaSet(jobId: string): NodeId[]
+  /** Look at this job again at the end of this step. */
+  touch(jobId: string): void
+  /** Free capacity is not announced (too many members): placement asks (capacity-sample.ts). */
+  sampling(): boolean
 }
 
 export const live = (r: NodeRecord | undefined): boolean => r !== undefined && (r.state === 'alive' || r.state === 'suspect')

@@ -79,6 +79,8 @@ export class Jobs {
       send: (out, to, msg, timeoutMs, p) => this.send(out, to, msg, timeoutMs, p),
       forget: (corr) => { this.pending.delete(corr) },
       replicaSet: (id) => this.replicaSet(id),
+      touch: (id) => { if (this.active.has(id)) this.dirty.add(id) },
+      sampling: () => this.sampling(),
     }
     this.rankings = new ReplicaRanking(config.replicas)
     this.arbiter = new Arbiter(book)
@@ -166,6 +168,9 @@ export class Jobs {
       case 'job-fetch':
         this.reply(out, reqId, this.exchange.onFetch(msg.ids, msg.after))
         return true
+      case 'capacity':
+        this.reply(out, reqId, { type: 'capacity', free: this.runner.free() })
+        return true
       // Asked directly to keep a job: write it before answering, whatever our own view of the
       // replica set says (the asker's view chose us; the ok is what makes the submit durable).
       case 'store-job':
@@ -231,6 +236,9 @@ export class Jobs {
         return
       case 'read':
         this.exchange.onFetchAnswer(p.readId, p.node, msg, now, out)
+        return
+      case 'capacity':
+        this.arbiter.onCapacity(p, msg, now)
         return
       case 'update':
       case 'sync-push':
@@ -463,7 +471,7 @@ export class Jobs {
     if (this.gossipOut.size === 0) return
     const records = [...this.gossipOut].map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
     this.gossipOut.clear()
-    if (this.liveNodes() > this.config.gossipMaxNodes) return
+    if (this.sampling()) return
     for (const jobs of gossipBatches(records, this.config.gossipBatchBytes)) out.push({ kind: 'publish', msg: { type: 'jobs', jobs } })
   }
 
@@ -473,6 +481,14 @@ export class Jobs {
   }
 
   private readonly liveIds = (): NodeId[] => this.members.records().filter(live).map((r) => r.id)
+
+  /**
+   * Too many live members to gossip to all of them: job changes go only to the nodes concerned
+   * (job-exchange.ts) and free capacity is asked for, not announced (capacity-sample.ts).
+   */
+  sampling(): boolean {
+    return this.liveNodes() > this.config.gossipMaxNodes
+  }
 
   private liveNodes(): number {
     const version = this.members.liveVersion()

@@ -56,6 +56,9 @@ export class Membership {
   /** Records to publish at the end of this event, batched into one gossip message. */
   private outbox: NodeRecord[] = []
   private liveChanges = 0
+  /** Bumped on every change of the member table: the key of the cached digest. */
+  private tableChanges = 0
+  private digestCache: { at: number; digest: string[] } | null = null
   readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0 }
 
   constructor(
@@ -302,6 +305,7 @@ export class Membership {
     }
     const from: MemberState | 'unknown' = m === undefined ? 'unknown' : m.record.state
     this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? now })
+    this.tableChanges++
     if ((from !== 'unknown' && isLive(from)) !== isLive(r.state)) this.liveChanges++
     if (r.by === this.self.id) this.outbox.push(r)
     if (r.state === 'suspect') {
@@ -349,6 +353,7 @@ export class Membership {
   private setSelf(r: NodeRecord): void {
     const m = this.members.get(r.id)
     this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? 0 })
+    this.tableChanges++
   }
 
   // --- direct requests ----------------------------------------------------------------------------
@@ -378,7 +383,7 @@ export class Membership {
         }
         // Delta: only the buckets that differ; the initiator pushes its side of them next.
         const table = this.records()
-        const buckets = differingBuckets(tableDigest(table), msg.digest)
+        const buckets = differingBuckets(this.digest(), msg.digest)
         out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: inBuckets(table, buckets), buckets } })
         return
       }
@@ -502,7 +507,13 @@ export class Membership {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
     // 2 probe rounds: an answer may carry many records, but it is still one frame on loopback/LAN.
-    this.send(peer, { type: 'sync', records: [], digest: tableDigest(this.records()) }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+    this.send(peer, { type: 'sync', records: [], digest: this.digest() }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+  }
+
+  /** The table's bucket digest, computed again only after the table changed. */
+  private digest(): string[] {
+    if (this.digestCache?.at !== this.tableChanges) this.digestCache = { at: this.tableChanges, digest: tableDigest(this.records()) }
+    return this.digestCache.digest
   }
 
   private onLeave(out: Effect[]): void {

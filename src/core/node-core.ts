@@ -210,7 +210,8 @@ export class NodeCore {
   /** Free capacity is announced from the node's own books, not from what others think. */
   private announceCapacity(now: Millis, out: Effect[]): void {
     // While throttled the change stays pending, so the latest free capacity goes out next time.
-    if (now < this.nextCapacityAt) return
+    // With too many members nothing is announced: arbiters ask (capacity-sample.ts).
+    if (now < this.nextCapacityAt || this.jobs.sampling()) return
     if (!this.jobs.takeCapacityChange()) return
     this.nextCapacityAt = now + this.capacityAnnounceMs
     const total = this.membership.selfRecord().resources.total

@@ -11,6 +11,8 @@ import type { Effect, NodeId } from './types.js'
 export class ReplicaRepair {
   /** The live set the replica sets were last checked against. */
   private checkedLive: NodeId[] | null = null
+  /** The membership live version checkedLive was taken at: while it stands, nothing to compare. */
+  private checkedVersion = -1
   /** Copies owed to nodes that became storing nodes: node -> job ids. */
   private readonly owed = new Map<NodeId, Set<string>>()
   private readonly inFlight = new Set<NodeId>()
@@ -22,6 +24,12 @@ export class ReplicaRepair {
    * then send what is owed. `persisted` says which jobs are on our disk already.
    */
   check(jobs: ReadonlyMap<string, JobRecord>, persisted: ReadonlySet<string>, persist: (r: JobRecord, out: Effect[]) => void, out: Effect[]): void {
+    const version = this.book.members.liveVersion()
+    if (version === this.checkedVersion) {
+      if (this.owed.size > 0) this.send(out)
+      return
+    }
+    this.checkedVersion = version
     const liveIds = this.book.members.records().filter(live).map((r) => r.id)
     const prev = this.checkedLive
     if (prev !== null && prev.length === liveIds.length && prev.every((id, i) => id === liveIds[i])) {

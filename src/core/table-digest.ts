@@ -13,8 +13,17 @@ import type { NodeId, NodeRecord } from './types.js'
 
 export const DIGEST_BUCKETS = 64
 
+/** Memo of bucketOf: a pure function of the id, asked for every record of every sync. */
+const buckets = new Map<NodeId, number>()
+
 export function bucketOf(id: NodeId): number {
-  return mix64(fnv1a64(id)).lo % DIGEST_BUCKETS
+  let b = buckets.get(id)
+  if (b === undefined) {
+    b = mix64(fnv1a64(id)).lo % DIGEST_BUCKETS
+    if (buckets.size >= 1_000_000) buckets.clear()
+    buckets.set(id, b)
+  }
+  return b
 }
 
 /** One summary per bucket (16 hex digits each); an empty bucket is all zeros. */

@@ -84,6 +84,8 @@ export type RpcRequest =
    * should hold and did not list, and the ids the answering node wants.
    */
   | { type: 'job-sync'; digests: JobDigests }
+  /** What is your free capacity now (src/core/capacity-sample.ts)? */
+  | { type: 'capacity' }
   /** Contacts in other cells, exchanged (the answer is the same message from the other side). */
   | { type: 'directory'; contacts: Contact[] }
   /** An API request for a job (or node) of the receiver's cell, from a node of another cell. */
@@ -97,6 +99,7 @@ export type RpcResponse =
   | { type: 'sync'; records: NodeRecord[]; buckets?: number[] }
   | { type: 'directory'; contacts: Contact[] }
   | { type: 'api-reply'; status: number; body: unknown }
+  | { type: 'capacity'; free: Resources }
   /** `next`: a listing page was cut short (size); ask again with `after: next`. */
   | { type: 'jobs'; jobs: JobRecord[]; want?: string[]; next?: string }
   | { type: 'accept' }

@@ -105,6 +105,7 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('job-sync'), digests: JobDigestsSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('directory'), contacts: Contacts }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('api'), req: ApiRequestSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('capacity') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-fetch'), ids: Type.Union([Type.Array(Id, { maxItems: 20_000 }), Type.Null()]), after: Type.Optional(Id) }, { additionalProperties: false }),
 ])
 
@@ -116,6 +117,7 @@ export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('directory'), contacts: Contacts }, { additionalProperties: false }),
   // The body is relayed to the HTTP client as it is: any JSON, bounded by the frame cap.
   Type.Object({ type: Type.Literal('api-reply'), status: Type.Integer({ minimum: 100, maximum: 599 }), body: Type.Unknown() }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('capacity'), free: ResourcesSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ok') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('accept') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('reject'), reason: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),

@@ -356,7 +356,9 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
       if (firstRejected === undefined && observer !== undefined) {
         for (const p of submitted) {
           if (placed.has(p.id) || sim.now - p.at < 2 * SLICE_MS) continue
-          const reason = sim.core(observer).jobRecord(p.id)?.pendingReason ?? ''
+          // The job's arbiter has its reason (above gossipMaxNodes, only the nodes that store it do).
+          const arbiter = sim.core(observer).replicaSet(p.id).find((n) => sim.runState(n) === 'up') ?? observer
+          const reason = sim.core(arbiter).jobRecord(p.id)?.pendingReason ?? ''
           if (/lacks? (cpu|memory)/.test(reason)) firstRejected = Math.min(firstRejected ?? Infinity, index.get(p.id) as number)
         }
       }

@@ -79,4 +79,24 @@ describe('jobs without a broadcast', () => {
     sim.runUntilTrue(() => !running(sim, 'a').includes(zombie), 15_000)
     expect(running(sim, 'a')).toHaveLength(1)
   })
+
+  it('places by asking nodes for their capacity: nothing is announced, and the last free slots are found', () => {
+    const sim = cluster(24, 6)
+    const before = sim.core('node-1').records().map((r) => [r.id, r.seq])
+    const svc = (id: string, via: string): void => { sim.submit(via, id, simSpec({ type: 'service', resources: { cpu: 2, memoryMb: 64 }, env: { SIM_DURATION_MS: '3600000' } })) }
+    // 44 services of 2 cpu on 24 nodes of 4 cpu: 4 slots stay free, on a few nodes.
+    const ids = Array.from({ length: 44 }, (_, i) => `f${i}`)
+    ids.forEach((id, i) => svc(id, `node-${1 + (i % 24)}`))
+    sim.runUntilTrue(() => ids.every((id) => running(sim, id).length === 1), 10_000)
+    // A sample of 8 of 24 nodes mostly misses them: a sample with no room asks more nodes at once,
+    // so each of the last four starts within a few round trips, not after a retry (500 ms).
+    for (let i = 0; i < 4; i++) {
+      svc(`last${i}`, 'node-1')
+      expect(sim.runUntilTrue(() => running(sim, `last${i}`).length === 1, 5_000), `last${i}`).toBeLessThan(100)
+    }
+    expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
+    for (const id of sim.ids()) expect(sim.procsOn(id).length, id).toBe(2)
+    // No record changed: free capacity was never announced.
+    expect(sim.core('node-1').records().map((r) => [r.id, r.seq])).toEqual(before)
+  })
 })
