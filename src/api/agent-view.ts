@@ -36,7 +36,10 @@ export interface AgentView {
   cancelJob(id: string): Promise<ApiReply>
   /** Drain a node by peer id (or stop draining it): 202 once that node took it; 409 when it is not alive. */
   drainNode(id: string, enable: boolean, deadlineMs: number): Promise<ApiReply>
-  /** Names of the nodes that store a job (first: its arbiter), as this node sees membership. */
+  /**
+   * Names of the nodes that store a job (first: its arbiter), as this node sees membership; empty
+   * for a job of another cell, whose members this node does not know.
+   */
   storedOn(id: string): string[]
   /**
    * Read an allocation's log from this node's disk; undefined when this node has no such log.

@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { MAX_CELLS } from '../core/cells.js'
 import type { AgentConfig } from '../node/agent-config.js'
 import {
   type Env, FlagError, envBoolean, envList, envNameOf, envValue, oneLine, parseFlags, parseInteger,
@@ -51,6 +52,7 @@ export const AGENT_OPTIONS = {
   profile: { type: 'string' },
   'log-level': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  cells: { type: 'string' },
 } as const
 
 export const AGENT_USAGE = `usage: murmur agent [flags]
@@ -80,6 +82,8 @@ flags (each also as env MURMUR_<FLAG>, e.g. MURMUR_DATA_DIR; flags win):
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
   --drain-timeout S    on SIGTERM/SIGINT, drain for at most S seconds before leaving
                        (default 10; 0 = leave at once, runs are placed again elsewhere)
+  --cells N            split the cluster into N cells by hash of node id (1-${MAX_CELLS},
+                       default 1); every node of a cluster must be given the same N
 `
 
 /** SIGTERM's drain: long enough for service runs to move (about a second each), short enough for init systems (systemd waits 90 s). */
@@ -188,9 +192,12 @@ export function parseAgentFlags(argv: string[], env: Env, machine: MachineDefaul
   const drainArg = pick('drain-timeout')
   const drainTimeoutMs = drainArg === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : parseSeconds(drainArg.value.trim(), drainArg.source)
 
+  const cellsArg = pick('cells')
+  const cells = cellsArg === undefined ? 1 : parseInteger(cellsArg.value.trim(), cellsArg.source, 1, MAX_CELLS)
+
   const config: AgentConfig = {
     name, dataDir, p2pPort, p2pHost, apiPort, apiHost, join, mdns: !noMdns, cpu, memoryMb, labels,
-    profile, colocated: isLoopback(p2pHost), logLevel, drainTimeoutMs,
+    profile, colocated: isLoopback(p2pHost), logLevel, drainTimeoutMs, cells,
   }
   if (swarmKeyFile !== undefined) config.swarmKeyFile = swarmKeyFile
   if (apiToken !== undefined) config.apiToken = apiToken

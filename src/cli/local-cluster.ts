@@ -19,6 +19,8 @@ export interface ClusterOptions {
   profile: string
   logLevel: string
   readyTimeoutMs: number
+  /** Every node's --cells (passed only when not 1, the agents' default). */
+  cells: number
 }
 
 /** One spec per node, without node 1's address (known only once it is up). */
@@ -35,6 +37,7 @@ export function clusterSpecs(opts: ClusterOptions, binPath: string, env: Env): N
         '--p2p-host', '127.0.0.1', '--p2p-port', port(opts.baseP2pPort),
         '--api-host', '127.0.0.1', '--api-port', port(opts.baseApiPort),
         '--no-mdns', '--profile', opts.profile, '--log-level', opts.logLevel,
+        ...(opts.cells === 1 ? [] : ['--cells', String(opts.cells)]),
       ],
     })
   }

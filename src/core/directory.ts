@@ -21,6 +21,7 @@ export class Directory {
   private readonly byCell = new Map<number, Contact[]>()
   private readonly pending = new Map<number, NodeId>()
   private nextAt: Millis
+  private holeRetryMs = 0
   readonly myCell: number
 
   constructor(
@@ -36,7 +37,8 @@ export class Directory {
   ) {
     this.myCell = cellOf(selfId, config.cells)
     // One cell: no directory, and no draw from the shared rng (single-cell runs replay as before).
-    this.nextAt = config.cells > 1 ? now + this.rng.int(Math.max(1, config.exchangeMs)) : Infinity
+    // A new node looks for holes within a second; the regular exchange has a random phase.
+    this.nextAt = config.cells > 1 ? now + 1_000 : Infinity
   }
 
   get enabled(): boolean {
@@ -98,8 +100,18 @@ export class Directory {
 
   onTick(now: Millis, out: Effect[]): void {
     if (!this.enabled || now < this.nextAt) return
-    this.nextAt = now + this.config.exchangeMs
     const cells = this.knownCells()
+    if (cells.length < this.config.cells - 1) {
+      // Holes (we joined through a member of our own cell, or our contacts there died): the
+      // members of our cell share theirs. Soon at first, then less often (a cell may be empty).
+      this.holeRetryMs = Math.min(this.config.exchangeMs, Math.max(1_000, 2 * this.holeRetryMs))
+      this.nextAt = now + this.holeRetryMs
+      const own = this.ownSample(2).filter((c) => c.id !== this.selfId)[0]
+      if (own !== undefined) { this.exchangeWith(own.id, out); return }
+    } else {
+      this.holeRetryMs = 0
+      this.nextAt = now + this.config.exchangeMs
+    }
     if (cells.length === 0) return
     const list = this.contacts(cells[this.rng.int(cells.length)] as number)
     this.exchangeWith((list[this.rng.int(list.length)] as Contact).id, out)

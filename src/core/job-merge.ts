@@ -1,7 +1,7 @@
 // Merging two copies of a job record, and what state a job is in. The merge is a join (idempotent,
 // commutative, associative): replicas, gossip and the state exchange may deliver copies in any
 // order and any number of times. Allocations merge per (index, attempt) by how far they got.
-import { fnv1a64, hash64Hex } from '../placement/hash.js'
+import { hash64Hex, quickHash64 } from '../placement/hash.js'
 import type { AllocState, Allocation, DuplicateRun, JobRecord, JobState } from './job-types.js'
 
 /**
@@ -80,7 +80,7 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
 
 /** A short digest of a record's content: equal records, equal digests (for the state exchange). */
 export function jobDigest(r: JobRecord): string {
-  return hash64Hex(fnv1a64(JSON.stringify(r)))
+  return hash64Hex(quickHash64(JSON.stringify(r)))
 }
 
 /** The newest attempt of each instance. */

@@ -29,8 +29,12 @@ export interface CoreInit {
 
 /** A directory exchange with one other cell this often (src/core/directory.ts). */
 const DIRECTORY_EXCHANGE_MS = 60_000
-/** A forwarded API request (a submit waits for its storing nodes' disks) gives up after this. */
-const FORWARD_TIMEOUT_MS = 10_000
+/**
+ * A forwarded API request (a submit waits for its storing nodes' disks, ~3 s at worst) gives up
+ * after this: under the receiving runtime's 10 s limit on holding a request, and short enough
+ * that a second contact still answers within the API's 15 s.
+ */
+const FORWARD_TIMEOUT_MS = 6_000
 
 export class NodeCore {
   private readonly membership: Membership
@@ -104,6 +108,7 @@ export class NodeCore {
         this.announceCapacity(now, out)
         this.membership.handle(event, now, out)
         this.directory.onTick(now, out)
+        for (const id of this.hints.keys()) if (this.membership.record(id) !== undefined) this.hints.delete(id)
         break
       case 'peer-connected':
         // A node of another cell (our join seed, say): trade directories, not member tables.

@@ -27,6 +27,11 @@ export interface AgentConfig {
   logLevel: string
   /** On a graceful stop, drain for at most this long before leaving (0: leave at once). */
   drainTimeoutMs: number
+  /**
+   * Cells the cluster is split into (src/core/cells.ts): membership, gossip and jobs stay inside
+   * a node's cell. Every node of a cluster must be given the same; 1 = one cell, the whole cluster.
+   */
+  cells: number
 }
 
 /** A started agent, as `murmur agent` and tests hold it. */

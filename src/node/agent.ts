@@ -5,13 +5,16 @@ import { createHash, randomBytes, randomInt } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Query } from 'interface-datastore'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import pino from 'pino'
 import { createApiServer } from '../api/server.js'
 import type { AgentView } from '../api/agent-view.js'
+import { ApiError, type ErrorBody } from '../api/errors.js'
+import { cellOf, cellTopic } from '../core/cells.js'
 import { PROFILES } from '../core/config.js'
 import { DRAIN_KEY } from '../core/jobs.js'
 import { NodeCore } from '../core/node-core.js'
-import type { JobRecord, JobStatus } from '../core/job-types.js'
+import type { ApiReply, JobRecord, JobStatus } from '../core/job-types.js'
 import { DEFAULT_GRACE_MS, readLog, Supervisor } from '../execution/index.js'
 import { CLUSTER_TOPIC, MAX_RPC_BYTES, RPC_PROTOCOL } from '../gossip/topics.js'
 import type { AgentConfig, RunningAgent } from './agent-config.js'
@@ -35,9 +38,12 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   try {
     const privateKey = await loadOrCreateIdentity(store)
     const swarmKey = config.swarmKeyFile === undefined ? undefined : new Uint8Array(await readFile(config.swarmKeyFile))
+    // Gossip (and the peer exchange derived from its topic) stays inside the node's cell; nodes
+    // of other cells are reached by rpc only. One cell: the cluster topic, as before cells.
+    const topic = cellTopic(CLUSTER_TOPIC, cellOf(peerIdFromPrivateKey(privateKey).toString(), config.cells), config.cells)
     const host = await createClusterHost({
       privateKey, listenHost: config.p2pHost, listenPort: config.p2pPort, join: config.join, mdns: config.mdns,
-      swarmKey, topic: CLUSTER_TOPIC, rpcProtocol: RPC_PROTOCOL, maxMessageBytes: MAX_RPC_BYTES,
+      swarmKey, topic, rpcProtocol: RPC_PROTOCOL, maxMessageBytes: MAX_RPC_BYTES,
       colocated: config.colocated, logger: log.child({ part: 'host' }),
     })
 
@@ -74,16 +80,22 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       metrics: metrics.registry,
       jobs: async () => {
         const answer = await runtime.request({ op: 'list' })
-        return answer.status === 200 ? (answer.body as { jobs: JobStatus[] }).jobs : []
+        if (answer.status !== 200) throw replyError(answer)
+        return (answer.body as { jobs: JobStatus[] }).jobs
       },
       job: async (id) => {
         const answer = await runtime.request({ op: 'get', id })
-        return answer.status === 200 ? answer.body as JobStatus : undefined
+        if (answer.status === 404) return undefined
+        // Not "no such job": the cluster did not answer in time, or no node of the job's cell was reachable.
+        if (answer.status !== 200) throw replyError(answer)
+        return answer.body as JobStatus
       },
       submitJob: (spec, key) => runtime.request({ op: 'submit', id: jobIdFor(key), spec }),
       cancelJob: (id) => runtime.request({ op: 'cancel', id }),
       drainNode: (id, enable, deadlineMs) => runtime.request({ op: 'drain', node: id, enable, deadlineMs }),
-      storedOn: (id) => (core?.replicaSet(id) ?? []).map((n) => core?.records().find((r) => r.id === n)?.name ?? n),
+      // Only for a job of our own cell: another cell's members (who store its jobs) are unknown here.
+      storedOn: (id) => core === undefined || cellOf(id, config.cells) !== core.cell ? []
+        : core.replicaSet(id).map((n) => core?.records().find((r) => r.id === n)?.name ?? n),
       readLocalLog: async (allocationId, stream, offset, maxBytes) => {
         let path: string
         try {
@@ -120,11 +132,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         resources: { total: { cpu: config.cpu, memoryMb: config.memoryMb }, free: { cpu: config.cpu, memoryMb: config.memoryMb } },
         labels: config.labels, draining: drain !== null, allocations: 0,
       },
-      lastIncarnation, storedJobs, drain, config: profile, seed: randomInt(2 ** 31), now: Date.now(),
+      lastIncarnation, storedJobs, drain, config: profile, cells: config.cells, seed: randomInt(2 ** 31), now: Date.now(),
     })
     core = created.core
     runtime.attach(created.core, created.effects, profile.tickMs)
-    log.info({ peer: host.peerId, api: apiUrl, addrs, storedJobs: storedJobs.length }, 'agent started')
+    log.info({ peer: host.peerId, api: apiUrl, addrs, storedJobs: storedJobs.length, cell: created.core.cell, cells: config.cells }, 'agent started')
 
     let stopping: Promise<void> | undefined
     return {
@@ -147,6 +159,12 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     for (const fn of cleanup) await fn().catch(() => undefined)
     throw err
   }
+}
+
+/** A failed core answer as the API's error, keeping its status, code and message. */
+function replyError(answer: ApiReply): ApiError {
+  const error = (answer.body as Partial<ErrorBody> | undefined)?.error
+  return new ApiError(answer.status, error?.code ?? 'unavailable', error?.message ?? `the cluster answered ${answer.status}`)
 }
 
 /**

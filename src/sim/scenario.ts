@@ -215,7 +215,13 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
 
   const idOf = (k: number): NodeId => (shapes[k - 1] as { id: NodeId }).id
   const upNodes = (): NodeId[] => sim.upIds()
+  // A uniform pick among the nodes that are up: draw until one is (an O(N) list per submit was
+  // the 10,000-node run's largest cost); the full list only when draws keep missing.
   const submitVia = (): NodeId | undefined => {
+    for (let i = 0; i < 16; i++) {
+      const id = sim.idAt(rng.int(sim.nodeCount()))
+      if (sim.runState(id) === 'up') return id
+    }
     const up = upNodes()
     return up.length === 0 ? undefined : up[rng.int(up.length)]
   }
@@ -303,7 +309,8 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
   // --- invariants ---------------------------------------------------------------------------------
   // Lost: no running node keeps it on disk. Under-replicated: fewer than 3 running nodes do.
   const live = new Set(sim.liveIds())
-  const durable = (id: string): number => sim.storedOn(id).filter((n) => live.has(n)).length
+  const stored = sim.storedIndex()
+  const durable = (id: string): number => (stored.get(id) ?? []).filter((n) => live.has(n)).length
   const lost = [...acked].filter((id) => durable(id) === 0).sort()
   const underReplicated = [...acked].filter((id) => durable(id) > 0 && durable(id) < Math.min(3, live.size)).length
   const dups = sim.duplicateReport()

@@ -303,6 +303,21 @@ export class SimCluster {
     return this.nodes.byIdx.filter((n) => n.persisted.has(`job/${jobId}`)).map((n) => n.id)
   }
 
+  /** Every job on some node's disk, with the nodes that keep it: one pass over every data dir. */
+  storedIndex(): Map<string, NodeId[]> {
+    const index = new Map<string, NodeId[]>()
+    for (const n of this.nodes.byIdx) {
+      for (const k of n.persisted.keys()) {
+        if (!k.startsWith('job/')) continue
+        const id = k.slice(4)
+        const list = index.get(id)
+        if (list === undefined) index.set(id, [n.id])
+        else list.push(n.id)
+      }
+    }
+    return index
+  }
+
   /** Whether a live node's core or data dir still holds the job. */
   holds(id: NodeId, jobId: string): boolean {
     const n = this.nodes.get(id)

@@ -76,5 +76,11 @@ describe('cells', () => {
       sim.run(300)
     }
     sim.runUntilTrue(() => sim.ids().every((id) => sim.core(id).records().filter((r) => r.state === 'alive').length === cellSize(sim, id)), 30_000)
+    // Only the first node of a cell met a node of another cell; the others fill their directories
+    // from members of their own cell within seconds (~8 s here; ~30 s waiting for the regular exchange).
+    sim.runUntilTrue(() => sim.ids().every((id) => new Set(sim.core(id).contacts().map((c) => cellOf(c.id, CELLS))).size === CELLS - 1), 15_000)
+    const id = 'late-job'
+    expect(api(sim, 'node-12', { op: 'submit', id, spec: simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }) }).status).toBe(201)
+    for (const via of sim.ids()) expect(api(sim, via, { op: 'get', id }).status, via).toBe(200)
   })
 })

@@ -27,7 +27,7 @@ describe('parseAgentFlags', () => {
     expect(parse([])).toEqual({
       name: 'box', dataDir: '/home/u/.murmur/box', p2pPort: 7000, p2pHost: '127.0.0.1', apiPort: 7070,
       apiHost: '127.0.0.1', join: [], mdns: true, cpu: 8, memoryMb: 16384, labels: {}, profile: 'lan',
-      colocated: true, logLevel: 'info', drainTimeoutMs: 10_000,
+      colocated: true, logLevel: 'info', drainTimeoutMs: 10_000, cells: 1,
     })
   })
 
@@ -37,12 +37,13 @@ describe('parseAgentFlags', () => {
       '--api-host', '::', '--join', JOIN, '--join', `/ip4/10.0.0.2/tcp/7000/p2p/${PEER}`, '--no-mdns',
       '--cpu', '1.5', '--mem', '512', '--label', 'zone=a', '--label', 'disk=', '--swarm-key', keyFile,
       '--api-token', 'tok', '--profile', 'test', '--log-level', 'DEBUG', '--drain-timeout', '2.5',
+      '--cells', '4',
     ])
     expect(config).toEqual({
       name: 'n1', dataDir: '/work/data/n1', p2pPort: 0, p2pHost: '0.0.0.0', apiPort: 8080, apiHost: '::',
       join: [JOIN, `/ip4/10.0.0.2/tcp/7000/p2p/${PEER}`], mdns: false, cpu: 1.5, memoryMb: 512,
       labels: { zone: 'a', disk: '' }, swarmKeyFile: keyFile, apiToken: 'tok', profile: 'test', colocated: false,
-      logLevel: 'debug', drainTimeoutMs: 2_500,
+      logLevel: 'debug', drainTimeoutMs: 2_500, cells: 4,
     })
   })
 
@@ -52,12 +53,13 @@ describe('parseAgentFlags', () => {
       MURMUR_API_HOST: 'localhost', MURMUR_P2P_HOST: '127.0.0.2', MURMUR_JOIN: `${JOIN}, ${JOIN}`,
       MURMUR_NO_MDNS: '1', MURMUR_CPU: '2', MURMUR_MEM: '1024', MURMUR_LABEL: 'zone=b,tier=gold',
       MURMUR_SWARM_KEY: keyFile, MURMUR_API_TOKEN: 'secret', MURMUR_PROFILE: 'test', MURMUR_LOG_LEVEL: 'warn',
-      MURMUR_DRAIN_TIMEOUT: '0',
+      MURMUR_DRAIN_TIMEOUT: '0', MURMUR_CELLS: '4096',
     })
     expect(config).toEqual({
       name: 'e1', dataDir: '/d', p2pPort: 7100, p2pHost: '127.0.0.2', apiPort: 7200, apiHost: 'localhost',
       join: [JOIN, JOIN], mdns: false, cpu: 2, memoryMb: 1024, labels: { zone: 'b', tier: 'gold' },
       swarmKeyFile: keyFile, apiToken: 'secret', profile: 'test', colocated: true, logLevel: 'warn', drainTimeoutMs: 0,
+      cells: 4096,
     })
   })
 
@@ -71,6 +73,10 @@ describe('parseAgentFlags', () => {
   it.each<[string, string[], Record<string, string>, RegExp]>([
     ['a port that is not a number', ['--p2p-port', 'nope'], {}, /^--p2p-port: 'nope' is not a port/],
     ['a drain timeout that is not seconds', ['--drain-timeout', 'soon'], {}, /^--drain-timeout: 'soon' is not a number of seconds from 0 to 3600/],
+    ['zero cells', ['--cells', '0'], {}, /^--cells: '0' is not a whole number \(1-4096\)/],
+    ['more cells than MAX_CELLS', ['--cells', '4097'], {}, /^--cells: '4097' is not a whole number \(1-4096\)/],
+    ['cells that are not a whole number', ['--cells', '2.5'], {}, /^--cells: '2.5' is not a whole number/],
+    ['bad cells from env, named by its variable', [], { MURMUR_CELLS: 'two' }, /^MURMUR_CELLS: 'two' is not a whole number/],
     ['a port out of range', ['--api-port', '70000'], {}, /^--api-port: '70000' is not a port/],
     ['a negative port', ['--api-port=-1'], {}, /^--api-port: '-1' is not a port/],
     ['a bad port from env, named by its variable', [], { MURMUR_API_PORT: 'x' }, /^MURMUR_API_PORT: 'x' is not a port/],
@@ -122,13 +128,13 @@ describe('parseUpFlags', () => {
   it('defaults to 3 nodes on 7000/7070 under ./.murmur', () => {
     expect(parseUpFlags([], '/work')).toEqual({
       count: 3, baseP2pPort: 7000, baseApiPort: 7070, dataRoot: '/work/.murmur', profile: 'lan', logLevel: 'info',
-      readyTimeoutMs: 30_000,
+      readyTimeoutMs: 30_000, cells: 1,
     })
   })
 
   it('takes -n and the extensions', () => {
-    expect(parseUpFlags(['-n', '5', '--base-p2p-port', '0', '--base-api-port', '0', '--data-root', '/tmp/x', '--profile', 'test', '--ready-timeout', '5'], '/work'))
-      .toMatchObject({ count: 5, baseP2pPort: 0, baseApiPort: 0, dataRoot: '/tmp/x', profile: 'test', readyTimeoutMs: 5000 })
+    expect(parseUpFlags(['-n', '5', '--base-p2p-port', '0', '--base-api-port', '0', '--data-root', '/tmp/x', '--profile', 'test', '--ready-timeout', '5', '--cells', '2'], '/work'))
+      .toMatchObject({ count: 5, baseP2pPort: 0, baseApiPort: 0, dataRoot: '/tmp/x', profile: 'test', readyTimeoutMs: 5000, cells: 2 })
   })
 
   it.each<[string[], RegExp]>([
@@ -138,6 +144,7 @@ describe('parseUpFlags', () => {
     [['-n', '100'], /1-64/],
     [['-n', '20', '--base-p2p-port', '7060'], /overlap/],
     [['--profile', 'x'], /is not a profile/],
+    [['--cells', '0'], /^--cells: '0' is not a whole number \(1-4096\)/],
   ])('rejects %j', (argv, reason) => {
     expect(() => parseUpFlags(argv, '/work')).toThrow(reason)
   })

@@ -33,7 +33,7 @@ if (process.env.FAKE_HANG !== name) {
 function options(over: Partial<ClusterOptions> = {}): ClusterOptions {
   return {
     count: 3, baseP2pPort: 0, baseApiPort: 0, dataRoot: mkdtempSync(path.join(dir, 'root-')), profile: 'test',
-    logLevel: 'info', readyTimeoutMs: 20_000, ...over,
+    logLevel: 'info', readyTimeoutMs: 20_000, cells: 1, ...over,
   }
 }
 
@@ -57,6 +57,12 @@ describe('clusterSpecs', () => {
       '--api-host', '127.0.0.1', '--api-port', '7072', '--no-mdns', '--profile', 'test', '--log-level', 'info',
     ])
     expect(clusterSpecs(options(), '/bin/m.js', {})[1]?.args).toContain('0')
+  })
+
+  it('passes --cells to every node when it is not 1', () => {
+    expect(clusterSpecs(options(), '/bin/m.js', {}).some((s) => s.args.includes('--cells'))).toBe(false)
+    const specs = clusterSpecs(options({ cells: 2 }), '/bin/m.js', {})
+    expect(specs.every((s) => s.args.join(' ').endsWith('--cells 2'))).toBe(true)
   })
 })
 

@@ -1,5 +1,6 @@
 // `murmur up [-n 3]`: a local cluster of N agents, each its own OS process, until Ctrl-C.
 import path from 'node:path'
+import { MAX_CELLS } from '../../core/cells.js'
 import type { ReadyInfo } from '../agent-handshake.js'
 import type { Command } from '../command.js'
 import { DEFAULT_API } from '../client.js'
@@ -22,6 +23,7 @@ flags:
   --profile lan|test       failure-detector timing (default lan)
   --log-level LEVEL        the nodes' log level (default info)
   --ready-timeout SECONDS  give up on a node not ready after this long (default 30)
+  --cells N                split the cluster into N cells (the agents' --cells; default 1)
 `
 
 const OPTIONS = {
@@ -32,6 +34,7 @@ const OPTIONS = {
   profile: { type: 'string' },
   'log-level': { type: 'string' },
   'ready-timeout': { type: 'string' },
+  cells: { type: 'string' },
 } as const
 
 /** A laptop runs a few dozen agents at most; more is almost surely a typo. */
@@ -57,8 +60,9 @@ export function parseUpFlags(argv: string[], cwd: string): ClusterOptions {
   const profile = values.profile ?? 'lan'
   if (profile !== 'lan' && profile !== 'test') throw new FlagError(`--profile: '${profile}' is not a profile (lan, test)`)
   const readyTimeoutS = values['ready-timeout'] === undefined ? 30 : parseInteger(values['ready-timeout'], '--ready-timeout', 1, 3600)
+  const cells = values.cells === undefined ? 1 : parseInteger(values.cells, '--cells', 1, MAX_CELLS)
   return {
-    count, baseP2pPort, baseApiPort, profile,
+    count, baseP2pPort, baseApiPort, profile, cells,
     dataRoot: path.resolve(cwd, values['data-root'] ?? '.murmur'),
     logLevel: values['log-level'] ?? 'info',
     readyTimeoutMs: readyTimeoutS * 1000,
