@@ -2,7 +2,7 @@
 // are its replicas and the first live one its arbiter. Every node computes the same ranking from
 // the same view, with no coordination. Rankings are cached until the live set changes, because
 // the arbiter loop asks for them on every tick.
-import { rendezvousHash } from '../placement/hash.js'
+import { keyedScorer } from '../placement/hash.js'
 import type { NodeId } from './types.js'
 
 export class ReplicaRanking {
@@ -48,8 +48,9 @@ export class ReplicaRanking {
 export function topFor(jobId: string, ids: readonly NodeId[], k: number): NodeId[] {
   const best: Array<{ id: NodeId; h: number }> = []
   const before = (a: { id: NodeId; h: number }, b: { id: NodeId; h: number }): boolean => a.h > b.h || (a.h === b.h && a.id < b.id)
+  const score = keyedScorer(jobId)
   for (const id of ids) {
-    const x = { id, h: rendezvousHash(jobId, id) }
+    const x = { id, h: score(id) }
     if (best.length === k && !before(x, best[k - 1] as { id: NodeId; h: number })) continue
     let i = best.length < k ? best.length : k - 1
     if (best.length < k) best.push(x)
@@ -61,7 +62,8 @@ export function topFor(jobId: string, ids: readonly NodeId[], k: number): NodeId
 
 /** Nodes ranked for a job, best first (uncached: for views other than the current one). */
 export function rankFor(jobId: string, ids: Iterable<NodeId>): NodeId[] {
-  return [...ids].map((id) => ({ id, h: rendezvousHash(jobId, id) }))
+  const score = keyedScorer(jobId)
+  return [...ids].map((id) => ({ id, h: score(id) }))
     .sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1))
     .map((x) => x.id)
 }
