@@ -64,6 +64,7 @@ export class Jobs {
   private readonly exchange: JobExchange
   /** Live node count, per membership live version (gossip of jobs depends on it). */
   private liveCount = { version: -1, count: 0 }
+  private mine = { version: -1, ids: new Set<string>() }
 
   constructor(
     private readonly members: MemberView,
@@ -299,9 +300,9 @@ export class Jobs {
   private arbitrateAll(now: Millis, out: Effect[]): void {
     this.dirty.clear()
     if (this.holding(now)) return
-    for (const id of [...this.active]) {
+    for (const id of [...this.arbitered()]) {
       const r = this.jobs.get(id)
-      if (r !== undefined && this.arbiter.isArbiterOf(id)) this.arbiter.arbitrate(r, now, out)
+      if (r !== undefined && this.active.has(id)) this.arbiter.arbitrate(r, now, out)
     }
   }
 
@@ -457,8 +458,13 @@ export class Jobs {
     this.digests.set(r.id, digest)
     const openClaims = Object.values(r.allocations).some((a) => !isTerminalAlloc(a.state))
     const state = jobState(r)
-    if ((state === 'pending' || state === 'running') || (r.cancelled && openClaims)) this.active.add(r.id)
-    else this.active.delete(r.id)
+    if ((state === 'pending' || state === 'running') || (r.cancelled && openClaims)) {
+      this.active.add(r.id)
+      if (this.mine.version === this.members.liveVersion() && this.arbiter.isArbiterOf(r.id)) this.mine.ids.add(r.id)
+    } else {
+      this.active.delete(r.id)
+      this.mine.ids.delete(r.id)
+    }
   }
 
   private persist(r: JobRecord, out: Effect[]): void {
@@ -488,6 +494,18 @@ export class Jobs {
    */
   sampling(): boolean {
     return this.liveNodes() > this.config.gossipMaxNodes
+  }
+
+  /**
+   * The active jobs this node arbitrates: kept per live version (who arbitrates moves only when
+   * the live set does), so a tick walks these, not every active job it stores or runs.
+   */
+  private arbitered(): Set<string> {
+    const version = this.members.liveVersion()
+    if (this.mine.version !== version) {
+      this.mine = { version, ids: new Set([...this.active].filter((id) => this.arbiter.isArbiterOf(id))) }
+    }
+    return this.mine.ids
   }
 
   private liveNodes(): number {
