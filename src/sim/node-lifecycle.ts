@@ -7,7 +7,7 @@ import type { MembershipConfig } from '../core/config.js'
 import type { JobsConfig } from '../core/jobs-config.js'
 import { Rng, seedFromString } from '../core/rng.js'
 import type { JobRecord } from '../core/job-types.js'
-import type { Millis, NodeId, Resources } from '../core/types.js'
+import type { Contact, Millis, NodeId, Resources } from '../core/types.js'
 import type { EventQueue } from './event-queue.js'
 import type { Gossipsub } from './gossipsub.js'
 import type { Impairment } from './invariants.js'
@@ -104,9 +104,17 @@ export class NodeLifecycle {
     // and holds a few contacts in every other cell.
     const byCell = new Map<number, SimNode[]>()
     for (const c of created) byCell.set(c.core.cell, [...(byCell.get(c.core.cell) ?? []), c])
-    const contacts = byCell.size <= 1 ? [] : [...byCell.values()].flatMap((members) => this.rng.sample(members, 3)).map((c) => {
+    // Every node its own 3 random contacts per other cell (as learned from different sources):
+    // shared ones would make 300 nodes the entry point of every forwarded request.
+    const contactOf = new Map(created.map((c) => {
       const r = c.core.selfRecord()
-      return { id: r.id, addrs: r.addrs, incarnation: r.incarnation }
+      return [c.id, { id: r.id, addrs: r.addrs, incarnation: r.incarnation }]
+    }))
+    const cellsList = [...byCell.values()]
+    const contactsFor = (): Contact[] => cellsList.flatMap((members) => {
+      const picks = new Set<SimNode>()
+      for (let i = 0; i < 3; i++) picks.add(members[this.rng.int(members.length)] as SimNode)
+      return [...picks].map((m) => contactOf.get(m.id) as Contact)
     })
     const gossip = this.host.gossip
     const cap = this.opts.maxConnections ?? 300
@@ -114,7 +122,7 @@ export class NodeLifecycle {
       const records = members.map((c) => c.core.selfRecord())
       for (const c of members) {
         this.host.io.step(c, { kind: 'gossip', from: c.id, msg: { type: 'records', records } })
-        if (byCell.size > 1) c.core.learnContacts(contacts)
+        if (byCell.size > 1) c.core.learnContacts(contactsFor())
       }
       const idxs = members.map((c) => c.idx)
       if (members.length - 1 <= cap) {
