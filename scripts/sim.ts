@@ -22,6 +22,7 @@ const USAGE = `usage: npm run sim -- [--nodes 20] [--jobs 200] [--seed 1] [--fau
   --loss P                 base loss probability of gossip frames and rpc messages (default 0)
   --max-connections K      connections per node (libp2p's default 300)
   --cell-size S            nodes per cell: the cluster is split into ceil(N / S) cells (default 100)
+  --gossip-max-nodes G     above G live nodes per cell nothing per job is broadcast (default 32)
   --timing                 wall time and memory on stderr
   --progress               progress lines on stderr even when it is not a terminal (every 15 s)
 faults: comma-separated KIND:TARGET@TIME[-TIME], e.g. kill:3@10s,restart:3@20s,freeze:2@5s-8s,partition:30%@15s-25s
@@ -54,6 +55,7 @@ try {
       loss: { type: 'string' },
       'max-connections': { type: 'string' },
       'cell-size': { type: 'string', default: '100' },
+      'gossip-max-nodes': { type: 'string' },
       json: { type: 'boolean', default: false },
       timing: { type: 'boolean', default: false },
       progress: { type: 'boolean', default: false },
@@ -112,6 +114,7 @@ const jobMs = num('job-ms', 1)
 const settleSeconds = num('settle', 0) ?? 120
 const maxConnections = str('max-connections') === undefined ? undefined : int('max-connections', 1)
 const cells = Math.max(1, Math.ceil(nodes / int('cell-size', 1)))
+const gossipMaxNodes = str('gossip-max-nodes') === undefined ? undefined : int('gossip-max-nodes', 0)
 
 const bar = process.stderr.isTTY ? progressBar() : values.progress === true ? progressLines() : undefined
 const wallStart = Date.now()
@@ -121,6 +124,7 @@ const report = runScenario({
   ...(jobMs === undefined ? {} : { jobMs }),
   ...(maxConnections === undefined ? {} : { maxConnections }),
   cells,
+  ...(gossipMaxNodes === undefined ? {} : { gossipMaxNodes }),
   ...(bar === undefined ? {} : { onProgress: bar.update }),
 })
 bar?.done()

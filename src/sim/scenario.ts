@@ -4,6 +4,7 @@
 // best-fit-decreasing. Pure: everything comes from the options and the seed, and the report is
 // plain data (the CLI prints it, tests assert on it).
 import { PROFILES, type ProfileName } from '../core/config.js'
+import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import { Rng, seedFromString } from '../core/rng.js'
 import type { NodeId } from '../core/types.js'
 import { bestFitDecreasing, type NodeView, type PlacementJob } from '../placement/index.js'
@@ -38,6 +39,8 @@ export interface ScenarioOptions {
   maxConnections?: number
   /** Cells (src/core/cells.ts); default 1. */
   cells?: number
+  /** JobsConfig.gossipMaxNodes: above this many live nodes per cell nothing per job is broadcast (default 32). */
+  gossipMaxNodes?: number
   persistMs?: number
   freezeMessages?: boolean
   onProgress?: (p: Progress) => void
@@ -133,6 +136,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
     cells: o.cells ?? 1,
     ...(o.persistMs === undefined ? {} : { persistMs: o.persistMs }),
+    ...(o.gossipMaxNodes === undefined ? {} : { jobsConfig: { ...JOBS_DEFAULTS, gossipMaxNodes: o.gossipMaxNodes } }),
     ...(o.freezeMessages === undefined ? {} : { freezeMessages: o.freezeMessages }),
   })
   const shapes = nodeShapes(o.nodes, o.seed)
