@@ -8,7 +8,8 @@
 // tightest fit for batch jobs, capacity-weighted rendezvous for services (power of k choices).
 // A sample serves its instance for freshMs; when every node in it turned the offer down, or it
 // is stale, the next round asks k others (the rendezvous key changes with the round).
-import { rankNodes } from '../placement/index.js'
+import { keyedScorer } from '../placement/hash.js'
+import { checkFeasibility, type rankNodes } from '../placement/index.js'
 import type { JobBook } from './job-book.js'
 import type { toNodeView } from './job-status.js'
 import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
@@ -73,12 +74,18 @@ export class CapacitySampler {
     return this.book.config.placementSample > 0 ? this.book.config.placementSample : 8
   }
 
-  /** Nodes whose totals, labels and drain flag admit the job (static facts), in rendezvous order for this round. */
+  /**
+   * Nodes whose totals, labels and drain flag admit the job (static facts), in rendezvous order
+   * for this round: a uniform sample (best fit then picks among it), cheap to draw.
+   */
   private feasible(key: string, round: number, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected): NodeId[] {
-    const byTotal = all().map((v) => ({ ...v, free: v.total }))
-    let ranked = rankNodes(job, `${key}#${round}`, byTotal, { exclude })
-    if (ranked.candidates.length === 0 && exclude.size > 0) ranked = rankNodes(job, `${key}#${round}`, byTotal, {})
-    return ranked.candidates.map((c) => c.nodeId).filter((n) => !rejected(n))
+    const views = all()
+    const pass = (excluded: ReadonlySet<NodeId>): NodeView[] => views.filter((v) =>
+      !rejected(v.id) && checkFeasibility({ job, node: { ...v, free: v.total }, exclude: excluded, excludeDetail: '' }) === undefined)
+    let ok = pass(exclude)
+    if (ok.length === 0 && exclude.size > 0) ok = pass(new Set())
+    const score = keyedScorer(`${key}#${round}`)
+    return ok.map((v) => ({ id: v.id, h: score(v.id) })).sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1)).map((x) => x.id)
   }
 
   private ask(key: string, jobId: string, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected, width: number, now: Millis, out: Effect[]): NodeView[] | null {
