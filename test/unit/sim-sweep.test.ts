@@ -2,9 +2,23 @@
 // plans (kills with and without restart, freezes, partitions, loss), each checked for the
 // invariants. A failure names the command that replays the seed.
 import { describe, expect, it } from 'vitest'
-import { runScenario } from '../../src/sim/scenario.js'
+import { runScenario, type ScenarioOptions } from '../../src/sim/scenario.js'
 import { replayCommand, sweepFaults, sweepScenario } from '../../src/sim/sweep.js'
 import { parseFaults } from '../../src/sim/faults.js'
+
+/** Runs seeds 1..n with `extra` options; expects no broken invariant; returns the acked submits. */
+function sweep(n: number, extra: Partial<ScenarioOptions>): number {
+  const failures: string[] = []
+  let acked = 0
+  for (let seed = 1; seed <= n; seed++) {
+    const o = { ...sweepScenario(seed), ...extra }
+    const r = runScenario(o)
+    acked += r.workload.acked
+    if (!r.ok) failures.push(`${replayCommand(o)}\n    ${[...r.details.lostAckedJobs, ...r.details.duplicateRuns, ...r.details.overcommit].join('\n    ')}`)
+  }
+  expect(failures).toEqual([])
+  return acked
+}
 
 describe('simulator seed sweep', () => {
   it('draws a valid, seed-determined fault plan of two or three faults', () => {
@@ -19,15 +33,7 @@ describe('simulator seed sweep', () => {
   })
 
   it('keeps every invariant over 30 seeds of 20 nodes with faults', () => {
-    const failures: string[] = []
-    let acked = 0
-    for (let seed = 1; seed <= 30; seed++) {
-      const o = sweepScenario(seed)
-      const r = runScenario(o)
-      acked += r.workload.acked
-      if (!r.ok) failures.push(`${replayCommand(o)}\n    ${[...r.details.lostAckedJobs, ...r.details.duplicateRuns, ...r.details.overcommit].join('\n    ')}`)
-    }
-    expect(failures).toEqual([])
+    const acked = sweep(30, {})
     // The workload really ran: most submits were acknowledged despite the faults.
     expect(acked).toBeGreaterThan(30 * 20)
   }, 240_000)
@@ -35,16 +41,7 @@ describe('simulator seed sweep', () => {
   it('keeps every invariant over 15 seeds of 20 nodes in 2 cells, nothing broadcast per job', () => {
     // The large-cluster paths at a size a test can afford: cells (forwarded submits), job changes
     // by rpc only, leases, sampled capacity, under the same fault plans.
-    const failures: string[] = []
-    let acked = 0
-    for (let seed = 1; seed <= 15; seed++) {
-      const o = { ...sweepScenario(seed), cells: 2, gossipMaxNodes: 0 }
-      const r = runScenario(o)
-      acked += r.workload.acked
-      if (!r.ok) failures.push(`${replayCommand(o)}\n    ${[...r.details.lostAckedJobs, ...r.details.duplicateRuns, ...r.details.overcommit].join('\n    ')}`)
-    }
-    expect(failures).toEqual([])
-    expect(acked).toBeGreaterThan(15 * 20)
+    expect(sweep(15, { cells: 2, gossipMaxNodes: 0 })).toBeGreaterThan(15 * 20)
   }, 240_000)
 
   it('shares each decoded message between cores safely: no core mutates what it received', () => {
