@@ -28,6 +28,7 @@ export type Pending =
   | { purpose: 'drain'; reqId: number; node: NodeId }
   | { purpose: 'repair'; node: NodeId; ids: string[] }
   | { purpose: 'job-sync'; node: NodeId }
+  | { purpose: 'end'; allocId: string }
   | { purpose: 'capacity'; key: string; jobId: string; node: NodeId }
   | { purpose: 'read'; readId: number; node: NodeId }
 

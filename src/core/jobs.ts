@@ -241,6 +241,9 @@ export class Jobs {
       case 'capacity':
         this.arbiter.onCapacity(p, msg, now)
         return
+      case 'end':
+        this.runner.onEndAck(p.allocId, ok, now, out)
+        return
       case 'update':
       case 'sync-push':
         return

@@ -19,8 +19,19 @@ interface LocalAlloc {
   stopping?: 'cancel' | 'fenced' | 'moved' | 'drain'
 }
 
+/** A run's end not yet on another storing node: sent again at `retryAt` until one acknowledges it. */
+interface EndReport {
+  jobId: string
+  alloc: Allocation
+  retryAt: Millis | null
+}
+
+/** An end report no storing node acknowledged is sent again after this. */
+const END_RETRY_MS = 1_000
+
 export class Runner {
   private readonly local = new Map<string, LocalAlloc>()
+  private readonly ends = new Map<string, EndReport>()
   private capacityDirty = true
 
   constructor(private readonly book: JobBook) {}
@@ -45,8 +56,46 @@ export class Runner {
     return d
   }
 
+  /**
+   * A run ended: the storing nodes hear of it first, and our own copy (what our API reports)
+   * takes the end only once one of them has it on disk. A runner that reported a success from its
+   * own copy and died before telling anyone had its run declared lost and run again: a success
+   * the cluster took back (the chaos test saw it once in ~10 runs).
+   */
+  private reportEnd(jobId: string, alloc: Allocation, now: Millis, out: Effect[]): void {
+    const others = this.book.replicaSet(jobId).filter((n) => n !== this.book.members.selfId)
+    if (others.length === 0) { this.book.update(jobId, alloc, now, out); return }
+    const id = allocationId(jobId, alloc.index, alloc.attempt)
+    this.ends.set(id, { jobId, alloc, retryAt: null })
+    this.sendEnd(id, others, out)
+  }
+
+  private sendEnd(id: string, to: readonly string[], out: Effect[]): void {
+    const e = this.ends.get(id)
+    const r = e === undefined ? undefined : this.book.get(e.jobId)
+    if (e === undefined || r === undefined) { this.ends.delete(id); return }
+    const rec = { ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }
+    for (const n of to) this.book.send(out, n, { type: 'job-update', jobs: [rec] }, this.book.config.storeTimeoutMs, { purpose: 'end', allocId: id })
+  }
+
+  /** A storing node's answer to an end report: the first on disk makes the end ours too. */
+  onEndAck(id: string, ok: boolean, now: Millis, out: Effect[]): void {
+    const e = this.ends.get(id)
+    if (e === undefined) return
+    if (!ok) { e.retryAt ??= now + END_RETRY_MS; return }
+    this.ends.delete(id)
+    this.book.update(e.jobId, e.alloc, now, out)
+  }
+
   /** Expire reservations whose start never came; past the drain deadline, stop what still runs. */
   onTick(now: Millis, drainDeadline: Millis | null, out: Effect[]): void {
+    for (const [id, e] of this.ends) {
+      if (e.retryAt === null || now < e.retryAt) continue
+      e.retryAt = null
+      const others = this.book.replicaSet(e.jobId).filter((n) => n !== this.book.members.selfId)
+      if (others.length === 0) { this.ends.delete(id); this.book.update(e.jobId, e.alloc, now, out); continue }
+      this.sendEnd(id, others, out)
+    }
     for (const [id, la] of this.local) {
       if (la.state === 'reserved' && now - la.since > this.book.config.reservationTtlMs) {
         this.local.delete(id)
@@ -107,12 +156,12 @@ export class Runner {
     if (cur === undefined) return
     if (la.stopping === 'drain') {
       // Lost, not failed: a drain must not use up the job's restarts. The arbiter places it again.
-      this.book.update(la.jobId, { ...cur, state: 'lost', exitCode: exit.exitCode, finishedAt: now, reason: `its node ${this.book.members.selfRecord().name} drained; the drain deadline passed` }, now, out)
+      this.reportEnd(la.jobId, { ...cur, state: 'lost', exitCode: exit.exitCode, finishedAt: now, reason: `its node ${this.book.members.selfRecord().name} drained; the drain deadline passed` }, now, out)
       return
     }
     const state: AllocState = la.stopping === 'cancel' ? 'cancelled' : exit.exitCode === 0 && exit.reason === 'exited' ? 'succeeded' : 'failed'
     const reason = exit.reason === 'exited' ? (exit.exitCode === 0 ? undefined : `exited with ${exit.exitCode ?? exit.signal}`) : exit.message ?? exit.reason
-    this.book.update(la.jobId, { ...cur, state, exitCode: exit.exitCode, finishedAt: now, ...(reason === undefined ? {} : { reason }) }, now, out)
+    this.reportEnd(la.jobId, { ...cur, state, exitCode: exit.exitCode, finishedAt: now, ...(reason === undefined ? {} : { reason }) }, now, out)
   }
 
   /** After any merge: stop what we run that the record says is not ours, or is cancelled. */

@@ -180,3 +180,38 @@ describe('restart', () => {
     expect(sim.runs.filter((r) => r.jobId === 'r')).toHaveLength(1)
   })
 })
+
+describe('reported ends', () => {
+  it('a runner takes a run\'s end into its own copy only once a storing node has it: dying first, it never said succeeded', () => {
+    const sim = cluster(5, 7)
+    sim.submit('node-1', 'e', simSpec({ env: { SIM_DURATION_MS: '2000' } }))
+    sim.runUntilTrue(() => runningOn(sim, 'e').length === 1, 3_000)
+    const runner = runningOn(sim, 'e')[0] as string
+    const storing = sim.core('node-1').replicaSet('e').filter((n) => n !== runner)
+    // The runner cannot reach the other storing nodes when its run ends.
+    for (const n of storing) sim.cut(runner, n)
+    sim.runUntilTrue(() => runningOn(sim, 'e').length === 0, 5_000)
+    sim.run(200)
+    expect(sim.core(runner).jobStatus('e')?.state).toBe('running')
+    expect(sim.events.some((e) => e.event.type === 'job' && e.event.job === 'e' && e.event.state === 'succeeded')).toBe(false)
+    // It dies before anyone heard: the run is lost and runs again, and nothing was taken back.
+    sim.kill(runner)
+    for (const n of storing) sim.cut(runner, n, false)
+    sim.runUntilTrue(() => storing.every((n) => sim.core(n).jobStatus('e')?.state === 'succeeded'), 15_000)
+    expect(sim.runs.filter((r) => r.jobId === 'e')).toHaveLength(2)
+  })
+
+  it('a run\'s end that could not be delivered is sent again once the storing nodes are reachable', () => {
+    const sim = cluster(5, 8)
+    sim.submit('node-1', 'f', simSpec({ env: { SIM_DURATION_MS: '1000' } }))
+    sim.runUntilTrue(() => runningOn(sim, 'f').length === 1, 3_000)
+    const runner = runningOn(sim, 'f')[0] as string
+    const storing = sim.core('node-1').replicaSet('f').filter((n) => n !== runner)
+    for (const n of storing) sim.cut(runner, n)
+    sim.runUntilTrue(() => runningOn(sim, 'f').length === 0, 5_000)
+    sim.run(500)
+    for (const n of storing) sim.cut(runner, n, false)
+    sim.runUntilTrue(() => [runner, ...storing].every((n) => sim.core(n).jobStatus('f')?.state === 'succeeded'), 10_000)
+    expect(sim.runs.filter((r) => r.jobId === 'f')).toHaveLength(1)
+  })
+})
