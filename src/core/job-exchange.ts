@@ -129,18 +129,26 @@ export class JobExchange {
     const mine = this.table.jobs.get(id)
     const others = set.filter((n) => n !== this.self)
     const read = this.open(reqId, id, mine, then)
-    if ((mine !== undefined && set.includes(this.self)) || others.length === 0) {
+    // While jobs are gossiped to every node (small clusters) any copy we hold is as good as theirs.
+    const gossiped = !this.book.sampling() && mine !== undefined
+    if (gossiped || (mine !== undefined && set.includes(this.self)) || others.length === 0) {
       this.finish(read.read, now, out)
       return
     }
     for (const n of others) this.fetch(read.readId, n, [id], out)
   }
 
-  /** GET /v1/jobs: every live node lists the jobs it stores; the merge of all is the answer. */
+  /**
+   * GET /v1/jobs: every live node lists the jobs it stores; the merge of all is the answer. While
+   * jobs are gossiped to every node, our own table is the answer: asking every node would wait
+   * for the slowest (a frozen one until the read times out).
+   */
   list(reqId: number, now: Millis, out: Effect[]): void {
-    const mine = [...this.table.jobs.values()].filter((r) => this.book.replicaSet(r.id).includes(this.self))
+    const gossiped = !this.book.sampling()
+    const mine = [...this.table.jobs.values()].filter((r) => gossiped || this.book.replicaSet(r.id).includes(this.self))
     const read = this.open(reqId, null, undefined)
     for (const r of mine) read.read.found.set(r.id, r)
+    if (gossiped) { this.finish(read.read, now, out); return }
     const others = this.book.members.records().filter((r) => live(r) && r.id !== this.self).map((r) => r.id)
     if (others.length === 0) { this.finish(read.read, now, out); return }
     for (const n of others) this.fetch(read.readId, n, null, out)
