@@ -132,7 +132,7 @@ export class JobExchange {
     // While jobs are gossiped to every node (small clusters) any copy we hold is as good as theirs.
     const gossiped = !this.book.sampling() && mine !== undefined
     if (gossiped || (mine !== undefined && set.includes(this.self)) || others.length === 0) {
-      this.finish(read.read, now, out)
+      this.finish(read.readId, now, out)
       return
     }
     for (const n of others) this.fetch(read.readId, n, [id], out)
@@ -148,9 +148,9 @@ export class JobExchange {
     const mine = [...this.table.jobs.values()].filter((r) => gossiped || this.book.replicaSet(r.id).includes(this.self))
     const read = this.open(reqId, null, undefined)
     for (const r of mine) read.read.found.set(r.id, r)
-    if (gossiped) { this.finish(read.read, now, out); return }
+    if (gossiped) { this.finish(read.readId, now, out); return }
     const others = this.book.members.records().filter((r) => live(r) && r.id !== this.self).map((r) => r.id)
-    if (others.length === 0) { this.finish(read.read, now, out); return }
+    if (others.length === 0) { this.finish(read.readId, now, out); return }
     for (const n of others) this.fetch(read.readId, n, null, out)
   }
 
@@ -184,7 +184,7 @@ export class JobExchange {
       const next = read.id === null ? msg.next : undefined
       if (next !== undefined) this.fetch(readId, node, null, out, next)
     }
-    if (read.waiting <= 0) this.finish(read, now, out)
+    if (read.waiting <= 0) this.finish(readId, now, out)
   }
 
   private open(reqId: number, id: string | null, mine: JobRecord | undefined, then?: Then): { readId: number; read: Read } {
@@ -201,8 +201,10 @@ export class JobExchange {
     this.book.send(out, node, { type: 'job-fetch', ids, ...(after === undefined ? {} : { after }) }, this.book.config.readTimeoutMs, { purpose: 'read', readId, node })
   }
 
-  private finish(read: Read, now: Millis, out: Effect[]): void {
-    for (const [k, r] of this.reads) if (r === read) this.reads.delete(k)
+  private finish(readId: number, now: Millis, out: Effect[]): void {
+    const read = this.reads.get(readId)
+    if (read === undefined) return
+    this.reads.delete(readId)
     if (read.id !== null) {
       const r = read.found.get(read.id)
       if (read.then !== undefined) { read.then(r, now, out); return }
