@@ -182,15 +182,20 @@ describe('restart', () => {
 })
 
 describe('reported ends', () => {
-  it('a runner takes a run\'s end into its own copy only once a storing node has it: dying first, it never said succeeded', () => {
-    const sim = cluster(5, 7)
-    sim.submit('node-1', 'e', simSpec({ env: { SIM_DURATION_MS: '2000' } }))
-    sim.runUntilTrue(() => runningOn(sim, 'e').length === 1, 3_000)
-    const runner = runningOn(sim, 'e')[0] as string
-    const storing = sim.core('node-1').replicaSet('e').filter((n) => n !== runner)
-    // The runner cannot reach the other storing nodes when its run ends.
+  /** A batch job whose runner is cut off from the job's other storing nodes when its run ends. */
+  function endedCutOff(seed: number, job: string, ms: number): { sim: SimCluster; runner: string; storing: string[] } {
+    const sim = cluster(5, seed)
+    sim.submit('node-1', job, simSpec({ env: { SIM_DURATION_MS: String(ms) } }))
+    sim.runUntilTrue(() => runningOn(sim, job).length === 1, 3_000)
+    const runner = runningOn(sim, job)[0] as string
+    const storing = sim.core('node-1').replicaSet(job).filter((n) => n !== runner)
     for (const n of storing) sim.cut(runner, n)
-    sim.runUntilTrue(() => runningOn(sim, 'e').length === 0, 5_000)
+    sim.runUntilTrue(() => runningOn(sim, job).length === 0, 5_000)
+    return { sim, runner, storing }
+  }
+
+  it('a runner takes a run\'s end into its own copy only once a storing node has it: dying first, it never said succeeded', () => {
+    const { sim, runner, storing } = endedCutOff(7, 'e', 2000)
     sim.run(200)
     expect(sim.core(runner).jobStatus('e')?.state).toBe('running')
     expect(sim.events.some((e) => e.event.type === 'job' && e.event.job === 'e' && e.event.state === 'succeeded')).toBe(false)
@@ -202,13 +207,7 @@ describe('reported ends', () => {
   })
 
   it('a run\'s end that could not be delivered is sent again once the storing nodes are reachable', () => {
-    const sim = cluster(5, 8)
-    sim.submit('node-1', 'f', simSpec({ env: { SIM_DURATION_MS: '1000' } }))
-    sim.runUntilTrue(() => runningOn(sim, 'f').length === 1, 3_000)
-    const runner = runningOn(sim, 'f')[0] as string
-    const storing = sim.core('node-1').replicaSet('f').filter((n) => n !== runner)
-    for (const n of storing) sim.cut(runner, n)
-    sim.runUntilTrue(() => runningOn(sim, 'f').length === 0, 5_000)
+    const { sim, runner, storing } = endedCutOff(8, 'f', 1000)
     sim.run(500)
     for (const n of storing) sim.cut(runner, n, false)
     sim.runUntilTrue(() => [runner, ...storing].every((n) => sim.core(n).jobStatus('f')?.state === 'succeeded'), 10_000)
