@@ -117,6 +117,20 @@ export class Directory {
     this.exchangeWith((list[this.rng.int(list.length)] as Contact).id, out)
   }
 
+  /** When onTick next has something to do. */
+  wakeAt(): Millis {
+    return this.enabled ? this.nextAt : Infinity
+  }
+
+  /**
+   * Contacts learned outside the protocol (a simulated cluster that "has run a while"): with every
+   * cell known, the regular exchange gets a random phase, as it has in a cluster that ran a while.
+   */
+  learned(contacts: readonly Contact[], now: Millis): void {
+    for (const c of contacts) this.note(c)
+    if (this.enabled && this.knownCells().length >= this.config.cells - 1) this.nextAt = now + 1 + this.rng.int(this.config.exchangeMs)
+  }
+
   /** An exchange with one node now (a node of another cell we just connected to: a join seed). */
   exchangeWith(to: NodeId, out: Effect[]): void {
     const corr = this.nextCorr()

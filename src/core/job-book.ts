@@ -13,6 +13,8 @@ export interface MemberView {
   selfRecord(): NodeRecord
   /** Changes whenever a member becomes live or stops being live (a cache key for the live set). */
   liveVersion(): number
+  /** Changes whenever any member's record changes (a cache key for anything read from records). */
+  tableVersion(): number
   /** Change this node's own drain flag (membership announces it). */
   setDraining(draining: boolean, now: Millis, out: Effect[]): void
 }

@@ -63,6 +63,11 @@ export class JobExchange {
 
   // --- anti-entropy and leases --------------------------------------------------------------------
 
+  /** When onTick next has something to do. */
+  wakeAt(): Millis {
+    return this.nextSyncAt
+  }
+
   /** Every jobSyncMs (every tick while `eager`: a restarted node catching up). */
   onTick(now: Millis, eager: boolean, out: Effect[]): void {
     if (!eager && now < this.nextSyncAt) return

@@ -49,6 +49,8 @@ export class Membership {
   private nextReconnectAt = 0
   private nextSyncAt = 0
   private lastTickAt: Millis | undefined
+  /** The time the runtime was last told it may sleep until (wakeAt): no tick before it is not a stall. */
+  private sleepUntil = -Infinity
   private selfDirty = true
   /** Lifeguard local health: 0 = healthy; each step stretches our own probe timing. */
   private health = 0
@@ -59,6 +61,7 @@ export class Membership {
   /** Bumped on every change of the member table: the key of the cached digest. */
   private tableChanges = 0
   private digestCache: { at: number; digest: string[] } | null = null
+  private liveOthersCache: { at: number; ids: readonly NodeId[] } = { at: -1, ids: [] }
   readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0 }
 
   constructor(
@@ -103,6 +106,11 @@ export class Membership {
   /** Bumped whenever a member becomes live or stops being live: the job machine re-checks then. */
   liveVersion(): number {
     return this.liveChanges
+  }
+
+  /** Bumped on every change to any member's record (state, drain flag, capacity, addresses). */
+  tableVersion(): number {
+    return this.tableChanges
   }
 
   liveCount(): number {
@@ -181,12 +189,40 @@ export class Membership {
     }
   }
 
+  /**
+   * The earliest time a tick could do anything: a probe to send or time out, a suspicion to
+   * expire, a sync or reconnect due, our record to announce. A runtime may skip the ticks before
+   * it (the simulator does); a tick that comes after it is not taken for a stall.
+   */
+  wakeAt(): Millis {
+    const at = this.lastTickAt === undefined ? -Infinity : this.nextDue()
+    this.sleepUntil = at
+    return at
+  }
+
+  private nextDue(): Millis {
+    if (this.leaving) return Infinity
+    if (this.selfDirty) return -Infinity
+    let at = Math.min(this.nextProbeAt, this.nextSyncAt)
+    if (this.config.announceIntervalMs > 0) at = Math.min(at, this.nextAnnounceAt)
+    if (this.config.reconnectIntervalMs > 0) at = Math.min(at, this.nextReconnectAt)
+    for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
+    if (this.suspicions.size > 0) {
+      const live = this.liveCount()
+      for (const s of this.suspicions.values()) at = Math.min(at, s.startedAt + suspicionTimeout(s, this.config, live))
+    }
+    return at
+  }
+
   /** Our ticks came late: we were stalled, so give every deadline back the time we lost. */
   private adjustForStall(now: Millis): void {
     const last = this.lastTickAt
     this.lastTickAt = now
     if (last === undefined) return
-    const gap = now - last
+    // A tick skipped because we said there was nothing to do until `sleepUntil` is not lost time.
+    const expected = Math.max(last + this.config.tickMs, this.sleepUntil)
+    this.sleepUntil = -Infinity
+    const gap = now - expected + this.config.tickMs
     // 3 ticks: timer jitter on a busy 2-core machine reaches a tick or two without any stall.
     if (gap <= 3 * this.config.tickMs) return
     const shift = gap - this.config.tickMs
@@ -203,7 +239,7 @@ export class Membership {
       const m = this.members.get(id)
       if (m !== undefined && isLive(m.record.state)) return id
     }
-    this.probeOrder = this.rng.shuffle(this.liveOthers())
+    this.probeOrder = this.rng.shuffle([...this.liveOthers()])
     return this.probeOrder.pop()
   }
 
@@ -499,7 +535,7 @@ export class Membership {
     }
   }
 
-  private syncWithOne(ids: NodeId[], now: Millis, out: Effect[]): void {
+  private syncWithOne(ids: readonly NodeId[], now: Millis, out: Effect[]): void {
     if (ids.length > 0) this.sendSync(ids[this.rng.int(ids.length)] as NodeId, now, out)
   }
 
@@ -545,10 +581,14 @@ export class Membership {
     if (m !== undefined) m.lastHeard = now
   }
 
-  private liveOthers(): NodeId[] {
+  /** Live members but us, sorted; kept per live version (callers copy before changing it). */
+  private liveOthers(): readonly NodeId[] {
+    if (this.liveOthersCache.at === this.liveChanges) return this.liveOthersCache.ids
     const ids: NodeId[] = []
     for (const [id, m] of this.members) if (id !== this.self.id && isLive(m.record.state)) ids.push(id)
-    return ids.sort()
+    ids.sort()
+    this.liveOthersCache = { at: this.liveChanges, ids }
+    return ids
   }
 
   private nameOf(id: NodeId): string {

@@ -74,6 +74,11 @@ export class ReplicaRepair {
     this.owed.set(node, owed)
   }
 
+  /** Whether the next check has work: the live set moved since the last, or copies are owed. */
+  due(): boolean {
+    return this.book.members.liveVersion() !== this.checkedVersion || this.owed.size > 0
+  }
+
   private send(out: Effect[]): void {
     for (const [n, ids] of this.owed) {
       if (this.inFlight.has(n)) continue

@@ -49,6 +49,19 @@ export class Runner {
     return this.local.size
   }
 
+  /** Our free capacity changed and was not taken yet (takeCapacityChange). */
+  capacityChanged(): boolean {
+    return this.capacityDirty
+  }
+
+  /** When onTick next has something to do (a retry of an end report, a reservation expiring, the drain deadline). */
+  wakeAt(drainDeadline: Millis | null): Millis {
+    let at = drainDeadline ?? Infinity
+    for (const e of this.ends.values()) if (e.retryAt !== null && e.retryAt < at) at = e.retryAt
+    for (const la of this.local.values()) if (la.state === 'reserved') at = Math.min(at, la.since + this.book.config.reservationTtlMs)
+    return at
+  }
+
   /** Our free capacity changed since the last call (the node core then re-announces it). */
   takeCapacityChange(): boolean {
     const d = this.capacityDirty

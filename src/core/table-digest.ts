@@ -8,7 +8,7 @@
 // XOR makes a bucket's summary independent of record order and cheap to compute; the version
 // (incarnation, state, seq, claimant) is what the merge orders by, so two tables that agree on
 // every version agree on what the merge would keep.
-import { fnv1a64, hash64Hex, mix64 } from '../placement/hash.js'
+import { fnv1a64, hash64Hex, mix64, type Hash64 } from '../placement/hash.js'
 import type { NodeId, NodeRecord } from './types.js'
 
 export const DIGEST_BUCKETS = 64
@@ -26,13 +26,25 @@ export function bucketOf(id: NodeId): number {
   return b
 }
 
+/** Hash of a record's version, per record object (records are never changed in place, only replaced). */
+const versionHashes = new WeakMap<NodeRecord, Hash64>()
+
+function versionHash(r: NodeRecord): Hash64 {
+  let h = versionHashes.get(r)
+  if (h === undefined) {
+    h = mix64(fnv1a64(`${r.id}\u0000${r.incarnation}\u0000${r.state}\u0000${r.seq}\u0000${r.by}`))
+    versionHashes.set(r, h)
+  }
+  return h
+}
+
 /** One summary per bucket (16 hex digits each); an empty bucket is all zeros. */
 export function tableDigest(records: Iterable<NodeRecord>): string[] {
   const hi = new Array<number>(DIGEST_BUCKETS).fill(0)
   const lo = new Array<number>(DIGEST_BUCKETS).fill(0)
   for (const r of records) {
     const b = bucketOf(r.id)
-    const h = mix64(fnv1a64(`${r.id}\u0000${r.incarnation}\u0000${r.state}\u0000${r.seq}\u0000${r.by}`))
+    const h = versionHash(r)
     hi[b] = ((hi[b] as number) ^ h.hi) >>> 0
     lo[b] = ((lo[b] as number) ^ h.lo) >>> 0
   }

@@ -2,7 +2,7 @@
 // placement against. It sees every job up front and packs greedily, so it usually places at least
 // as many jobs as any online strategy; it is not optimal (bin packing is NP-hard) and not meant
 // for live use: it would pile every job onto the fullest nodes.
-import { checkFeasibility } from './feasibility.js'
+import { admits, checkFeasibility, RESOURCE_EPSILON } from './feasibility.js'
 import { compareStrings } from './rank.js'
 import type { NodeId, NodeView, PlacementJob, Resources } from './types.js'
 
@@ -38,6 +38,7 @@ export function bestFitDecreasing(jobs: readonly PlacementJob[], nodes: readonly
   const order = jobs
     .map((job) => ({ job, size: share(job.resources) }))
     .sort((a, b) => b.size.dominant - a.size.dominant || b.size.sum - a.size.sum || compareStrings(a.job.id, b.job.id))
+  if (jobs.every((j) => j.constraints.length === 0)) return packUnconstrained(order.map((o) => o.job), views, scale)
   const result: PackResult = { placed: 0, assignments: [], unplaced: [] }
   for (const { job } of order) {
     let best: { view: NodeView; leftover: number } | undefined
@@ -67,4 +68,67 @@ function clusterScale(views: readonly NodeView[]): Resources {
     if (v.free.memoryMb > 0) memoryMb += v.free.memoryMb
   }
   return { cpu: cpu > 0 ? cpu : 1, memoryMb: memoryMb > 0 ? memoryMb : 1 }
+}
+
+/**
+ * bestFitDecreasing when no job has constraints: the same answer, without asking every node for
+ * every job (at 10,000 nodes and 100,000 jobs that was 10^9 feasibility checks per packing).
+ * A node's leftover after taking a job is key(node) - key(job), key = cpu/scale + memory/scale,
+ * so the best fit is the feasible node of least key: usable nodes sit in an array sorted by
+ * (key, id), and the search starts at the first key >= the job's (a node below it lacks cpu or
+ * memory). Nodes whose keys are within float error of the first feasible one are compared on the
+ * exact leftover, so ties break by id as the general loop breaks them.
+ */
+function packUnconstrained(jobs: readonly PlacementJob[], views: NodeView[], scale: Resources): PackResult {
+  const key = (cpu: number, memoryMb: number): number => cpu / scale.cpu + memoryMb / scale.memoryMb
+  const leftover = (v: NodeView, r: Resources): number => (v.free.cpu - r.cpu) / scale.cpu + (v.free.memoryMb - r.memoryMb) / scale.memoryMb
+  const usable = views.filter((v) => v.state === 'alive' && !v.draining)
+  const keys = new Map<NodeView, number>(usable.map((v) => [v, key(v.free.cpu, v.free.memoryMb)]))
+  const byKey = (a: NodeView, b: NodeView): number => (keys.get(a) as number) - (keys.get(b) as number) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  const sorted = usable.sort(byKey)
+  /** First index whose node is not before (k, id) in the order. */
+  const lowerBound = (k: number, id: string): number => {
+    let lo = 0
+    let hi = sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      const m = sorted[mid] as NodeView
+      const mk = keys.get(m) as number
+      if (mk < k || (mk === k && m.id < id)) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+  // Feasibility allows RESOURCE_EPSILON of slack per resource, and keys carry float error: search
+  // and compare with a margin above both.
+  const EPS = 4 * RESOURCE_EPSILON * (1 / scale.cpu + 1 / scale.memoryMb) + 1e-12
+  const result: PackResult = { placed: 0, assignments: [], unplaced: [] }
+  for (const job of jobs) {
+    const r = job.resources
+    let best: NodeView | undefined
+    let bestLeft = Infinity
+    let limit = Infinity
+    for (let i = lowerBound(key(r.cpu, r.memoryMb) - EPS, ''); i < sorted.length; i++) {
+      const v = sorted[i] as NodeView
+      if ((keys.get(v) as number) > limit) break
+      if (!admits(v.free, r)) continue
+      if (best === undefined) limit = (keys.get(v) as number) + EPS
+      const left = leftover(v, r)
+      if (best === undefined || left < bestLeft || (left === bestLeft && v.id < best.id)) {
+        best = v
+        bestLeft = left
+      }
+    }
+    if (best === undefined) {
+      result.unplaced.push(job.id)
+      continue
+    }
+    sorted.splice(lowerBound(keys.get(best) as number, best.id), 1)
+    best.free = { cpu: best.free.cpu - r.cpu, memoryMb: best.free.memoryMb - r.memoryMb }
+    keys.set(best, key(best.free.cpu, best.free.memoryMb))
+    sorted.splice(lowerBound(keys.get(best) as number, best.id), 0, best)
+    result.assignments.push({ jobId: job.id, nodeId: best.id })
+    result.placed++
+  }
+  return result
 }

@@ -21,17 +21,22 @@ const TWO_POW_52 = 4503599627370496
 /** Separates key and node id in the hashed bytes: 0xff never occurs in UTF-8, so no two pairs collide by concatenation. */
 const SEPARATOR = 0xff
 
+/** The running FNV-1a state of fnvFeed, in module scope so feeding a byte is a plain call (no closure per string). */
+let fnvHi = 0
+let fnvLo = 0
+
+function feed(byte: number): void {
+  fnvLo = (fnvLo ^ byte) >>> 0
+  const p = fnvLo * FNV_PRIME_LO // < 2^41: exact in a double
+  const carry = Math.floor(p / TWO_POW_32)
+  fnvHi = (Math.imul(fnvHi, FNV_PRIME_LO) + carry + (fnvLo << 8)) >>> 0
+  fnvLo = p >>> 0
+}
+
 /** Feeds the UTF-8 bytes of `s` into an FNV-1a 64 state. Lone surrogates encode as U+FFFD, as TextEncoder does. */
 function fnvFeed(state: Hash64, s: string): Hash64 {
-  let hi = state.hi
-  let lo = state.lo
-  const feed = (byte: number): void => {
-    lo = (lo ^ byte) >>> 0
-    const p = lo * FNV_PRIME_LO // < 2^41: exact in a double
-    const carry = Math.floor(p / TWO_POW_32)
-    hi = (Math.imul(hi, FNV_PRIME_LO) + carry + (lo << 8)) >>> 0
-    lo = p >>> 0
-  }
+  fnvHi = state.hi
+  fnvLo = state.lo
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i)
     if (c < 0x80) {
@@ -60,7 +65,7 @@ function fnvFeed(state: Hash64, s: string): Hash64 {
     feed(0x80 | ((c >> 6) & 0x3f))
     feed(0x80 | (c & 0x3f))
   }
-  return { hi, lo }
+  return { hi: fnvHi, lo: fnvLo }
 }
 
 function fnvFeedByte(state: Hash64, byte: number): Hash64 {

@@ -31,6 +31,16 @@ export interface SimNode {
   persisted: Map<string, unknown>
   nextReqId: number
   inbound: Map<number, { from: number; corr: number; gen: number }>
+  /**
+   * Requests of this process still owed an answer or a failure (by corr). The core gets exactly one
+   * of the two per request, as from the runtime, whose timer stops when the answer comes; a timeout
+   * firing after the answer is dropped here without waking the core.
+   */
+  awaiting: Set<number>
+  /** A time of the node's tick grid, the time of its pending tick, and that tick's token (a tick brought forward voids the later one). */
+  tickGrid: Millis
+  tickAt: Millis
+  tickToken: number
   /** Simulated processes: allocation id -> run record. */
   procs: Map<string, SimRun>
 }
@@ -120,15 +130,41 @@ export class NodeIo {
   step(node: SimNode, ev: CoreEvent): void {
     const effects = node.core.step(ev, this.now)
     this.apply(node, effects)
+    // The step may have set a deadline before the pending tick: bring the tick forward.
+    if (node.state === 'up' && node.core.wakeAt() < node.tickAt) this.rearm(node)
   }
 
-  /** Arm a node's periodic tick; it stops by itself when the process generation `gen` ends. */
+  /**
+   * Start a node's ticks: every tickMs from `at`, as the runtime's timer, except that ticks before
+   * the core's wakeAt() are skipped, since they would find nothing due (the core knows it said so:
+   * the gap is not taken for a stall). Ticks stop by themselves when the process generation ends.
+   */
   scheduleTick(node: SimNode, gen: number, at: Millis): void {
+    node.tickGrid = at
+    this.armTick(node, gen, at)
+  }
+
+  /** The next tick: the first one of the node's grid after now and not before its wakeAt(). */
+  private rearm(node: SimNode): void {
+    const tickMs = this.host.config.tickMs
+    const from = Math.max(node.core.wakeAt(), this.now)
+    if (from === Infinity) { this.armTick(node, node.gen, Infinity); return }
+    let t = node.tickGrid + Math.ceil((from - node.tickGrid) / tickMs) * tickMs
+    if (t <= this.now) t += tickMs
+    this.armTick(node, node.gen, t)
+  }
+
+  private armTick(node: SimNode, gen: number, at: Millis): void {
+    const token = ++node.tickToken
+    node.tickAt = at
+    if (at === Infinity) return
     this.at(at, () => {
-      if (node.gen !== gen || node.state === 'down') return
-      if (node.state === 'up') this.step(node, { kind: 'tick' })
+      if (node.gen !== gen || node.state === 'down' || node.tickToken !== token) return
       // A frozen node's timers do not fire; on thaw the next tick comes late, as in Node.
-      this.scheduleTick(node, gen, at + this.host.config.tickMs)
+      if (node.state === 'frozen') { this.armTick(node, gen, at + this.host.config.tickMs); return }
+      node.tickAt = Infinity
+      if (node.core.wakeAt() <= this.now) this.step(node, { kind: 'tick' })
+      if (node.tickToken === token) this.rearm(node)
     })
   }
 
@@ -147,31 +183,38 @@ export class NodeIo {
 
   apply(node: SimNode, effects: Effect[]): void {
     const persistMs = this.opts.persistMs ?? 0
-    const record = this.host.record
     let barrier = false
-    const gen = node.gen
-    // Effects after a persist wait for the disk, as the runtime's barrier makes them.
-    const after = (fn: () => void): void => {
-      if (!barrier || persistMs <= 0) fn()
-      else this.at(this.now + persistMs, () => { if (node.gen === gen && node.state !== 'down') fn() })
-    }
     for (const e of effects) {
-      switch (e.kind) {
-        case 'publish': this.publish(node, e.msg); break
-        case 'send': after(() => this.sendRpc(node, e.to, e.corr, e.msg, e.timeoutMs)); break
-        case 'reply': after(() => this.reply(node, e.reqId, e.msg)); break
-        case 'persist': node.persisted.set(e.key, e.value); barrier = true; break
-        case 'emit':
-          if (this.opts.recordEvents ?? true) record.events.push({ at: this.now, observer: node.id, event: e.event })
-          record.hooks.onEmit?.(this.now, node.id, e.event)
-          break
-        case 'api-reply': after(() => {
-          record.replies.set(e.reqId, e.reply)
-          record.hooks.onApiReply?.(this.now, e.reqId, e.reply)
-        }); break
-        case 'start-process': this.startProcess(node, e.allocId, e.jobId, e.index, e.spec); break
-        case 'kill-process': this.endProcess(node, e.allocId, null, 'killed'); break
+      if (e.kind === 'persist') {
+        node.persisted.set(e.key, e.value)
+        barrier = true
+      } else if (barrier && persistMs > 0 && (e.kind === 'send' || e.kind === 'reply' || e.kind === 'api-reply')) {
+        // Effects after a persist wait for the disk, as the runtime's barrier makes them.
+        const gen = node.gen
+        this.at(this.now + persistMs, () => { if (node.gen === gen && node.state !== 'down') this.effect(node, e) })
+      } else {
+        this.effect(node, e)
       }
+    }
+  }
+
+  private effect(node: SimNode, e: Effect): void {
+    const record = this.host.record
+    switch (e.kind) {
+      case 'publish': this.publish(node, e.msg); break
+      case 'send': this.sendRpc(node, e.to, e.corr, e.msg, e.timeoutMs); break
+      case 'reply': this.reply(node, e.reqId, e.msg); break
+      case 'persist': node.persisted.set(e.key, e.value); break
+      case 'emit':
+        if (this.opts.recordEvents ?? true) record.events.push({ at: this.now, observer: node.id, event: e.event })
+        record.hooks.onEmit?.(this.now, node.id, e.event)
+        break
+      case 'api-reply':
+        record.replies.set(e.reqId, e.reply)
+        record.hooks.onApiReply?.(this.now, e.reqId, e.reply)
+        break
+      case 'start-process': this.startProcess(node, e.allocId, e.jobId, e.index, e.spec); break
+      case 'kill-process': this.endProcess(node, e.allocId, null, 'killed'); break
     }
   }
 
@@ -223,11 +266,8 @@ export class NodeIo {
     const { net, nodes } = this.host
     const target = nodes.find(to)
     const fromGen = from.gen
-    // The core ignores an rpc-failed whose corr was already answered, so the timeout is always armed.
-    const fail = (reason: 'timeout' | 'refused' | 'protocol', delay: number): void => {
-      this.at(this.now + delay, () => this.input(from, fromGen, () => this.step(from, { kind: 'rpc-failed', to, corr, reason })))
-    }
-    fail('timeout', timeoutMs)
+    from.awaiting.add(corr)
+    this.failLater(from, fromGen, to, corr, 'timeout', timeoutMs)
     let bytes: Uint8Array
     try {
       bytes = rpcRequestCodec.encode(msg)
@@ -235,7 +275,7 @@ export class NodeIo {
       // The runtime's send() catches the codec's refusal (a sync over MAX_RPC_BYTES): rpc-failed.
       if (!(err instanceof CodecError)) throw err
       this.host.record.codecErrors++
-      fail('protocol', 0)
+      this.failLater(from, fromGen, to, corr, 'protocol', 0)
       return
     }
     const decoded = rpcRequestCodec.decode(bytes)
@@ -254,7 +294,7 @@ export class NodeIo {
     // A dead process refuses the dial at once (unless a partition swallows the SYN); a cut link
     // or a frozen peer just never answers.
     if (target.state === 'down') {
-      if (!net.blocked(from.idx, target.idx)) fail('refused', 2 * net.latencyMs(from.idx, target.idx))
+      if (!net.blocked(from.idx, target.idx)) this.failLater(from, fromGen, to, corr, 'refused', 2 * net.latencyMs(from.idx, target.idx))
       return
     }
     net.transmit(from.idx, target.idx, rpcRequestBytes(bytes.byteLength), 'rpc', () => {
@@ -262,6 +302,19 @@ export class NodeIo {
       target.inbound.set(reqId, { from: from.idx, corr, gen: fromGen })
       this.step(target, { kind: 'rpc-request', from: from.id, reqId, msg: decoded })
     })
+  }
+
+  /** The request `corr` of `from` fails after `delay`, unless it was answered (or failed) first. */
+  private failLater(from: SimNode, gen: number, to: NodeId, corr: number, reason: 'timeout' | 'refused' | 'protocol', delay: number): void {
+    this.at(this.now + delay, () => {
+      if (from.gen !== gen || !from.awaiting.has(corr)) return
+      this.input(from, gen, () => this.answer(from, corr, { kind: 'rpc-failed', to, corr, reason }))
+    })
+  }
+
+  /** The answer (or failure) of request `corr` reaches its asker: the first one only. */
+  private answer(asker: SimNode, corr: number, ev: CoreEvent): void {
+    if (asker.awaiting.delete(corr)) this.step(asker, ev)
   }
 
   private reply(node: SimNode, reqId: number, msg: Parameters<typeof rpcResponseCodec.encode>[0]): void {
@@ -277,14 +330,14 @@ export class NodeIo {
       // The server's stream handler throws; the client sees the stream fail.
       if (!(err instanceof CodecError)) throw err
       this.host.record.codecErrors++
-      net.transmit(node.idx, asker.idx, rpcResponseBytes(0), 'rpc', () => this.input(asker, req.gen, () => this.step(asker, { kind: 'rpc-failed', to: node.id, corr: req.corr, reason: 'protocol' })))
+      net.transmit(node.idx, asker.idx, rpcResponseBytes(0), 'rpc', () => this.input(asker, req.gen, () => this.answer(asker, req.corr, { kind: 'rpc-failed', to: node.id, corr: req.corr, reason: 'protocol' })))
       return
     }
     const decoded = rpcResponseCodec.decode(bytes)
     if (this.opts.freezeMessages === true) deepFreeze(decoded)
-    const respond = (): void => this.input(asker, req.gen, () => this.step(asker, { kind: 'rpc-response', from: node.id, corr: req.corr, msg: decoded }))
-    if (asker === node) this.at(this.now, respond)
-    else net.transmit(node.idx, asker.idx, rpcResponseBytes(bytes.byteLength), 'rpc', respond)
+    const ev: CoreEvent = { kind: 'rpc-response', from: node.id, corr: req.corr, msg: decoded }
+    if (asker === node) this.at(this.now, () => this.input(asker, req.gen, () => this.answer(asker, req.corr, ev)))
+    else net.transmit(node.idx, asker.idx, rpcResponseBytes(bytes.byteLength), 'rpc', () => this.input(asker, req.gen, () => this.answer(asker, req.corr, ev)))
   }
 }
 

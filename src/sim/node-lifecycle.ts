@@ -122,7 +122,7 @@ export class NodeLifecycle {
       const records = members.map((c) => c.core.selfRecord())
       for (const c of members) {
         this.host.io.step(c, { kind: 'gossip', from: c.id, msg: { type: 'records', records } })
-        if (byCell.size > 1) c.core.learnContacts(contactsFor())
+        if (byCell.size > 1) c.core.learnContacts(contactsFor(), this.now)
       }
       const idxs = members.map((c) => c.idx)
       if (members.length - 1 <= cap) {
@@ -240,9 +240,9 @@ export class NodeLifecycle {
     })
     const node: SimNode = old ?? {
       idx: nodes.byIdx.length, id, name, total, labels, core, state: 'up', gen: 0, backlog: [], persisted,
-      nextReqId: 1, inbound: new Map(), procs: new Map(),
+      nextReqId: 1, inbound: new Map(), awaiting: new Set(), procs: new Map(), tickGrid: 0, tickAt: Infinity, tickToken: 0,
     }
-    Object.assign(node, { name, total, labels, core, state: 'up', backlog: [], nextReqId: 1 })
+    Object.assign(node, { name, total, labels, core, state: 'up', backlog: [], nextReqId: 1, awaiting: new Set() })
     node.gen++
     if (old === undefined) {
       nodes.add(node)

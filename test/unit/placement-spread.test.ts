@@ -24,6 +24,12 @@ const clusterArb: fc.Arbitrary<NodeView[]> = fc
     ),
   )
 
+/** Nodes of few distinct sizes (many exact ties in leftover capacity, broken by id). */
+const twinsArb: fc.Arbitrary<NodeView[]> = fc
+  .uniqueArray(fc.string({ minLength: 1, maxLength: 4 }), { minLength: 0, maxLength: 12 })
+  .chain((ids) => fc.tuple(...ids.map((id) =>
+    fc.record({ cpu: fc.constantFrom(1, 2, 4), mem: fc.constantFrom(1024, 2048) }).map(({ cpu, mem }) => node(id, { free: { cpu, memoryMb: mem } })))))
+
 const jobArb: fc.Arbitrary<PlacementJob> = fc
   .record({ cpuTenths: fc.integer({ min: 1, max: 20 }), mem: fc.integer({ min: 16, max: 2048 }), id: fc.string({ maxLength: 6 }) })
   .map(({ cpuTenths, mem, id }) => job(cpuTenths / 10, mem, id))
@@ -176,6 +182,20 @@ describe('bestFitDecreasing', () => {
           expect(u.memoryMb).toBeLessThanOrEqual(n.free.memoryMb + 1e-6)
         }
       }),
+    )
+  })
+
+  it('packs unconstrained jobs exactly as the general loop does', () => {
+    // A constraint every node meets sends the same jobs down the general loop (every node checked).
+    const anywhere = { label: 'murmur-test-never-set', op: '!=' as const, value: 'x' }
+    const uniqueJobs = fc.array(jobArb, { maxLength: 40 }).map((js) => js.map((j, i) => ({ ...j, id: `j${i}` })))
+    fc.assert(
+      fc.property(uniqueJobs, fc.oneof(clusterArb, twinsArb), (jobs, nodes) => {
+        const fast = bestFitDecreasing(jobs, nodes)
+        const general = bestFitDecreasing(jobs.map((j) => ({ ...j, constraints: [anywhere] })), nodes)
+        expect(fast).toEqual(general)
+      }),
+      { numRuns: 500 },
     )
   })
 
