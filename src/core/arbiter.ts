@@ -32,9 +32,16 @@ export class Arbiter {
   private readonly nextTryAt = new Map<string, Millis>()
   /** When this node's first tick came: a bound on how long a member can be unknown to it. */
   private upSince: Millis | null = null
-  /** Jobs the last pass found with nothing to wait for, valid while the member table is at `quietAt`. */
-  private readonly quiet = new Set<string>()
-  private quietAt = -1
+  /**
+   * When each job next needs deciding, by its last decision (Infinity: every unfinished instance
+   * runs on a live member, so only a change of its record or of the member table matters), valid
+   * while the member table is at `wakeVersion`. `unsettled`: the jobs of finite wake time.
+   */
+  private readonly wake = new Map<string, Millis>()
+  private wakeVersion = -1
+  private readonly unsettledIds = new Set<string>()
+  /** Consecutive placements of an instance that found no room: its retries back off. */
+  private readonly misses = new Map<string, number>()
   private viewsAt = -1
   private viewsCache: NodeViews = []
   /**
@@ -93,7 +100,11 @@ export class Arbiter {
 
   /** Capacity or a finished run may let a waiting instance in: rank it again on the next tick. */
   retryNow(jobId: string, count: number): void {
-    for (let i = 0; i < count; i++) this.nextTryAt.delete(`${jobId}/${i}`)
+    for (let i = 0; i < count; i++) {
+      this.nextTryAt.delete(`${jobId}/${i}`)
+      this.misses.delete(`${jobId}/${i}`)
+    }
+    this.changed(jobId)
   }
 
   // --- answers ------------------------------------------------------------------------------------
@@ -153,37 +164,56 @@ export class Arbiter {
   }
 
   /**
-   * The tick's pass over a job. A job whose every open instance runs on a live member has nothing
-   * that time alone changes: it is skipped until its record changes (arbitrate) or the member table
-   * does (a death, a drain). At 50% load most active jobs are such, and re-deciding each of them 10
-   * times a second was a third of an idle node's cost in the simulator.
+   * The tick's pass over a job: skipped until the time its last decision named, or until its record
+   * (arbitrate) or the member table (a death, a drain) changes. At 50% load most active jobs have
+   * every instance running, and re-deciding each of them 10 times a second was a third of an idle
+   * node's cost in the simulator; a job waiting for room retries on its own schedule.
    */
   onTick(r: JobRecord, now: Millis, out: Effect[]): void {
     const version = this.book.members.tableVersion()
-    if (version !== this.quietAt) {
-      this.quiet.clear()
-      this.quietAt = version
+    if (version !== this.wakeVersion) {
+      this.wake.clear()
+      this.wakeVersion = version
     }
-    if (!this.quiet.has(r.id)) this.arbitrate(r, now, out)
+    if ((this.wake.get(r.id) ?? -Infinity) <= now) this.arbitrate(r, now, out)
   }
 
-  /** Whether the tick's pass would skip the job (see onTick). */
-  isQuiet(jobId: string): boolean {
-    return this.quietAt === this.book.members.tableVersion() && this.quiet.has(jobId)
+  /** The member table changed since the tick's last pass: every job is to be decided again. */
+  stale(): boolean {
+    return this.wakeVersion !== this.book.members.tableVersion()
+  }
+
+  /** Jobs whose last decision named a time to look again (ids may have ended since: see settle). */
+  unsettled(): ReadonlySet<string> {
+    return this.unsettledIds
+  }
+
+  /** When the job next needs deciding (-Infinity: at once). */
+  wakeOf(jobId: string): Millis {
+    return this.wake.get(jobId) ?? -Infinity
+  }
+
+  /** Forget a job that is no longer ours to decide. */
+  settle(jobId: string): void {
+    this.unsettledIds.delete(jobId)
+    this.wake.delete(jobId)
   }
 
   /** The job's record changed: the next pass decides it again. */
   changed(jobId: string): void {
-    this.quiet.delete(jobId)
+    this.wake.delete(jobId)
+    this.unsettledIds.add(jobId)
   }
 
   arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
-    if (this.decide(r, now, out)) this.quiet.add(r.id)
-    else this.quiet.delete(r.id)
+    const at = this.decide(r, now, out)
+    this.wake.set(r.id, at)
+    if (at === Infinity) this.unsettledIds.delete(r.id)
+    else this.unsettledIds.add(r.id)
   }
 
-  /** Place what needs placing; true when every unfinished instance runs on a live member (nothing to wait for). */
-  private decide(r: JobRecord, now: Millis, out: Effect[]): boolean {
+  /** Place what needs placing; returns when to look again (Infinity: every unfinished instance runs on a live member). */
+  private decide(r: JobRecord, now: Millis, out: Effect[]): Millis {
     if (r.cancelled) {
       // Claims that never started will not start now (the node refuses a start for a cancelled
       // job): close them. A run that did start is stopped by its node, which records the end.
@@ -193,11 +223,11 @@ export class Arbiter {
           this.book.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: `node ${a.nodeName} is ${this.book.members.record(a.nodeId)?.state ?? 'gone'}` }, now, out)
         }
       }
-      return false
+      return -Infinity
     }
     const state = jobState(r)
-    if (state === 'succeeded' || state === 'failed') return true
-    let quiet = true
+    if (state === 'succeeded' || state === 'failed') return Infinity
+    let wake = Infinity
     const latest = latestAllocations(r)
     const views = this.views
     const holders = new Set<NodeId>()
@@ -215,7 +245,7 @@ export class Arbiter {
       open = open.filter((a) => !this.gone(a.nodeId, now)).sort((a, b) => b.attempt - a.attempt)
       const current = open[0]
       if (current !== undefined) {
-        if (current.state !== 'running' || open.length > 1 || this.book.members.record(current.nodeId)?.draining !== false) quiet = false
+        if (current.state !== 'running' || open.length > 1 || this.book.members.record(current.nodeId)?.draining !== false) wake = -Infinity
         if (current.state === 'claimed') this.resendStart(r, current, now, out)
         const old = current.replaces === undefined ? undefined : open.find((a) => a.attempt === current.replaces)
         if (current.state === 'running' && old !== undefined) {
@@ -231,32 +261,42 @@ export class Arbiter {
       if (last?.state === 'succeeded' && r.spec.type === 'batch') continue
       if (r.spec.type === 'batch' && Object.values(r.allocations).some((a) => a.index === index && a.state === 'succeeded')) continue
       if (r.spec.type === 'batch' && failedRuns(r, index) >= maxAttempts(r)) continue
-      quiet = false
-      if (this.offerInFlight(key, now)) continue
-      if (last !== undefined && (last.state === 'failed' || last.state === 'succeeded') && now < (last.finishedAt ?? 0) + r.spec.restart.backoffMs) continue
-      if ((this.nextTryAt.get(key) ?? 0) > now) continue
+      if (this.offerInFlight(key, now)) { wake = -Infinity; continue }
+      const backoffEnd = last !== undefined && (last.state === 'failed' || last.state === 'succeeded') ? (last.finishedAt ?? 0) + r.spec.restart.backoffMs : -Infinity
+      if (now < backoffEnd) { wake = Math.min(wake, backoffEnd); continue }
+      const tryAt = this.nextTryAt.get(key) ?? 0
+      if (tryAt > now) { wake = Math.min(wake, tryAt); continue }
       const attempt = Math.max(0, ...Object.values(r.allocations).filter((a) => a.index === index).map((a) => a.attempt)) + 1
       const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
       const allocKeyStr = `${r.id}/${index}/${attempt}`
       const others = new Set([...holders].filter((n) => n !== last?.nodeId))
       const pool = this.pool(key, r, views, others, now, out)
-      if (pool === null) continue
+      // A sample is out: its answers wake the job (book.touch).
+      if (pool === null) { wake = -Infinity; continue }
       let ranked = rankNodes(job, allocKeyStr, pool, { exclude: others, sample: this.sampleFor(r) })
       if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, pool, { sample: this.sampleFor(r) })
       const candidate = ranked.candidates.find((c) => (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
-      if (candidate === undefined && this.widen(key, r, views, others, now, out)) continue
+      if (candidate === undefined && this.widen(key, r, views, others, now, out)) { wake = -Infinity; continue }
       if (candidate === undefined) {
         const reason = ranked.pendingReason ?? 'every fitting node turned the offer down; retrying'
         if (reason !== r.pendingReason) this.book.author({ ...r, pendingReason: reason, reasonVersion: r.reasonVersion + 1 }, now, out)
-        this.nextTryAt.set(key, now + this.book.config.placementRetryMs)
+        // Without a capacity view (sampling), back off while it keeps finding no room (0.5, 1, 2,
+        // then every 4 s): each retry is a sample of 8 nodes, and a full cell's waiting jobs asked
+        // it twice a second each. With the view, retries cost nothing on the wire: every 0.5 s.
+        const misses = this.book.sampling() ? (this.misses.get(key) ?? 0) + 1 : 1
+        this.misses.set(key, misses)
+        const retryAt = now + this.book.config.placementRetryMs * 2 ** Math.min(3, misses - 1)
+        this.nextTryAt.set(key, retryAt)
+        wake = Math.min(wake, retryAt)
         continue
       }
       const corr = this.book.send(out, candidate.nodeId, { type: 'offer', jobId: r.id, index, attempt, resources: r.spec.resources }, this.book.config.offerTimeoutMs,
         { purpose: 'offer', jobId: r.id, index, attempt, node: candidate.nodeId })
       this.offers.set(key, { corr, at: now })
       holders.add(candidate.nodeId)
+      wake = -Infinity
     }
-    return quiet
+    return wake
   }
 
   /**
@@ -312,6 +352,7 @@ export class Arbiter {
   /** The candidate reserved room: record the claim, replicate it, then tell the node to start. */
   private granted(jobId: string, index: number, attempt: number, node: NodeId, replaces: number | undefined, now: Millis, out: Effect[]): void {
     this.sampler.done(`${jobId}/${index}`)
+    this.misses.delete(`${jobId}/${index}`)
     const r = this.book.get(jobId)
     if (r === undefined || r.cancelled || r.allocations[allocKey(index, attempt)] !== undefined) return
     // A move whose old run ended meanwhile is an ordinary new run.

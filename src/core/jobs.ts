@@ -270,8 +270,14 @@ export class Jobs {
    */
   wakeAt(): Millis {
     if (this.arbiter.upSinceAt() === null || this.catchingUp || this.dirty.size > 0 || this.gossipOut.size > 0 || this.repair.due()) return 0
-    for (const id of this.arbitered()) if (this.active.has(id) && !this.arbiter.isQuiet(id)) return 0
-    return Math.min(this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline))
+    const mine = this.arbitered()
+    if (mine.size > 0 && this.arbiter.stale()) return 0
+    let at = Math.min(this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline))
+    for (const id of this.arbiter.unsettled()) {
+      if (this.active.has(id) && mine.has(id)) at = Math.min(at, this.arbiter.wakeOf(id))
+      else this.arbiter.settle(id)
+    }
+    return at
   }
 
   /** Free capacity changed and is not announced yet. */

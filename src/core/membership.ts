@@ -13,16 +13,15 @@
 // - A node that hears it is suspected or dead refutes with a higher incarnation. Older news never
 //   overrides newer: records merge by (incarnation, state, seq) (see records.ts).
 // - Local health: when our own ticks arrive late (our event loop stalled), all our deadlines move
-//   by the stall, because we could not have heard the acks and refutations in the meantime.
+//   by the stall, because we could not have heard the acks and refutations in the meantime (tick-clock.ts).
 import type { MembershipConfig } from './config.js'
 import { suspicionTimeout, type Suspicion } from './lifeguard.js'
 import type { MembershipStats, Pending, Probe } from './membership-types.js'
-import { compareRecords } from './records.js'
+import { compareRecords, newestPerNode, toStatus } from './records.js'
 import type { Rng } from './rng.js'
+import { TickClock } from './tick-clock.js'
 import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
-import type {
-  ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse,
-} from './types.js'
+import type { ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse } from './types.js'
 
 /** The node's own data, as it starts. */
 export type SelfInfo = Pick<NodeRecord, 'id' | 'name' | 'addrs' | 'api' | 'resources' | 'labels' | 'draining' | 'allocations'>
@@ -48,9 +47,6 @@ export class Membership {
   private nextAnnounceAt = 0
   private nextReconnectAt = 0
   private nextSyncAt = 0
-  private lastTickAt: Millis | undefined
-  /** The time the runtime was last told it may sleep until (wakeAt): no tick before it is not a stall. */
-  private sleepUntil = -Infinity
   private selfDirty = true
   /** Lifeguard local health: 0 = healthy; each step stretches our own probe timing. */
   private health = 0
@@ -62,6 +58,7 @@ export class Membership {
   private tableChanges = 0
   private digestCache: { at: number; digest: string[] } | null = null
   private liveOthersCache: { at: number; ids: readonly NodeId[] } = { at: -1, ids: [] }
+  private readonly ticks: TickClock
   readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0 }
 
   constructor(
@@ -78,6 +75,7 @@ export class Membership {
     private readonly foreign?: (r: NodeRecord) => boolean,
   ) {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
+    this.ticks = new TickClock(config.tickMs)
     this.members.set(info.id, { record: this.self, lastHeard: now })
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     this.nextProbeAt = now + this.rng.int(config.probeIntervalMs)
@@ -120,15 +118,7 @@ export class Membership {
   }
 
   statuses(now: Millis): NodeStatus[] {
-    return [...this.members.values()].map((m) => {
-      const r = m.record
-      return {
-        id: r.id, name: r.name, incarnation: r.incarnation,
-        state: r.state === 'alive' && r.draining ? 'draining' : r.state,
-        addrs: r.addrs, api: r.api, resources: r.resources, labels: r.labels, allocations: r.allocations,
-        lastSeenMs: r.id === this.self.id ? 0 : Math.max(0, now - m.lastHeard),
-      }
-    })
+    return [...this.members.values()].map((m) => toStatus(m.record, m.record.id === this.self.id ? now : m.lastHeard, now))
   }
 
   handle(ev: CoreEvent, now: Millis, out: Effect[]): void {
@@ -195,8 +185,8 @@ export class Membership {
    * it (the simulator does); a tick that comes after it is not taken for a stall.
    */
   wakeAt(): Millis {
-    const at = this.lastTickAt === undefined ? -Infinity : this.nextDue()
-    this.sleepUntil = at
+    const at = this.ticks.started ? this.nextDue() : -Infinity
+    this.ticks.sleep(at)
     return at
   }
 
@@ -216,16 +206,8 @@ export class Membership {
 
   /** Our ticks came late: we were stalled, so give every deadline back the time we lost. */
   private adjustForStall(now: Millis): void {
-    const last = this.lastTickAt
-    this.lastTickAt = now
-    if (last === undefined) return
-    // A tick skipped because we said there was nothing to do until `sleepUntil` is not lost time.
-    const expected = Math.max(last + this.config.tickMs, this.sleepUntil)
-    this.sleepUntil = -Infinity
-    const gap = now - expected + this.config.tickMs
-    // 3 ticks: timer jitter on a busy 2-core machine reaches a tick or two without any stall.
-    if (gap <= 3 * this.config.tickMs) return
-    const shift = gap - this.config.tickMs
+    const shift = this.ticks.tick(now)
+    if (shift === 0) return
     for (const p of this.probes.values()) {
       p.directDeadline += shift
       p.roundDeadline += shift
@@ -606,13 +588,9 @@ export class Membership {
       this.selfDirty = false
     }
     if (this.outbox.length === 0) return
-    const seen = new Map<NodeId, NodeRecord>()
-    for (const r of this.outbox) {
-      const cur = seen.get(r.id)
-      if (cur === undefined || compareRecords(r, cur) > 0) seen.set(r.id, r)
-    }
+    const records = newestPerNode(this.outbox)
     this.outbox = []
-    out.push({ kind: 'publish', msg: { type: 'records', records: [...seen.values()] } })
+    out.push({ kind: 'publish', msg: { type: 'records', records } })
   }
 }
 

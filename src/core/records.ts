@@ -1,7 +1,7 @@
 // Ordering and merging of node records. The merge is "keep the greater record" under a total
 // order, which makes it a join: idempotent, commutative and associative, so gossip, push-pull and
 // replays may deliver records in any order, any number of times, and every node ends up the same.
-import type { MemberState, NodeId, NodeRecord } from './types.js'
+import type { MemberState, Millis, NodeId, NodeRecord, NodeStatus } from './types.js'
 
 /** At one incarnation a later verdict beats an earlier one: alive < suspect < dead < left. */
 const STATE_RANK: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2, left: 3 }
@@ -75,4 +75,24 @@ function contentKey(r: NodeRecord): string {
     }
     return value
   })
+}
+
+/** The newest record of each node among `records` (a batch to publish). */
+export function newestPerNode(records: readonly NodeRecord[]): NodeRecord[] {
+  const seen = new Map<NodeId, NodeRecord>()
+  for (const r of records) {
+    const cur = seen.get(r.id)
+    if (cur === undefined || compareRecords(r, cur) > 0) seen.set(r.id, r)
+  }
+  return [...seen.values()]
+}
+
+/** A member as the API shows it, last heard from at `lastHeard`. */
+export function toStatus(r: NodeRecord, lastHeard: Millis, now: Millis): NodeStatus {
+  return {
+    id: r.id, name: r.name, incarnation: r.incarnation,
+    state: r.state === 'alive' && r.draining ? 'draining' : r.state,
+    addrs: r.addrs, api: r.api, resources: r.resources, labels: r.labels, allocations: r.allocations,
+    lastSeenMs: Math.max(0, now - lastHeard),
+  }
 }

@@ -19,6 +19,12 @@ export class CodecError extends Error {
 interface Codec<T> {
   encode(value: T): Uint8Array
   decode(bytes: Uint8Array): T
+  /**
+   * What crossing the wire does to `value`, without the byte buffers: its encoded size (refused
+   * over the limit, as encode does) and the receiver's copy, checked against the schema unless
+   * `check` is false (the simulator's big runs: the core's own messages, checked in its tests).
+   */
+  transcode(value: T, check: boolean): { bytes: number; value: T }
 }
 
 /**
@@ -50,6 +56,14 @@ function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string):
       const bytes = fromString(JSON.stringify(value))
       if (bytes.byteLength > maxBytes) throw new CodecError('too-large', `${what} of ${bytes.byteLength} bytes exceeds ${maxBytes}`)
       return bytes
+    },
+    transcode(value: T, checked: boolean): { bytes: number; value: T } {
+      const text = JSON.stringify(value)
+      const bytes = Buffer.byteLength(text)
+      if (bytes > maxBytes) throw new CodecError('too-large', `${what} of ${bytes} bytes exceeds ${maxBytes}`)
+      const copy: unknown = JSON.parse(text)
+      if (checked && !check.Check(copy)) throw new CodecError('invalid', `${what}: ${firstError(check, variants, copy)}`)
+      return { bytes, value: copy as T }
     },
     decode(bytes: Uint8Array): T {
       if (bytes.byteLength > maxBytes) throw new CodecError('too-large', `${what} of ${bytes.byteLength} bytes exceeds ${maxBytes}`)

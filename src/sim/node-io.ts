@@ -6,7 +6,7 @@
 import type { MembershipConfig } from '../core/config.js'
 import type { NodeCore } from '../core/node-core.js'
 import type { ApiReply, JobSpec } from '../core/job-types.js'
-import type { ClusterEvent, CoreEvent, Effect, GossipMessage, Millis, NodeId, Resources, RpcRequest } from '../core/types.js'
+import type { ClusterEvent, CoreEvent, Effect, GossipMessage, Millis, NodeId, Resources, RpcRequest, RpcResponse } from '../core/types.js'
 import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
 import type { EventQueue } from './event-queue.js'
 import type { Gossipsub, GossipMsg } from './gossipsub.js'
@@ -113,10 +113,16 @@ export interface NodeIoOptions {
   persistMs?: number
   recordEvents?: boolean
   freezeMessages?: boolean
+  /** Check every message against the wire schema (default true; big runs skip it: see Codec.transcode). */
+  checkMessages?: boolean
 }
 
 export class NodeIo {
-  constructor(private readonly host: NodeIoHost, private readonly opts: NodeIoOptions) {}
+  private readonly checked: boolean
+
+  constructor(private readonly host: NodeIoHost, private readonly opts: NodeIoOptions) {
+    this.checked = opts.checkMessages ?? true
+  }
 
   private get now(): Millis {
     return this.host.clock.now
@@ -226,17 +232,16 @@ export class NodeIo {
   }
 
   private publish(node: SimNode, msg: GossipMessage): void {
-    let bytes: Uint8Array
+    let wire: { bytes: number; value: GossipMessage }
     try {
-      bytes = gossipCodec.encode(msg)
+      wire = gossipCodec.transcode(msg, this.checked)
     } catch (err) {
-      // The runtime logs "publish failed" and drops the message (e.g. over the size limit).
-      if (err instanceof CodecError) { this.host.record.codecErrors++; return }
+      // The runtime logs "publish failed" and drops the message (over the size limit).
+      if (tooLarge(err)) { this.host.record.codecErrors++; return }
       throw err
     }
-    const decoded = gossipCodec.decode(bytes)
-    if (this.opts.freezeMessages === true) deepFreeze(decoded)
-    this.host.gossip.publish(node.idx, decoded, bytes.byteLength)
+    if (this.opts.freezeMessages === true) deepFreeze(wire.value)
+    this.host.gossip.publish(node.idx, wire.value, wire.bytes)
   }
 
   private startProcess(node: SimNode, allocId: string, jobId: string, index: number, spec: JobSpec): void {
@@ -268,17 +273,17 @@ export class NodeIo {
     const fromGen = from.gen
     from.awaiting.add(corr)
     this.failLater(from, fromGen, to, corr, 'timeout', timeoutMs)
-    let bytes: Uint8Array
+    let wire: { bytes: number; value: RpcRequest }
     try {
-      bytes = rpcRequestCodec.encode(msg)
+      wire = rpcRequestCodec.transcode(msg, this.checked)
     } catch (err) {
       // The runtime's send() catches the codec's refusal (a sync over MAX_RPC_BYTES): rpc-failed.
-      if (!(err instanceof CodecError)) throw err
+      if (!tooLarge(err)) throw err
       this.host.record.codecErrors++
       this.failLater(from, fromGen, to, corr, 'protocol', 0)
       return
     }
-    const decoded = rpcRequestCodec.decode(bytes)
+    const decoded = wire.value
     if (this.opts.freezeMessages === true) deepFreeze(decoded)
     if (target === from) {
       // libp2p cannot dial itself: the runtime answers a self-addressed request in memory.
@@ -297,7 +302,7 @@ export class NodeIo {
       if (!net.blocked(from.idx, target.idx)) this.failLater(from, fromGen, to, corr, 'refused', 2 * net.latencyMs(from.idx, target.idx))
       return
     }
-    net.transmit(from.idx, target.idx, rpcRequestBytes(bytes.byteLength), 'rpc', () => {
+    net.transmit(from.idx, target.idx, rpcRequestBytes(wire.bytes), 'rpc', () => {
       const reqId = target.nextReqId++
       target.inbound.set(reqId, { from: from.idx, corr, gen: fromGen })
       this.step(target, { kind: 'rpc-request', from: from.id, reqId, msg: decoded })
@@ -306,7 +311,7 @@ export class NodeIo {
 
   /** The request `corr` of `from` fails after `delay`, unless it was answered (or failed) first. */
   private failLater(from: SimNode, gen: number, to: NodeId, corr: number, reason: 'timeout' | 'refused' | 'protocol', delay: number): void {
-    this.at(this.now + delay, () => {
+    this.host.queue.pushAfter(this.now, delay, () => {
       if (from.gen !== gen || !from.awaiting.has(corr)) return
       this.input(from, gen, () => this.answer(from, corr, { kind: 'rpc-failed', to, corr, reason }))
     })
@@ -323,22 +328,27 @@ export class NodeIo {
     node.inbound.delete(reqId)
     const net = this.host.net
     const asker = this.host.nodes.at(req.from)
-    let bytes: Uint8Array
+    let wire: { bytes: number; value: RpcResponse }
     try {
-      bytes = rpcResponseCodec.encode(msg)
+      wire = rpcResponseCodec.transcode(msg, this.checked)
     } catch (err) {
       // The server's stream handler throws; the client sees the stream fail.
-      if (!(err instanceof CodecError)) throw err
+      if (!tooLarge(err)) throw err
       this.host.record.codecErrors++
       net.transmit(node.idx, asker.idx, rpcResponseBytes(0), 'rpc', () => this.input(asker, req.gen, () => this.answer(asker, req.corr, { kind: 'rpc-failed', to: node.id, corr: req.corr, reason: 'protocol' })))
       return
     }
-    const decoded = rpcResponseCodec.decode(bytes)
+    const decoded = wire.value
     if (this.opts.freezeMessages === true) deepFreeze(decoded)
     const ev: CoreEvent = { kind: 'rpc-response', from: node.id, corr: req.corr, msg: decoded }
     if (asker === node) this.at(this.now, () => this.input(asker, req.gen, () => this.answer(asker, req.corr, ev)))
-    else net.transmit(node.idx, asker.idx, rpcResponseBytes(bytes.byteLength), 'rpc', () => this.input(asker, req.gen, () => this.answer(asker, req.corr, ev)))
+    else net.transmit(node.idx, asker.idx, rpcResponseBytes(wire.bytes), 'rpc', () => this.input(asker, req.gen, () => this.answer(asker, req.corr, ev)))
   }
+}
+
+/** The codec refused a message over its size limit (anything else it refuses is a bug: thrown on). */
+function tooLarge(err: unknown): boolean {
+  return err instanceof CodecError && err.code === 'too-large'
 }
 
 function deepFreeze(value: unknown): void {

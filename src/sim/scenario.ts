@@ -43,6 +43,8 @@ export interface ScenarioOptions {
   gossipMaxNodes?: number
   persistMs?: number
   freezeMessages?: boolean
+  /** Check every message against the wire schema (default true; `npm run sim` turns it off for speed). */
+  checkMessages?: boolean
   onProgress?: (p: Progress) => void
 }
 
@@ -138,6 +140,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     ...(o.persistMs === undefined ? {} : { persistMs: o.persistMs }),
     ...(o.gossipMaxNodes === undefined ? {} : { jobsConfig: { ...JOBS_DEFAULTS, gossipMaxNodes: o.gossipMaxNodes } }),
     ...(o.freezeMessages === undefined ? {} : { freezeMessages: o.freezeMessages }),
+    ...(o.checkMessages === undefined ? {} : { checkMessages: o.checkMessages }),
   })
   const shapes = nodeShapes(o.nodes, o.seed)
   const totalCpu = shapes.reduce((s, n) => s + n.total.cpu, 0)

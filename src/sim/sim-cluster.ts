@@ -75,6 +75,8 @@ export interface SimOptions {
    * silently changing other nodes' copies.
    */
   freezeMessages?: boolean
+  /** Check every message against the wire schema, as the receiving runtime does (default true). */
+  checkMessages?: boolean
   /** Allowed lag between a fault and the duplicate runs it causes (see invariants.ts). */
   duplicateCheck?: DuplicateCheck
 }
