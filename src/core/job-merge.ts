@@ -20,9 +20,37 @@ export function isTerminalAlloc(state: AllocState): boolean {
   return ALLOC_RANK[state] >= ALLOC_RANK.lost
 }
 
+/**
+ * JSON.stringify(a) === JSON.stringify(b) for JSON values, without building the strings: same keys
+ * in the same order, same values. (Most merges compare a copy with itself.)
+ */
+export function sameJsonText(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!sameJsonText(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i] as string
+    if (k !== kb[i]) return false
+    const va = (a as Record<string, unknown>)[k]
+    const vb = (b as Record<string, unknown>)[k]
+    // JSON.stringify leaves out undefined members; both sides must agree on that too.
+    if (va === undefined || vb === undefined ? va !== vb : !sameJsonText(va, vb)) return false
+  }
+  return true
+}
+
 function compareAlloc(a: Allocation, b: Allocation): number {
   const d = ALLOC_RANK[a.state] - ALLOC_RANK[b.state]
   if (d !== 0) return d
+  if (sameJsonText(a, b)) return 0
   const ka = JSON.stringify(a)
   const kb = JSON.stringify(b)
   return ka === kb ? 0 : ka < kb ? -1 : 1
@@ -32,7 +60,29 @@ export function mergeAlloc(a: Allocation, b: Allocation): Allocation {
   return compareAlloc(a, b) >= 0 ? a : b
 }
 
+/** Records mergeJob built: their fields and allocations are in canonical order (see addsNothing). */
+const canonical = new WeakSet<JobRecord>()
+
+/** The earlier-submitted copy's spec wins; on a tie, the smaller spec (as JSON text). */
+function firstOf(a: JobRecord, b: JobRecord): JobRecord {
+  if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt ? a : b
+  return sameJsonText(a.spec, b.spec) || JSON.stringify(a.spec) <= JSON.stringify(b.spec) ? a : b
+}
+
+/** Merging `b` into `a` (one mergeJob built) would give `a` again, field for field. */
+function addsNothing(a: JobRecord, b: JobRecord): boolean {
+  if (!canonical.has(a) || (b.cancelled && !a.cancelled) || b.duplicates !== undefined) return false
+  if (a.reasonVersion < b.reasonVersion || (a.reasonVersion === b.reasonVersion && a.pendingReason < b.pendingReason)) return false
+  for (const k in b.allocations) {
+    const cur = a.allocations[k]
+    if (cur === undefined || compareAlloc(cur, b.allocations[k] as Allocation) < 0) return false
+  }
+  return firstOf(a, b) === a
+}
+
 export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
+  // Most copies a node hears add nothing to what it has: keep its record (the same object).
+  if (addsNothing(a, b)) return a
   const allocations: Record<string, Allocation> = { ...a.allocations }
   for (const [k, v] of Object.entries(b.allocations)) {
     const cur = allocations[k]
@@ -40,9 +90,7 @@ export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
   }
   // The spec never changes after submit; two submits with one idempotency key may differ only in
   // submittedAt (and in theory the spec): the earliest submit wins, deterministically.
-  const first = a.submittedAt !== b.submittedAt
-    ? (a.submittedAt < b.submittedAt ? a : b)
-    : (JSON.stringify(a.spec) <= JSON.stringify(b.spec) ? a : b)
+  const first = firstOf(a, b)
   const reason = a.reasonVersion !== b.reasonVersion
     ? (a.reasonVersion > b.reasonVersion ? a : b)
     : (a.pendingReason >= b.pendingReason ? a : b)
@@ -65,6 +113,7 @@ export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
     }
     merged.duplicates = sortKeys(dups)
   }
+  canonical.add(merged)
   return merged
 }
 

@@ -447,7 +447,7 @@ export class Jobs {
   private merge(incoming: JobRecord, now: Millis, out: Effect[], authored = false, replicate = true, persist = false): void {
     const cur = this.jobs.get(incoming.id)
     const next = cur === undefined ? incoming : mergeJob(cur, incoming)
-    const digest = jobDigest(next)
+    const digest = next === cur ? (this.digests.get(cur.id) ?? jobDigest(next)) : jobDigest(next)
     const same = cur !== undefined && this.digests.get(cur.id) === digest
     const replicas = this.replicaSet(next.id)
     if (same) {

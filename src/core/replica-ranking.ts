@@ -5,6 +5,16 @@
 import { keyedScorer } from '../placement/hash.js'
 import type { NodeId } from './types.js'
 
+/**
+ * Rankings per live set, shared by every ReplicaRanking that sees the same one: a pure function of
+ * (job, live set), so sharing changes no answer. In one process (the simulator) the members of a
+ * cell agree on its live set almost always, and each job's storing nodes were computed by every
+ * node that touched it (~6 per job, an O(cell) pass each).
+ */
+const shared = new Map<string, Map<string, NodeId[]>>()
+const MAX_LIVE_SETS = 1024
+const MAX_JOBS_PER_SET = 200_000
+
 export class ReplicaRanking {
   private cache = new Map<string, NodeId[]>()
   private version = -1
@@ -37,10 +47,20 @@ export class ReplicaRanking {
 
   /** Membership changed: every job's storing nodes may have moved. */
   private follow(version: number, liveIds: () => NodeId[]): void {
-    if (version === this.version) return
-    this.cache = new Map()
+    if (version === this.version) {
+      if (this.cache.size > MAX_JOBS_PER_SET) this.cache.clear()
+      return
+    }
     this.version = version
-    this.ids = liveIds()
+    this.ids = [...liveIds()].sort()
+    const key = `${this.keep}\n${this.ids.join('\n')}`
+    let cache = shared.get(key)
+    if (cache === undefined) {
+      if (shared.size >= MAX_LIVE_SETS) shared.delete(shared.keys().next().value as string)
+      cache = new Map()
+      shared.set(key, cache)
+    }
+    this.cache = cache
   }
 }
 

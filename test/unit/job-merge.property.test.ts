@@ -64,6 +64,17 @@ describe('mergeJob', () => {
       same(mergeJob(m, b), m)
     }))
   })
+  it('keeps its own record object when a copy adds nothing, and only then', () => {
+    // mergeJob returns a record it built unchanged when the other copy adds nothing: the answer
+    // must be what the full merge gives a fresh copy of that record (which takes no shortcut).
+    fc.assert(fc.property(record, record, record, (a, b, c) => {
+      const m = mergeJob(a, b)
+      const fresh = JSON.parse(JSON.stringify(m)) as JobRecord
+      same(mergeJob(m, c), mergeJob(fresh, c))
+      same(mergeJob(m, a), mergeJob(fresh, a))
+      if (m.duplicates === undefined) expect(mergeJob(m, fresh)).toBe(m)
+    }), { numRuns: 500 })
+  })
   it('never loses a duplicate entry or a cancel', () => {
     fc.assert(fc.property(record, record, (a, b) => {
       const m = mergeJob(a, b)
