@@ -39,7 +39,9 @@ export class Arbiter {
    */
   private readonly wake = new Map<string, Millis>()
   private wakeVersion = -1
-  private readonly unsettledIds = new Set<string>()
+  private readonly unsettled = new Map<string, Millis>()
+  /** The least of `unsettled`, or null when it must be recomputed. */
+  private earliest: Millis | null = Infinity
   /** Consecutive placements of an instance that found no room: its retries back off. */
   private readonly misses = new Map<string, number>()
   private viewsAt = -1
@@ -174,6 +176,8 @@ export class Arbiter {
     if (version !== this.wakeVersion) {
       this.wake.clear()
       this.wakeVersion = version
+      // Which jobs are ours may have changed too: the next earliestWake looks again.
+      this.earliest = null
     }
     if ((this.wake.get(r.id) ?? -Infinity) <= now) this.arbitrate(r, now, out)
   }
@@ -183,33 +187,47 @@ export class Arbiter {
     return this.wakeVersion !== this.book.members.tableVersion()
   }
 
-  /** Jobs whose last decision named a time to look again (ids may have ended since: see settle). */
-  unsettled(): ReadonlySet<string> {
-    return this.unsettledIds
+  /**
+   * The earliest time one of the jobs `ours` accepts needs deciding (Infinity: none). Jobs it
+   * turns down are forgotten. Kept between calls: a node with many jobs waiting for room asks
+   * after every step.
+   */
+  earliestWake(ours: (jobId: string) => boolean): Millis {
+    if (this.earliest !== null) return this.earliest
+    let at = Infinity
+    for (const [id, w] of this.unsettled) {
+      if (!ours(id)) this.unsettled.delete(id)
+      else if (w < at) at = w
+    }
+    this.earliest = at
+    return at
   }
 
-  /** When the job next needs deciding (-Infinity: at once). */
-  wakeOf(jobId: string): Millis {
-    return this.wake.get(jobId) ?? -Infinity
-  }
-
-  /** Forget a job that is no longer ours to decide. */
+  /** Forget a job that is no longer ours to decide (it ended). */
   settle(jobId: string): void {
-    this.unsettledIds.delete(jobId)
     this.wake.delete(jobId)
+    this.setUnsettled(jobId, Infinity)
   }
 
   /** The job's record changed: the next pass decides it again. */
   changed(jobId: string): void {
     this.wake.delete(jobId)
-    this.unsettledIds.add(jobId)
+    this.setUnsettled(jobId, -Infinity)
   }
 
   arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
     const at = this.decide(r, now, out)
     this.wake.set(r.id, at)
-    if (at === Infinity) this.unsettledIds.delete(r.id)
-    else this.unsettledIds.add(r.id)
+    this.setUnsettled(r.id, at)
+  }
+
+  private setUnsettled(jobId: string, at: Millis): void {
+    const before = this.unsettled.get(jobId)
+    if (at === Infinity) this.unsettled.delete(jobId)
+    else this.unsettled.set(jobId, at)
+    if (this.earliest === null) return
+    if (at < this.earliest) this.earliest = at
+    else if (before !== undefined && before <= this.earliest && at > before) this.earliest = null
   }
 
   /** Place what needs placing; returns when to look again (Infinity: every unfinished instance runs on a live member). */

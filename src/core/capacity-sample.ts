@@ -30,9 +30,12 @@ type Rejected = (node: NodeId) => boolean
 
 /** How long answers stay good for ranking: a few round trips; capacity moves with every start and end. */
 const FRESH_MS = 500
+const NO_NODES: ReadonlySet<NodeId> = new Set()
 
 export class CapacitySampler {
   private readonly samples = new Map<string, Sample>()
+  private fitFor: NodeView[] | null = null
+  private readonly fits = new Map<string, NodeView[]>()
   /** Instances for which asking every feasible node found no room: when it last happened. */
   private readonly fullScanFailed = new Map<string, Millis>()
 
@@ -79,13 +82,32 @@ export class CapacitySampler {
    * for this round: a uniform sample (best fit then picks among it), cheap to draw.
    */
   private feasible(key: string, round: number, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected): NodeId[] {
-    const views = all()
-    const pass = (excluded: ReadonlySet<NodeId>): NodeView[] => views.filter((v) =>
-      !rejected(v.id) && checkFeasibility({ job, node: { ...v, free: v.total }, exclude: excluded, excludeDetail: '' }) === undefined)
+    const fit = this.staticFit(job, all())
+    const pass = (excluded: ReadonlySet<NodeId>): NodeView[] => fit.filter((v) => !rejected(v.id) && !excluded.has(v.id))
     let ok = pass(exclude)
     if (ok.length === 0 && exclude.size > 0) ok = pass(new Set())
     const score = keyedScorer(`${key}#${round}`)
     return ok.map((v) => ({ id: v.id, h: score(v.id) })).sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1)).map((x) => x.id)
+  }
+
+  /**
+   * The nodes whose totals, labels and drain flag admit a job of this shape, kept per views array
+   * (the arbiter keeps one per member table version) and job shape: a cell's waiting jobs come in
+   * few shapes, and each retry filtered the whole cell again.
+   */
+  private staticFit(job: Job, views: NodeView[]): NodeView[] {
+    if (this.fitFor !== views) {
+      this.fitFor = views
+      this.fits.clear()
+    }
+    const shape = JSON.stringify([job.resources, job.constraints])
+    let fit = this.fits.get(shape)
+    if (fit === undefined) {
+      fit = views.filter((v) => checkFeasibility({ job, node: { ...v, free: v.total }, exclude: NO_NODES, excludeDetail: '' }) === undefined)
+      if (this.fits.size >= 256) this.fits.clear()
+      this.fits.set(shape, fit)
+    }
+    return fit
   }
 
   private ask(key: string, jobId: string, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected, width: number, now: Millis, out: Effect[]): NodeView[] | null {

@@ -272,12 +272,8 @@ export class Jobs {
     if (this.arbiter.upSinceAt() === null || this.catchingUp || this.dirty.size > 0 || this.gossipOut.size > 0 || this.repair.due()) return 0
     const mine = this.arbitered()
     if (mine.size > 0 && this.arbiter.stale()) return 0
-    let at = Math.min(this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline))
-    for (const id of this.arbiter.unsettled()) {
-      if (this.active.has(id) && mine.has(id)) at = Math.min(at, this.arbiter.wakeOf(id))
-      else this.arbiter.settle(id)
-    }
-    return at
+    const jobsAt = this.arbiter.earliestWake((id) => this.active.has(id) && mine.has(id))
+    return Math.min(jobsAt, this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline))
   }
 
   /** Free capacity changed and is not announced yet. */
@@ -491,6 +487,7 @@ export class Jobs {
     } else {
       this.active.delete(r.id)
       this.mine.ids.delete(r.id)
+      this.arbiter.settle(r.id)
     }
   }
 
