@@ -44,6 +44,14 @@ describe('simulator seed sweep', () => {
     expect(sweep(15, { cells: 2, gossipMaxNodes: 0 })).toBeGreaterThan(15 * 20)
   }, 240_000)
 
+  it('reports the same with and without the schema check (npm run sim runs without)', () => {
+    // Unchecked, a receiver gets the sender's object itself; a core that changed a message it
+    // sent or received would make the two runs differ.
+    for (const o of [{ ...sweepScenario(2), cells: 2, gossipMaxNodes: 0 }, { ...sweepScenario(5), cells: 2, gossipMaxNodes: 0 }, sweepScenario(3)]) {
+      expect(runScenario({ ...o, checkMessages: false })).toEqual(runScenario({ ...o, checkMessages: true }))
+    }
+  }, 60_000)
+
   it('shares each decoded message between cores safely: no core mutates what it received', () => {
     // Every message is deep-frozen before a core sees it; a core writing into one would throw.
     const r = runScenario({ ...sweepScenario(4), freezeMessages: true })
