@@ -57,8 +57,7 @@ export class JobExchange {
   /** Does `node` hold `r` by the protocol: it stores it, or runs one of its instances. */
   private holds(node: NodeId, r: JobRecord): boolean {
     if (this.book.replicaSet(r.id).includes(node)) return true
-    for (const a of Object.values(r.allocations)) if (a.nodeId === node && !isTerminalAlloc(a.state)) return true
-    return false
+    return runsOn(r, node)
   }
 
   // --- anti-entropy and leases --------------------------------------------------------------------
@@ -80,7 +79,7 @@ export class JobExchange {
         for (const n of set) if (n !== this.self) peers.add(n)
         continue
       }
-      const mine = Object.values(r.allocations).some((a) => a.nodeId === this.self && !isTerminalAlloc(a.state))
+      const mine = runsOn(r, this.self)
       const to = set[0]
       if (!mine || to === undefined) continue
       const d = leases.get(to) ?? {}
@@ -226,4 +225,13 @@ export class JobExchange {
   get pendingReads(): number {
     return this.reads.size
   }
+}
+
+/** Whether `node` runs an instance of the job (an open allocation); no array per call, as this runs per stored job per sync. */
+function runsOn(r: JobRecord, node: NodeId): boolean {
+  for (const k in r.allocations) {
+    const a = r.allocations[k] as JobRecord['allocations'][string]
+    if (a.nodeId === node && !isTerminalAlloc(a.state)) return true
+  }
+  return false
 }

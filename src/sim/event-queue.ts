@@ -50,7 +50,8 @@ export class EventQueue {
   /** `run` at now + delay; `now` never goes back, so per delay the times only grow. */
   pushAfter(now: Millis, delay: number, run: () => void): void {
     let lane = this.lanes.get(delay)
-    if (lane === undefined && this.lanes.size < MAX_LANES) {
+    // Lanes for the configured timeouts (whole ms); a one-off delay (what is left of a probe round) goes to the heap.
+    if (lane === undefined && this.lanes.size < MAX_LANES && Number.isInteger(delay)) {
       lane = { items: [], head: 0 }
       this.lanes.set(delay, lane)
       this.laneList = [...this.lanes.values()]
@@ -78,12 +79,18 @@ export class EventQueue {
 
   /** Removes and returns the next event. */
   pop(): { at: Millis; run: () => void } | undefined {
+    return this.popUntil(Infinity)
+  }
+
+  /** Removes and returns the next event if it is due at or before `until`. */
+  popUntil(until: Millis): { at: Millis; run: () => void } | undefined {
     let best: Lane | undefined
     let first = this.heap[0]
     for (const l of this.laneList) {
       const e = l.items[l.head]
       if (e !== undefined && (first === undefined || before(e, first))) { first = e; best = l }
     }
+    if (first === undefined || first.at > until) return undefined
     if (best === undefined) return this.popHeap()
     best.head++
     if (best.head === best.items.length) { best.items = []; best.head = 0 } else if (best.head >= 4096 && best.head * 2 >= best.items.length) {

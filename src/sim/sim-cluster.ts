@@ -272,9 +272,11 @@ export class SimCluster {
   /** Run until `until` (absolute simulated time). */
   runUntil(until: Millis): void {
     for (;;) {
-      const t = this.queue.peekTime()
-      if (t === undefined || t > until) break
-      this.runNext()
+      const next = this.queue.popUntil(until)
+      if (next === undefined) break
+      this.clock.now = next.at
+      this.eventsRun++
+      next.run()
     }
     this.clock.now = Math.max(this.clock.now, until)
   }

@@ -4,13 +4,14 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EventQueue } from '../../src/sim/event-queue.js'
 
-type Op = { kind: 'push'; after: number } | { kind: 'lane'; delay: number } | { kind: 'pop' }
+type Op = { kind: 'push'; after: number } | { kind: 'lane'; delay: number } | { kind: 'pop' } | { kind: 'popUntil'; within: number }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('push' as const), after: fc.integer({ min: 0, max: 50 }) }),
   // Few distinct delays (lanes), some repeated often, and zero (same-time events).
   fc.record({ kind: fc.constant('lane' as const), delay: fc.constantFrom(0, 1, 5, 5, 5, 20, 20, 37) }),
   fc.record({ kind: fc.constant('pop' as const) }),
+  fc.record({ kind: fc.constant('popUntil' as const), within: fc.integer({ min: 0, max: 30 }) }),
 )
 
 describe('EventQueue', () => {
@@ -34,6 +35,13 @@ describe('EventQueue', () => {
       let lastRun = -1
       for (const op of ops) {
         if (op.kind === 'pop') { popOne(); continue }
+        if (op.kind === 'popUntil') {
+          // Nothing due by the bound: nothing comes out (and nothing is lost).
+          const due = pending.some((x) => x.at <= now + op.within)
+          if (due) popOne()
+          else expect(q.popUntil(now + op.within)).toBeUndefined()
+          continue
+        }
         const id = seq++
         const at = op.kind === 'push' ? now + op.after : now + op.delay
         if (op.kind === 'push') q.push(at, () => { lastRun = id })
