@@ -9,7 +9,7 @@
 // A sample serves its instance for freshMs; when every node in it turned the offer down, or it
 // is stale, the next round asks k others (the rendezvous key changes with the round).
 import { keyedScorer } from '../placement/hash.js'
-import { checkFeasibility, type rankNodes } from '../placement/index.js'
+import { admits, checkFeasibility, type rankNodes } from '../placement/index.js'
 import type { JobBook } from './job-book.js'
 import type { toNodeView } from './job-status.js'
 import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
@@ -31,6 +31,8 @@ type Rejected = (node: NodeId) => boolean
 /** How long answers stay good for ranking: a few round trips; capacity moves with every start and end. */
 const FRESH_MS = 500
 const NO_NODES: ReadonlySet<NodeId> = new Set()
+/** How long a full scan that found no room stands for every instance it cannot fit (see `full`). */
+const FULL_MEMORY_MS = 10_000
 
 export class CapacitySampler {
   private readonly samples = new Map<string, Sample>()
@@ -38,6 +40,15 @@ export class CapacitySampler {
   private readonly fits = new Map<string, NodeView[]>()
   /** Instances for which asking every feasible node found no room: when it last happened. */
   private readonly fullScanFailed = new Map<string, Millis>()
+  /**
+   * The answers of this arbiter's last full scan that found no room (every feasible node asked),
+   * kept fresh by later answers. For FULL_MEMORY_MS an instance none of them fits is not sampled
+   * at all: when a cell filled up, each waiting instance widened to the whole cell on its own,
+   * ~200 requests per instance (300 s of wall time per simulated second at 10,000 nodes).
+   */
+  private full: { at: Millis; free: Map<NodeId, Resources> } | null = null
+  /** Every node's last answer, for FRESH_MS (see ask). */
+  private readonly recent = new Map<NodeId, { free: Resources; at: Millis }>()
 
   constructor(private readonly book: JobBook) {}
 
@@ -50,6 +61,12 @@ export class CapacitySampler {
     if (s !== undefined && s.waiting > 0 && now - s.at <= 2 * this.book.config.offerTimeoutMs) return null
     if (s !== undefined && s.waiting <= 0 && now - s.at <= FRESH_MS && [...s.free.keys()].some((n) => !rejected(n))) {
       return all().filter((v) => s.free.has(v.id)).map((v) => ({ ...v, free: s.free.get(v.id) as Resources }))
+    }
+    const full = this.full
+    if (full !== null && now - full.at <= FULL_MEMORY_MS && job.constraints.length === 0 &&
+      this.staticFit(job, all()).every((v) => full.free.has(v.id)) && ![...full.free.values()].some((f) => admits(f, job.resources))) {
+      // Ranked on what the last full scan (and answers since) said: no room, and the reason why.
+      return all().filter((v) => full.free.has(v.id)).map((v) => ({ ...v, free: full.free.get(v.id) as Resources }))
     }
     return this.ask(key, jobId, job, all, exclude, rejected, this.k(), now, out)
   }
@@ -67,6 +84,13 @@ export class CapacitySampler {
     const feasible = this.feasible(key, s.round + 1, job, all, exclude, rejected).length
     if (s.width >= feasible) {
       this.fullScanFailed.set(key, now)
+      // Only what an unconstrained job saw stands for others (a constrained one saw a subset).
+      // Nodes left out of the last round (they turned this instance down) by their last answer.
+      if (job.constraints.length === 0) {
+        const free = new Map(s.free)
+        for (const [n, r] of this.recent) if (!free.has(n) && now - r.at <= FULL_MEMORY_MS) free.set(n, r.free)
+        this.full = { at: now, free }
+      }
       this.samples.delete(key)
       return false
     }
@@ -115,10 +139,19 @@ export class CapacitySampler {
     const picks = this.feasible(key, round, job, all, exclude, rejected).slice(0, width)
     // Nothing can ever take it as things stand: rank the static view, which says why.
     if (picks.length === 0) return all().map((v) => ({ ...v, free: v.total }))
-    this.samples.set(key, { at: now, round, waiting: picks.length, free: new Map(), width })
+    const s: Sample = { at: now, round, waiting: 0, free: new Map(), width }
+    this.samples.set(key, s)
     for (const node of picks) {
+      // A node another instance asked moments ago is not asked again: a burst of instances on one
+      // arbiter shares its answers (an offer still checks the node's own books).
+      const r = this.recent.get(node)
+      if (r !== undefined && now - r.at <= FRESH_MS) { s.free.set(node, r.free); continue }
+      s.waiting++
+      this.book.stats.capacityAsks++
       this.book.send(out, node, { type: 'capacity' }, this.book.config.offerTimeoutMs, { purpose: 'capacity', key, jobId, node })
     }
+    // Every answer at hand already: the instance is looked at again (as when the last answer comes).
+    if (s.waiting === 0) this.book.touch(jobId)
     return null
   }
 
@@ -126,7 +159,11 @@ export class CapacitySampler {
     const s = this.samples.get(key)
     if (s === undefined) return
     s.waiting--
-    if (msg !== null && msg.type === 'capacity') s.free.set(node, msg.free)
+    if (msg !== null && msg.type === 'capacity') {
+      s.free.set(node, msg.free)
+      this.recent.set(node, { free: msg.free, at: now })
+      if (this.full?.free.has(node) === true) this.full.free.set(node, msg.free)
+    }
     if (s.waiting > 0) return
     // Fresh from the last answer; the instance is looked at again in this step.
     s.at = now

@@ -46,6 +46,8 @@ export interface JobsStats {
   drainMoves: number
   /** Offers whose answer never came (dropped after twice the offer timeout). */
   offersLost: number
+  /** Nodes asked for their free capacity (sampled placement, above gossipMaxNodes). */
+  capacityAsks: number
 }
 
 export interface JobBook {

@@ -57,7 +57,7 @@ export class Jobs {
   private lastFlushAt = -Infinity
   /** Jobs that changed in this step: the arbiter looks at them at its end (see endStep). */
   private readonly dirty = new Set<string>()
-  readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, offersLost: 0 }
+  readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, offersLost: 0, capacityAsks: 0 }
   private readonly arbiter: Arbiter
   private readonly runner: Runner
   private readonly repair: ReplicaRepair

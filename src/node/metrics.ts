@@ -41,6 +41,7 @@ export function createAgentMetrics(getCore: () => NodeCore | undefined, now: () 
   stat('murmur_instances_started_total', 'Instance attempts this node started', 'started')
   stat('murmur_replicas_repaired_total', 'Job copies this node sent to a node that became one of the job\'s storing nodes', 'replicasRepaired')
   stat('murmur_drain_moves_total', 'Runs moved off a draining node after their replacement started (as arbiter)', 'drainMoves')
+  stat('murmur_capacity_asks_total', 'Nodes this node asked for their free capacity while placing (sampled placement)', 'capacityAsks')
   stat('murmur_offers_lost_total', 'Offers this node made whose answer never came (dropped and ranked again)', 'offersLost')
   stat('murmur_duplicates_stopped_total', 'Runs this node stopped because the job record gives them to another node or a newer attempt', 'duplicatesStopped')
   return {

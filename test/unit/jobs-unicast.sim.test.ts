@@ -105,4 +105,28 @@ describe('jobs without a broadcast', () => {
     // No record changed: free capacity was never announced.
     expect(sim.core('node-1').records().map((r) => [r.id, r.seq])).toEqual(before)
   })
+
+  it('in a full cell, waiting instances do not each ask every node, and run once room is made', () => {
+    const sim = cluster(24, 7)
+    const svc = (id: string): void => { sim.submit('node-2', id, simSpec({ type: 'service', resources: { cpu: 2, memoryMb: 64 }, env: { SIM_DURATION_MS: '3600000' } })) }
+    const fill = Array.from({ length: 48 }, (_, i) => `f${i}`)
+    fill.forEach(svc)
+    sim.runUntilTrue(() => fill.every((id) => running(sim, id).length === 1), 10_000)
+    // Ten more, all decided by one arbiter (node-1: the first storing node of each).
+    const waiting: string[] = []
+    for (let i = 0; waiting.length < 10; i++) if (sim.core('node-1').replicaSet(`w${i}`)[0] === 'node-1') waiting.push(`w${i}`)
+    const asked = (): number => sim.core('node-1').stats.capacityAsks
+    const before = asked()
+    waiting.forEach(svc)
+    sim.run(10_000)
+    for (const id of waiting) expect(sim.core('node-1').jobRecord(id)?.pendingReason ?? '', id).toMatch(/cpu/)
+    // Ten instances sampling at once (8 nodes each, then wider) share answers that are fresh, and
+    // the first full scan that finds no room stands for the others for 10 s: ~220 asks here.
+    // Each on its own widened to the whole cell and retried with samples: ~710.
+    expect(asked() - before).toBeLessThan(300)
+    // Room made (a cancel): a waiting instance finds it within the memory of that scan plus a retry.
+    sim.api('node-2', { op: 'cancel', id: 'f0' })
+    sim.runUntilTrue(() => waiting.some((id) => running(sim, id).length === 1), 20_000)
+    expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
+  })
 })
