@@ -82,7 +82,13 @@ function clusterScale(views: readonly NodeView[]): Resources {
 function packUnconstrained(jobs: readonly PlacementJob[], views: NodeView[], scale: Resources): PackResult {
   const key = (cpu: number, memoryMb: number): number => cpu / scale.cpu + memoryMb / scale.memoryMb
   const leftover = (v: NodeView, r: Resources): number => (v.free.cpu - r.cpu) / scale.cpu + (v.free.memoryMb - r.memoryMb) / scale.memoryMb
-  const usable = views.filter((v) => v.state === 'alive' && !v.draining)
+  // A node that cannot take the smallest job (in either resource) never takes any: left out, so
+  // searches do not walk past the nodes whose cpu ran out while memory is left (or the reverse).
+  let minCpu = Infinity
+  let minMem = Infinity
+  for (const j of jobs) { minCpu = Math.min(minCpu, j.resources.cpu); minMem = Math.min(minMem, j.resources.memoryMb) }
+  const useful = (v: NodeView): boolean => admits(v.free, { cpu: minCpu, memoryMb: 0 }) && admits(v.free, { cpu: 0, memoryMb: minMem })
+  const usable = views.filter((v) => v.state === 'alive' && !v.draining && useful(v))
   const keys = new Map<NodeView, number>(usable.map((v) => [v, key(v.free.cpu, v.free.memoryMb)]))
   const byKey = (a: NodeView, b: NodeView): number => (keys.get(a) as number) - (keys.get(b) as number) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   const sorted = usable.sort(byKey)
@@ -103,8 +109,14 @@ function packUnconstrained(jobs: readonly PlacementJob[], views: NodeView[], sca
   // and compare with a margin above both.
   const EPS = 4 * RESOURCE_EPSILON * (1 / scale.cpu + 1 / scale.memoryMb) + 1e-12
   const result: PackResult = { placed: 0, assignments: [], unplaced: [] }
+  // Free capacity only shrinks, so a job no node fits rules out every later job at least as big in both.
+  const failed: Resources[] = []
   for (const job of jobs) {
     const r = job.resources
+    if (failed.some((f) => r.cpu >= f.cpu && r.memoryMb >= f.memoryMb)) {
+      result.unplaced.push(job.id)
+      continue
+    }
     let best: NodeView | undefined
     let bestLeft = Infinity
     let limit = Infinity
@@ -120,13 +132,14 @@ function packUnconstrained(jobs: readonly PlacementJob[], views: NodeView[], sca
       }
     }
     if (best === undefined) {
+      failed.push(r)
       result.unplaced.push(job.id)
       continue
     }
     sorted.splice(lowerBound(keys.get(best) as number, best.id), 1)
     best.free = { cpu: best.free.cpu - r.cpu, memoryMb: best.free.memoryMb - r.memoryMb }
     keys.set(best, key(best.free.cpu, best.free.memoryMb))
-    sorted.splice(lowerBound(keys.get(best) as number, best.id), 0, best)
+    if (useful(best)) sorted.splice(lowerBound(keys.get(best) as number, best.id), 0, best)
     result.assignments.push({ jobId: job.id, nodeId: best.id })
     result.placed++
   }
