@@ -179,7 +179,8 @@ function formatReport(r: ScenarioReport): string {
     ['placements', `${w.placementsPerSec} /s`],
     ...traffic('workload', w.traffic),
     ...traffic('idle', r.idle),
-    ['gossip delivery', `p50 ${r.gossip.deliveryMs.p50} ms, p99 ${r.gossip.deliveryMs.p99} ms; ${r.gossip.copiesPerDelivery} copies per delivery; ${r.gossip.recoveredByIwant} recovered by IWANT; ${r.gossip.oversized} messages over a codec size limit`],
+    ['gossip delivery', (Number.isNaN(r.gossip.deliveryMs.p50) ? 'no cluster-topic message in the workload' : `p50 ${r.gossip.deliveryMs.p50} ms, p99 ${r.gossip.deliveryMs.p99} ms; ${r.gossip.copiesPerDelivery} copies per delivery`) +
+      `; ${r.gossip.recoveredByIwant} recovered by IWANT; ${r.gossip.oversized} messages over a codec size limit`],
     ['kill->running', r.killRecovery.affected === 0 ? 'no instance was on a killed node'
       : `${r.killRecovery.affected} affected, ${r.killRecovery.recovered} running again: p50 ${r.killRecovery.p50Ms} ms, p99 ${r.killRecovery.p99Ms} ms, max ${r.killRecovery.maxMs} ms`],
     ['placement', r.placement === null ? 'not measured (--no-fill)'

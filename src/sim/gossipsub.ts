@@ -112,6 +112,8 @@ export interface GossipsubStats {
   /** First copies handed to a core (cluster topic). */
   delivered: number
   duplicates: number
+  /** Duplicates of cluster-topic messages (the ones `delivered` counts). */
+  clusterDuplicates: number
   ihave: number
   iwant: number
   idontwant: number
@@ -127,7 +129,7 @@ export class Gossipsub {
   private readonly rng: Rng
   private nextId = 1
   readonly stats: GossipsubStats = {
-    published: 0, delivered: 0, duplicates: 0, ihave: 0, iwant: 0, idontwant: 0, skippedByIdontwant: 0, grafts: 0, prunes: 0, recoveredByGossip: 0,
+    published: 0, delivered: 0, duplicates: 0, clusterDuplicates: 0, ihave: 0, iwant: 0, idontwant: 0, skippedByIdontwant: 0, grafts: 0, prunes: 0, recoveredByGossip: 0,
   }
 
   constructor(private readonly host: GossipHost, readonly params: GossipsubParams, seed: number) {
@@ -244,6 +246,7 @@ export class Gossipsub {
     if (node >= msg.firstAt.length) return
     if (!Number.isNaN(msg.firstAt[node] as number)) {
       this.stats.duplicates++
+      if (msg.topic === CLUSTER) this.stats.clusterDuplicates++
       return
     }
     const now = this.host.clock.now

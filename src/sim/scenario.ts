@@ -413,7 +413,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     },
     gossip: {
       deliveryMs: { p50: round(sim.gossipDelay.percentile(50), 2), p99: round(sim.gossipDelay.percentile(99), 2) },
-      copiesPerDelivery: round((delivered + sim.gossip.stats.duplicates) / Math.max(1, delivered), 2),
+      copiesPerDelivery: round((delivered + sim.gossip.stats.clusterDuplicates) / Math.max(1, delivered), 2),
       recoveredByIwant: sim.gossip.stats.recoveredByGossip,
       oversized: sim.codecErrors,
     },
