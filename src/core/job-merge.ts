@@ -2,6 +2,7 @@
 // commutative, associative): replicas, gossip and the state exchange may deliver copies in any
 // order and any number of times. Allocations merge per (index, attempt) by how far they got.
 import { hash64Hex, quickHash64 } from '../placement/hash.js'
+import { sameJson } from './records.js'
 import type { AllocState, Allocation, DuplicateRun, JobRecord, JobState } from './job-types.js'
 
 /**
@@ -20,37 +21,10 @@ export function isTerminalAlloc(state: AllocState): boolean {
   return ALLOC_RANK[state] >= ALLOC_RANK.lost
 }
 
-/**
- * JSON.stringify(a) === JSON.stringify(b) for JSON values, without building the strings: same keys
- * in the same order, same values. (Most merges compare a copy with itself.)
- */
-export function sameJsonText(a: unknown, b: unknown): boolean {
-  if (a === b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!sameJsonText(a[i], b[i])) return false
-    return true
-  }
-  if (Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  const kb = Object.keys(b)
-  if (ka.length !== kb.length) return false
-  for (let i = 0; i < ka.length; i++) {
-    const k = ka[i] as string
-    if (k !== kb[i]) return false
-    const va = (a as Record<string, unknown>)[k]
-    const vb = (b as Record<string, unknown>)[k]
-    // JSON.stringify leaves out undefined members; both sides must agree on that too.
-    if (va === undefined || vb === undefined ? va !== vb : !sameJsonText(va, vb)) return false
-  }
-  return true
-}
-
 function compareAlloc(a: Allocation, b: Allocation): number {
   const d = ALLOC_RANK[a.state] - ALLOC_RANK[b.state]
   if (d !== 0) return d
-  if (sameJsonText(a, b)) return 0
+  if (sameJson(a, b)) return 0
   const ka = JSON.stringify(a)
   const kb = JSON.stringify(b)
   return ka === kb ? 0 : ka < kb ? -1 : 1
@@ -66,7 +40,7 @@ const canonical = new WeakSet<JobRecord>()
 /** The earlier-submitted copy's spec wins; on a tie, the smaller spec (as JSON text). */
 function firstOf(a: JobRecord, b: JobRecord): JobRecord {
   if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt ? a : b
-  return sameJsonText(a.spec, b.spec) || JSON.stringify(a.spec) <= JSON.stringify(b.spec) ? a : b
+  return sameJson(a.spec, b.spec) || JSON.stringify(a.spec) <= JSON.stringify(b.spec) ? a : b
 }
 
 /** Merging `b` into `a` (one mergeJob built) would give `a` again, field for field. */

@@ -46,7 +46,12 @@ export function mergeTables(table: ReadonlyMap<NodeId, NodeRecord>, records: Ite
   return out
 }
 
-/** Deep equality of two JSON values (plain objects, arrays, primitives), key order ignored. */
+/**
+ * Whether two JSON values (plain objects, arrays, primitives) have the same JSON text, without
+ * building the strings: same keys in the same order, same values. A false answer may still be
+ * equal text (keys in another order, an undefined member on one side): callers then compare the
+ * strings. Most comparisons are of a copy with itself, every record of a sync that brings nothing new.
+ */
 export function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
@@ -57,10 +62,14 @@ export function sameJson(a: unknown, b: unknown): boolean {
   }
   if (Array.isArray(b)) return false
   const ka = Object.keys(a)
-  if (ka.length !== Object.keys(b).length) return false
-  for (const k of ka) {
-    if (!Object.prototype.hasOwnProperty.call(b, k)) return false
-    if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i] as string
+    if (k !== kb[i]) return false
+    const va = (a as Record<string, unknown>)[k]
+    const vb = (b as Record<string, unknown>)[k]
+    if (va === undefined || vb === undefined ? va !== vb : !sameJson(va, vb)) return false
   }
   return true
 }
