@@ -7,7 +7,7 @@ import { PROFILES, type ProfileName } from '../core/config.js'
 import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import { Rng, seedFromString } from '../core/rng.js'
 import type { NodeId } from '../core/types.js'
-import { bestFitDecreasing, type NodeView, type PlacementJob } from '../placement/index.js'
+import { longestPackedPrefix } from '../placement/index.js'
 import { lastFaultTime, parseFaults, type Fault } from './faults.js'
 import type { GossipsubParams } from './gossipsub.js'
 import { percentile } from './histogram.js'
@@ -188,6 +188,8 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
   let rejected = 0
   let unanswered = 0
   const terminal = new Map<string, string>()
+  /** Acked jobs that reached a terminal state (kept as both arrive: counting them per slice was O(jobs)). */
+  let done = 0
   const firstStart = new Set<string>()
   const latencies: number[] = []
   let placements = 0
@@ -200,11 +202,16 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     const req = reqToJob.get(reqId)
     if (req === undefined) return
     reqToJob.delete(reqId)
-    if (reply.status === 201) acked.add(req.id)
-    else rejected++
+    if (reply.status === 201) {
+      if (!acked.has(req.id) && terminal.has(req.id)) done++
+      acked.add(req.id)
+    } else rejected++
   }
   sim.hooks.onEmit = (_at, _observer, ev) => {
-    if (ev.type === 'job' && (ev.state === 'succeeded' || ev.state === 'failed' || ev.state === 'cancelled')) terminal.set(ev.job, ev.state)
+    if (ev.type === 'job' && (ev.state === 'succeeded' || ev.state === 'failed' || ev.state === 'cancelled')) {
+      if (!terminal.has(ev.job) && acked.has(ev.job)) done++
+      terminal.set(ev.job, ev.state)
+    }
   }
   sim.hooks.onRunStart = (run) => {
     if (inWorkload) placements++
@@ -299,7 +306,6 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
   const wlFrom = sim.net.traffic.snapshot(sim.nodeCount())
   for (;;) {
     sim.run(SLICE_MS)
-    const done = [...acked].filter((id) => terminal.has(id)).length
     progress('workload', 0.15 + 0.7 * Math.min(1, 0.5 * Math.min(1, (sim.now - t0) / Math.max(1, quietAfter - t0)) + 0.5 * (done / Math.max(1, o.jobs))))
     // A submit whose node died before answering gets no answer: the client would see an error.
     for (const [reqId, req] of reqToJob) {
@@ -334,8 +340,9 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
   let placement: ScenarioReport['placement'] = null
   if (o.fill ?? true) {
     const nodesUp = upNodes()
+    const totals = sim.totals()
     const views = nodesUp.map((id) => {
-      const total = sim.totals().get(id) as { cpu: number; memoryMb: number }
+      const total = totals.get(id) as { cpu: number; memoryMb: number }
       let cpu = total.cpu
       let memoryMb = total.memoryMb
       for (const r of sim.procsOn(id)) { cpu -= r.resources.cpu; memoryMb -= r.resources.memoryMb }
@@ -383,7 +390,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     const before = firstRejected === undefined ? placed.size : fill.slice(0, firstRejected).filter((f) => placed.has(f.id)).length
     const bestFit = longestPackedPrefix(fill.map((f) => ({ id: f.id, resources: f.spec.resources, constraints: [] })), views)
     const loads = nodesUp.map((id) => {
-      const total = sim.totals().get(id) as { cpu: number }
+      const total = totals.get(id) as { cpu: number }
       return sim.procsOn(id).reduce((s, r) => s + r.resources.cpu, 0) / total.cpu
     })
     placement = {
@@ -427,23 +434,6 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     ok: lost.length === 0 && dups.violations.length === 0 && over.length === 0,
   }
   return report
-}
-
-/**
- * The yardstick for online placement: the longest prefix of the arrival sequence that an offline
- * best-fit-decreasing packs entirely (it sees the whole prefix at once and packs largest first).
- * Binary search: packing a longer prefix fully implies (in practice, not in theory: BFD has
- * anomalies) packing every shorter one.
- */
-function longestPackedPrefix(jobs: PlacementJob[], nodes: NodeView[]): number {
-  let lo = 0
-  let hi = jobs.length
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2)
-    if (bestFitDecreasing(jobs.slice(0, mid), nodes).placed === mid) lo = mid
-    else hi = mid - 1
-  }
-  return lo
 }
 
 function trafficReport(from: TrafficSnapshot, to: TrafficSnapshot, ms: number): TrafficReport {

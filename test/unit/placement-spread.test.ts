@@ -2,7 +2,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { nodeView } from '../support/placement-fixtures.js'
-import { bestFitDecreasing, placeInstances, type NodeView, type PlacementJob } from '../../src/placement/index.js'
+import { bestFitDecreasing, longestPackedPrefix, placeInstances, type NodeView, type PlacementJob } from '../../src/placement/index.js'
 
 const node = (id: string, patch: Partial<NodeView> = {}): NodeView => nodeView(id, patch)
 
@@ -194,6 +194,26 @@ describe('bestFitDecreasing', () => {
         const fast = bestFitDecreasing(jobs, nodes)
         const general = bestFitDecreasing(jobs.map((j) => ({ ...j, constraints: [anywhere] })), nodes)
         expect(fast).toEqual(general)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('longestPackedPrefix: the binary search over bestFitDecreasing of each prefix, sorted once', () => {
+    const naive = (jobs: PlacementJob[], nodes: NodeView[]): number => {
+      let lo = 0
+      let hi = jobs.length
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2)
+        if (bestFitDecreasing(jobs.slice(0, mid), nodes).placed === mid) lo = mid
+        else hi = mid - 1
+      }
+      return lo
+    }
+    const uniqueJobs = fc.array(jobArb, { maxLength: 60 }).map((js) => js.map((j, i) => ({ ...j, id: `j${i}` })))
+    fc.assert(
+      fc.property(uniqueJobs, fc.oneof(clusterArb, twinsArb), (jobs, nodes) => {
+        expect(longestPackedPrefix(jobs, nodes)).toBe(naive(jobs, nodes))
       }),
       { numRuns: 500 },
     )
