@@ -114,6 +114,8 @@ export class Arbiter {
   onOfferAnswer(p: Extract<Pending, { purpose: 'offer' }>, ok: boolean, now: Millis, out: Effect[]): void {
     const key = `${p.jobId}/${p.index}`
     this.offers.delete(key)
+    const resources = this.book.get(p.jobId)?.spec.resources
+    if (resources !== undefined) this.sampler.offerAnswered(p.node, resources, ok)
     if (ok) this.granted(p.jobId, p.index, p.attempt, p.node, p.replaces, now, out)
     else {
       this.book.stats.offersRejected++

@@ -3,14 +3,14 @@
 // they announced. Above that, announcing every start and end to every member costs each node
 // O(members x job rate) (109 of 134 KB/s per node under load at 100 nodes in the simulator), so
 // nothing is announced and the arbiter asks instead: for each instance to place it asks k nodes
-// (chosen by rendezvous hash among those whose totals, labels and drain flag admit the job) for
+// (a seeded uniform draw among those whose totals, labels and drain flag admit the job) for
 // their free capacity, one round trip, and ranks those answers as it would rank a full view: the
 // tightest fit for batch jobs, capacity-weighted rendezvous for services (power of k choices).
 // A sample serves its instance for freshMs; when every node in it turned the offer down, or it
-// is stale, the next round asks k others (the rendezvous key changes with the round).
-import { keyedScorer } from '../placement/hash.js'
-import { admits, checkFeasibility, type rankNodes } from '../placement/index.js'
+// is stale, the next round asks k others (the draw's seed changes with the round).
+import { checkFeasibility, type rankNodes } from '../placement/index.js'
 import type { JobBook } from './job-book.js'
+import { Rng, seedFromString } from './rng.js'
 import type { toNodeView } from './job-status.js'
 import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
 
@@ -64,8 +64,10 @@ export class CapacitySampler {
     }
     const full = this.full
     if (full !== null && now - full.at <= FULL_MEMORY_MS && job.constraints.length === 0 &&
-      this.staticFit(job, all()).every((v) => full.free.has(v.id)) && ![...full.free.values()].some((f) => admits(f, job.resources))) {
-      // Ranked on what the last full scan (and answers since) said: no room, and the reason why.
+      this.staticFit(job, all()).every((v) => full.free.has(v.id))) {
+      // Ranked on what the last full scan, later answers and our own placements since say: where
+      // it fits, the offer goes straight to the best fit (the node's own books still decide);
+      // where it fits nowhere, the pending reason says why. No asks while the cell is full.
       return all().filter((v) => full.free.has(v.id)).map((v) => ({ ...v, free: full.free.get(v.id) as Resources }))
     }
     return this.ask(key, jobId, job, all, exclude, rejected, this.k(), now, out)
@@ -81,7 +83,7 @@ export class CapacitySampler {
     const s = this.samples.get(key)
     if (s === undefined || s.waiting > 0) return false
     if (now - (this.fullScanFailed.get(key) ?? -Infinity) < 10_000) return false
-    const feasible = this.feasible(key, s.round + 1, job, all, exclude, rejected).length
+    const feasible = this.feasible(job, all, exclude, rejected).length
     if (s.width >= feasible) {
       this.fullScanFailed.set(key, now)
       // Only what an unconstrained job saw stands for others (a constrained one saw a subset).
@@ -105,13 +107,30 @@ export class CapacitySampler {
    * Nodes whose totals, labels and drain flag admit the job (static facts), in rendezvous order
    * for this round: a uniform sample (best fit then picks among it), cheap to draw.
    */
-  private feasible(key: string, round: number, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected): NodeId[] {
+  private feasible(job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected): NodeView[] {
     const fit = this.staticFit(job, all())
     const pass = (excluded: ReadonlySet<NodeId>): NodeView[] => fit.filter((v) => !rejected(v.id) && !excluded.has(v.id))
-    let ok = pass(exclude)
-    if (ok.length === 0 && exclude.size > 0) ok = pass(new Set())
-    const score = keyedScorer(`${key}#${round}`)
-    return ok.map((v) => ({ id: v.id, h: score(v.id) })).sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1)).map((x) => x.id)
+    const ok = pass(exclude)
+    return ok.length === 0 && exclude.size > 0 ? pass(NO_NODES) : ok
+  }
+
+  /**
+   * `width` of the feasible nodes, drawn without replacement by a generator seeded with the
+   * instance and round: a uniform sample that differs per round, O(width) draws instead of
+   * hashing and sorting the whole cell per ask.
+   */
+  private draw(key: string, round: number, ok: NodeView[], width: number): NodeId[] {
+    if (width >= ok.length) return ok.map((v) => v.id)
+    const rng = new Rng(seedFromString(`${key}#${round}`))
+    const pool = ok.slice()
+    const out: NodeId[] = []
+    for (let i = 0; i < width; i++) {
+      const j = i + rng.int(pool.length - i)
+      const v = pool[j] as NodeView
+      pool[j] = pool[i] as NodeView
+      out.push(v.id)
+    }
+    return out
   }
 
   /**
@@ -136,7 +155,7 @@ export class CapacitySampler {
 
   private ask(key: string, jobId: string, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected, width: number, now: Millis, out: Effect[]): NodeView[] | null {
     const round = (this.samples.get(key)?.round ?? 0) + 1
-    const picks = this.feasible(key, round, job, all, exclude, rejected).slice(0, width)
+    const picks = this.draw(key, round, this.feasible(job, all, exclude, rejected), width)
     // Nothing can ever take it as things stand: rank the static view, which says why.
     if (picks.length === 0) return all().map((v) => ({ ...v, free: v.total }))
     const s: Sample = { at: now, round, waiting: 0, free: new Map(), width }
@@ -168,6 +187,17 @@ export class CapacitySampler {
     // Fresh from the last answer; the instance is looked at again in this step.
     s.at = now
     this.book.touch(jobId)
+  }
+
+  /**
+   * An offer's answer, for the full-scan memory: a node that took an instance has that much less;
+   * one that turned it down counts as having no room until the next full scan (it has less than
+   * the memory says, and how much less only an ask would tell).
+   */
+  offerAnswered(node: NodeId, resources: Resources, ok: boolean): void {
+    const f = this.full?.free.get(node)
+    if (f === undefined || this.full === null) return
+    this.full.free.set(node, ok ? { cpu: f.cpu - resources.cpu, memoryMb: f.memoryMb - resources.memoryMb } : { cpu: 0, memoryMb: 0 })
   }
 
   /** The instance was placed (or its job is gone): forget its sample. */

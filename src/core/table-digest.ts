@@ -60,6 +60,8 @@ export function differingBuckets(mine: readonly string[], theirs: readonly strin
 
 /** The records of a table that fall in the given buckets. */
 export function inBuckets(records: Iterable<NodeRecord>, buckets: readonly number[]): NodeRecord[] {
+  // The usual answer of a steady cluster: the tables agree.
+  if (buckets.length === 0) return []
   const want = new Set(buckets)
   const out: NodeRecord[] = []
   for (const r of records) if (want.has(bucketOf(r.id))) out.push(r)
