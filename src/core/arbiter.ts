@@ -28,7 +28,8 @@ export class Arbiter {
   private readonly startSentAt = new Map<string, Millis>()
   /** Claims whose node refused the start: when it first did. */
   private readonly refusedSince = new Map<string, Millis>()
-  private readonly rejectedUntil = new Map<string, Millis>()
+  /** Per instance, the nodes that turned its offer down lately: until when they are skipped. */
+  private readonly rejectedUntil = new Map<string, Map<NodeId, Millis>>()
   private readonly nextTryAt = new Map<string, Millis>()
   /** When this node's first tick came: a bound on how long a member can be unknown to it. */
   private upSince: Millis | null = null
@@ -73,7 +74,7 @@ export class Arbiter {
   private widen(key: string, r: JobRecord, views: () => NodeViews, others: ReadonlySet<NodeId>, now: Millis, out: Effect[]): boolean {
     if (!this.book.sampling()) return false
     const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
-    return this.sampler.widen(key, r.id, job, views, others, (n) => (this.rejectedUntil.get(`${key}@${n}`) ?? 0) > now, now, out)
+    return this.sampler.widen(key, r.id, job, views, others, (n) => this.rejected(key, n, now), now, out)
   }
 
   /**
@@ -83,7 +84,7 @@ export class Arbiter {
   private pool(key: string, r: JobRecord, views: () => NodeViews, others: ReadonlySet<NodeId>, now: Millis, out: Effect[]): NodeViews | null {
     if (!this.book.sampling()) return views()
     const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
-    return this.sampler.pool(key, r.id, job, views, others, (n) => (this.rejectedUntil.get(`${key}@${n}`) ?? 0) > now, now, out)
+    return this.sampler.pool(key, r.id, job, views, others, (n) => this.rejected(key, n, now), now, out)
   }
 
   noteTick(now: Millis): void {
@@ -119,7 +120,9 @@ export class Arbiter {
     if (ok) this.granted(p.jobId, p.index, p.attempt, p.node, p.replaces, now, out)
     else {
       this.book.stats.offersRejected++
-      this.rejectedUntil.set(`${key}@${p.node}`, now + this.book.config.rejectBackoffMs)
+      let nodes = this.rejectedUntil.get(key)
+      if (nodes === undefined) this.rejectedUntil.set(key, nodes = new Map())
+      nodes.set(p.node, now + this.book.config.rejectBackoffMs)
     }
   }
 
@@ -205,10 +208,35 @@ export class Arbiter {
     return at
   }
 
-  /** Forget a job that is no longer ours to decide (it ended). */
-  settle(jobId: string): void {
-    this.wake.delete(jobId)
-    this.setUnsettled(jobId, Infinity)
+  /**
+   * A job ended: nothing of it is to be decided again. Its per-instance and per-run entries go
+   * too (a node that places jobs for months must not keep one entry per placement it ever made).
+   */
+  settle(r: JobRecord): void {
+    this.wake.delete(r.id)
+    this.setUnsettled(r.id, Infinity)
+    for (let index = 0; index < r.spec.count; index++) {
+      const key = `${r.id}/${index}`
+      this.nextTryAt.delete(key)
+      this.misses.delete(key)
+      this.rejectedUntil.delete(key)
+      this.sampler.done(key)
+    }
+    for (const a of Object.values(r.allocations)) {
+      const id = allocationId(r.id, a.index, a.attempt)
+      this.startSentAt.delete(id)
+      this.refusedSince.delete(id)
+    }
+  }
+
+  /** Entries the arbiter keeps per instance and per run (for tests: none once every job ended). */
+  heldEntries(): number {
+    return this.nextTryAt.size + this.misses.size + this.rejectedUntil.size + this.startSentAt.size + this.refusedSince.size +
+      this.offers.size + this.grants.size + this.sampler.heldEntries()
+  }
+
+  private rejected(key: string, node: NodeId, now: Millis): boolean {
+    return (this.rejectedUntil.get(key)?.get(node) ?? 0) > now
   }
 
   /** The job's record changed: the next pass decides it again. */
@@ -295,7 +323,7 @@ export class Arbiter {
       if (pool === null) { wake = -Infinity; continue }
       let ranked = rankNodes(job, allocKeyStr, pool, { exclude: others, sample: this.sampleFor(r) })
       if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, pool, { sample: this.sampleFor(r) })
-      const candidate = ranked.candidates.find((c) => (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
+      const candidate = ranked.candidates.find((c) => !this.rejected(key, c.nodeId, now))
       if (candidate === undefined && this.widen(key, r, views, others, now, out)) { wake = -Infinity; continue }
       if (candidate === undefined) {
         const reason = ranked.pendingReason ?? 'every fitting node turned the offer down; retrying'
@@ -343,7 +371,7 @@ export class Arbiter {
     if (pool === null) return
     let ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, pool, { exclude: others, sample: this.sampleFor(r) })
     if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, `${r.id}/${from.index}/${attempt}`, pool, { sample: this.sampleFor(r) })
-    const candidate = ranked.candidates.find((c) => c.nodeId !== from.nodeId && (this.rejectedUntil.get(`${key}@${c.nodeId}`) ?? 0) <= now)
+    const candidate = ranked.candidates.find((c) => c.nodeId !== from.nodeId && !this.rejected(key, c.nodeId, now))
     if (candidate === undefined) {
       this.nextTryAt.set(key, now + this.book.config.placementRetryMs)
       return
@@ -390,7 +418,8 @@ export class Arbiter {
     const g: Grant = { jobId, alloc, waiting: others.length }
     this.grants.set(grantId, g)
     const rec = this.book.get(jobId) as JobRecord
-    for (const n of others) this.book.send(out, n, { type: 'job-update', jobs: [rec] }, this.book.config.storeTimeoutMs, { purpose: 'grant', grantId })
+    const update = { type: 'job-update' as const, jobs: [rec] }
+    for (const n of others) this.book.send(out, n, update, this.book.config.storeTimeoutMs, { purpose: 'grant', grantId })
     if (others.length === 0) this.sendStart(grantId, g, now, out)
   }
 

@@ -200,6 +200,11 @@ export class CapacitySampler {
     this.full.free.set(node, ok ? { cpu: f.cpu - resources.cpu, memoryMb: f.memoryMb - resources.memoryMb } : { cpu: 0, memoryMb: 0 })
   }
 
+  /** Per-instance entries kept (see Arbiter.heldEntries). */
+  heldEntries(): number {
+    return this.samples.size + this.fullScanFailed.size
+  }
+
   /** The instance was placed (or its job is gone): forget its sample. */
   done(key: string): void {
     this.samples.delete(key)

@@ -14,6 +14,7 @@ import { Arbiter } from './arbiter.js'
 import { JobExchange } from './job-exchange.js'
 import { live, type JobBook, type JobsStats, type MemberView, type Pending } from './job-book.js'
 import { allocKey, isTerminalAlloc, jobDigest, jobState, mergeJob } from './job-merge.js'
+import { sameJson } from './records.js'
 import { gossipBatches, jobChangeEvents, toJobStatus } from './job-status.js'
 import type { Allocation, ApiRequest, JobRecord, JobSpec, JobStatus, ProcessExit } from './job-types.js'
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
@@ -87,7 +88,7 @@ export class Jobs {
     this.arbiter = new Arbiter(book)
     this.runner = new Runner(book)
     this.repair = new ReplicaRepair(book)
-    this.exchange = new JobExchange(book, { jobs: this.jobs, digestOf: (id) => this.digests.get(id), caughtUp: () => { this.catchingUp = false } })
+    this.exchange = new JobExchange(book, { jobs: this.jobs, digestOf: (id) => this.digestOf(id), caughtUp: () => { this.catchingUp = false } })
   }
 
   // --- queries --------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ export class Jobs {
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
     this.catchingUp = records.length > 0
     for (const r of records) {
-      this.setJob(r, jobDigest(r))
+      this.setJob(r)
       this.persisted.add(r.id)
       for (const a of Object.values(r.allocations)) {
         if (a.nodeId === this.members.selfId && !isTerminalAlloc(a.state)) {
@@ -443,15 +444,15 @@ export class Jobs {
   private merge(incoming: JobRecord, now: Millis, out: Effect[], authored = false, replicate = true, persist = false): void {
     const cur = this.jobs.get(incoming.id)
     const next = cur === undefined ? incoming : mergeJob(cur, incoming)
-    const digest = next === cur ? (this.digests.get(cur.id) ?? jobDigest(next)) : jobDigest(next)
-    const same = cur !== undefined && this.digests.get(cur.id) === digest
+    // Same JSON text, same record (what the digests compare); most copies are the very object.
+    const same = cur !== undefined && (next === cur || sameJson(cur, next))
     const replicas = this.replicaSet(next.id)
     if (same) {
       // Nothing new, but a direct store of something we only held in memory still needs the disk.
       if (persist && !this.persisted.has(next.id)) this.persist(next, out)
       return
     }
-    this.setJob(next, digest)
+    this.setJob(next)
     // Placement reacts to the change in this step (a new job is offered within a round trip of
     // its submit), not on the next tick.
     if (this.active.has(next.id)) this.dirty.add(next.id)
@@ -467,7 +468,9 @@ export class Jobs {
     const to = new Set(replicas)
     for (const a of Object.values(next.allocations)) if (!isTerminalAlloc(a.state)) to.add(a.nodeId)
     to.delete(this.members.selfId)
-    for (const n of to) this.send(out, n, { type: 'job-update', jobs: [next] }, this.config.storeTimeoutMs, { purpose: 'update' })
+    // One message object for all of them (messages are never changed once made).
+    const update = { type: 'job-update' as const, jobs: [next] }
+    for (const n of to) this.send(out, n, update, this.config.storeTimeoutMs, { purpose: 'update' })
   }
 
   /** Job records from gossip. */
@@ -475,10 +478,23 @@ export class Jobs {
     for (const j of jobs) this.merge(j, now, out)
   }
 
+  /** The digest of our copy of a job, for the state exchange (kept until the job changes). */
+  private digestOf(id: string): string | undefined {
+    let d = this.digests.get(id)
+    if (d === undefined) {
+      const r = this.jobs.get(id)
+      if (r === undefined) return undefined
+      d = jobDigest(r)
+      this.digests.set(id, d)
+    }
+    return d
+  }
+
   /** Keep a record: the one place that updates the job table and its indexes. */
-  private setJob(r: JobRecord, digest: string): void {
+  private setJob(r: JobRecord): void {
     this.jobs.set(r.id, r)
-    this.digests.set(r.id, digest)
+    // Computed when a state exchange asks (digestOf): a job changes several times between two.
+    this.digests.delete(r.id)
     const openClaims = Object.values(r.allocations).some((a) => !isTerminalAlloc(a.state))
     const state = jobState(r)
     if ((state === 'pending' || state === 'running') || (r.cancelled && openClaims)) {
@@ -487,7 +503,7 @@ export class Jobs {
     } else {
       this.active.delete(r.id)
       this.mine.ids.delete(r.id)
-      this.arbiter.settle(r.id)
+      this.arbiter.settle(r)
     }
   }
 
@@ -524,6 +540,11 @@ export class Jobs {
    * The active jobs this node arbitrates: kept per live version (who arbitrates moves only when
    * the live set does), so a tick walks these, not every active job it stores or runs.
    */
+  /** What the arbiter keeps per instance and run (tests: it must not outlive the jobs). */
+  arbiterEntries(): number {
+    return this.arbiter.heldEntries()
+  }
+
   private arbitered(): Set<string> {
     const version = this.members.liveVersion()
     if (this.mine.version !== version) {

@@ -268,6 +268,11 @@ export class NodeCore {
     return this.jobs.drainDeadlineAt()
   }
 
+  /** Entries the arbiter keeps per instance and per run; none once every job it decided ended. */
+  arbiterEntries(): number {
+    return this.jobs.arbiterEntries()
+  }
+
   jobStatuses(): JobStatus[] {
     return this.jobs.statuses()
   }

@@ -129,4 +129,15 @@ describe('jobs without a broadcast', () => {
     sim.runUntilTrue(() => waiting.some((id) => running(sim, id).length === 1), 20_000)
     expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
   })
+
+  it('an arbiter keeps nothing per instance or run once its jobs ended', () => {
+    const sim = cluster(24, 8)
+    // More than fits at once (24 nodes of 4 cpu, jobs of 2 cpu for 300 ms): instances wait, are
+    // turned down, retry, and every job still ends.
+    const ids = Array.from({ length: 80 }, (_, i) => `b${i}`)
+    ids.forEach((id, i) => sim.submit(`node-${1 + (i % 24)}`, id, simSpec({ resources: { cpu: 2, memoryMb: 64 }, env: { SIM_DURATION_MS: '300' } })))
+    sim.runUntilTrue(() => ids.every((id) => sim.core(sim.core('node-1').replicaSet(id)[0] as string).jobStatus(id)?.state === 'succeeded'), 60_000)
+    sim.run(2_000)
+    for (const id of sim.ids()) expect(sim.core(id).arbiterEntries(), id).toBe(0)
+  })
 })
