@@ -88,7 +88,8 @@ export class Runner {
     const r = e === undefined ? undefined : this.book.get(e.jobId)
     if (e === undefined || r === undefined) { this.ends.delete(id); return }
     const rec = { ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }
-    for (const n of to) this.book.send(out, n, { type: 'job-update', jobs: [rec] }, this.book.config.storeTimeoutMs, { purpose: 'end', allocId: id })
+    const update = { type: 'job-update' as const, jobs: [rec] }
+    for (const n of to) this.book.send(out, n, update, this.book.config.storeTimeoutMs, { purpose: 'end', allocId: id })
   }
 
   /** A storing node's answer to an end report: the first on disk makes the end ours too. */

@@ -53,6 +53,7 @@ function firstError(check: ReturnType<typeof TypeCompiler.Compile>, variants: Ma
 
 function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string): Codec<T> {
   const check = TypeCompiler.Compile(schema)
+  const sizes = new WeakMap<object, number>()
   const variants = variantCheckers(schema)
   return {
     encode(value: T): Uint8Array {
@@ -61,10 +62,19 @@ function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string):
       return bytes
     },
     transcode(value: T, checked: boolean): { bytes: number; value: T } {
+      if (!checked) {
+        // One message sent to several nodes is measured once (messages are immutable once made).
+        let bytes = sizes.get(value as object)
+        if (bytes === undefined) {
+          bytes = Buffer.byteLength(JSON.stringify(value))
+          sizes.set(value as object, bytes)
+        }
+        if (bytes > maxBytes) throw new CodecError('too-large', `${what} of ${bytes} bytes exceeds ${maxBytes}`)
+        return { bytes, value }
+      }
       const text = JSON.stringify(value)
       const bytes = Buffer.byteLength(text)
       if (bytes > maxBytes) throw new CodecError('too-large', `${what} of ${bytes} bytes exceeds ${maxBytes}`)
-      if (!checked) return { bytes, value }
       const copy: unknown = JSON.parse(text)
       if (!check.Check(copy)) throw new CodecError('invalid', `${what}: ${firstError(check, variants, copy)}`)
       return { bytes, value: copy as T }
