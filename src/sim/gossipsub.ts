@@ -235,9 +235,21 @@ export class Gossipsub {
   // --- receiving and forwarding -------------------------------------------------------------------
 
   private sendMessage(from: number, to: number, msg: GossipMsg, extraMs: number): void {
+    // A peer that already has it drops this copy on arrival, whenever that is: no event for it.
+    if (to < msg.firstAt.length && !Number.isNaN(msg.firstAt[to] as number)) {
+      this.host.net.transmitDuplicate(from, to, msg.frameBytes, 'gossip', () => this.duplicate(to, msg))
+      return
+    }
     // The receiver validates (signature, topic validator) before it forwards or delivers: fold
     // that fixed cost into the arrival time.
     this.host.net.transmit(from, to, msg.frameBytes, 'gossip', () => this.receive(to, msg, from), extraMs + this.params.validateMs)
+  }
+
+  private duplicate(node: number, msg: GossipMsg): void {
+    const r = this.routers[node]
+    if (r === undefined || r.gen !== this.host.generation(node)) return
+    this.stats.duplicates++
+    if (msg.topic === CLUSTER) this.stats.clusterDuplicates++
   }
 
   private receive(node: number, msg: GossipMsg, from: number): void {
@@ -245,8 +257,7 @@ export class Gossipsub {
     if (r === undefined || r.gen !== this.host.generation(node)) return
     if (node >= msg.firstAt.length) return
     if (!Number.isNaN(msg.firstAt[node] as number)) {
-      this.stats.duplicates++
-      if (msg.topic === CLUSTER) this.stats.clusterDuplicates++
+      this.duplicate(node, msg)
       return
     }
     const now = this.host.clock.now
