@@ -239,10 +239,13 @@ export class Arbiter {
     return (this.rejectedUntil.get(key)?.get(node) ?? 0) > now
   }
 
-  /** The job's record changed: the next pass decides it again. */
+  /**
+   * The job's record changed: the next pass decides it again, if we decide it (a storing node or
+   * runner that is not its arbiter has nothing to wake up for).
+   */
   changed(jobId: string): void {
     this.wake.delete(jobId)
-    this.setUnsettled(jobId, -Infinity)
+    if (this.isArbiterOf(jobId)) this.setUnsettled(jobId, -Infinity)
   }
 
   arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {

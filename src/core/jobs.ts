@@ -459,7 +459,9 @@ export class Jobs {
     if (persist || replicas.includes(this.members.selfId) || this.persisted.has(next.id)) this.persist(next, out)
     for (const event of jobChangeEvents(cur, next)) out.push({ kind: 'emit', event })
     this.runner.reconcile(next, now, out)
-    this.arbiter.retryNow(next.id, next.spec.count)
+    // Only a job still to be decided: an ended one re-entering the arbiter's wake list kept the
+    // node waking every tick for nothing (the simulator's tail: half of all events).
+    if (this.active.has(next.id)) this.arbiter.retryNow(next.id, next.spec.count)
     if (!authored) return
     this.gossipOut.add(next.id)
     if (!replicate) return
