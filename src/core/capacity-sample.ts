@@ -42,11 +42,13 @@ export class CapacitySampler {
   private readonly fullScanFailed = new Map<string, Millis>()
   /**
    * The answers of this arbiter's last full scan that found no room (every feasible node asked),
-   * kept fresh by later answers. For FULL_MEMORY_MS an instance none of them fits is not sampled
-   * at all: when a cell filled up, each waiting instance widened to the whole cell on its own,
-   * ~200 requests per instance (300 s of wall time per simulated second at 10,000 nodes).
+   * kept current by later answers and by our own offers. For FULL_MEMORY_MS every unconstrained
+   * instance is ranked on it instead of sampled: when a cell filled up, each waiting instance
+   * widened to the whole cell on its own, ~200 requests per instance (300 s of wall time per
+   * simulated second at 10,000 nodes). `views` is what pool() returns for it, built once per
+   * change of the memory or of the member views (every retry of every waiting instance built it).
    */
-  private full: { at: Millis; free: Map<NodeId, Resources> } | null = null
+  private full: { at: Millis; free: Map<NodeId, Resources>; views: { of: NodeView[]; list: NodeView[] } | null } | null = null
   /** Every node's last answer, for FRESH_MS (see ask). */
   private readonly recent = new Map<NodeId, { free: Resources; at: Millis }>()
 
@@ -68,7 +70,9 @@ export class CapacitySampler {
       // Ranked on what the last full scan, later answers and our own placements since say: where
       // it fits, the offer goes straight to the best fit (the node's own books still decide);
       // where it fits nowhere, the pending reason says why. No asks while the cell is full.
-      return all().filter((v) => full.free.has(v.id)).map((v) => ({ ...v, free: full.free.get(v.id) as Resources }))
+      const views = all()
+      if (full.views?.of !== views) full.views = { of: views, list: views.filter((v) => full.free.has(v.id)).map((v) => ({ ...v, free: full.free.get(v.id) as Resources })) }
+      return full.views.list
     }
     return this.ask(key, jobId, job, all, exclude, rejected, this.k(), now, out)
   }
@@ -91,7 +95,7 @@ export class CapacitySampler {
       if (job.constraints.length === 0) {
         const free = new Map(s.free)
         for (const [n, r] of this.recent) if (!free.has(n) && now - r.at <= FULL_MEMORY_MS) free.set(n, r.free)
-        this.full = { at: now, free }
+        this.full = { at: now, free, views: null }
       }
       this.samples.delete(key)
       return false
@@ -181,7 +185,10 @@ export class CapacitySampler {
     if (msg !== null && msg.type === 'capacity') {
       s.free.set(node, msg.free)
       this.recent.set(node, { free: msg.free, at: now })
-      if (this.full?.free.has(node) === true) this.full.free.set(node, msg.free)
+      if (this.full?.free.has(node) === true) {
+        this.full.free.set(node, msg.free)
+        this.full.views = null
+      }
     }
     if (s.waiting > 0) return
     // Fresh from the last answer; the instance is looked at again in this step.
@@ -198,6 +205,7 @@ export class CapacitySampler {
     const f = this.full?.free.get(node)
     if (f === undefined || this.full === null) return
     this.full.free.set(node, ok ? { cpu: f.cpu - resources.cpu, memoryMb: f.memoryMb - resources.memoryMb } : { cpu: 0, memoryMb: 0 })
+    this.full.views = null
   }
 
   /** Per-instance entries kept (see Arbiter.heldEntries). */
