@@ -7,14 +7,15 @@
 // - Anti-entropy: every jobSyncMs a node sends one node it stores jobs with (in turn) the digests
 //   of the jobs both should hold; the answer brings back what differs and what the sender should
 //   hold and did not list, and names what the answerer wants, which the sender pushes. Per node
-//   this is O(jobs it stores), not O(jobs in the cluster).
+//   this is O(jobs it shares with that peer), not O(jobs in the cluster) (job-holders.ts).
 // - Leases: a node running an instance of a job it does not store sends the job's first storing
 //   node its digest every jobSyncMs. A runner that was frozen or cut off while its run was given
 //   away was not among the nodes the change went to; this is how it learns, and stops its copy.
 // - Reads: GET /v1/jobs/{id} on a node that does not store the job asks the storing nodes;
 //   GET /v1/jobs asks every live node for the jobs it stores, page by page, and merges.
 import { live, type JobBook } from './job-book.js'
-import { isTerminalAlloc, mergeJob } from './job-merge.js'
+import { HolderIndex } from './job-holders.js'
+import { mergeJob } from './job-merge.js'
 import { toJobStatus } from './job-status.js'
 import type { JobRecord } from './job-types.js'
 import type { Effect, JobDigests, Millis, NodeId, RpcResponse } from './types.js'
@@ -48,16 +49,22 @@ export class JobExchange {
   private readonly reads = new Map<number, Read>()
   private nextRead = 1
 
-  constructor(private readonly book: JobBook, private readonly table: ExchangeTable) {}
+  private readonly holders: HolderIndex
+
+  constructor(private readonly book: JobBook, private readonly table: ExchangeTable) {
+    this.holders = new HolderIndex({
+      self: book.members.selfId, jobs: table.jobs,
+      replicaSet: (id) => book.replicaSet(id), liveVersion: () => book.members.liveVersion(),
+    })
+  }
 
   private get self(): NodeId {
     return this.book.members.selfId
   }
 
-  /** Does `node` hold `r` by the protocol: it stores it, or runs one of its instances. */
-  private holds(node: NodeId, r: JobRecord): boolean {
-    if (this.book.replicaSet(r.id).includes(node)) return true
-    return runsOn(r, node)
+  /** The table set `r`: keeps the index of who holds what current. */
+  noteJob(r: JobRecord): void {
+    this.holders.noteJob(r)
   }
 
   // --- anti-entropy and leases --------------------------------------------------------------------
@@ -71,27 +78,20 @@ export class JobExchange {
   onTick(now: Millis, eager: boolean, out: Effect[]): void {
     if (!eager && now < this.nextSyncAt) return
     this.nextSyncAt = now + this.book.config.jobSyncMs
-    const peers = new Set<NodeId>()
     const leases = new Map<NodeId, JobDigests>()
-    for (const r of this.table.jobs.values()) {
-      const set = this.book.replicaSet(r.id)
-      if (set.includes(this.self)) {
-        for (const n of set) if (n !== this.self) peers.add(n)
-        continue
-      }
-      const mine = runsOn(r, this.self)
-      const to = set[0]
-      if (!mine || to === undefined) continue
+    for (const id of this.holders.leased()) {
+      const to = this.book.replicaSet(id)[0]
+      if (to === undefined) continue
       const d = leases.get(to) ?? {}
-      d[r.id] = this.table.digestOf(r.id) ?? ''
+      d[id] = this.table.digestOf(id) ?? ''
       leases.set(to, d)
     }
     for (const [to, digests] of leases) this.sync(to, digests, out)
-    if (peers.size === 0) return
-    const sorted = [...peers].sort()
-    const peer = sorted[this.turn++ % sorted.length] as NodeId
+    const peers = this.holders.peers()
+    if (peers.length === 0) return
+    const peer = peers[this.turn++ % peers.length] as NodeId
     const digests: JobDigests = {}
-    for (const r of this.table.jobs.values()) if (this.holds(peer, r)) digests[r.id] = this.table.digestOf(r.id) ?? ''
+    for (const id of this.holders.heldBy(peer)) digests[id] = this.table.digestOf(id) ?? ''
     this.sync(peer, digests, out)
   }
 
@@ -110,7 +110,7 @@ export class JobExchange {
       jobs.push(mine)
       want.push(id)
     }
-    for (const r of this.table.jobs.values()) if (digests[r.id] === undefined && this.holds(from, r)) jobs.push(r)
+    for (const id of this.holders.heldBy(from)) if (digests[id] === undefined) jobs.push(this.table.jobs.get(id) as JobRecord)
     return { type: 'jobs', jobs, want }
   }
 
@@ -225,13 +225,4 @@ export class JobExchange {
   get pendingReads(): number {
     return this.reads.size
   }
-}
-
-/** Whether `node` runs an instance of the job (an open allocation); no array per call, as this runs per stored job per sync. */
-function runsOn(r: JobRecord, node: NodeId): boolean {
-  for (const k in r.allocations) {
-    const a = r.allocations[k] as JobRecord['allocations'][string]
-    if (a.nodeId === node && !isTerminalAlloc(a.state)) return true
-  }
-  return false
 }

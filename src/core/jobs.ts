@@ -495,6 +495,7 @@ export class Jobs {
   /** Keep a record: the one place that updates the job table and its indexes. */
   private setJob(r: JobRecord): void {
     this.jobs.set(r.id, r)
+    this.exchange.noteJob(r)
     // Computed when a state exchange asks (digestOf): a job changes several times between two.
     this.digests.delete(r.id)
     const openClaims = Object.values(r.allocations).some((a) => !isTerminalAlloc(a.state))
