@@ -5,7 +5,8 @@
 // time at 10,000 nodes after a workload; this index answers in O(jobs shared with that node).
 //
 // Kept per live version (storing nodes move only when the live set does: then it is rebuilt on
-// the next question) and told of every record the table sets (runners move with the record).
+// the next question) and told of every record the table sets (runners move with the record;
+// the jobs set since the last question are placed again when the next one comes).
 // Answers list jobs in the table's own order (first insertion), as the walks did.
 import type { JobRecord } from './job-types.js'
 import { isTerminalAlloc } from './job-merge.js'
@@ -39,12 +40,13 @@ export class HolderIndex {
 
   constructor(private readonly src: HolderSource) {}
 
+  /** Jobs set since the index last answered: placed on the next question (a job changes several times between two). */
+  private readonly dirty = new Set<string>()
+
   /** The table set `r` (a new job or a new version of one). */
   noteJob(r: JobRecord): void {
     if (!this.seq.has(r.id)) this.seq.set(r.id, this.seq.size)
-    const idx = this.index
-    if (idx === null || idx.version !== this.src.liveVersion()) return
-    this.place(idx, r)
+    if (this.index !== null) this.dirty.add(r.id)
   }
 
   /** The jobs in our table that `node` holds, in table order. */
@@ -75,7 +77,11 @@ export class HolderIndex {
     if (idx === null || idx.version !== version) {
       idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Map(), leased: new Set() }
       this.index = idx
+      this.dirty.clear()
       for (const r of this.src.jobs.values()) this.place(idx, r)
+    } else if (this.dirty.size > 0) {
+      for (const id of this.dirty) this.place(idx, this.src.jobs.get(id) as JobRecord)
+      this.dirty.clear()
     }
     return idx
   }
