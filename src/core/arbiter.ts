@@ -5,7 +5,7 @@
 // start, so the next storing node, which takes over when the arbiter dies, knows every grant.
 // Runs on nodes that are gone become `lost` and are placed again (a new attempt); a service run on
 // a draining node gets its replacement first, and the old copy stops once the replacement runs.
-import { rankNodes } from '../placement/index.js'
+import { rankNodes, type PlacementJob, type PlacementResult } from '../placement/index.js'
 import { CapacitySampler } from './capacity-sample.js'
 import { live, type JobBook, type Pending } from './job-book.js'
 import { allocKey, failedRuns, isTerminalAlloc, jobState, latestAllocations, maxAttempts } from './job-merge.js'
@@ -47,6 +47,13 @@ export class Arbiter {
   private readonly misses = new Map<string, number>()
   private viewsAt = -1
   private viewsCache: NodeViews = []
+  /**
+   * Why instances of a shape (resources, the nodes excluded) found no room in `pool`, an array
+   * placement is given unchanged while what it says stands (the member views, the full-scan
+   * memory): in a full cell every retry of every waiting instance ranked the whole cell again, to
+   * write the same reason, a rejection object and a detail string per node each time.
+   */
+  private noRoom: { pool: NodeViews | null; reasons: Map<string, string> } = { pool: null, reasons: new Map() }
   /**
    * The members as placement sees them, built when something is to be placed (most passes find
    * every instance running) and kept until a record changes. Placement never changes them.
@@ -264,6 +271,23 @@ export class Arbiter {
   }
 
   /** Place what needs placing; returns when to look again (Infinity: every unfinished instance runs on a live member). */
+  /**
+   * Rank `pool` for one instance, excluding the nodes that hold its other instances unless only
+   * they fit. A shape that found no room in this very pool finds none again: its reason is kept.
+   */
+  private rank(job: PlacementJob, allocKey: string, pool: NodeViews, others: ReadonlySet<NodeId>, r: JobRecord): PlacementResult {
+    const shape = job.constraints.length === 0 ? `${job.resources.cpu}/${job.resources.memoryMb}/${[...others].sort().join(',')}` : undefined
+    if (this.noRoom.pool !== pool) this.noRoom = { pool, reasons: new Map() }
+    const known = shape === undefined ? undefined : this.noRoom.reasons.get(shape)
+    if (known !== undefined) return { candidates: [], rejected: [], pendingReason: known }
+    let ranked = rankNodes(job, allocKey, pool, { exclude: others, sample: this.sampleFor(r) })
+    if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKey, pool, { sample: this.sampleFor(r) })
+    if (shape !== undefined && ranked.candidates.length === 0 && ranked.pendingReason !== undefined && this.noRoom.reasons.size < 256) {
+      this.noRoom.reasons.set(shape, ranked.pendingReason)
+    }
+    return ranked
+  }
+
   private decide(r: JobRecord, now: Millis, out: Effect[]): Millis {
     if (r.cancelled) {
       // Claims that never started will not start now (the node refuses a start for a cancelled
@@ -324,8 +348,7 @@ export class Arbiter {
       const pool = this.pool(key, r, views, others, now, out)
       // A sample is out: its answers wake the job (book.touch).
       if (pool === null) { wake = -Infinity; continue }
-      let ranked = rankNodes(job, allocKeyStr, pool, { exclude: others, sample: this.sampleFor(r) })
-      if (ranked.candidates.length === 0 && others.size > 0) ranked = rankNodes(job, allocKeyStr, pool, { sample: this.sampleFor(r) })
+      const ranked = this.rank(job, allocKeyStr, pool, others, r)
       const candidate = ranked.candidates.find((c) => !this.rejected(key, c.nodeId, now))
       if (candidate === undefined && this.widen(key, r, views, others, now, out)) { wake = -Infinity; continue }
       if (candidate === undefined) {
