@@ -51,6 +51,9 @@ function firstError(check: ReturnType<typeof TypeCompiler.Compile>, variants: Ma
   return first === undefined ? 'invalid' : `${first.path || '/'} ${first.message}`
 }
 
+/** Messages at least this big have their measured size remembered (see transcode). */
+const SIZE_CACHE_MIN_BYTES = 256
+
 function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string): Codec<T> {
   const check = TypeCompiler.Compile(schema)
   const sizes = new WeakMap<object, number>()
@@ -64,10 +67,12 @@ function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string):
     transcode(value: T, checked: boolean): { bytes: number; value: T } {
       if (!checked) {
         // One message sent to several nodes is measured once (messages are immutable once made).
+        // Only big ones are remembered: keying a weak map by each ping and ack cost more than
+        // measuring it (half of all messages are those, ~30 bytes each).
         let bytes = sizes.get(value as object)
         if (bytes === undefined) {
           bytes = Buffer.byteLength(JSON.stringify(value))
-          sizes.set(value as object, bytes)
+          if (bytes >= SIZE_CACHE_MIN_BYTES) sizes.set(value as object, bytes)
         }
         if (bytes > maxBytes) throw new CodecError('too-large', `${what} of ${bytes} bytes exceeds ${maxBytes}`)
         return { bytes, value }
