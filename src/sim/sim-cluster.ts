@@ -69,6 +69,8 @@ export interface SimOptions {
   persistMs?: number
   /** Keep every emitted cluster event in `events` (tests read it; big runs turn it off). */
   recordEvents?: boolean
+  /** Keep every API reply in `replies` (tests read it; big runs use the onApiReply hook instead). */
+  recordReplies?: boolean
   /**
    * Deep-freeze every decoded message before a core sees it. Gossip is decoded once and shared by
    * every receiver here; a core that mutated a received message would then throw instead of
@@ -272,11 +274,11 @@ export class SimCluster {
   /** Run until `until` (absolute simulated time). */
   runUntil(until: Millis): void {
     for (;;) {
-      const next = this.queue.popUntil(until)
-      if (next === undefined) break
-      this.clock.now = next.at
+      const run = this.queue.popRun(until)
+      if (run === undefined) break
+      this.clock.now = this.queue.poppedAt
       this.eventsRun++
-      next.run()
+      run()
     }
     this.clock.now = Math.max(this.clock.now, until)
   }

@@ -55,4 +55,15 @@ describe('EventQueue', () => {
       expect(q.size).toBe(0)
     }), { numRuns: 300 })
   })
+
+  it('keeps the order when the heap grows past its first arrays', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 1500, maxLength: 3000 }), (times) => {
+      const q = new EventQueue()
+      const ran: number[] = []
+      times.forEach((t, i) => q.push(t, () => { ran.push(i) }))
+      for (let e = q.pop(); e !== undefined; e = q.pop()) e.run()
+      const want = times.map((t, i) => ({ t, i })).sort((a, b) => a.t - b.t || a.i - b.i).map((x) => x.i)
+      expect(ran).toEqual(want)
+    }), { numRuns: 20 })
+  })
 })
