@@ -112,6 +112,7 @@ export interface NodeIoHost {
 export interface NodeIoOptions {
   persistMs?: number
   recordEvents?: boolean
+  recordReplies?: boolean
   freezeMessages?: boolean
   /** Check every message against the wire schema (default true; big runs skip it: see Codec.transcode). */
   checkMessages?: boolean
@@ -216,7 +217,7 @@ export class NodeIo {
         record.hooks.onEmit?.(this.now, node.id, e.event)
         break
       case 'api-reply':
-        record.replies.set(e.reqId, e.reply)
+        if (this.opts.recordReplies ?? true) record.replies.set(e.reqId, e.reply)
         record.hooks.onApiReply?.(this.now, e.reqId, e.reply)
         break
       case 'start-process': this.startProcess(node, e.allocId, e.jobId, e.index, e.spec); break

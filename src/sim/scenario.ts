@@ -132,7 +132,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
   const faults: Fault[] = parseFaults(o.faults ?? '', o.nodes)
   const rng = new Rng(o.seed ^ seedFromString('scenario'))
   const sim = new SimCluster({
-    seed: o.seed, config, recordEvents: false,
+    seed: o.seed, config, recordEvents: false, recordReplies: false,
     ...(o.links === undefined ? {} : { links: o.links }),
     ...(o.gossipsub === undefined ? {} : { gossipsub: o.gossipsub }),
     ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
