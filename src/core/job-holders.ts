@@ -22,6 +22,8 @@ interface Index {
   storePeers: Map<NodeId, number>
   /** Jobs we run and do not store: we renew a lease on each with its first storing node. */
   leased: Set<string>
+  /** storePeers' keys, sorted; null when one was added since. */
+  sortedPeers: NodeId[] | null
 }
 
 export interface HolderSource {
@@ -55,9 +57,11 @@ export class HolderIndex {
     return ids === undefined ? NONE : this.ordered(ids)
   }
 
-  /** The nodes we store at least one job with, sorted. */
-  peers(): NodeId[] {
-    return [...this.current().storePeers.keys()].sort()
+  /** The nodes we store at least one job with, sorted (do not change the array). */
+  peers(): readonly NodeId[] {
+    const idx = this.current()
+    idx.sortedPeers ??= [...idx.storePeers.keys()].sort()
+    return idx.sortedPeers
   }
 
   /** Jobs we run and do not store, in table order. */
@@ -75,7 +79,7 @@ export class HolderIndex {
     const version = this.src.liveVersion()
     let idx = this.index
     if (idx === null || idx.version !== version) {
-      idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Map(), leased: new Set() }
+      idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Map(), leased: new Set(), sortedPeers: null }
       this.index = idx
       this.dirty.clear()
       for (const r of this.src.jobs.values()) this.place(idx, r)
@@ -103,7 +107,14 @@ export class HolderIndex {
     const before = idx.holders.get(r.id)
     if (before === undefined) {
       // A job is placed once per version, so its store-peer counts are taken once: on its first placing.
-      if (stored) for (const n of set) if (n !== self) idx.storePeers.set(n, (idx.storePeers.get(n) ?? 0) + 1)
+      if (stored) {
+        for (const n of set) {
+          if (n === self) continue
+          const count = idx.storePeers.get(n)
+          if (count === undefined) idx.sortedPeers = null
+          idx.storePeers.set(n, (count ?? 0) + 1)
+        }
+      }
     } else {
       for (const n of before) if (!holders.includes(n)) idx.byHolder.get(n)?.delete(r.id)
     }
