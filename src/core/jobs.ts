@@ -28,7 +28,9 @@ export { JOBS_DEFAULTS, type JobsConfig, type JobsStats, type MemberView }
 interface Submit {
   reqId: number
   record: JobRecord
-  ranking: NodeId[]
+  /** Where its copies go, best first: its storing nodes, then (once a store failed) every live node. */
+  ranking: readonly NodeId[]
+  whole: boolean
   next: number
   need: number
   acks: Set<NodeId>
@@ -343,9 +345,11 @@ export class Jobs {
       out.push({ kind: 'api-reply', reqId, reply: { status: 201, body: { id } } })
       return
     }
-    const ranking = this.ranking(id)
+    // The storing nodes first (cached); the whole ranking (a pass over the cell) only if one fails.
+    const ranking = this.replicaSet(id)
+    const live = this.liveNodes()
     const s: Submit = {
-      reqId, ranking, next: 0, need: Math.min(this.config.replicas, ranking.length), acks: new Set(), inflight: 0,
+      reqId, ranking, whole: ranking.length >= live, next: 0, need: Math.min(this.config.replicas, live), acks: new Set(), inflight: 0,
       record: { id, spec, submittedAt: now, cancelled: false, allocations: {}, pendingReason: '', reasonVersion: 0 },
     }
     this.submits.set(reqId, s)
@@ -354,7 +358,14 @@ export class Jobs {
 
   /** Ask more replicas until enough have the job on disk; a failed one is replaced by the next in rank. */
   private fillSubmit(s: Submit, now: Millis, out: Effect[]): void {
-    while (s.acks.size + s.inflight < s.need && s.next < s.ranking.length) {
+    while (s.acks.size + s.inflight < s.need) {
+      if (s.next >= s.ranking.length) {
+        if (s.whole) break
+        const tried = new Set(s.ranking)
+        s.ranking = [...s.ranking, ...this.ranking(s.record.id).filter((n) => !tried.has(n))]
+        s.whole = true
+        continue
+      }
       const node = s.ranking[s.next++] as NodeId
       if (node === this.members.selfId) {
         this.persist(s.record, out)

@@ -22,6 +22,21 @@ describe('jobs', () => {
     expect(sim.runs.filter((r) => r.jobId === 'j1')).toHaveLength(1)
   })
 
+  it('stores a submit on the next node in rank when one of its storing nodes does not answer', () => {
+    const sim = cluster(6, 5)
+    const via = 'node-1'
+    const frozen = sim.core(via).replicaSet('jf').find((n) => n !== via) as string
+    sim.freeze(frozen)
+    const req = sim.submit(via, 'jf', simSpec())
+    sim.runUntilTrue(() => sim.replies.has(req), 10_000)
+    expect(sim.replies.get(req)).toEqual({ status: 201, body: { id: 'jf' } })
+    // Three copies on disk, none of them on the node that never answered.
+    const stored = sim.storedOn('jf')
+    expect(stored).toHaveLength(3)
+    expect(stored).not.toContain(frozen)
+    sim.thaw(frozen)
+  })
+
   it('runs 200 short jobs on 5 nodes: all succeed, none twice, no overcommit', () => {
     const sim = cluster(5, 7)
     for (let i = 0; i < 200; i++) sim.submit(`node-${1 + (i % 5)}`, `b${i}`, simSpec({ env: { SIM_DURATION_MS: String(50 + (i % 7) * 30) } }))
