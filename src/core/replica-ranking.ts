@@ -2,7 +2,7 @@
 // are its replicas and the first live one its arbiter. Every node computes the same ranking from
 // the same view, with no coordination. Rankings are cached until the live set changes, because
 // the arbiter loop asks for them on every tick.
-import { keyedScorer } from '../placement/hash.js'
+import { idHashes, keyedScorer, keyedScorerOfHashes } from '../placement/hash.js'
 import type { NodeId } from './types.js'
 
 /**
@@ -11,7 +11,7 @@ import type { NodeId } from './types.js'
  * cell agree on its live set almost always, and each job's storing nodes were computed by every
  * node that touched it (~6 per job, an O(cell) pass each).
  */
-const shared = new Map<string, Map<string, NodeId[]>>()
+const shared = new Map<string, { cache: Map<string, NodeId[]>; hashes: { hi: Uint32Array; lo: Uint32Array } }>()
 const MAX_LIVE_SETS = 1024
 const MAX_JOBS_PER_SET = 200_000
 
@@ -19,6 +19,8 @@ export class ReplicaRanking {
   private cache = new Map<string, NodeId[]>()
   private version = -1
   private ids: NodeId[] = []
+  /** The ids' node hashes (a map lookup per id per job was most of a ranking's cost). */
+  private hashes: { hi: Uint32Array; lo: Uint32Array } = { hi: new Uint32Array(0), lo: new Uint32Array(0) }
 
   /** `keep`: how many of the best nodes to remember per job (its storing nodes). */
   constructor(private readonly keep: number) {}
@@ -33,7 +35,7 @@ export class ReplicaRanking {
     this.follow(version, liveIds)
     let ranked = this.cache.get(jobId)
     if (ranked === undefined) {
-      ranked = topFor(jobId, this.ids, this.keep)
+      ranked = topOfHashes(jobId, this.ids, this.hashes, this.keep)
       this.cache.set(jobId, ranked)
     }
     return ranked
@@ -54,13 +56,14 @@ export class ReplicaRanking {
     this.version = version
     this.ids = [...liveIds()].sort()
     const key = `${this.keep}\n${this.ids.join('\n')}`
-    let cache = shared.get(key)
-    if (cache === undefined) {
+    let set = shared.get(key)
+    if (set === undefined) {
       if (shared.size >= MAX_LIVE_SETS) shared.delete(shared.keys().next().value as string)
-      cache = new Map()
-      shared.set(key, cache)
+      set = { cache: new Map(), hashes: idHashes(this.ids) }
+      shared.set(key, set)
     }
-    this.cache = cache
+    this.cache = set.cache
+    this.hashes = set.hashes
   }
 }
 
@@ -72,6 +75,25 @@ export function topFor(jobId: string, ids: readonly NodeId[], k: number): NodeId
   for (const id of ids) {
     const x = { id, h: score(id) }
     if (best.length === k && !before(x, best[k - 1] as { id: NodeId; h: number })) continue
+    let i = best.length < k ? best.length : k - 1
+    if (best.length < k) best.push(x)
+    while (i > 0 && before(x, best[i - 1] as { id: NodeId; h: number })) { best[i] = best[i - 1] as { id: NodeId; h: number }; i-- }
+    best[i] = x
+  }
+  return best.map((x) => x.id)
+}
+
+/** topFor over ids whose node hashes are at hand (same answer, property-tested). */
+export function topOfHashes(jobId: string, ids: readonly NodeId[], hashes: { hi: Uint32Array; lo: Uint32Array }, k: number): NodeId[] {
+  const best: Array<{ id: NodeId; h: number }> = []
+  const before = (a: { id: NodeId; h: number }, b: { id: NodeId; h: number }): boolean => a.h > b.h || (a.h === b.h && a.id < b.id)
+  const score = keyedScorerOfHashes(jobId)
+  for (let j = 0; j < ids.length; j++) {
+    const h = score(hashes.hi[j] as number, hashes.lo[j] as number)
+    const id = ids[j] as NodeId
+    const last = best.length === k ? best[k - 1] as { id: NodeId; h: number } : undefined
+    if (last !== undefined && !(h > last.h || (h === last.h && id < last.id))) continue
+    const x = { id, h }
     let i = best.length < k ? best.length : k - 1
     if (best.length < k) best.push(x)
     while (i > 0 && before(x, best[i - 1] as { id: NodeId; h: number })) { best[i] = best[i - 1] as { id: NodeId; h: number }; i-- }

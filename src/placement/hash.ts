@@ -193,6 +193,27 @@ export function keyedScorer(key: string): (nodeId: string) => number {
   }
 }
 
+/**
+ * keyedScorer for callers that keep the node hashes (idHashes) of a fixed list of ids: the score
+ * of the node whose hash halves are (hi, lo), without looking the id up.
+ */
+export function keyedScorerOfHashes(key: string): (hi: number, lo: number) => number {
+  const k = mix64(fnv1a64(key))
+  return (hi, lo) => toUnitInterval(mix64({ hi: (k.hi ^ hi) >>> 0, lo: (k.lo ^ lo) >>> 0 }))
+}
+
+/** The node hashes keyedScorer uses, of each id in order: high and low halves. */
+export function idHashes(ids: readonly string[]): { hi: Uint32Array; lo: Uint32Array } {
+  const hi = new Uint32Array(ids.length)
+  const lo = new Uint32Array(ids.length)
+  ids.forEach((id, i) => {
+    const h = nodeHash(id)
+    hi[i] = h.hi
+    lo[i] = h.lo
+  })
+  return { hi, lo }
+}
+
 /** A uniform, stable hash of (key, nodeId) in the open interval (0, 1). */
 export function rendezvousHash(key: string, nodeId: string): number {
   return rendezvousHasher(key)(nodeId)
