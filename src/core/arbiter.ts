@@ -200,15 +200,15 @@ export class Arbiter {
   }
 
   /**
-   * The earliest time one of the jobs `ours` accepts needs deciding (Infinity: none). Jobs it
-   * turns down are forgotten. Kept between calls: a node with many jobs waiting for room asks
-   * after every step.
+   * The earliest time one of the jobs in both `active` and `mine` needs deciding (Infinity:
+   * none). Other jobs are forgotten. Kept between calls: a node with many jobs waiting for room
+   * asks after every step.
    */
-  earliestWake(ours: (jobId: string) => boolean): Millis {
+  earliestWake(active: ReadonlySet<string>, mine: ReadonlySet<string>): Millis {
     if (this.earliest !== null) return this.earliest
     let at = Infinity
     for (const [id, w] of this.unsettled) {
-      if (!ours(id)) this.unsettled.delete(id)
+      if (!active.has(id) || !mine.has(id)) this.unsettled.delete(id)
       else if (w < at) at = w
     }
     this.earliest = at

@@ -275,7 +275,7 @@ export class Jobs {
     if (this.arbiter.upSinceAt() === null || this.catchingUp || this.dirty.size > 0 || this.gossipOut.size > 0 || this.repair.due()) return 0
     const mine = this.arbitered()
     if (mine.size > 0 && this.arbiter.stale()) return 0
-    const jobsAt = this.arbiter.earliestWake((id) => this.active.has(id) && mine.has(id))
+    const jobsAt = this.arbiter.earliestWake(this.active, mine)
     return Math.min(jobsAt, this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline))
   }
 

@@ -33,6 +33,8 @@ export class Runner {
   private readonly local = new Map<string, LocalAlloc>()
   private readonly ends = new Map<string, EndReport>()
   private capacityDirty = true
+  /** When the ends and reservations next need a tick (wakeAt without the drain deadline); null: to compute. */
+  private wakeCache: Millis | null = null
 
   constructor(private readonly book: JobBook) {}
 
@@ -56,10 +58,20 @@ export class Runner {
 
   /** When onTick next has something to do (a retry of an end report, a reservation expiring, the drain deadline). */
   wakeAt(drainDeadline: Millis | null): Millis {
-    let at = drainDeadline ?? Infinity
-    for (const e of this.ends.values()) if (e.retryAt !== null && e.retryAt < at) at = e.retryAt
-    for (const la of this.local.values()) if (la.state === 'reserved') at = Math.min(at, la.since + this.book.config.reservationTtlMs)
-    return at
+    // Asked after every step of the node: kept until the ends or the local runs change.
+    if (this.wakeCache === null) {
+      let at = Infinity
+      for (const e of this.ends.values()) if (e.retryAt !== null && e.retryAt < at) at = e.retryAt
+      for (const la of this.local.values()) if (la.state === 'reserved') at = Math.min(at, la.since + this.book.config.reservationTtlMs)
+      this.wakeCache = at
+    }
+    return Math.min(drainDeadline ?? Infinity, this.wakeCache)
+  }
+
+  /** A local run or reservation came, went or changed state. */
+  private localChanged(): void {
+    this.capacityDirty = true
+    this.wakeCache = null
   }
 
   /** Our free capacity changed since the last call (the node core then re-announces it). */
@@ -80,13 +92,14 @@ export class Runner {
     if (others.length === 0) { this.book.update(jobId, alloc, now, out); return }
     const id = allocationId(jobId, alloc.index, alloc.attempt)
     this.ends.set(id, { jobId, alloc, retryAt: null })
+    this.wakeCache = null
     this.sendEnd(id, others, out)
   }
 
   private sendEnd(id: string, to: readonly string[], out: Effect[]): void {
     const e = this.ends.get(id)
     const r = e === undefined ? undefined : this.book.get(e.jobId)
-    if (e === undefined || r === undefined) { this.ends.delete(id); return }
+    if (e === undefined || r === undefined) { this.ends.delete(id); this.wakeCache = null; return }
     const rec = { ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }
     const update = { type: 'job-update' as const, jobs: [rec] }
     for (const n of to) this.book.send(out, n, update, this.book.config.storeTimeoutMs, { purpose: 'end', allocId: id })
@@ -96,6 +109,7 @@ export class Runner {
   onEndAck(id: string, ok: boolean, now: Millis, out: Effect[]): void {
     const e = this.ends.get(id)
     if (e === undefined) return
+    this.wakeCache = null
     if (!ok) { e.retryAt ??= now + END_RETRY_MS; return }
     this.ends.delete(id)
     this.book.update(e.jobId, e.alloc, now, out)
@@ -103,6 +117,7 @@ export class Runner {
 
   /** Expire reservations whose start never came; past the drain deadline, stop what still runs. */
   onTick(now: Millis, drainDeadline: Millis | null, out: Effect[]): void {
+    this.wakeCache = null
     for (const [id, e] of this.ends) {
       if (e.retryAt === null || now < e.retryAt) continue
       e.retryAt = null
@@ -113,7 +128,7 @@ export class Runner {
     for (const [id, la] of this.local) {
       if (la.state === 'reserved' && now - la.since > this.book.config.reservationTtlMs) {
         this.local.delete(id)
-        this.capacityDirty = true
+        this.localChanged()
       }
     }
     if (drainDeadline !== null && now >= drainDeadline) {
@@ -133,7 +148,7 @@ export class Runner {
     const free = this.free()
     if (!admits(free, need)) return { type: 'reject', reason: `needs ${need.cpu} cpu / ${need.memoryMb} MB, has ${free.cpu} / ${free.memoryMb}` }
     this.local.set(id, { jobId, index, attempt, resources: need, state: 'reserved', since: now })
-    this.capacityDirty = true
+    this.localChanged()
     return { type: 'accept' }
   }
 
@@ -145,12 +160,12 @@ export class Runner {
     const la = this.local.get(id)
     if (la?.state === 'running') return { type: 'ok' }
     if (cur === undefined || cur.nodeId !== this.book.members.selfId || cur.state !== 'claimed' || r.cancelled) {
-      if (la !== undefined) { this.local.delete(id); this.capacityDirty = true }
+      if (la !== undefined) { this.local.delete(id); this.localChanged() }
       return { type: 'reject', reason: 'stale grant' }
     }
     if (la === undefined && !admits(this.free(), r.spec.resources)) return { type: 'reject', reason: 'no room any more' }
     this.local.set(id, { jobId: r.id, index: alloc.index, attempt: alloc.attempt, resources: r.spec.resources, state: 'running', since: now })
-    this.capacityDirty = true
+    this.localChanged()
     this.book.stats.started++
     out.push({ kind: 'start-process', allocId: id, jobId: r.id, index: alloc.index, attempt: alloc.attempt, spec: r.spec })
     this.book.update(r.id, { ...cur, state: 'running', startedAt: now }, now, out)
@@ -161,7 +176,7 @@ export class Runner {
     const la = this.local.get(exit.allocId)
     if (la === undefined) return
     this.local.delete(exit.allocId)
-    this.capacityDirty = true
+    this.localChanged()
     // A fenced copy was a duplicate, and a moved one was replaced: the record already says how
     // this run ended.
     if (la.stopping === 'fenced' || la.stopping === 'moved') return
@@ -185,7 +200,7 @@ export class Runner {
     for (const [id, la] of this.local) {
       if (la.jobId !== r.id || la.stopping !== undefined) continue
       if (la.state === 'reserved') {
-        if (r.cancelled) { this.local.delete(id); this.capacityDirty = true }
+        if (r.cancelled) { this.local.delete(id); this.localChanged() }
         continue
       }
       const cur = r.allocations[allocKey(la.index, la.attempt)]
