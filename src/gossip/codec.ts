@@ -4,6 +4,7 @@ import type { TSchema, Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { fromString, toString } from 'uint8arrays'
 import type { GossipMessage, RpcRequest, RpcResponse } from '../core/types.js'
+import { jsonBytes } from './json-size.js'
 import { GossipMessageSchema, RpcRequestSchema, RpcResponseSchema } from './schemas.js'
 import { MAX_GOSSIP_BYTES, MAX_RPC_BYTES } from './topics.js'
 
@@ -71,7 +72,7 @@ function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string):
         // measuring it (half of all messages are those, ~30 bytes each).
         let bytes = sizes.get(value as object)
         if (bytes === undefined) {
-          bytes = Buffer.byteLength(JSON.stringify(value))
+          bytes = jsonBytes(value) ?? Buffer.byteLength(JSON.stringify(value))
           if (bytes >= SIZE_CACHE_MIN_BYTES) sizes.set(value as object, bytes)
         }
         if (bytes > maxBytes) throw new CodecError('too-large', `${what} of ${bytes} bytes exceeds ${maxBytes}`)
