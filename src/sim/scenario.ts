@@ -4,6 +4,7 @@
 // best-fit-decreasing. Pure: everything comes from the options and the seed, and the report is
 // plain data (the CLI prints it, tests assert on it).
 import { PROFILES, type ProfileName } from '../core/config.js'
+import { cellOf } from '../core/cells.js'
 import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import { Rng, seedFromString } from '../core/rng.js'
 import type { NodeId } from '../core/types.js'
@@ -353,16 +354,20 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     const fillIds = new Set(fill.map((f) => f.id))
     const fillRate = Math.max(10, o.nodes)
     const f0 = sim.now
-    const observer = nodesUp[0]
+    // A job's arbiter is in the job's cell: look there (a node of another cell does not have it).
+    const cells = o.cells ?? 1
+    const inCell = new Map<number, NodeId>()
+    for (const id of nodesUp) if (!inCell.has(sim.core(id).cell)) inCell.set(sim.core(id).cell, id)
     const index = new Map(fill.map((f, i) => [f.id, i]))
     const placed = new Set<string>()
-    const submitted: Array<{ id: string; at: number }> = []
+    /** Submitted and not placed yet, in arrival order (placed ones are dropped as the scan passes). */
+    let unplaced: Array<{ id: string; at: number }> = []
     fill.forEach((f, i) => {
       sim.at(f0 + (i * 1000) / fillRate, () => {
         const via = submitVia()
         if (via === undefined) return
         sim.submit(via, f.id, f.spec)
-        submitted.push({ id: f.id, at: sim.now })
+        unplaced.push({ id: f.id, at: sim.now })
       })
     })
     sim.hooks.onRunStart = (run) => { if (fillIds.has(run.jobId)) placed.add(run.jobId) }
@@ -374,11 +379,14 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     for (;;) {
       sim.run(SLICE_MS)
       progress('fill', 0.85 + 0.15 * Math.min(1, (sim.now - f0) / Math.max(1, fillEnd - f0 + 3_000)))
-      if (firstRejected === undefined && observer !== undefined) {
-        for (const p of submitted) {
-          if (placed.has(p.id) || sim.now - p.at < 2 * SLICE_MS) continue
+      if (firstRejected === undefined) {
+        unplaced = unplaced.filter((p) => !placed.has(p.id))
+        for (const p of unplaced) {
+          if (sim.now - p.at < 2 * SLICE_MS) continue
+          const near = inCell.get(cellOf(p.id, cells))
+          if (near === undefined) continue
           // The job's arbiter has its reason (above gossipMaxNodes, only the nodes that store it do).
-          const arbiter = sim.core(observer).replicaSet(p.id).find((n) => sim.runState(n) === 'up') ?? observer
+          const arbiter = sim.core(near).replicaSet(p.id).find((n) => sim.runState(n) === 'up') ?? near
           const reason = sim.core(arbiter).jobRecord(p.id)?.pendingReason ?? ''
           if (/lacks? (cpu|memory)/.test(reason)) firstRejected = Math.min(firstRejected ?? Infinity, index.get(p.id) as number)
         }
