@@ -6,7 +6,7 @@
 // Runs on nodes that are gone become `lost` and are placed again (a new attempt); a service run on
 // a draining node gets its replacement first, and the old copy stops once the replacement runs.
 import { rankNodes, type PlacementJob, type PlacementResult } from '../placement/index.js'
-import { CapacitySampler } from './capacity-sample.js'
+import { CapacitySampler, NONE_REJECTED } from './capacity-sample.js'
 import { live, type JobBook, type Pending } from './job-book.js'
 import { allocKey, failedRuns, isTerminalAlloc, jobState, latestAllocations, maxAttempts } from './job-merge.js'
 import { allocationId, toNodeView } from './job-status.js'
@@ -81,7 +81,7 @@ export class Arbiter {
   private widen(key: string, r: JobRecord, views: () => NodeViews, others: ReadonlySet<NodeId>, now: Millis, out: Effect[]): boolean {
     if (!this.book.sampling()) return false
     const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
-    return this.sampler.widen(key, r.id, job, views, others, (n) => this.rejected(key, n, now), now, out)
+    return this.sampler.widen(key, r.id, job, views, others, this.rejectedBy(key, now), now, out)
   }
 
   /**
@@ -91,7 +91,7 @@ export class Arbiter {
   private pool(key: string, r: JobRecord, views: () => NodeViews, others: ReadonlySet<NodeId>, now: Millis, out: Effect[]): NodeViews | null {
     if (!this.book.sampling()) return views()
     const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
-    return this.sampler.pool(key, r.id, job, views, others, (n) => this.rejected(key, n, now), now, out)
+    return this.sampler.pool(key, r.id, job, views, others, this.rejectedBy(key, now), now, out)
   }
 
   noteTick(now: Millis): void {
@@ -240,6 +240,11 @@ export class Arbiter {
   heldEntries(): number {
     return this.nextTryAt.size + this.misses.size + this.rejectedUntil.size + this.startSentAt.size + this.refusedSince.size +
       this.offers.size + this.grants.size + this.sampler.heldEntries()
+  }
+
+  /** Which nodes turned instance `key` down lately, as the sampler asks it. */
+  private rejectedBy(key: string, now: Millis): (node: NodeId) => boolean {
+    return this.rejectedUntil.has(key) ? (n) => this.rejected(key, n, now) : NONE_REJECTED
   }
 
   private rejected(key: string, node: NodeId, now: Millis): boolean {
