@@ -275,7 +275,6 @@ export class Arbiter {
     else if (before !== undefined && before <= this.earliest && at > before) this.earliest = null
   }
 
-  /** Place what needs placing; returns when to look again (Infinity: every unfinished instance runs on a live member). */
   /**
    * Rank `pool` for one instance, excluding the nodes that hold its other instances unless only
    * they fit. A shape that found no room in this very pool finds none again: its reason is kept.
@@ -293,6 +292,7 @@ export class Arbiter {
     return ranked
   }
 
+  /** Place what needs placing; returns when to look again (Infinity: every unfinished instance runs on a live member). */
   private decide(r: JobRecord, now: Millis, out: Effect[]): Millis {
     if (r.cancelled) {
       // Claims that never started will not start now (the node refuses a start for a cancelled

@@ -69,21 +69,10 @@ export class ReplicaRanking {
 
 /** The best `k` of `ids` for a job, in the order rankFor gives them. */
 export function topFor(jobId: string, ids: readonly NodeId[], k: number): NodeId[] {
-  const best: Array<{ id: NodeId; h: number }> = []
-  const before = (a: { id: NodeId; h: number }, b: { id: NodeId; h: number }): boolean => a.h > b.h || (a.h === b.h && a.id < b.id)
-  const score = keyedScorer(jobId)
-  for (const id of ids) {
-    const x = { id, h: score(id) }
-    if (best.length === k && !before(x, best[k - 1] as { id: NodeId; h: number })) continue
-    let i = best.length < k ? best.length : k - 1
-    if (best.length < k) best.push(x)
-    while (i > 0 && before(x, best[i - 1] as { id: NodeId; h: number })) { best[i] = best[i - 1] as { id: NodeId; h: number }; i-- }
-    best[i] = x
-  }
-  return best.map((x) => x.id)
+  return topOfHashes(jobId, ids, idHashes(ids), k)
 }
 
-/** topFor over ids whose node hashes are at hand (same answer, property-tested). */
+/** topFor over ids whose node hashes (idHashes) are at hand: ReplicaRanking keeps them per live set. */
 export function topOfHashes(jobId: string, ids: readonly NodeId[], hashes: { hi: Uint32Array; lo: Uint32Array }, k: number): NodeId[] {
   const best: Array<{ id: NodeId; h: number }> = []
   const before = (a: { id: NodeId; h: number }, b: { id: NodeId; h: number }): boolean => a.h > b.h || (a.h === b.h && a.id < b.id)

@@ -2,8 +2,7 @@
 // rendezvous ranking, for any live set, and follow the live set when its version changes.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { rankFor, ReplicaRanking, topFor, topOfHashes } from '../../src/core/replica-ranking.js'
-import { idHashes } from '../../src/placement/hash.js'
+import { rankFor, ReplicaRanking, topFor } from '../../src/core/replica-ranking.js'
 
 const idsArb = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 5 }), { maxLength: 30 })
 
@@ -12,12 +11,6 @@ describe('replica ranking', () => {
     fc.assert(fc.property(fc.string(), idsArb, fc.integer({ min: 1, max: 6 }), (job, ids, k) => {
       expect(topFor(job, ids, k)).toEqual(rankFor(job, ids).slice(0, k))
       expect(topFor(job, [...ids].reverse(), k)).toEqual(topFor(job, ids, k))
-    }), { numRuns: 1000 })
-  })
-
-  it('topOfHashes (node hashes kept per live set) gives what topFor gives', () => {
-    fc.assert(fc.property(fc.string(), idsArb, fc.integer({ min: 1, max: 6 }), (job, ids, k) => {
-      expect(topOfHashes(job, ids, idHashes(ids), k)).toEqual(topFor(job, ids, k))
     }), { numRuns: 1000 })
   })
 
