@@ -18,11 +18,11 @@ interface Index {
   byHolder: Map<NodeId, Set<string>>
   /** Job -> the other nodes that hold it (what byHolder lists it under). */
   holders: Map<string, NodeId[]>
-  /** Other node -> how many of the jobs we store it stores too (our exchange peers). */
-  storePeers: Map<NodeId, number>
+  /** Other nodes that store at least one of the jobs we store (our exchange peers). */
+  storePeers: Set<NodeId>
   /** Jobs we run and do not store: we renew a lease on each with its first storing node. */
   leased: Set<string>
-  /** storePeers' keys, sorted; null when one was added since. */
+  /** storePeers, sorted; null when one was added since. */
   sortedPeers: NodeId[] | null
 }
 
@@ -39,11 +39,10 @@ export class HolderIndex {
   private index: Index | null = null
   /** Each job's place in the table's insertion order (the table never deletes). */
   private readonly seq = new Map<string, number>()
-
-  constructor(private readonly src: HolderSource) {}
-
   /** Jobs set since the index last answered: placed on the next question (a job changes several times between two). */
   private readonly dirty = new Set<string>()
+
+  constructor(private readonly src: HolderSource) {}
 
   /** The table set `r` (a new job or a new version of one). */
   noteJob(r: JobRecord): void {
@@ -60,7 +59,7 @@ export class HolderIndex {
   /** The nodes we store at least one job with, sorted (do not change the array). */
   peers(): readonly NodeId[] {
     const idx = this.current()
-    idx.sortedPeers ??= [...idx.storePeers.keys()].sort()
+    idx.sortedPeers ??= [...idx.storePeers].sort()
     return idx.sortedPeers
   }
 
@@ -79,7 +78,7 @@ export class HolderIndex {
     const version = this.src.liveVersion()
     let idx = this.index
     if (idx === null || idx.version !== version) {
-      idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Map(), leased: new Set(), sortedPeers: null }
+      idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Set(), leased: new Set(), sortedPeers: null }
       this.index = idx
       this.dirty.clear()
       for (const r of this.src.jobs.values()) this.place(idx, r)
@@ -106,13 +105,12 @@ export class HolderIndex {
     }
     const before = idx.holders.get(r.id)
     if (before === undefined) {
-      // A job is placed once per version, so its store-peer counts are taken once: on its first placing.
+      // Storing nodes are fixed per version, so a job adds its store peers on its first placing.
       if (stored) {
         for (const n of set) {
-          if (n === self) continue
-          const count = idx.storePeers.get(n)
-          if (count === undefined) idx.sortedPeers = null
-          idx.storePeers.set(n, (count ?? 0) + 1)
+          if (n === self || idx.storePeers.has(n)) continue
+          idx.storePeers.add(n)
+          idx.sortedPeers = null
         }
       }
     } else {
