@@ -6,6 +6,7 @@
 // Runs on nodes that are gone become `lost` and are placed again (a new attempt); a service run on
 // a draining node gets its replacement first, and the old copy stops once the replacement runs.
 import { rankNodes, type PlacementJob, type PlacementResult } from '../placement/index.js'
+import { Admission, type AdmitJob, type Verdict } from './admission.js'
 import { CapacitySampler, NONE_REJECTED } from './capacity-sample.js'
 import { live, type JobBook, type Pending } from './job-book.js'
 import { allocKey, failedRuns, isTerminalAlloc, jobState, latestAllocations, maxAttempts } from './job-merge.js'
@@ -67,9 +68,25 @@ export class Arbiter {
     return this.viewsCache
   }
   private readonly sampler: CapacitySampler
+  private readonly admission: Admission
 
   constructor(private readonly book: JobBook) {
     this.sampler = new CapacitySampler(book)
+    this.admission = new Admission(book, this.views, this.sampler)
+  }
+
+  /** Has this cell room for a job before it is stored here (admission.ts)? `done` says. */
+  admit(job: AdmitJob, now: Millis, out: Effect[], done: Verdict): void {
+    this.admission.check(job, now, out, done)
+  }
+
+  /** A node reserved the first instance of a job we are to place, at admission: offer it there first. */
+  reserved(jobId: string, node: NodeId, now: Millis): void {
+    this.sampler.reserved(jobId, node, now)
+  }
+
+  onAdmitAnswer(p: Extract<Pending, { purpose: 'admit' }>, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
+    this.admission.onAnswer(p.check, p.node, p.offer, msg, now, out)
   }
 
   /** A node's answer to a capacity sample (see capacity-sample.ts). */
@@ -239,7 +256,7 @@ export class Arbiter {
   /** Entries the arbiter keeps per instance and per run (for tests: none once every job ended). */
   heldEntries(): number {
     return this.nextTryAt.size + this.misses.size + this.rejectedUntil.size + this.startSentAt.size + this.refusedSince.size +
-      this.offers.size + this.grants.size + this.sampler.heldEntries()
+      this.offers.size + this.grants.size + this.sampler.heldEntries() + this.admission.held()
   }
 
   /** Which nodes turned instance `key` down lately, as the sampler asks it. */

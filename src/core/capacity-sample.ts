@@ -52,6 +52,8 @@ export class CapacitySampler {
    * change of the memory or of the member views (every retry of every waiting instance built it).
    */
   private full: { at: Millis; free: Map<NodeId, Resources>; views: { of: NodeView[]; list: NodeView[] } | null } | null = null
+  /** The node that reserved a new job's first instance at admission (admission.ts), oldest first; kept FRESH_MS. */
+  private readonly reservedBy = new Map<string, { at: Millis; node: NodeId }>()
   /** Every node's last answer, for FRESH_MS (see ask). */
   private readonly recent = new Map<NodeId, { free: Resources; at: Millis }>()
 
@@ -62,14 +64,20 @@ export class CapacitySampler {
    * `rejected` tells which nodes turned this instance down lately.
    */
   pool(key: string, jobId: string, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected, now: Millis, out: Effect[]): NodeView[] | null {
-    const s = this.samples.get(key)
+    let s = this.samples.get(key)
+    if (s === undefined && this.reservedBy.size > 0 && key === `${jobId}/0`) {
+      // A new job admitted with its first instance reserved: that node is its first sample (as
+      // just enough room), so the offer goes there and the reservation takes it.
+      const r = this.reservedBy.get(jobId)
+      if (r !== undefined && now - r.at <= FRESH_MS) this.samples.set(key, s = { at: r.at, round: 0, waiting: 0, free: new Map([[r.node, job.resources]]), width: 1 })
+    }
     if (s !== undefined && s.waiting > 0 && now - s.at <= 2 * this.book.config.offerTimeoutMs) return null
     if (s !== undefined && s.waiting <= 0 && now - s.at <= FRESH_MS && [...s.free.keys()].some((n) => !rejected(n))) {
       return all().filter((v) => s.free.has(v.id)).map((v) => ({ ...v, free: s.free.get(v.id) as Resources }))
     }
     const full = this.full
     if (full !== null && now - full.at <= FULL_MEMORY_MS && job.constraints.length === 0 &&
-      this.staticFit(job, all()).every((v) => full.free.has(v.id))) {
+      this.fitting(job, all()).every((v) => full.free.has(v.id))) {
       // Ranked on what the last full scan, later answers and our own placements since say: where
       // it fits, the offer goes straight to the best fit (the node's own books still decide);
       // where it fits nowhere, the pending reason says why. No asks while the cell is full.
@@ -115,7 +123,7 @@ export class CapacitySampler {
    * for this round: a uniform sample (best fit then picks among it), cheap to draw.
    */
   private feasible(job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected): NodeView[] {
-    const fit = this.staticFit(job, all())
+    const fit = this.fitting(job, all())
     // The shared list itself (draw copies before it shuffles): a filtered copy of the cell per ask was 4% of a burst.
     if (rejected === NONE_REJECTED && exclude.size === 0) return fit
     const pass = (excluded: ReadonlySet<NodeId>): NodeView[] => fit.filter((v) => !rejected(v.id) && !excluded.has(v.id))
@@ -147,7 +155,7 @@ export class CapacitySampler {
    * (the arbiter keeps one per member table version) and job shape: a cell's waiting jobs come in
    * few shapes, and each retry filtered the whole cell again.
    */
-  private staticFit(job: Job, views: NodeView[]): NodeView[] {
+  fitting(job: Job, views: NodeView[]): NodeView[] {
     if (this.fitFor !== views) {
       this.fitFor = views
       this.fits.clear()
@@ -189,11 +197,7 @@ export class CapacitySampler {
     s.waiting--
     if (msg !== null && msg.type === 'capacity') {
       s.free.set(node, msg.free)
-      this.recent.set(node, { free: msg.free, at: now })
-      if (this.full?.free.has(node) === true) {
-        this.full.free.set(node, msg.free)
-        this.full.views = null
-      }
+      this.heard(node, msg.free, now)
     }
     if (s.waiting > 0) return
     // Fresh from the last answer; the instance is looked at again in this step.
@@ -211,6 +215,40 @@ export class CapacitySampler {
     if (f === undefined || this.full === null) return
     this.full.free.set(node, ok ? { cpu: f.cpu - resources.cpu, memoryMb: f.memoryMb - resources.memoryMb } : { cpu: 0, memoryMb: 0 })
     this.full.views = null
+  }
+
+  /** A node reserved a new job's first instance at admission (see pool). */
+  reserved(jobId: string, node: NodeId, now: Millis): void {
+    for (const [id, r] of this.reservedBy) {
+      if (now - r.at <= FRESH_MS) break
+      this.reservedBy.delete(id)
+    }
+    this.reservedBy.delete(jobId)
+    this.reservedBy.set(jobId, { at: now, node })
+  }
+
+  /** An answer to someone else's ask (admission's): later samples use it as their own. */
+  heard(node: NodeId, free: Resources, now: Millis): void {
+    this.recent.set(node, { free, at: now })
+    if (this.full?.free.has(node) === true) {
+      this.full.free.set(node, free)
+      this.full.views = null
+    }
+  }
+
+  /**
+   * What the last full scan that found no room says each of `nodes` has (later answers and our
+   * offers included), or null when it is older than FULL_MEMORY_MS or does not cover them all.
+   */
+  remembered(nodes: readonly NodeView[], now: Millis): ReadonlyMap<NodeId, Resources> | null {
+    const full = this.full
+    if (full === null || now - full.at > FULL_MEMORY_MS || !nodes.every((v) => full.free.has(v.id))) return null
+    return full.free
+  }
+
+  /** Every feasible node was asked for an unconstrained job and none had room: remember their answers. */
+  scanned(free: Map<NodeId, Resources>, now: Millis): void {
+    this.full = { at: now, free, views: null }
   }
 
   /** Per-instance entries kept (see Arbiter.heldEntries). */

@@ -4,9 +4,18 @@
 // as if its own API had taken it; a contact that fails is dropped and the next one tried. A
 // cluster-wide listing asks one contact per known cell for its cell's jobs and merges the lists
 // with our own cell's. A forwarded request is never forwarded again.
+//
+// Spill: a submit without an idempotency key (`movable`) may take another id, so another cell.
+// Its id's cell is asked to admit it (store it only if it has room, admission.ts); on a refusal
+// the next id (`<id>-s1`, `-s2`, ...: the first one whose cell was not asked yet) is tried, up to
+// `spillCells` cells. When every one of them refused, the job is stored under its first id and
+// waits there like any job, its pending reason saying why. A node remembers for 10 s which cells
+// refused which job sizes and does not ask them again for one as large (without constraints):
+// in a filling cluster each try then goes to a cell that may have room.
 import type { Directory } from './directory.js'
-import type { ApiReply, ApiRequest, JobStatus } from './job-types.js'
-import type { Effect, NodeId, RpcResponse } from './types.js'
+import { NO_ROOM } from './job-submit.js'
+import type { ApiReply, ApiRequest, JobSpec, JobStatus } from './job-types.js'
+import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
 
 interface Forward {
   reqId: number
@@ -15,6 +24,28 @@ interface Forward {
   tried: Set<NodeId>
   /** Part of a cluster-wide listing. */
   listing?: Listing
+  /** One cell's admission for a movable submit. */
+  spill?: Spill
+}
+
+interface Spill {
+  reqId: number
+  base: string
+  spec: JobSpec
+  /** Cells asked so far. */
+  cells: number[]
+  /** The next id suffix to look at. */
+  k: number
+}
+
+/** The k-th id a movable submit may take (k = 0: the id it came with). */
+export function spillId(base: string, k: number): string {
+  return k === 0 ? base : `${base}-s${k}`
+}
+
+/** The id a movable submit came with, from any id it may have taken (see spillId). */
+export function spillBase(id: string): string {
+  return id.replace(/-s\d+$/, '')
 }
 
 interface Listing {
@@ -24,8 +55,19 @@ interface Listing {
   unreachable: number[]
 }
 
+/** Cells a movable submit tries (see Spill); enough that the first refusal comes with the cluster nearly full. */
+export const DEFAULT_SPILL_CELLS = 8
+/** Tries that want a cell with spare room (admission.ts), before any room will do. */
+const SPARE_TRIES = 2
+/** How long a cell's refusal stands for jobs at least as large (see spillNext). */
+const REFUSAL_MEMORY_MS = 10_000
+/** Job sizes remembered per refusing cell. */
+const REFUSALS_PER_CELL = 4
+
 export class CellRouter {
   private readonly forwards = new Map<number, Forward>()
+  /** Per cell, the sizes of unconstrained jobs it refused lately (see spillNext). */
+  private readonly refusals = new Map<number, Array<{ at: Millis; resources: Resources }>>()
 
   constructor(
     private readonly dir: Directory,
@@ -34,6 +76,9 @@ export class CellRouter {
     /** Run an API request on this node; its reply comes to `done` (with that step's effects), not to the API. */
     private readonly local: (req: ApiRequest, out: Effect[], done: (reply: ApiReply, out: Effect[]) => void) => void,
     private readonly cells: number,
+    private readonly clock: () => Millis,
+    /** How many cells a movable submit may try before it waits in its own id's. */
+    private readonly spillCells = DEFAULT_SPILL_CELLS,
   ) {}
 
   /** The cell an API request belongs to, or null when any node's cell may answer it. */
@@ -53,14 +98,87 @@ export class CellRouter {
       this.listAll(reqId, out)
       return true
     }
+    if (req.op === 'submit' && req.movable === true && this.spillCells > 1) {
+      this.spillNext({ reqId, base: req.id, spec: req.spec, cells: [], k: 0 }, out)
+      return true
+    }
     const cell = this.cellFor(req)
     if (cell === null || cell === this.dir.myCell) return false
-    this.forward({ reqId, req, cell, tried: new Set() }, out)
+    // What a submit may do is decided here: the cell it goes to only stores it.
+    this.forward({ reqId, req: req.op === 'submit' ? { op: 'submit', id: req.id, spec: req.spec } : req, cell, tried: new Set() }, out)
     return true
+  }
+
+  /** Ask the next cell to admit a movable submit; when spillCells refused, store it in its first id's. */
+  private spillNext(s: Spill, out: Effect[]): void {
+    const most = Math.min(this.spillCells, this.cells)
+    // Draws find a cell not asked yet and not known to refuse it; bounded in count.
+    while (s.cells.length < most && s.k < 8 * this.spillCells) {
+      const id = spillId(s.base, s.k++)
+      const cell = this.dir.cellOf(id)
+      if (s.cells.includes(cell) || this.refuses(cell, s.spec)) continue
+      s.cells.push(cell)
+      // The first tries want a cell that is not crowded, so cells fill evenly; the later ones any room.
+      const admit = s.cells.length <= this.spareTries() ? 'spare' : 'room'
+      this.send(s.reqId, { op: 'submit', id, spec: s.spec, admit }, cell, s, out)
+      return
+    }
+    this.send(s.reqId, { op: 'submit', id: s.base, spec: s.spec }, this.dir.cellOf(s.base), undefined, out)
+  }
+
+  /** A request to a cell: run here when it is ours, else forwarded; `spill`: its answer goes there. */
+  private send(reqId: number, req: ApiRequest, cell: number, spill: Spill | undefined, out: Effect[]): void {
+    if (cell !== this.dir.myCell) {
+      this.forward({ reqId, req, cell, tried: new Set(), spill }, out)
+      return
+    }
+    this.local(req, out, (reply, o) => {
+      if (spill !== undefined) this.spillAnswer(spill, reply, o)
+      else o.push({ kind: 'api-reply', reqId, reply })
+    })
+  }
+
+  /** A cell's answer to an admission: refused (or unreachable) tries the next cell; anything else is the answer. */
+  private spillAnswer(s: Spill, reply: ApiReply, out: Effect[]): void {
+    const code = (reply.body as { error?: { code?: string } } | undefined)?.error?.code
+    if (reply.status !== 409 || code !== NO_ROOM) {
+      out.push({ kind: 'api-reply', reqId: s.reqId, reply })
+      return
+    }
+    // A cell that had no room at all (not merely no spare room) is not asked again for a while.
+    if (s.spec.constraints.length === 0 && s.cells.length > this.spareTries()) this.noteRefusal(s.cells[s.cells.length - 1] as number, s.spec.resources)
+    this.spillNext(s, out)
+  }
+
+  /** Tries that want spare room: at least one try takes any room. */
+  private spareTries(): number {
+    return Math.min(SPARE_TRIES, Math.min(this.spillCells, this.cells) - 1)
+  }
+
+  /** Did `cell` lately refuse an unconstrained job no larger than this one? */
+  private refuses(cell: number, spec: JobSpec): boolean {
+    if (spec.constraints.length > 0) return false
+    const now = this.clock()
+    const list = this.refusals.get(cell)
+    return list !== undefined && list.some((r) => now - r.at <= REFUSAL_MEMORY_MS &&
+      r.resources.cpu <= spec.resources.cpu && r.resources.memoryMb <= spec.resources.memoryMb)
+  }
+
+  private noteRefusal(cell: number, resources: Resources): void {
+    const now = this.clock()
+    const kept = (this.refusals.get(cell) ?? []).filter((r) => now - r.at <= REFUSAL_MEMORY_MS &&
+      !(resources.cpu <= r.resources.cpu && resources.memoryMb <= r.resources.memoryMb))
+    kept.push({ at: now, resources })
+    this.refusals.set(cell, kept.slice(-REFUSALS_PER_CELL))
   }
 
   private forward(f: Forward, out: Effect[]): void {
     const to = this.dir.contacts(f.cell).find((c) => !f.tried.has(c.id))
+    if (to === undefined && f.spill !== undefined) {
+      // A cell we cannot reach has no room for us.
+      this.spillNext(f.spill, out)
+      return
+    }
     if (to === undefined) {
       this.answer(f, { status: 503, body: { error: { code: 'unavailable', message: `no node of cell ${f.cell} is reachable from here; try another node` } } }, out)
       return
@@ -86,6 +204,10 @@ export class CellRouter {
   }
 
   private answer(f: Forward, reply: ApiReply, out: Effect[]): void {
+    if (f.spill !== undefined) {
+      this.spillAnswer(f.spill, reply, out)
+      return
+    }
     if (f.listing === undefined) {
       out.push({ kind: 'api-reply', reqId: f.reqId, reply })
       return

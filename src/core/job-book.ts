@@ -32,6 +32,7 @@ export type Pending =
   | { purpose: 'job-sync'; node: NodeId }
   | { purpose: 'end'; allocId: string }
   | { purpose: 'capacity'; key: string; jobId: string; node: NodeId }
+  | { purpose: 'admit'; check: number; node: NodeId; offer: boolean }
   | { purpose: 'read'; readId: number; node: NodeId }
 
 export interface JobsStats {

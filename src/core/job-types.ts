@@ -96,9 +96,18 @@ export interface JobStatus {
   storedOn?: string[]
 }
 
+/** How choosy a cell is about a job another cell could take (admission.ts). */
+export type AdmitMode = 'room' | 'spare'
+
 /** API requests that change state go through the core; reads use its query methods. */
 export type ApiRequest =
-  | { op: 'submit'; id: string; spec: JobSpec }
+  /**
+   * `movable`: no idempotency key names the id, so the node taking it may give the job another id
+   * (another cell) when the id's cell has no room (cell-router.ts). `admit`: store it only if this
+   * cell has room for it ('room') or has room and is not crowded ('spare'), else answer 409
+   * no_room (admission.ts).
+   */
+  | { op: 'submit'; id: string; spec: JobSpec; movable?: boolean; admit?: AdmitMode }
   | { op: 'cancel'; id: string }
   /** One job's status, from its storing nodes when this node does not store it. */
   | { op: 'get'; id: string }

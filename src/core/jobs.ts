@@ -16,30 +16,18 @@ import { live, type JobBook, type JobsStats, type MemberView, type Pending } fro
 import { allocKey, isTerminalAlloc, jobDigest, jobState, mergeJob } from './job-merge.js'
 import { sameJson } from './records.js'
 import { gossipBatches, jobChangeEvents, toJobStatus } from './job-status.js'
-import type { Allocation, ApiRequest, JobRecord, JobSpec, JobStatus, ProcessExit } from './job-types.js'
+import type { Allocation, ApiRequest, JobRecord, JobStatus, ProcessExit } from './job-types.js'
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
 import { ReplicaRanking } from './replica-ranking.js'
 import { ReplicaRepair } from './replica-repair.js'
 import { Runner } from './runner.js'
+import { Submits } from './job-submit.js'
 import type { Effect, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
 
 export { JOBS_DEFAULTS, type JobsConfig, type JobsStats, type MemberView }
 
-interface Submit {
-  reqId: number
-  record: JobRecord
-  /** Where its copies go, best first: its storing nodes, then (once a store failed) every live node. */
-  ranking: readonly NodeId[]
-  whole: boolean
-  next: number
-  need: number
-  acks: Set<NodeId>
-  inflight: number
-}
-
 export class Jobs {
   private readonly jobs = new Map<string, JobRecord>()
-  private readonly submits = new Map<number, Submit>()
   private readonly pending = new Map<number, Pending>()
   private readonly gossipOut = new Set<string>()
   /** Jobs this node keeps on disk (it was a replica, or was asked to store them). */
@@ -65,6 +53,7 @@ export class Jobs {
   private readonly runner: Runner
   private readonly repair: ReplicaRepair
   private readonly exchange: JobExchange
+  private readonly submits: Submits
   /** Live node count, per membership live version (gossip of jobs depends on it). */
   private liveCount = { version: -1, count: 0 }
   private mine = { version: -1, ids: new Set<string>() }
@@ -90,6 +79,11 @@ export class Jobs {
     this.arbiter = new Arbiter(book)
     this.runner = new Runner(book)
     this.repair = new ReplicaRepair(book)
+    this.submits = new Submits(book, {
+      liveNodes: () => this.liveNodes(), ranking: (id) => this.ranking(id), persist: (r, o) => this.persist(r, o),
+      admit: (job, now, out, done) => this.arbiter.admit(job, now, out, done),
+      reserved: (id, node, now) => this.arbiter.reserved(id, node, now),
+    })
     this.exchange = new JobExchange(book, { jobs: this.jobs, digestOf: (id) => this.digestOf(id), caughtUp: () => { this.catchingUp = false } })
   }
 
@@ -156,7 +150,7 @@ export class Jobs {
   // --- events -----------------------------------------------------------------------------------
 
   onApi(reqId: number, req: ApiRequest, now: Millis, out: Effect[]): void {
-    if (req.op === 'submit') this.submit(reqId, req.id, req.spec, now, out)
+    if (req.op === 'submit') this.submits.submit(reqId, req.id, req.spec, req.admit, now, out)
     else if (req.op === 'cancel') this.cancel(reqId, req.id, now, out)
     else if (req.op === 'get') this.exchange.get(reqId, req.id, now, out)
     else if (req.op === 'list') this.exchange.list(reqId, now, out)
@@ -178,6 +172,7 @@ export class Jobs {
       // Asked directly to keep a job: write it before answering, whatever our own view of the
       // replica set says (the asker's view chose us; the ok is what makes the submit durable).
       case 'store-job':
+        if (msg.reserved !== undefined) this.arbiter.reserved(msg.job.id, msg.reserved, now)
         this.merge(msg.job, now, out, false, true, true)
         this.reply(out, reqId, { type: 'ok' })
         return true
@@ -206,14 +201,12 @@ export class Jobs {
     this.pending.delete(corr)
     const ok = msg !== null && (msg.type === 'ok' || msg.type === 'accept')
     switch (p.purpose) {
-      case 'store': {
-        const s = this.submits.get(p.reqId)
-        if (s === undefined) return
-        s.inflight--
-        if (ok) s.acks.add(p.node)
-        this.fillSubmit(s, now, out)
+      case 'store':
+        this.submits.onStored(p, ok, now, out)
         return
-      }
+      case 'admit':
+        this.arbiter.onAdmitAnswer(p, msg, now, out)
+        return
       case 'offer':
         this.arbiter.onOfferAnswer(p, ok, now, out)
         // Turned down: the next candidate gets the offer now.
@@ -338,56 +331,6 @@ export class Jobs {
   }
 
   // --- submit and cancel ------------------------------------------------------------------------
-
-  private submit(reqId: number, id: string, spec: JobSpec, now: Millis, out: Effect[]): void {
-    if (this.jobs.has(id)) {
-      // Idempotency: the same key gives the same id, on any node; nothing new is created.
-      out.push({ kind: 'api-reply', reqId, reply: { status: 201, body: { id } } })
-      return
-    }
-    // The storing nodes first (cached); the whole ranking (a pass over the cell) only if one fails.
-    const ranking = this.replicaSet(id)
-    const live = this.liveNodes()
-    const s: Submit = {
-      reqId, ranking, whole: ranking.length >= live, next: 0, need: Math.min(this.config.replicas, live), acks: new Set(), inflight: 0,
-      record: { id, spec, submittedAt: now, cancelled: false, allocations: {}, pendingReason: '', reasonVersion: 0 },
-    }
-    this.submits.set(reqId, s)
-    this.fillSubmit(s, now, out)
-  }
-
-  /** Ask more replicas until enough have the job on disk; a failed one is replaced by the next in rank. */
-  private fillSubmit(s: Submit, now: Millis, out: Effect[]): void {
-    while (s.acks.size + s.inflight < s.need) {
-      if (s.next >= s.ranking.length) {
-        if (s.whole) break
-        const tried = new Set(s.ranking)
-        s.ranking = [...s.ranking, ...this.ranking(s.record.id).filter((n) => !tried.has(n))]
-        s.whole = true
-        continue
-      }
-      const node = s.ranking[s.next++] as NodeId
-      if (node === this.members.selfId) {
-        this.persist(s.record, out)
-        s.acks.add(node)
-      } else {
-        s.inflight++
-        this.send(out, node, { type: 'store-job', job: s.record }, this.config.storeTimeoutMs, { purpose: 'store', reqId: s.reqId, node })
-      }
-    }
-    if (s.acks.size >= s.need && s.need > 0) {
-      this.submits.delete(s.reqId)
-      this.stats.submitted++
-      // The replicas hold exactly this record already (they just acknowledged it): only gossip it.
-      this.merge(s.record, now, out, true, false)
-      out.push({ kind: 'api-reply', reqId: s.reqId, reply: { status: 201, body: { id: s.record.id } } })
-    } else if (s.inflight === 0) {
-      this.submits.delete(s.reqId)
-      out.push({ kind: 'api-reply', reqId: s.reqId, reply: { status: 503, body: { error: {
-        code: 'unavailable', message: `could store the job on ${s.acks.size} of ${s.need} nodes; nothing was acknowledged`,
-      } } } })
-    }
-  }
 
   /** A cancel: on our copy when we store the job, else on the storing nodes' (fetched first). */
   private cancel(reqId: number, id: string, now: Millis, out: Effect[]): void {

@@ -84,7 +84,7 @@ export class NodeCore {
       if (r.state === 'alive' || r.state === 'suspect') this.directory.note({ id: r.id, addrs: r.addrs, incarnation: r.incarnation })
       return true
     })
-    this.router = new CellRouter(this.directory, nextCorr, FORWARD_TIMEOUT_MS, (req, o, done) => this.internalApi(req, o, done), cells)
+    this.router = new CellRouter(this.directory, nextCorr, FORWARD_TIMEOUT_MS, (req, o, done) => this.internalApi(req, o, done), cells, () => this.lastNow)
     if (init.storedJobs !== undefined && init.storedJobs.length > 0) this.jobs.load(init.storedJobs, init.now, out)
     if (init.drain != null) {
       this.jobs.restoreDrain(init.drain.deadlineAt)

@@ -69,7 +69,8 @@ export type RpcRequest =
   | { type: 'sync-push'; records: NodeRecord[] }
   | { type: 'leave'; record: NodeRecord }
   /** Store this job (a replica is asked at submit, and by replica repair); answer after it is on disk. */
-  | { type: 'store-job'; job: JobRecord }
+  /** `reserved`: the node that reserved the job's first instance at admission (admission.ts), for its arbiter. */
+  | { type: 'store-job'; job: JobRecord; reserved?: NodeId }
   /** Merge these job records (state changes, the job part of a state exchange). */
   | { type: 'job-update'; jobs: JobRecord[] }
   /** The arbiter offers an instance attempt; the node reserves and accepts only if it truly has room. */

@@ -84,7 +84,7 @@ export const GossipMessageSchema = Type.Union([
 
 /** API requests a node forwards to the cell that owns a job or node (src/core/cell-router.ts). */
 const ApiRequestSchema = Type.Union([
-  Type.Object({ op: Type.Literal('submit'), id: Id, spec: JobSpecSchema }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('submit'), id: Id, spec: JobSpecSchema, admit: Type.Optional(Type.Union([Type.Literal('room'), Type.Literal('spare')])) }, { additionalProperties: false }),
   Type.Object({ op: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
   Type.Object({ op: Type.Literal('get'), id: Id }, { additionalProperties: false }),
   Type.Object({ op: Type.Literal('list'), cellOnly: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
@@ -97,7 +97,7 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('sync'), records: Records, digest: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 64 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync-push'), records: Records }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('leave'), record: NodeRecordSchema }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema, reserved: Type.Optional(Id) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-update'), jobs: JobRecords }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('offer'), jobId: Id, index: Count, attempt: Count, resources: ResourcesSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, alloc: AllocationSchema }, { additionalProperties: false }),

@@ -90,7 +90,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         if (answer.status !== 200) throw replyError(answer)
         return answer.body as JobStatus
       },
-      submitJob: (spec, key) => runtime.request({ op: 'submit', id: jobIdFor(key), spec }),
+      submitJob: (spec, key) => runtime.request({ op: 'submit', id: jobIdFor(key), spec, movable: key === undefined }),
       cancelJob: (id) => runtime.request({ op: 'cancel', id }),
       drainNode: (id, enable, deadlineMs) => runtime.request({ op: 'drain', node: id, enable, deadlineMs }),
       // Only for a job of our own cell: another cell's members (who store its jobs) are unknown here.

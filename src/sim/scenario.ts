@@ -4,6 +4,7 @@
 // best-fit-decreasing. Pure: everything comes from the options and the seed, and the report is
 // plain data (the CLI prints it, tests assert on it).
 import { PROFILES, type ProfileName } from '../core/config.js'
+import { spillBase } from '../core/cell-router.js'
 import { cellOf } from '../core/cells.js'
 import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import { Rng, seedFromString } from '../core/rng.js'
@@ -199,13 +200,24 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
   const recoveries: number[] = []
   let affectedTotal = 0
 
+  /** Fill submits without an answer yet (by request id), and the id each fill job was stored under. */
+  const fillReqs = new Map<number, string>()
+  const finalOf = new Map<string, string>()
   sim.hooks.onApiReply = (_at, reqId, reply) => {
+    const fillId = fillReqs.get(reqId)
+    if (fillId !== undefined) {
+      fillReqs.delete(reqId)
+      if (reply.status === 201) finalOf.set(fillId, (reply.body as { id: string }).id)
+      return
+    }
     const req = reqToJob.get(reqId)
     if (req === undefined) return
     reqToJob.delete(reqId)
     if (reply.status === 201) {
-      if (!acked.has(req.id) && terminal.has(req.id)) done++
-      acked.add(req.id)
+      // The id it was stored under: another cell's when its own had no room (cell-router.ts).
+      const id = (reply.body as { id: string }).id
+      if (!acked.has(id) && terminal.has(id)) done++
+      acked.add(id)
     } else rejected++
   }
   sim.hooks.onEmit = (_at, _observer, ev) => {
@@ -224,7 +236,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     }
     if (firstStart.has(key)) return
     firstStart.add(key)
-    const sub = submittedAt.get(run.jobId)
+    const sub = submittedAt.get(spillBase(run.jobId))
     if (sub !== undefined) latencies.push(run.startedAt - sub)
   }
 
@@ -366,11 +378,14 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
       sim.at(f0 + (i * 1000) / fillRate, () => {
         const via = submitVia()
         if (via === undefined) return
-        sim.submit(via, f.id, f.spec)
+        fillReqs.set(sim.submit(via, f.id, f.spec), f.id)
         unplaced.push({ id: f.id, at: sim.now })
       })
     })
-    sim.hooks.onRunStart = (run) => { if (fillIds.has(run.jobId)) placed.add(run.jobId) }
+    sim.hooks.onRunStart = (run) => {
+      const id = spillBase(run.jobId)
+      if (fillIds.has(id)) placed.add(id)
+    }
     // The first capacity rejection: the earliest-arriving job its arbiter finds no room for.
     let firstRejected: number | undefined
     let lastCount = -1
@@ -382,12 +397,14 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
       if (firstRejected === undefined) {
         unplaced = unplaced.filter((p) => !placed.has(p.id))
         for (const p of unplaced) {
-          if (sim.now - p.at < 2 * SLICE_MS) continue
-          const near = inCell.get(cellOf(p.id, cells))
+          // Stored (under the id its cell gave it) a while ago and still not running.
+          const id = finalOf.get(p.id)
+          if (id === undefined || sim.now - p.at < 2 * SLICE_MS) continue
+          const near = inCell.get(cellOf(id, cells))
           if (near === undefined) continue
           // The job's arbiter has its reason (above gossipMaxNodes, only the nodes that store it do).
-          const arbiter = sim.core(near).replicaSet(p.id).find((n) => sim.runState(n) === 'up') ?? near
-          const reason = sim.core(arbiter).jobRecord(p.id)?.pendingReason ?? ''
+          const arbiter = sim.core(near).replicaSet(id).find((n) => sim.runState(n) === 'up') ?? near
+          const reason = sim.core(arbiter).jobRecord(id)?.pendingReason ?? ''
           if (/lacks? (cpu|memory)/.test(reason)) firstRejected = Math.min(firstRejected ?? Infinity, index.get(p.id) as number)
         }
       }

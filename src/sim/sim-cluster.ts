@@ -232,10 +232,13 @@ export class SimCluster {
     this.lifecycle.leave(id)
   }
 
-  /** Submit a job through a node's API; returns the request id (see `replies`). */
-  submit(via: NodeId, id: string, spec: JobSpec): number {
+  /**
+   * Submit a job through a node's API; returns the request id (see `replies`). Without an
+   * idempotency key (`movable`, as here by default) the job may take another id in another cell.
+   */
+  submit(via: NodeId, id: string, spec: JobSpec, movable = true): number {
     const reqId = this.nextApiReq++
-    this.io.step(this.nodes.get(via), { kind: 'api', reqId, req: { op: 'submit', id, spec } })
+    this.io.step(this.nodes.get(via), { kind: 'api', reqId, req: { op: 'submit', id, spec, movable } })
     return reqId
   }
 

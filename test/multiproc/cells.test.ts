@@ -5,7 +5,8 @@
 // The agents' identities are made here, three per cell, so that both cells are always populated
 // (peer ids are random: six of them would land in one cell one run in 32); the seed is in cell 0,
 // so the nodes of cell 1 join through a node of another cell. Job ids come from Idempotency-Keys
-// chosen the same way: three jobs per cell.
+// chosen the same way: three jobs per cell. Then cell 0 is filled and jobs submitted without a
+// key spill into cell 1 (src/core/cell-router.ts).
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -172,5 +173,38 @@ describe('an agent cluster split into two cells', () => {
       }
       await waitFor(`no process of ${j.id}`, async () => (jobProcesses(j.id).length === 0 ? true : undefined), 10_000, 100)
     }
+
+    // Spill: with every node of cell 0 full (keyed jobs, which never move, of all its cpu), jobs
+    // submitted without a key through the seed (cell 0) all run in cell 1, those whose first id
+    // fell in cell 0 under another id (`<id>-sN`), and every agent answers for them by that id.
+    const fullKeys: string[] = []
+    for (let i = 0; fullKeys.length < PER_CELL; i++) {
+      const key = `cells-fill-${process.pid}-${Date.now()}-${i}`
+      if (cellOf(jobIdFor(key), CELLS) === 0) fullKeys.push(key)
+    }
+    const full: string[] = []
+    for (const key of fullKeys) {
+      const res = await post(seed, { name: 'filler', type: 'service', command: ['sleep', '60'], resources: { cpu: 2, memoryMb: 16 } }, { 'Idempotency-Key': key })
+      expect(res.status, JSON.stringify(res.body)).toBe(201)
+      full.push(res.body.id as string)
+    }
+    for (const id of full) await waitJob(fleet, seed, id, 'running (filling cell 0)', (x) => x.state === 'running' && running(x).length === 1, 20_000)
+    // Free capacity is announced (throttled): the seed's cell must have heard it is full.
+    await waitFor('cell 0 to be seen full by the seed', async () => (
+      (await getJson<{ nodes: Array<{ resources: { free: { cpu: number } } }> }>(`${seed.api}/v1/nodes`)).nodes.every((n) => n.resources.free.cpu < 0.1) ? true : undefined
+    ), 15_000, 100)
+    const movers: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const res = await post(seed, { name: 'mover', type: 'service', command: ['sleep', '60'], resources: { cpu: 0.1, memoryMb: 16 } })
+      expect(res.status, JSON.stringify(res.body)).toBe(201)
+      movers.push(res.body.id as string)
+    }
+    for (const id of movers) {
+      expect(cellOf(id, CELLS), `${id} is stored in cell 1`).toBe(1)
+      const seen = await waitJob(fleet, seed, id, 'running in cell 1', (x) => x.state === 'running' && running(x).length === 1, 20_000)
+      expect(cellOf(running(seen)[0]!.nodeId, CELLS)).toBe(1)
+      expect((await jobOn(members(1)[0]!, id))?.id).toBe(id)
+    }
+    console.log('spilled', movers.join(' '))
   }, 150_000)
 })

@@ -1,0 +1,220 @@
+// Admission: has this cell room for a job, before it is stored here? A job lives in the cell of
+// its id's hash (cells.ts), so a full cell used to keep a job pending while other cells had room
+// (the first cell to fill turned jobs away with the cluster two-thirds as full as best fit would
+// make it). A submit without an idempotency key may take another id, and so another cell: the
+// node taking it (cell-router.ts) asks the id's cell to admit it first, and on a refusal tries
+// the next id's cell. Nothing is stored before the cell admits the job, so a refusal leaves
+// nothing behind.
+//
+// The cell admits a job when it finds room for all its instances: on its members' announced free
+// capacity while that is gossiped (a local check, no messages), else by asking (as the arbiter
+// does, capacity-sample.ts): a sample of 8 nodes that admit the job by their totals, labels and
+// drain flag, doubling until room is found or every one of them was asked (a cell whose last full
+// scan found no room refuses from that for 10 s). Answers even half a second old admitted jobs
+// into full cells while a cell filled, so none are reused. Where the answers have room, the best
+// of those nodes is offered the job's first instance (its first attempt, as the arbiter would
+// offer it) and reserves it: admitted jobs no longer lost the last room of a filling cell to a
+// job admitted a moment later. The arbiter gets that node with the job (the `room` of its store
+// message) and offers it the same attempt, which the node's reservation accepts.
+import { rankNodes, RESOURCE_EPSILON, type PlacementJob } from '../placement/index.js'
+import type { CapacitySampler } from './capacity-sample.js'
+import type { JobBook } from './job-book.js'
+import type { toNodeView } from './job-status.js'
+import { Rng, seedFromString } from './rng.js'
+import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
+
+type NodeView = ReturnType<typeof toNodeView>
+
+export interface AdmitJob extends PlacementJob {
+  count: number
+  /** Rank as placement does for this job (the arbiter's `sample`: best fit for batch jobs). */
+  sample: number
+  /** Refuse it also when the cell is crowded (less than SPARE of its capacity free). */
+  spare: boolean
+}
+
+/**
+ * The cell's answer, in the step that decides it: admitted (with the node that reserved the first
+ * instance, where capacity is asked for), or null and why not.
+ */
+export type Verdict = (admitted: { reserved?: NodeId } | null, reason: string, now: Millis, out: Effect[]) => void
+
+interface Check {
+  job: AdmitJob
+  feasible: NodeView[]
+  asked: Set<NodeId>
+  answers: Map<NodeId, Resources>
+  /** Instances the answers so far have room for. */
+  fits: number
+  /** Nodes that turned the first instance down. */
+  refused: Set<NodeId>
+  /** The first instance's offer is out. */
+  offering: boolean
+  waiting: number
+  width: number
+  round: number
+  startedAt: Millis
+  done: Verdict
+}
+
+const FIRST_WIDTH = 8
+/** A cell with less than this share of its cpu or memory free is crowded (see AdmitJob.spare). */
+export const SPARE = 0.1
+
+/** The smaller share of cpu and memory free over `nodes` (by `free` of each). */
+function spareShare(nodes: readonly NodeView[], free: (v: NodeView) => Resources): number {
+  let cpu = 0, mem = 0, totalCpu = 0, totalMem = 0
+  for (const v of nodes) {
+    const f = free(v)
+    cpu += Math.max(0, f.cpu)
+    mem += Math.max(0, f.memoryMb)
+    totalCpu += v.total.cpu
+    totalMem += v.total.memoryMb
+  }
+  return Math.min(totalCpu > 0 ? cpu / totalCpu : 1, totalMem > 0 ? mem / totalMem : 1)
+}
+const NONE: Resources = { cpu: 0, memoryMb: 0 }
+
+/** How many instances of `need` fit in `free` (at most `cap`). */
+export function instancesIn(free: Resources, need: Resources, cap: number): number {
+  const by = (have: number, want: number): number => (want <= 0 ? cap : Math.floor((have + RESOURCE_EPSILON) / want))
+  return Math.max(0, Math.min(cap, by(free.cpu, need.cpu), by(free.memoryMb, need.memoryMb)))
+}
+
+export class Admission {
+  private readonly checks = new Map<number, Check>()
+  private nextCheck = 1
+
+  constructor(
+    private readonly book: JobBook,
+    private readonly views: () => NodeView[],
+    private readonly sampler: CapacitySampler,
+  ) {}
+
+  check(job: AdmitJob, now: Millis, out: Effect[], done: Verdict): void {
+    const views = this.views()
+    const feasible = this.sampler.fitting(job, views)
+    if (feasible.length === 0) {
+      // No node of this cell could ever take it (totals, labels, drain): the static reason.
+      done(null, this.reason(job, views.map((v) => ({ ...v, free: v.total }))), now, out)
+      return
+    }
+    if (!this.book.sampling()) {
+      let fits = 0
+      for (const v of feasible) fits += instancesIn(v.free, job.resources, job.count)
+      if (fits < job.count) done(null, this.reason(job, feasible), now, out)
+      else if (job.spare && spareShare(feasible, (v) => v.free) < SPARE) done(null, crowded(spareShare(feasible, (v) => v.free)), now, out)
+      else done({}, '', now, out)
+      return
+    }
+    // The last full scan found no room (and later answers and our offers did not change that): none now.
+    const memory = job.constraints.length === 0 ? this.sampler.remembered(feasible, now) : null
+    if (memory !== null && feasible.reduce((n, v) => n + instancesIn(memory.get(v.id) ?? NONE, job.resources, job.count), 0) < job.count) {
+      done(null, this.reason(job, feasible.map((v) => ({ ...v, free: memory.get(v.id) ?? NONE }))), now, out)
+      return
+    }
+    const id = this.nextCheck++
+    const c: Check = { job, feasible, asked: new Set(), answers: new Map(), fits: 0, refused: new Set(), offering: false, waiting: 0, width: FIRST_WIDTH, round: 0, startedAt: now, done }
+    this.checks.set(id, c)
+    this.ask(id, c, now, out)
+  }
+
+  /** An answer to one of our capacity asks (`offer` false) or to the first instance's offer. */
+  onAnswer(id: number, node: NodeId, offer: boolean, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
+    const c = this.checks.get(id)
+    if (c === undefined) return
+    c.waiting--
+    if (offer) {
+      c.offering = false
+      const free = c.answers.get(node) ?? NONE
+      if (msg?.type === 'accept') {
+        this.checks.delete(id)
+        c.done({ reserved: node }, '', now, out)
+        return
+      }
+      // Taken meanwhile (or no answer): that node has no room for it.
+      c.refused.add(node)
+      c.fits -= instancesIn(free, c.job.resources, c.job.count)
+      c.answers.set(node, NONE)
+    } else if (msg !== null && msg.type === 'capacity') {
+      this.sampler.heard(node, msg.free, now)
+      c.answers.set(node, msg.free)
+      c.fits += instancesIn(msg.free, c.job.resources, c.job.count)
+    }
+    this.next(id, c, now, out)
+  }
+
+  /** Checks under way (tests: none once every submit was answered). */
+  held(): number {
+    return this.checks.size
+  }
+
+  /** Room in the answers: offer the best node the first instance. Else ask more nodes, or refuse. */
+  private next(id: number, c: Check, now: Millis, out: Effect[]): void {
+    if (c.offering) return
+    if (c.job.spare && c.round === 1) {
+      // Choosy: the whole first sample decides whether the cell has room to spare.
+      if (c.waiting > 0) return
+      const answered = c.feasible.filter((v) => c.answers.has(v.id))
+      const share = spareShare(answered, (v) => c.answers.get(v.id) as Resources)
+      if (share < SPARE) {
+        this.checks.delete(id)
+        c.done(null, crowded(share), now, out)
+        return
+      }
+      c.job = { ...c.job, spare: false }
+    }
+    if (c.fits >= c.job.count) {
+      const pool = c.feasible.filter((v) => c.answers.has(v.id) && !c.refused.has(v.id)).map((v) => ({ ...v, free: c.answers.get(v.id) as Resources }))
+      const best = rankNodes(c.job, `${c.job.id}/0/1`, pool, { sample: c.job.sample }).candidates[0]
+      if (best !== undefined) {
+        c.waiting++
+        c.offering = true
+        this.book.send(out, best.nodeId, { type: 'offer', jobId: c.job.id, index: 0, attempt: 1, resources: c.job.resources }, this.book.config.offerTimeoutMs,
+          { purpose: 'admit', check: id, node: best.nodeId, offer: true })
+        return
+      }
+    }
+    // Answers still coming may have room.
+    if (c.waiting > 0) return
+    this.checks.delete(id)
+    // Rounds slowed by nodes that do not answer end here: the submit must not outlive its forward.
+    if (now - c.startedAt >= 2 * this.book.config.offerTimeoutMs) {
+      c.done(null, `no room found among ${c.answers.size} of ${c.feasible.length} nodes that answered within ${now - c.startedAt} ms`, now, out)
+      return
+    }
+    if (c.asked.size >= c.feasible.length) {
+      if (c.job.constraints.length === 0) this.sampler.scanned(new Map(c.answers), now)
+      c.done(null, this.reason(c.job, c.feasible.map((v) => ({ ...v, free: c.answers.get(v.id) ?? NONE }))), now, out)
+      return
+    }
+    this.checks.set(id, c)
+    if (c.round > 0) c.width *= 2
+    this.ask(id, c, now, out)
+  }
+
+  /** The next `width` feasible nodes not asked yet, a seeded uniform draw per round. */
+  private ask(id: number, c: Check, now: Millis, out: Effect[]): void {
+    const left = c.feasible.filter((v) => !c.asked.has(v.id))
+    const rng = new Rng(seedFromString(`${c.job.id}#admit#${c.round++}`))
+    const n = Math.min(c.width, left.length)
+    for (let i = 0; i < n; i++) {
+      const j = i + rng.int(left.length - i)
+      const v = left[j] as NodeView
+      left[j] = left[i] as NodeView
+      c.asked.add(v.id)
+      c.waiting++
+      this.book.stats.capacityAsks++
+      this.book.send(out, v.id, { type: 'capacity' }, this.book.config.offerTimeoutMs, { purpose: 'admit', check: id, node: v.id, offer: false })
+    }
+  }
+
+  private reason(job: AdmitJob, pool: NodeView[]): string {
+    const why = rankNodes(job, job.id, pool).pendingReason
+    return why ?? `room for fewer than ${job.count} instances`
+  }
+}
+
+function crowded(share: number): string {
+  return `the cell is crowded: ${Math.round(share * 1000) / 10}% of its capacity is free (it takes jobs another cell could take above ${SPARE * 100}%)`
+}

@@ -1,0 +1,142 @@
+// Spill (src/core/cell-router.ts, src/core/admission.ts): a submit without an idempotency key
+// whose id's cell has no room for it is admitted by another cell under another id; when no cell
+// tried has room it is stored under its own id and waits there. A refused admission stores nothing.
+import { describe, expect, it } from 'vitest'
+import { DEFAULT_SPILL_CELLS, spillBase, spillId } from '../../src/core/cell-router.js'
+import { cellOf } from '../../src/core/cells.js'
+import { JOBS_DEFAULTS } from '../../src/core/jobs-config.js'
+import type { JobSpec, JobStatus } from '../../src/core/job-types.js'
+import { SimCluster, simSpec } from '../../src/sim/sim-cluster.js'
+
+const CELLS = 3
+const FOREVER = { SIM_DURATION_MS: '3600000' }
+
+/** 18 nodes of 4 cpu in 3 cells; `sampled`: free capacity is asked for, not gossiped (large cells). */
+function cluster(seed: number, sampled: boolean, labels: (i: number) => Record<string, string> = () => ({})): SimCluster {
+  const jobsConfig = sampled ? { ...JOBS_DEFAULTS, gossipMaxNodes: 0 } : JOBS_DEFAULTS
+  const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1, cells: CELLS, jobsConfig })
+  sim.bootWarm(Array.from({ length: 18 }, (_, i) => ({ id: `node-${i + 1}`, name: `n${i + 1}`, total: { cpu: 4, memoryMb: 8192 }, labels: labels(i + 1) })), 1_000)
+  sim.run(2_000)
+  return sim
+}
+
+function api(sim: SimCluster, via: string, req: Parameters<SimCluster['api']>[1]): { status: number; body: unknown } {
+  const r = sim.api(via, req)
+  sim.runUntilTrue(() => sim.replies.has(r), 15_000)
+  return sim.replies.get(r) as { status: number; body: unknown }
+}
+
+function submit(sim: SimCluster, via: string, id: string, spec: JobSpec, movable: boolean): { status: number; body: unknown } {
+  const r = sim.submit(via, id, spec, movable)
+  sim.runUntilTrue(() => sim.replies.has(r), 15_000)
+  return sim.replies.get(r) as { status: number; body: unknown }
+}
+
+const running = (sim: SimCluster, job: string): string[] => sim.runs.filter((r) => r.jobId === job && r.endedAt === null).map((r) => r.node)
+/** A job id of `cell`, from a prefix. */
+const idIn = (cell: number, prefix: string): string => {
+  for (let i = 0; i < 10_000; i++) if (cellOf(`${prefix}-${i}`, CELLS) === cell) return `${prefix}-${i}`
+  throw new Error('no id')
+}
+
+/** Every node of `cell` runs a job that takes `cpu` of its 4 (jobs that may not move). */
+function fillCell(sim: SimCluster, cell: number, cpu = 4): void {
+  const nodes = sim.ids().filter((n) => cellOf(n, CELLS) === cell)
+  const ids = nodes.map((_, i) => idIn(cell, `full-${cell}-${i}`))
+  for (const id of ids) expect(submit(sim, 'node-1', id, simSpec({ type: 'service', resources: { cpu, memoryMb: 1024 }, env: FOREVER }), false).status).toBe(201)
+  sim.runUntilTrue(() => ids.every((id) => running(sim, id).length === 1), 10_000)
+  // Where free capacity is gossiped, the cell hears of it (announcements are throttled).
+  sim.run(2_000)
+}
+
+describe('spill into another cell', () => {
+  it('ids: the k-th id names its base', () => {
+    expect(spillId('j-1a2b', 0)).toBe('j-1a2b')
+    for (const k of [1, 2, 17]) expect(spillBase(spillId('j-1a2b', k))).toBe('j-1a2b')
+    expect(spillBase('job-12')).toBe('job-12')
+    expect(DEFAULT_SPILL_CELLS).toBeGreaterThan(1)
+  })
+
+  for (const sampled of [false, true]) {
+    const mode = sampled ? 'capacity asked' : 'capacity gossiped'
+    it(`a full cell refuses a movable job, which runs in another cell under another id (${mode})`, () => {
+      const sim = cluster(sampled ? 11 : 12, sampled)
+      const full = 0
+      fillCell(sim, full)
+      const base = idIn(full, 'mover')
+      const reply = submit(sim, 'node-2', base, simSpec({ type: 'service', resources: { cpu: 1, memoryMb: 256 }, env: FOREVER }), true)
+      expect(reply.status).toBe(201)
+      const id = (reply.body as { id: string }).id
+      expect(spillBase(id)).toBe(base)
+      expect(id).not.toBe(base)
+      expect(cellOf(id, CELLS)).not.toBe(full)
+      sim.runUntilTrue(() => running(sim, id).length === 1, 5_000)
+      expect(cellOf(running(sim, id)[0] as string, CELLS)).toBe(cellOf(id, CELLS))
+      // The refusal stored nothing: the base id is no job anywhere.
+      expect(api(sim, 'node-3', { op: 'get', id: base }).status).toBe(404)
+      expect(sim.storedIndex().has(base)).toBe(false)
+      // The same job without the right to move waits in its full cell, saying why.
+      const stuck = idIn(full, 'stuck')
+      expect(submit(sim, 'node-2', stuck, simSpec({ type: 'service', resources: { cpu: 1, memoryMb: 256 }, env: FOREVER }), false).status).toBe(201)
+      sim.run(2_000)
+      const status = api(sim, 'node-5', { op: 'get', id: stuck }).body as JobStatus
+      expect(status.state).toBe('pending')
+      expect(status.pendingReason).toMatch(/lack/)
+    })
+  }
+
+  it('a crowded cell (under 10% free) leaves a movable job to a cell with room to spare; a fixed one runs there', () => {
+    const sim = cluster(16, true)
+    const crowded = 1
+    fillCell(sim, crowded, 3.75)
+    const spec = simSpec({ type: 'service', resources: { cpu: 0.25, memoryMb: 64 }, env: FOREVER })
+    const mover = (submit(sim, 'node-2', idIn(crowded, 'mover'), spec, true).body as { id: string }).id
+    expect(cellOf(mover, CELLS)).not.toBe(crowded)
+    const fixed = idIn(crowded, 'fixed')
+    expect(submit(sim, 'node-2', fixed, spec, false).body).toEqual({ id: fixed })
+    sim.runUntilTrue(() => running(sim, mover).length === 1 && running(sim, fixed).length === 1, 5_000)
+    expect(cellOf(running(sim, fixed)[0] as string, CELLS)).toBe(crowded)
+  })
+
+  it('with no room in any cell, a movable job is stored under its own id and waits there', () => {
+    const sim = cluster(13, true)
+    for (let c = 0; c < CELLS; c++) fillCell(sim, c)
+    const base = idIn(1, 'late')
+    const reply = submit(sim, 'node-4', base, simSpec({ type: 'service', resources: { cpu: 1, memoryMb: 256 }, env: FOREVER }), true)
+    expect(reply).toEqual({ status: 201, body: { id: base } })
+    sim.run(2_000)
+    const status = api(sim, 'node-9', { op: 'get', id: base }).body as JobStatus
+    expect(status.state).toBe('pending')
+    expect(status.pendingReason).toMatch(/lack/)
+    // Nothing of the refused tries was left anywhere.
+    expect([...sim.storedIndex().keys()].filter((id) => spillBase(id) === base)).toEqual([base])
+  })
+
+  it('a job only another cell\'s nodes can run (a label) goes there', () => {
+    // Only nodes of cell 2 carry zone=b.
+    const sim = cluster(14, true, (i): Record<string, string> => (cellOf(`node-${i}`, CELLS) === 2 ? { zone: 'b' } : {}))
+    const base = idIn(0, 'zoned')
+    const spec = simSpec({ type: 'service', constraints: [{ label: 'zone', op: '=', value: 'b' }], env: FOREVER })
+    const reply = submit(sim, 'node-1', base, spec, true)
+    expect(reply.status).toBe(201)
+    const id = (reply.body as { id: string }).id
+    sim.runUntilTrue(() => running(sim, id).length === 1, 5_000)
+    expect(cellOf(running(sim, id)[0] as string, CELLS)).toBe(2)
+  })
+
+  it('every admission check ends, and a reservation made for an admitted job is the run', () => {
+    const sim = cluster(15, true)
+    const ids = Array.from({ length: 30 }, (_, i) => `burst-${i}`)
+    const reqs = ids.map((id, i) => sim.submit(`node-${1 + (i % 18)}`, id, simSpec({ type: 'service', resources: { cpu: 1, memoryMb: 256 }, env: FOREVER }), true))
+    sim.runUntilTrue(() => reqs.every((r) => sim.replies.has(r)), 10_000)
+    const placed = reqs.map((r) => (sim.replies.get(r)?.body as { id: string }).id)
+    sim.runUntilTrue(() => placed.every((id) => running(sim, id).length === 1), 10_000)
+    // Within the reservation's lifetime (10 s), every node's books hold exactly its runs: the node
+    // that reserved a job's first instance at admission is the node that runs it.
+    expect(sim.now - Math.min(...sim.runs.map((r) => r.startedAt))).toBeLessThan(JOBS_DEFAULTS.reservationTtlMs)
+    for (const node of sim.ids()) {
+      const cpu = sim.runs.filter((r) => r.node === node && r.endedAt === null).length
+      expect(sim.core(node).free().cpu, node).toBe(4 - cpu)
+    }
+  })
+})
