@@ -77,13 +77,19 @@ const NONE: Resources = { cpu: 0, memoryMb: 0 }
 
 /** How many instances of `need` fit in `free` (at most `cap`). */
 export function instancesIn(free: Resources, need: Resources, cap: number): number {
-  const by = (have: number, want: number): number => (want <= 0 ? cap : Math.floor((have + RESOURCE_EPSILON) / want))
-  return Math.max(0, Math.min(cap, by(free.cpu, need.cpu), by(free.memoryMb, need.memoryMb)))
+  const cpu = need.cpu <= 0 ? cap : Math.floor((free.cpu + RESOURCE_EPSILON) / need.cpu)
+  const mem = need.memoryMb <= 0 ? cap : Math.floor((free.memoryMb + RESOURCE_EPSILON) / need.memoryMb)
+  return Math.max(0, Math.min(cap, cpu, mem))
 }
 
 export class Admission {
   private readonly checks = new Map<number, Check>()
   private nextCheck = 1
+  /**
+   * Per job size, what the full-scan memory said (null: room; else why not), while the memory and
+   * the feasible nodes are unchanged: a full cell is asked about many jobs of few sizes.
+   */
+  private readonly byMemory = new Map<string, { version: number; feasible: readonly NodeView[]; refusal: string | null }>()
 
   constructor(
     private readonly book: JobBook,
@@ -108,9 +114,9 @@ export class Admission {
       return
     }
     // The last full scan found no room (and later answers and our offers did not change that): none now.
-    const memory = job.constraints.length === 0 ? this.sampler.remembered(feasible, now) : null
-    if (memory !== null && feasible.reduce((n, v) => n + instancesIn(memory.get(v.id) ?? NONE, job.resources, job.count), 0) < job.count) {
-      done(null, this.reason(job, feasible.map((v) => ({ ...v, free: memory.get(v.id) ?? NONE }))), now, out)
+    const refusal = job.constraints.length === 0 ? this.refusalByMemory(job, feasible, now) : null
+    if (refusal !== null) {
+      done(null, refusal, now, out)
       return
     }
     const id = this.nextCheck++
@@ -142,6 +148,20 @@ export class Admission {
       c.fits += instancesIn(msg.free, c.job.resources, c.job.count)
     }
     this.next(id, c, now, out)
+  }
+
+  private refusalByMemory(job: AdmitJob, feasible: NodeView[], now: Millis): string | null {
+    const memory = this.sampler.remembered(feasible, now)
+    if (memory === null) return null
+    const shape = `${job.resources.cpu}/${job.resources.memoryMb}/${job.count}`
+    const known = this.byMemory.get(shape)
+    if (known !== undefined && known.version === memory.version && known.feasible === feasible) return known.refusal
+    let fits = 0
+    for (const v of feasible) if ((fits += instancesIn(memory.free.get(v.id) ?? NONE, job.resources, job.count)) >= job.count) break
+    const refusal = fits >= job.count ? null : this.reason(job, feasible.map((v) => ({ ...v, free: memory.free.get(v.id) ?? NONE })))
+    if (this.byMemory.size >= 256) this.byMemory.clear()
+    this.byMemory.set(shape, { version: memory.version, feasible, refusal })
+    return refusal
   }
 
   /** Checks under way (tests: none once every submit was answered). */

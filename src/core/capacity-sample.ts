@@ -36,6 +36,8 @@ const FRESH_MS = 500
 const NO_NODES: ReadonlySet<NodeId> = new Set()
 /** How long a full scan that found no room stands for every instance it cannot fit (see `full`). */
 const FULL_MEMORY_MS = 10_000
+/** How long a reservation made at admission is taken as the first offer's answer (reservations live 10 s). */
+const RESERVED_MS = 2_000
 
 export class CapacitySampler {
   private readonly samples = new Map<string, Sample>()
@@ -52,8 +54,10 @@ export class CapacitySampler {
    * change of the memory or of the member views (every retry of every waiting instance built it).
    */
   private full: { at: Millis; free: Map<NodeId, Resources>; views: { of: NodeView[]; list: NodeView[] } | null } | null = null
-  /** The node that reserved a new job's first instance at admission (admission.ts), oldest first; kept FRESH_MS. */
+  /** The node that reserved a new job's first instance at admission (admission.ts), oldest first (see takeReserved). */
   private readonly reservedBy = new Map<string, { at: Millis; node: NodeId }>()
+  /** Changes whenever `full` does (a cache key for what is read from it). */
+  private fullVersion = 0
   /** Every node's last answer, for FRESH_MS (see ask). */
   private readonly recent = new Map<NodeId, { free: Resources; at: Millis }>()
 
@@ -64,13 +68,7 @@ export class CapacitySampler {
    * `rejected` tells which nodes turned this instance down lately.
    */
   pool(key: string, jobId: string, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected, now: Millis, out: Effect[]): NodeView[] | null {
-    let s = this.samples.get(key)
-    if (s === undefined && this.reservedBy.size > 0 && key === `${jobId}/0`) {
-      // A new job admitted with its first instance reserved: that node is its first sample (as
-      // just enough room), so the offer goes there and the reservation takes it.
-      const r = this.reservedBy.get(jobId)
-      if (r !== undefined && now - r.at <= FRESH_MS) this.samples.set(key, s = { at: r.at, round: 0, waiting: 0, free: new Map([[r.node, job.resources]]), width: 1 })
-    }
+    const s = this.samples.get(key)
     if (s !== undefined && s.waiting > 0 && now - s.at <= 2 * this.book.config.offerTimeoutMs) return null
     if (s !== undefined && s.waiting <= 0 && now - s.at <= FRESH_MS && [...s.free.keys()].some((n) => !rejected(n))) {
       return all().filter((v) => s.free.has(v.id)).map((v) => ({ ...v, free: s.free.get(v.id) as Resources }))
@@ -107,6 +105,7 @@ export class CapacitySampler {
         const free = new Map(s.free)
         for (const [n, r] of this.recent) if (!free.has(n) && now - r.at <= FULL_MEMORY_MS) free.set(n, r.free)
         this.full = { at: now, free, views: null }
+        this.fullVersion++
       }
       this.samples.delete(key)
       return false
@@ -215,16 +214,29 @@ export class CapacitySampler {
     if (f === undefined || this.full === null) return
     this.full.free.set(node, ok ? { cpu: f.cpu - resources.cpu, memoryMb: f.memoryMb - resources.memoryMb } : { cpu: 0, memoryMb: 0 })
     this.full.views = null
+    this.fullVersion++
   }
 
-  /** A node reserved a new job's first instance at admission (see pool). */
+  /** A node reserved a new job's first instance at admission (see takeReserved). */
   reserved(jobId: string, node: NodeId, now: Millis): void {
     for (const [id, r] of this.reservedBy) {
-      if (now - r.at <= FRESH_MS) break
+      if (now - r.at <= RESERVED_MS) break
       this.reservedBy.delete(id)
     }
     this.reservedBy.delete(jobId)
     this.reservedBy.set(jobId, { at: now, node })
+  }
+
+  /**
+   * The node that reserved this job's first instance at admission, told within RESERVED_MS (well
+   * inside the reservation's life), once: the arbiter grants it there as if its offer was taken.
+   */
+  takeReserved(jobId: string, now: Millis): NodeId | undefined {
+    if (this.reservedBy.size === 0) return undefined
+    const r = this.reservedBy.get(jobId)
+    if (r === undefined) return undefined
+    this.reservedBy.delete(jobId)
+    return now - r.at <= RESERVED_MS ? r.node : undefined
   }
 
   /** An answer to someone else's ask (admission's): later samples use it as their own. */
@@ -233,6 +245,7 @@ export class CapacitySampler {
     if (this.full?.free.has(node) === true) {
       this.full.free.set(node, free)
       this.full.views = null
+      this.fullVersion++
     }
   }
 
@@ -240,15 +253,16 @@ export class CapacitySampler {
    * What the last full scan that found no room says each of `nodes` has (later answers and our
    * offers included), or null when it is older than FULL_MEMORY_MS or does not cover them all.
    */
-  remembered(nodes: readonly NodeView[], now: Millis): ReadonlyMap<NodeId, Resources> | null {
+  remembered(nodes: readonly NodeView[], now: Millis): { free: ReadonlyMap<NodeId, Resources>; version: number } | null {
     const full = this.full
     if (full === null || now - full.at > FULL_MEMORY_MS || !nodes.every((v) => full.free.has(v.id))) return null
-    return full.free
+    return { free: full.free, version: this.fullVersion }
   }
 
   /** Every feasible node was asked for an unconstrained job and none had room: remember their answers. */
   scanned(free: Map<NodeId, Resources>, now: Millis): void {
     this.full = { at: now, free, views: null }
+    this.fullVersion++
   }
 
   /** Per-instance entries kept (see Arbiter.heldEntries). */
