@@ -102,13 +102,13 @@ export class Admission {
     const feasible = this.sampler.fitting(job, views)
     if (feasible.length === 0) {
       // No node of this cell could ever take it (totals, labels, drain): the static reason.
-      done(null, this.reason(job, views.map((v) => ({ ...v, free: v.total }))), now, out)
+      done(null, 'no node of this cell can run it (cpu, memory, labels or drain)', now, out)
       return
     }
     if (!this.book.sampling()) {
       let fits = 0
       for (const v of feasible) fits += instancesIn(v.free, job.resources, job.count)
-      if (fits < job.count) done(null, this.reason(job, feasible), now, out)
+      if (fits < job.count) done(null, noRoom(job, fits, feasible.length, 'announced'), now, out)
       else if (job.spare && spareShare(feasible, (v) => v.free) < SPARE) done(null, crowded(spareShare(feasible, (v) => v.free)), now, out)
       else done({}, '', now, out)
       return
@@ -158,7 +158,7 @@ export class Admission {
     if (known !== undefined && known.version === memory.version && known.feasible === feasible) return known.refusal
     let fits = 0
     for (const v of feasible) if ((fits += instancesIn(memory.free.get(v.id) ?? NONE, job.resources, job.count)) >= job.count) break
-    const refusal = fits >= job.count ? null : this.reason(job, feasible.map((v) => ({ ...v, free: memory.free.get(v.id) ?? NONE })))
+    const refusal = fits >= job.count ? null : noRoom(job, fits, feasible.length, 'remembered from a full scan')
     if (this.byMemory.size >= 256) this.byMemory.clear()
     this.byMemory.set(shape, { version: memory.version, feasible, refusal })
     return refusal
@@ -205,7 +205,7 @@ export class Admission {
     }
     if (c.asked.size >= c.feasible.length) {
       if (c.job.constraints.length === 0) this.sampler.scanned(new Map(c.answers), now)
-      c.done(null, this.reason(c.job, c.feasible.map((v) => ({ ...v, free: c.answers.get(v.id) ?? NONE }))), now, out)
+      c.done(null, noRoom(c.job, c.fits, c.feasible.length, 'asked'), now, out)
       return
     }
     this.checks.set(id, c)
@@ -228,13 +228,13 @@ export class Admission {
       this.book.send(out, v.id, { type: 'capacity' }, this.book.config.offerTimeoutMs, { purpose: 'admit', check: id, node: v.id, offer: false })
     }
   }
-
-  private reason(job: AdmitJob, pool: NodeView[]): string {
-    const why = rankNodes(job, job.id, pool).pendingReason
-    return why ?? `room for fewer than ${job.count} instances`
-  }
 }
 
 function crowded(share: number): string {
   return `the cell is crowded: ${Math.round(share * 1000) / 10}% of its capacity is free (it takes jobs another cell could take above ${SPARE * 100}%)`
+}
+
+/** A refusal's reason (only the router reads it: the job goes to another cell, or waits with the arbiter's own reason). */
+function noRoom(job: AdmitJob, fits: number, nodes: number, how: string): string {
+  return `room for ${fits} of ${job.count} instance(s) of ${job.resources.cpu} cpu, ${job.resources.memoryMb} MB on the cell's ${nodes} nodes that could run it (${how})`
 }
