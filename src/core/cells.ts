@@ -2,7 +2,8 @@
 // (a cluster-wide setting; 1 = one cell, the whole cluster). Membership (probing, push-pull,
 // gossip) and jobs (storing nodes, arbiters, runners) stay inside a cell; a job lives in the cell
 // hash(job id) mod `cells`, and an API request for it on a node of another cell is forwarded to a
-// contact there (src/core/cell-router.ts). A node knows every member of its own cell and a few
+// contact there (src/core/cell-router.ts). A job submitted without an idempotency key takes an id
+// of a cell with room for it (spill, cell-router.ts and admission.ts). A node knows every member of its own cell and a few
 // contacts per other cell (src/core/directory.ts). Both are pure functions of ids: no node is special.
 import { fnv1a64, mix64 } from '../placement/hash.js'
 
