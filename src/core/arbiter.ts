@@ -367,16 +367,6 @@ export class Arbiter {
       const job = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
       const allocKeyStr = `${r.id}/${index}/${attempt}`
       const others = new Set([...holders].filter((n) => n !== last?.nodeId))
-      // Admission reserved this very attempt on a node (admission.ts): that is an offer taken.
-      const reserved = index === 0 && attempt === 1 ? this.sampler.takeReserved(r.id, now) : undefined
-      const taker = reserved === undefined ? undefined : this.book.members.record(reserved)
-      if (reserved !== undefined && live(taker) && taker?.draining === false) {
-        this.sampler.offerAnswered(reserved, r.spec.resources, true)
-        this.granted(r.id, index, attempt, reserved, undefined, now, out)
-        holders.add(reserved)
-        wake = -Infinity
-        continue
-      }
       const pool = this.pool(key, r, views, others, now, out)
       // A sample is out: its answers wake the job (book.touch).
       if (pool === null) { wake = -Infinity; continue }

@@ -36,7 +36,7 @@ const FRESH_MS = 500
 const NO_NODES: ReadonlySet<NodeId> = new Set()
 /** How long a full scan that found no room stands for every instance it cannot fit (see `full`). */
 const FULL_MEMORY_MS = 10_000
-/** How long a reservation made at admission is taken as the first offer's answer (reservations live 10 s). */
+/** How long after admission its reservation directs the first offer (reservations live 10 s). */
 const RESERVED_MS = 2_000
 
 export class CapacitySampler {
@@ -68,7 +68,14 @@ export class CapacitySampler {
    * `rejected` tells which nodes turned this instance down lately.
    */
   pool(key: string, jobId: string, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected, now: Millis, out: Effect[]): NodeView[] | null {
-    const s = this.samples.get(key)
+    let s = this.samples.get(key)
+    if (s === undefined && this.reservedBy.size > 0 && key === `${jobId}/0`) {
+      // A new job whose first instance a node reserved at admission: the offer goes there (as to
+      // a node with just enough room), and the reservation takes it. The offer's round trip stays:
+      // an arbiter that thawed from a freeze learns meanwhile of a grant made while it was away.
+      const node = this.takeReserved(jobId, now)
+      if (node !== undefined) this.samples.set(key, s = { at: now, round: 0, waiting: 0, free: new Map([[node, job.resources]]), width: 1 })
+    }
     if (s !== undefined && s.waiting > 0 && now - s.at <= 2 * this.book.config.offerTimeoutMs) return null
     if (s !== undefined && s.waiting <= 0 && now - s.at <= FRESH_MS && [...s.free.keys()].some((n) => !rejected(n))) {
       return all().filter((v) => s.free.has(v.id)).map((v) => ({ ...v, free: s.free.get(v.id) as Resources }))
@@ -227,11 +234,8 @@ export class CapacitySampler {
     this.reservedBy.set(jobId, { at: now, node })
   }
 
-  /**
-   * The node that reserved this job's first instance at admission, told within RESERVED_MS (well
-   * inside the reservation's life), once: the arbiter grants it there as if its offer was taken.
-   */
-  takeReserved(jobId: string, now: Millis): NodeId | undefined {
+  /** The node that reserved this job's first instance at admission, told within RESERVED_MS (well inside the reservation's life), once. */
+  private takeReserved(jobId: string, now: Millis): NodeId | undefined {
     if (this.reservedBy.size === 0) return undefined
     const r = this.reservedBy.get(jobId)
     if (r === undefined) return undefined
