@@ -17,10 +17,9 @@
 // job admitted a moment later. The arbiter gets that node with the job (the `room` of its store
 // message) and offers it the same attempt, which the node's reservation accepts.
 import { rankNodes, RESOURCE_EPSILON, type PlacementJob } from '../placement/index.js'
-import type { CapacitySampler } from './capacity-sample.js'
+import { drawNodes, type CapacitySampler } from './capacity-sample.js'
 import type { JobBook } from './job-book.js'
 import type { toNodeView } from './job-status.js'
-import { Rng, seedFromString } from './rng.js'
 import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
 
 type NodeView = ReturnType<typeof toNodeView>
@@ -108,8 +107,9 @@ export class Admission {
     if (!this.book.sampling()) {
       let fits = 0
       for (const v of feasible) fits += instancesIn(v.free, job.resources, job.count)
+      const share = job.spare ? spareShare(feasible, (v) => v.free) : 1
       if (fits < job.count) done(null, noRoom(job, fits, feasible.length, 'announced'), now, out)
-      else if (job.spare && spareShare(feasible, (v) => v.free) < SPARE) done(null, crowded(spareShare(feasible, (v) => v.free)), now, out)
+      else if (share < SPARE) done(null, crowded(share), now, out)
       else done({}, '', now, out)
       return
     }
@@ -216,16 +216,11 @@ export class Admission {
   /** The next `width` feasible nodes not asked yet, a seeded uniform draw per round. */
   private ask(id: number, c: Check, now: Millis, out: Effect[]): void {
     const left = c.feasible.filter((v) => !c.asked.has(v.id))
-    const rng = new Rng(seedFromString(`${c.job.id}#admit#${c.round++}`))
-    const n = Math.min(c.width, left.length)
-    for (let i = 0; i < n; i++) {
-      const j = i + rng.int(left.length - i)
-      const v = left[j] as NodeView
-      left[j] = left[i] as NodeView
-      c.asked.add(v.id)
+    for (const node of drawNodes(`${c.job.id}#admit#${c.round++}`, left, c.width)) {
+      c.asked.add(node)
       c.waiting++
       this.book.stats.capacityAsks++
-      this.book.send(out, v.id, { type: 'capacity' }, this.book.config.offerTimeoutMs, { purpose: 'admit', check: id, node: v.id, offer: false })
+      this.book.send(out, node, { type: 'capacity' }, this.book.config.offerTimeoutMs, { purpose: 'admit', check: id, node, offer: false })
     }
   }
 }

@@ -39,6 +39,25 @@ const FULL_MEMORY_MS = 10_000
 /** How long after admission its reservation directs the first offer (reservations live 10 s). */
 const RESERVED_MS = 2_000
 
+/**
+ * `width` of `ok`, drawn without replacement by a generator seeded with `seed` (the instance and
+ * round): a uniform sample that differs per round, O(width) draws instead of hashing and sorting
+ * the whole cell per ask. All of them, in order, when `width` covers them.
+ */
+export function drawNodes(seed: string, ok: readonly NodeView[], width: number): NodeId[] {
+  if (width >= ok.length) return ok.map((v) => v.id)
+  const rng = new Rng(seedFromString(seed))
+  const pool = ok.slice()
+  const out: NodeId[] = []
+  for (let i = 0; i < width; i++) {
+    const j = i + rng.int(pool.length - i)
+    const v = pool[j] as NodeView
+    pool[j] = pool[i] as NodeView
+    out.push(v.id)
+  }
+  return out
+}
+
 export class CapacitySampler {
   private readonly samples = new Map<string, Sample>()
   private fitFor: NodeView[] | null = null
@@ -138,25 +157,6 @@ export class CapacitySampler {
   }
 
   /**
-   * `width` of the feasible nodes, drawn without replacement by a generator seeded with the
-   * instance and round: a uniform sample that differs per round, O(width) draws instead of
-   * hashing and sorting the whole cell per ask.
-   */
-  private draw(key: string, round: number, ok: NodeView[], width: number): NodeId[] {
-    if (width >= ok.length) return ok.map((v) => v.id)
-    const rng = new Rng(seedFromString(`${key}#${round}`))
-    const pool = ok.slice()
-    const out: NodeId[] = []
-    for (let i = 0; i < width; i++) {
-      const j = i + rng.int(pool.length - i)
-      const v = pool[j] as NodeView
-      pool[j] = pool[i] as NodeView
-      out.push(v.id)
-    }
-    return out
-  }
-
-  /**
    * The nodes whose totals, labels and drain flag admit a job of this shape, kept per views array
    * (the arbiter keeps one per member table version) and job shape: a cell's waiting jobs come in
    * few shapes, and each retry filtered the whole cell again.
@@ -178,7 +178,7 @@ export class CapacitySampler {
 
   private ask(key: string, jobId: string, job: Job, all: () => NodeView[], exclude: ReadonlySet<NodeId>, rejected: Rejected, width: number, now: Millis, out: Effect[]): NodeView[] | null {
     const round = (this.samples.get(key)?.round ?? 0) + 1
-    const picks = this.draw(key, round, this.feasible(job, all, exclude, rejected), width)
+    const picks = drawNodes(`${key}#${round}`, this.feasible(job, all, exclude, rejected), width)
     // Nothing can ever take it as things stand: rank the static view, which says why.
     if (picks.length === 0) return all().map((v) => ({ ...v, free: v.total }))
     const s: Sample = { at: now, round, waiting: 0, free: new Map(), width }

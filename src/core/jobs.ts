@@ -493,15 +493,15 @@ export class Jobs {
     return this.liveNodes() > this.config.gossipMaxNodes
   }
 
-  /**
-   * The active jobs this node arbitrates: kept per live version (who arbitrates moves only when
-   * the live set does), so a tick walks these, not every active job it stores or runs.
-   */
   /** What the arbiter keeps per instance and run (tests: it must not outlive the jobs). */
   arbiterEntries(): number {
     return this.arbiter.heldEntries()
   }
 
+  /**
+   * The active jobs this node arbitrates: kept per live version (who arbitrates moves only when
+   * the live set does), so a tick walks these, not every active job it stores or runs.
+   */
   private arbitered(): Set<string> {
     const version = this.members.liveVersion()
     if (this.mine.version !== version) {
