@@ -30,7 +30,7 @@ export type Pending =
   | { purpose: 'drain'; reqId: number; node: NodeId }
   | { purpose: 'repair'; node: NodeId; ids: string[] }
   | { purpose: 'job-sync'; node: NodeId }
-  | { purpose: 'end'; allocId: string }
+  | { purpose: 'end'; allocId: string; node: NodeId }
   | { purpose: 'capacity'; key: string; jobId: string; node: NodeId }
   | { purpose: 'admit'; check: number; node: NodeId; offer: boolean }
   | { purpose: 'read'; readId: number; node: NodeId }

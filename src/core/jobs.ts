@@ -238,7 +238,7 @@ export class Jobs {
         this.arbiter.onCapacity(p, msg, now)
         return
       case 'end':
-        this.runner.onEndAck(p.allocId, ok, now, out)
+        this.runner.onEndAck(p.allocId, p.node, ok, now, out)
         return
       case 'update':
       case 'sync-push':

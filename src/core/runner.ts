@@ -6,7 +6,7 @@ import { allocKey, duplicateKey, jobState, latestAllocations } from './job-merge
 import type { JobBook } from './job-book.js'
 import { allocationId } from './job-status.js'
 import type { Allocation, AllocState, DuplicateRun, JobRecord, ProcessExit } from './job-types.js'
-import type { Effect, Millis, Resources, RpcResponse } from './types.js'
+import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
 
 interface LocalAlloc {
   jobId: string
@@ -19,11 +19,18 @@ interface LocalAlloc {
   stopping?: 'cancel' | 'fenced' | 'moved' | 'drain'
 }
 
-/** A run's end not yet on another storing node: sent again at `retryAt` until one acknowledges it. */
+/**
+ * A run's end not yet on another storing node: sent again at `retryAt` until one acknowledges it.
+ * Kept after the first acknowledgement (`taken`) until every storing node sent it has answered,
+ * so that one that failed to take it is sent it once more.
+ */
 interface EndReport {
   jobId: string
   alloc: Allocation
   retryAt: Millis | null
+  taken: boolean
+  /** Answers still to come. */
+  waiting: number
 }
 
 /** An end report no storing node acknowledged is sent again after this. */
@@ -91,7 +98,7 @@ export class Runner {
     const others = this.book.replicaSet(jobId).filter((n) => n !== this.book.members.selfId)
     if (others.length === 0) { this.book.update(jobId, alloc, now, out); return }
     const id = allocationId(jobId, alloc.index, alloc.attempt)
-    this.ends.set(id, { jobId, alloc, retryAt: null })
+    this.ends.set(id, { jobId, alloc, retryAt: null, taken: false, waiting: 0 })
     this.wakeCache = null
     this.sendEnd(id, others, out)
   }
@@ -102,17 +109,32 @@ export class Runner {
     if (e === undefined || r === undefined) { this.ends.delete(id); this.wakeCache = null; return }
     const rec = { ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }
     const update = { type: 'job-update' as const, jobs: [rec] }
-    for (const n of to) this.book.send(out, n, update, this.book.config.storeTimeoutMs, { purpose: 'end', allocId: id })
+    e.waiting += to.length
+    for (const n of to) this.book.send(out, n, update, this.book.config.storeTimeoutMs, { purpose: 'end', allocId: id, node: n })
   }
 
-  /** A storing node's answer to an end report: the first on disk makes the end ours too. */
-  onEndAck(id: string, ok: boolean, now: Millis, out: Effect[]): void {
+  /**
+   * A storing node's answer to an end report: the first on disk makes the end ours too. Every
+   * storing node was sent it, so it is not replicated again (that was a second copy of every end
+   * to every storing node); one that did not take it is sent it once more.
+   */
+  onEndAck(id: string, node: NodeId, ok: boolean, now: Millis, out: Effect[]): void {
     const e = this.ends.get(id)
     if (e === undefined) return
+    e.waiting--
+    if (ok && !e.taken) {
+      e.taken = true
+      e.retryAt = null
+      const r = this.book.get(e.jobId)
+      if (r !== undefined) this.book.merge({ ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }, now, out, true, false)
+    } else if (!ok && e.taken) {
+      const r = this.book.get(e.jobId)
+      if (r !== undefined) this.book.send(out, node, { type: 'job-update', jobs: [r] }, this.book.config.storeTimeoutMs, { purpose: 'update' })
+    } else if (!ok) {
+      e.retryAt ??= now + END_RETRY_MS
+    }
+    if (e.taken && e.waiting <= 0) this.ends.delete(id)
     this.wakeCache = null
-    if (!ok) { e.retryAt ??= now + END_RETRY_MS; return }
-    this.ends.delete(id)
-    this.book.update(e.jobId, e.alloc, now, out)
   }
 
   /** Expire reservations whose start never came; past the drain deadline, stop what still runs. */

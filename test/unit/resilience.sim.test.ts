@@ -1,6 +1,7 @@
 // Resilience on the simulated network (issue 4): drain and its deadline, replica repair when a
 // storing node dies or leaves, and zombies recorded in the job's own history. Real cores, seeded.
 import { describe, expect, it } from 'vitest'
+import { JOBS_DEFAULTS } from '../../src/core/jobs-config.js'
 import { SimCluster, simSpec } from '../../src/sim/sim-cluster.js'
 
 function cluster(n: number, seed = 1): SimCluster {
@@ -204,6 +205,39 @@ describe('reported ends', () => {
     for (const n of storing) sim.cut(runner, n, false)
     sim.runUntilTrue(() => storing.every((n) => sim.core(n).jobStatus('e')?.state === 'succeeded'), 15_000)
     expect(sim.runs.filter((r) => r.jobId === 'e')).toHaveLength(2)
+  })
+
+  it('a run\'s end goes to each storing node once; one that did not take it is sent it once more', () => {
+    const sim = cluster(5, 9)
+    sim.submit('node-1', 'g', simSpec({ env: { SIM_DURATION_MS: '1000' } }))
+    sim.runUntilTrue(() => runningOn(sim, 'g').length === 1, 3_000)
+    const runner = runningOn(sim, 'g')[0] as string
+    const storing = sim.core('node-1').replicaSet('g').filter((n) => n !== runner)
+    expect(storing.length).toBeGreaterThanOrEqual(2)
+    // The runner's end reports, by the core's own effects.
+    const ends: string[] = []
+    const core = sim.core(runner)
+    const step = core.step.bind(core)
+    core.step = (ev, now) => {
+      const effects = step(ev, now)
+      for (const e of effects) {
+        if (e.kind === 'send' && e.msg.type === 'job-update' && e.msg.jobs.some((j) => j.id === 'g' && Object.values(j.allocations).some((a) => a.state === 'succeeded'))) ends.push(e.to)
+      }
+      return effects
+    }
+    const late = storing[1] as string
+    sim.cut(runner, late)
+    sim.runUntilTrue(() => runningOn(sim, 'g').length === 0, 5_000)
+    sim.runUntilTrue(() => sim.core(runner).jobStatus('g')?.state === 'succeeded', 2_000)
+    // The one cut off timed out: it is sent the end a second time (and times out again).
+    sim.run(3 * JOBS_DEFAULTS.storeTimeoutMs)
+    expect(ends.filter((n) => n === late)).toHaveLength(2)
+    for (const n of storing) if (n !== late) expect(ends.filter((to) => to === n)).toHaveLength(1)
+    expect(ends.filter((n) => !storing.includes(n))).toEqual([])
+    // Healed, it gets the end from the other storing nodes.
+    sim.cut(runner, late, false)
+    sim.runUntilTrue(() => sim.core(late).jobStatus('g')?.state === 'succeeded', 15_000)
+    expect(ends.filter((n) => n === late)).toHaveLength(2)
   })
 
   it('a run\'s end that could not be delivered is sent again once the storing nodes are reachable', () => {
