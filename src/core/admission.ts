@@ -10,7 +10,8 @@
 // capacity while that is gossiped (a local check, no messages), else by asking (as the arbiter
 // does, capacity-sample.ts): a sample of 8 nodes that admit the job by their totals, labels and
 // drain flag, doubling until room is found or every one of them was asked (a cell whose last full
-// scan found no room refuses from that for 10 s). Answers even half a second old admitted jobs
+// scan found no room refuses from that for 10 s; the member that scanned tells the others, so a
+// full cell is scanned about once per 10 s instead of once by every member asked). Answers even half a second old admitted jobs
 // into full cells while a cell filled, so none are reused. Where the answers have room, the best
 // of those nodes is offered the job's first instance (its first attempt, as the arbiter would
 // offer it) and reserves it: admitted jobs no longer lost the last room of a filling cell to a
@@ -204,7 +205,7 @@ export class Admission {
       return
     }
     if (c.asked.size >= c.feasible.length) {
-      if (c.job.constraints.length === 0) this.sampler.scanned(new Map(c.answers), now)
+      if (c.job.constraints.length === 0) this.sampler.scanned(new Map(c.answers), now, out)
       c.done(null, noRoom(c.job, c.fits, c.feasible.length, 'asked'), now, out)
       return
     }

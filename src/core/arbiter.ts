@@ -89,6 +89,11 @@ export class Arbiter {
     this.admission.onAnswer(p.check, p.node, p.offer, msg, now, out)
   }
 
+  /** Another member of the cell scanned it and found no room (see CapacitySampler.adopt). */
+  adoptScan(free: ReadonlyArray<readonly [NodeId, number, number]>, now: Millis): void {
+    this.sampler.adopt(free, now)
+  }
+
   /** A node's answer to a capacity sample (see capacity-sample.ts). */
   onCapacity(p: Extract<Pending, { purpose: 'capacity' }>, msg: RpcResponse | null, now: Millis): void {
     this.sampler.onAnswer(p.key, p.jobId, p.node, msg, now)

@@ -9,7 +9,7 @@
 // A sample serves its instance for freshMs; when every node in it turned the offer down, or it
 // is stale, the next round asks k others (the draw's seed changes with the round).
 import { checkFeasibility, type rankNodes } from '../placement/index.js'
-import type { JobBook } from './job-book.js'
+import { live, type JobBook } from './job-book.js'
 import { Rng, seedFromString } from './rng.js'
 import type { toNodeView } from './job-status.js'
 import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
@@ -36,6 +36,8 @@ const FRESH_MS = 500
 const NO_NODES: ReadonlySet<NodeId> = new Set()
 /** How long a full scan that found no room stands for every instance it cannot fit (see `full`). */
 const FULL_MEMORY_MS = 10_000
+/** Most nodes a full scan may have for it to be shared with the cell (the wire schema's bound). */
+export const SHARE_MAX_NODES = 2_000
 /** How long after admission its reservation directs the first offer (reservations live 10 s). */
 const RESERVED_MS = 2_000
 
@@ -130,8 +132,7 @@ export class CapacitySampler {
       if (job.constraints.length === 0) {
         const free = new Map(s.free)
         for (const [n, r] of this.recent) if (!free.has(n) && now - r.at <= FULL_MEMORY_MS) free.set(n, r.free)
-        this.full = { at: now, free, views: null }
-        this.fullVersion++
+        this.scanned(free, now, out)
       }
       this.samples.delete(key)
       return false
@@ -263,9 +264,28 @@ export class CapacitySampler {
     return { free: full.free, version: this.fullVersion }
   }
 
-  /** Every feasible node was asked for an unconstrained job and none had room: remember their answers. */
-  scanned(free: Map<NodeId, Resources>, now: Millis): void {
+  /**
+   * Every feasible node was asked for an unconstrained job and none had room: remember their
+   * answers, and tell the cell's other members. Each member asked to admit a job used to scan the
+   * cell itself once its memory expired: near a full cluster, ~100 asks per member per 10 s.
+   */
+  scanned(free: Map<NodeId, Resources>, now: Millis, out: Effect[]): void {
     this.full = { at: now, free, views: null }
+    this.fullVersion++
+    if (free.size > SHARE_MAX_NODES) return
+    const self = this.book.members.selfId
+    const msg = { type: 'capacity-scan' as const, free: [...free].map(([n, r]): [NodeId, number, number] => [n, r.cpu, r.memoryMb]) }
+    for (const r of this.book.members.records()) {
+      if (r.id !== self && live(r)) this.book.send(out, r.id, msg, this.book.config.storeTimeoutMs, { purpose: 'update' })
+    }
+  }
+
+  /**
+   * Another member's full scan that found no room: it stands here as our own would (and is kept
+   * current the same way). Not passed on: only a node that scanned tells the cell.
+   */
+  adopt(free: ReadonlyArray<readonly [NodeId, number, number]>, now: Millis): void {
+    this.full = { at: now, free: new Map(free.map(([n, cpu, memoryMb]) => [n, { cpu, memoryMb }])), views: null }
     this.fullVersion++
   }
 

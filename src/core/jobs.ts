@@ -169,6 +169,11 @@ export class Jobs {
       case 'capacity':
         this.reply(out, reqId, { type: 'capacity', free: this.runner.free() })
         return true
+      case 'capacity-scan':
+        // Only a member of our cell scanned our cell.
+        if (this.members.record(from) !== undefined) this.arbiter.adoptScan(msg.free, now)
+        this.reply(out, reqId, { type: 'ok' })
+        return true
       // Asked directly to keep a job: write it before answering, whatever our own view of the
       // replica set says (the asker's view chose us; the ok is what makes the submit durable).
       case 'store-job':

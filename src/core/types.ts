@@ -87,6 +87,12 @@ export type RpcRequest =
   | { type: 'job-sync'; digests: JobDigests }
   /** What is your free capacity now (src/core/capacity-sample.ts)? */
   | { type: 'capacity' }
+  /**
+   * A full scan of the sender's cell found no room: what each node answered (node, free cpu,
+   * free memory MB). Its cell's other members refuse by it for a while instead of each scanning
+   * the cell again (capacity-sample.ts); no answer is needed.
+   */
+  | { type: 'capacity-scan'; free: Array<[NodeId, number, number]> }
   /** Contacts in other cells, exchanged (the answer is the same message from the other side). */
   | { type: 'directory'; contacts: Contact[] }
   /** An API request for a job (or node) of the receiver's cell, from a node of another cell. */

@@ -106,6 +106,7 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('directory'), contacts: Contacts }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('api'), req: ApiRequestSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('capacity') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('capacity-scan'), free: Type.Array(Type.Tuple([Id, Amount, Amount]), { maxItems: 2_000 }) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-fetch'), ids: Type.Union([Type.Array(Id, { maxItems: 20_000 }), Type.Null()]), after: Type.Optional(Id) }, { additionalProperties: false }),
 ])
 

@@ -85,6 +85,29 @@ describe('spill into another cell', () => {
     })
   }
 
+  it('a full scan that found no room is shared with the cell: its other members refuse by it without asking', () => {
+    const sim = cluster(17, true)
+    const full = 0
+    fillCell(sim, full)
+    const members = sim.ids().filter((n) => cellOf(n, CELLS) === full)
+    const [first, ...others] = members as [string, ...string[]]
+    const spec = simSpec({ type: 'service', resources: { cpu: 1, memoryMb: 256 }, env: FOREVER })
+    const asks = (n: string): number => sim.core(n).stats.capacityAsks
+    const admit = (via: string, id: string): number => api(sim, via, { op: 'submit', id, spec, admit: 'room' }).status
+    // A member asked to admit a job into its full cell scans it: every member that could run it.
+    const before = asks(first)
+    expect(admit(first, idIn(full, 'scan'))).toBe(409)
+    expect(asks(first) - before).toBe(members.length)
+    sim.run(100)
+    // The others refuse from that scan: not one more ask.
+    for (const n of others) {
+      const mine = asks(n)
+      expect(admit(n, idIn(full, `by-${n}`)), n).toBe(409)
+      expect(asks(n), n).toBe(mine)
+    }
+    expect(sim.storedIndex().size).toBe(members.length)
+  })
+
   it('a crowded cell (under 10% free) leaves a movable job to a cell with room to spare; a fixed one runs there', () => {
     const sim = cluster(16, true)
     const crowded = 1
