@@ -106,6 +106,7 @@ export class NodeCore {
   /** Feed one event; returns what the caller must do, in order. */
   step(event: CoreEvent, now: Millis): Effect[] {
     const out: Effect[] = []
+    this.wake = null
     this.lastNow = now
     this.stepOut = out
     switch (event.kind) {
@@ -159,7 +160,9 @@ export class NodeCore {
       this.jobs.onLiveChange(now, out)
     }
     this.jobs.endStep(now, out)
-    return this.internal.size === 0 ? out : this.takeInternalReplies(out)
+    const effects = this.internal.size === 0 ? out : this.takeInternalReplies(out)
+    this.wake = null
+    return effects
   }
 
   private lastNow: Millis = 0
@@ -206,6 +209,7 @@ export class NodeCore {
   /** Contacts of other cells known from elsewhere (the simulator's warm boot: a cluster that has run a while). */
   learnContacts(contacts: readonly Contact[], now: Millis): void {
     this.directory.learned(contacts.filter((c) => this.directory.cellOf(c.id) !== this.directory.myCell), now)
+    this.wake = null
   }
 
   /** The cell this node is in (0 with one cell). */
@@ -225,10 +229,17 @@ export class NodeCore {
    * before it, since they would find nothing due. Ticks are ~60% of an idle node's events.
    */
   wakeAt(): Millis {
+    // Only a step changes it: kept until the next (the simulator asks after each step and twice
+    // per tick it runs, each time walking every part of a node that is cold in cache).
+    if (this.wake !== null) return this.wake
     let at = Math.min(this.membership.wakeAt(), this.jobs.wakeAt(), this.directory.wakeAt())
     if (!this.jobs.sampling() && this.jobs.capacityChanged()) at = Math.min(at, this.nextCapacityAt)
+    this.wake = at
     return at
   }
+
+  /** wakeAt() since the last step (null: to compute). */
+  private wake: Millis | null = null
 
   private announceCapacity(now: Millis, out: Effect[]): void {
     // While throttled the change stays pending, so the latest free capacity goes out next time.
