@@ -41,6 +41,11 @@ export class Directory {
     this.nextAt = config.cells > 1 ? now + 1_000 : Infinity
   }
 
+  /** The cluster's cell count, as this node was started with it. */
+  get cells(): number {
+    return this.config.cells
+  }
+
   get enabled(): boolean {
     return this.config.cells > 1
   }
@@ -139,7 +144,7 @@ export class Directory {
   }
 
   private message(): RpcRequest & { type: 'directory' } {
-    return { type: 'directory', contacts: [...this.ownSample(this.config.perCell), ...this.all()] }
+    return { type: 'directory', contacts: [...this.ownSample(this.config.perCell), ...this.all()], cells: this.config.cells }
   }
 
   /** Returns true when the request was a directory exchange (answered). */
@@ -155,7 +160,8 @@ export class Directory {
     const to = this.pending.get(corr)
     if (to === undefined) return false
     this.pending.delete(corr)
-    if (msg === null || msg.type !== 'directory') {
+    // A node of a cluster split into another number of cells is no contact (node-core.ts refuses it too).
+    if (msg === null || msg.type !== 'directory' || (msg.cells !== undefined && msg.cells !== this.config.cells)) {
       this.drop(to)
       return true
     }

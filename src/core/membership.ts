@@ -73,6 +73,8 @@ export class Membership {
     private readonly nextCorr: () => number,
     /** Records of nodes of other cells are not members (see cells.ts): they go here instead. */
     private readonly foreign?: (r: NodeRecord) => boolean,
+    /** The cell count, on every sync: a node of a cluster split otherwise refuses it (node-core.ts). */
+    private readonly cells = 1,
   ) {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
     this.ticks = new TickClock(config.tickMs)
@@ -180,9 +182,8 @@ export class Membership {
   }
 
   /**
-   * The earliest time a tick could do anything: a probe to send or time out, a suspicion to
-   * expire, a sync or reconnect due, our record to announce. A runtime may skip the ticks before
-   * it (the simulator does); a tick that comes after it is not taken for a stall.
+   * The earliest time a tick could do anything: a probe to send or time out, a suspicion to expire,
+   * a sync, reconnect or announcement due. A runtime may skip the ticks before it; one after it is no stall.
    */
   wakeAt(): Millis {
     const at = this.ticks.started ? this.nextDue() : -Infinity
@@ -525,7 +526,7 @@ export class Membership {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
     // 2 probe rounds: an answer may carry many records, but it is still one frame on loopback/LAN.
-    this.send(peer, { type: 'sync', records: [], digest: this.digest() }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+    this.send(peer, { type: 'sync', records: [], digest: this.digest(), cells: this.cells }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
   }
 
   /** The table's bucket digest, computed again only after the table changed. */

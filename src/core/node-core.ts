@@ -8,7 +8,7 @@ import type { ApiReply, ApiRequest, JobRecord, JobStatus } from './job-types.js'
 import { Jobs, JOBS_DEFAULTS, type JobsConfig, type JobsStats } from './jobs.js'
 import { Membership, type MembershipStats, type SelfInfo } from './membership.js'
 import { Rng, seedFromString } from './rng.js'
-import type { Contact, CoreEvent, Effect, Millis, NodeRecord, NodeStatus, Resources } from './types.js'
+import type { Contact, CoreEvent, Effect, Millis, NodeRecord, NodeStatus, Resources, RpcRequest } from './types.js'
 
 export interface CoreInit {
   self: SelfInfo
@@ -40,6 +40,8 @@ const DIRECTORY_EXCHANGE_MS = 300_000
  * that a second contact still answers within the API's 15 s.
  */
 const FORWARD_TIMEOUT_MS = 6_000
+/** The error code of a refused sync or directory exchange from a node started with another --cells. */
+export const CELLS_MISMATCH = 'cells_mismatch'
 
 export class NodeCore {
   private readonly membership: Membership
@@ -83,7 +85,7 @@ export class NodeCore {
       if (this.directory.cellOf(r.id) === this.directory.myCell) return false
       if (r.state === 'alive' || r.state === 'suspect') this.directory.note({ id: r.id, addrs: r.addrs, incarnation: r.incarnation })
       return true
-    })
+    }, cells)
     this.router = new CellRouter(this.directory, nextCorr, FORWARD_TIMEOUT_MS, (req, o, done) => this.internalApi(req, o, done), cells, () => this.lastNow)
     if (init.storedJobs !== undefined && init.storedJobs.length > 0) this.jobs.load(init.storedJobs, init.now, out)
     if (init.drain != null) {
@@ -131,6 +133,11 @@ export class NodeCore {
           const reqId = event.reqId
           // Asked by a node of another cell: answer here, never forward again.
           this.internalApi(event.msg.req, out, (reply, o) => o.push({ kind: 'reply', reqId, msg: { type: 'api-reply', status: reply.status, body: reply.body } }))
+        } else if (this.otherCells(event.msg)) {
+          // A node of a cluster split into another number of cells: its records and contacts are
+          // not ours to merge (every node of a cluster must be started with the same --cells).
+          const message = `node ${this.membership.id} runs with --cells ${this.directory.cells}, node ${event.from} with --cells ${String(event.msg.cells)}: every node of a cluster needs the same`
+          out.push({ kind: 'reply', reqId: event.reqId, msg: { type: 'error', code: CELLS_MISMATCH, message } })
         } else if (!this.directory.onRequest(event.reqId, event.msg, out) && !this.jobs.onRequest(event.from, event.reqId, event.msg, now, out)) {
           this.membership.handle(event, now, out)
         }
@@ -167,6 +174,11 @@ export class NodeCore {
 
   private lastNow: Millis = 0
   private stepOut: Effect[] = []
+
+  /** A sync or directory exchange from a node that splits the cluster into another number of cells. */
+  private otherCells(msg: RpcRequest): msg is RpcRequest & { cells: number } {
+    return (msg.type === 'sync' || msg.type === 'directory') && msg.cells !== undefined && msg.cells !== this.directory.cells
+  }
 
   /** Run an API request here, its reply going to `done` instead of the API. */
   private internalApi(req: ApiRequest, out: Effect[], done: (reply: ApiReply, out: Effect[]) => void): void {

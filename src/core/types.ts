@@ -64,7 +64,7 @@ export type RpcRequest =
    * Push-pull. With `digest` (see table-digest.ts) the answer carries only the records of buckets
    * that differ; without it, the whole table.
    */
-  | { type: 'sync'; records: NodeRecord[]; digest?: string[] }
+  | { type: 'sync'; records: NodeRecord[]; digest?: string[]; cells?: number }
   /** The initiator's records of the buckets a delta sync found different. */
   | { type: 'sync-push'; records: NodeRecord[] }
   | { type: 'leave'; record: NodeRecord }
@@ -94,7 +94,7 @@ export type RpcRequest =
    */
   | { type: 'capacity-scan'; free: Array<[NodeId, number, number]> }
   /** Contacts in other cells, exchanged (the answer is the same message from the other side). */
-  | { type: 'directory'; contacts: Contact[] }
+  | { type: 'directory'; contacts: Contact[]; cells?: number }
   /** An API request for a job (or node) of the receiver's cell, from a node of another cell. */
   | { type: 'api'; req: ApiRequest }
   /** The records of these jobs that you hold; null: every job you store (a cluster-wide listing). */
@@ -104,7 +104,7 @@ export type RpcResponse =
   | { type: 'ack'; seq: number }
   | { type: 'nack'; seq: number }
   | { type: 'sync'; records: NodeRecord[]; buckets?: number[] }
-  | { type: 'directory'; contacts: Contact[] }
+  | { type: 'directory'; contacts: Contact[]; cells?: number }
   | { type: 'api-reply'; status: number; body: unknown }
   | { type: 'capacity'; free: Resources }
   /** `next`: a listing page was cut short (size); ask again with `after: next`. */

@@ -6,6 +6,8 @@ const Id = Type.String({ minLength: 1, maxLength: 128 })
 const Name = Type.String({ minLength: 1, maxLength: 128 })
 const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 const Amount = Type.Number({ minimum: 0, maximum: 1e9 })
+/** The sender's cell count (src/core/cells.ts MAX_CELLS bounds it). */
+const Cells = Type.Integer({ minimum: 1, maximum: 4096 })
 const ResourcesSchema = Type.Object({ cpu: Amount, memoryMb: Amount }, { additionalProperties: false })
 
 export const NodeRecordSchema = Type.Object({
@@ -94,7 +96,7 @@ const ApiRequestSchema = Type.Union([
 export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('ping'), seq: Count, from: Type.Union([NodeRecordSchema, Type.Null()]) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ping-req'), seq: Count, target: Id }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sync'), records: Records, digest: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 64 })) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sync'), records: Records, digest: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 64 })), cells: Type.Optional(Cells) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync-push'), records: Records }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('leave'), record: NodeRecordSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema, reserved: Type.Optional(Id) }, { additionalProperties: false }),
@@ -103,7 +105,7 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, alloc: AllocationSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('drain'), enable: Type.Boolean(), deadlineMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-sync'), digests: JobDigestsSchema }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('directory'), contacts: Contacts }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('directory'), contacts: Contacts, cells: Type.Optional(Cells) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('api'), req: ApiRequestSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('capacity') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('capacity-scan'), free: Type.Array(Type.Tuple([Id, Amount, Amount]), { maxItems: 2_000 }) }, { additionalProperties: false }),
@@ -115,7 +117,7 @@ export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('nack'), seq: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync'), records: Records, buckets: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 63 }), { maxItems: 64 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('jobs'), jobs: JobRecords, want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })), next: Type.Optional(Id) }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('directory'), contacts: Contacts }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('directory'), contacts: Contacts, cells: Type.Optional(Cells) }, { additionalProperties: false }),
   // The body is relayed to the HTTP client as it is: any JSON, bounded by the frame cap.
   Type.Object({ type: Type.Literal('api-reply'), status: Type.Integer({ minimum: 100, maximum: 599 }), body: Type.Unknown() }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('capacity'), free: ResourcesSchema }, { additionalProperties: false }),

@@ -3,7 +3,7 @@
 // the only place where the core's effects become I/O.
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import type { NodeCore } from '../core/node-core.js'
+import { CELLS_MISMATCH, type NodeCore } from '../core/node-core.js'
 import type { ApiReply, ApiRequest } from '../core/job-types.js'
 import type { ClusterEvent, CoreEvent, Effect, RpcFailure, RpcRequest, RpcResponse } from '../core/types.js'
 import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
@@ -45,6 +45,7 @@ export class CoreRuntime {
   private timer: NodeJS.Timeout | undefined
   private persistChain: Promise<void> = Promise.resolve()
   private stopped = false
+  private readonly cellsWarned = new Set<string>()
 
   constructor(
     private readonly host: ClusterHost,
@@ -81,7 +82,9 @@ export class CoreRuntime {
         const reqId = this.nextReqId++
         const reply = this.inbound.wait(reqId, INBOUND_REPLY_LIMIT_MS, { type: 'error', code: 'timeout', message: 'no reply in time' })
         this.dispatch({ kind: 'rpc-request', from, reqId, msg })
-        return rpcResponseCodec.encode(await reply)
+        const answer = await reply
+        this.warnCellsMismatch(from, answer)
+        return rpcResponseCodec.encode(answer)
       },
       onPeerConnected: (peer) => this.dispatch({ kind: 'peer-connected', peer }),
       onPeerDisconnected: (peer) => this.dispatch({ kind: 'peer-disconnected', peer }),
@@ -240,7 +243,9 @@ export class CoreRuntime {
     try {
       const bytes = await Promise.race([this.host.request(to, rpcRequestCodec.encode(msg), { timeoutMs, addrs }), hung])
       if (this.log.isLevelEnabled('debug')) this.log.debug({ to, type: msg.type, ms: Date.now() - started }, 'rpc done')
-      this.dispatch({ kind: 'rpc-response', from: to, corr, msg: rpcResponseCodec.decode(bytes) })
+      const answer = rpcResponseCodec.decode(bytes)
+      this.warnCellsMismatch(to, answer)
+      this.dispatch({ kind: 'rpc-response', from: to, corr, msg: answer })
     } catch (err) {
       const reason: RpcFailure = err instanceof RpcTimeoutError ? 'timeout' : err instanceof PeerUnreachableError ? (err.refused ? 'refused' : 'unreachable') : 'protocol'
       this.metrics.rpcFailed.inc({ type: msg.type, reason })
@@ -249,6 +254,13 @@ export class CoreRuntime {
     } finally {
       clearTimeout(guard)
     }
+  }
+
+  /** A peer started with another --cells: said once per peer, at warn (the core refuses its records). */
+  private warnCellsMismatch(peer: string, answer: RpcResponse): void {
+    if (answer.type !== 'error' || answer.code !== CELLS_MISMATCH || this.cellsWarned.has(peer)) return
+    this.cellsWarned.add(peer)
+    this.log.warn({ peer, detail: answer.message }, 'peer ignored: it splits the cluster into another number of cells (--cells)')
   }
 
   private dropped(channel: 'gossip' | 'rpc', err: unknown): void {
