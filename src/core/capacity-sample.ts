@@ -274,7 +274,7 @@ export class CapacitySampler {
     this.fullVersion++
     if (free.size > SHARE_MAX_NODES) return
     const self = this.book.members.selfId
-    const msg = { type: 'capacity-scan' as const, free: [...free].map(([n, r]): [NodeId, number, number] => [n, r.cpu, r.memoryMb]) }
+    const msg = { type: 'capacity-scan' as const, free: [...free].map(([n, r]): [NodeId, number, number] => [n, Math.max(0, r.cpu), Math.max(0, r.memoryMb)]) }
     for (const r of this.book.members.records()) {
       if (r.id !== self && live(r)) this.book.send(out, r.id, msg, this.book.config.storeTimeoutMs, { purpose: 'update' })
     }
