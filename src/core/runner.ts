@@ -105,9 +105,8 @@ export class Runner {
 
   private sendEnd(id: string, to: readonly string[], out: Effect[]): void {
     const e = this.ends.get(id)
-    const r = e === undefined ? undefined : this.book.get(e.jobId)
-    if (e === undefined || r === undefined) { this.ends.delete(id); this.wakeCache = null; return }
-    const rec = { ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }
+    const rec = e === undefined ? undefined : this.withEnd(e)
+    if (e === undefined || rec === undefined) { this.ends.delete(id); this.wakeCache = null; return }
     const update = { type: 'job-update' as const, jobs: [rec] }
     e.waiting += to.length
     for (const n of to) this.book.send(out, n, update, this.book.config.storeTimeoutMs, { purpose: 'end', allocId: id, node: n })
@@ -125,8 +124,8 @@ export class Runner {
     if (ok && !e.taken) {
       e.taken = true
       e.retryAt = null
-      const r = this.book.get(e.jobId)
-      if (r !== undefined) this.book.merge({ ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }, now, out, true, false)
+      const rec = this.withEnd(e)
+      if (rec !== undefined) this.book.merge(rec, now, out, true, false)
     } else if (!ok && e.taken) {
       const r = this.book.get(e.jobId)
       if (r !== undefined) this.book.send(out, node, { type: 'job-update', jobs: [r] }, this.book.config.storeTimeoutMs, { purpose: 'update' })
@@ -135,6 +134,12 @@ export class Runner {
     }
     if (e.taken && e.waiting <= 0) this.ends.delete(id)
     this.wakeCache = null
+  }
+
+  /** Our copy of the job with the run's end in it (undefined: we no longer hold the job). */
+  private withEnd(e: EndReport): JobRecord | undefined {
+    const r = this.book.get(e.jobId)
+    return r === undefined ? undefined : { ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }
   }
 
   /** Expire reservations whose start never came; past the drain deadline, stop what still runs. */
