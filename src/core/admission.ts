@@ -11,12 +11,13 @@
 // does, capacity-sample.ts): a sample of 8 nodes that admit the job by their totals, labels and
 // drain flag, doubling until room is found or every one of them was asked (a cell whose last full
 // scan found no room refuses from that for 10 s; the member that scanned tells the others, so a
-// full cell is scanned about once per 10 s instead of once by every member asked). Answers even half a second old admitted jobs
-// into full cells while a cell filled, so none are reused. Where the answers have room, the best
-// of those nodes is offered the job's first instance (its first attempt, as the arbiter would
-// offer it) and reserves it: admitted jobs no longer lost the last room of a filling cell to a
-// job admitted a moment later. The arbiter gets that node with the job (the `room` of its store
-// message) and offers it the same attempt, which the node's reservation accepts.
+// full cell is scanned about once per 10 s instead of once by every member asked). Answers even
+// half a second old admitted jobs into full cells while a cell filled, so none are reused.
+// Where the answers have room, the best of those nodes is offered the job's first instance (its
+// first attempt, as the arbiter would offer it) and reserves it: admitted jobs no longer lost the
+// last room of a filling cell to a job admitted a moment later. The arbiter gets that node with
+// the job (the `reserved` of its store message) and offers it the same attempt, which the node's
+// reservation accepts.
 import { rankNodes, RESOURCE_EPSILON, type PlacementJob } from '../placement/index.js'
 import { drawNodes, type CapacitySampler } from './capacity-sample.js'
 import type { JobBook } from './job-book.js'
