@@ -3,11 +3,15 @@
 // flags print byte-identical output. Exit status 1 when an invariant broke, 2 on a bad flag.
 // A progress bar goes to stderr only when stderr is a terminal; --timing adds wall time, memory
 // and event counts on stderr (they differ from run to run, so they never touch stdout).
+// The packing fill runs on its own copy of the booted cluster (src/sim/packing.ts), so it runs on
+// a second thread beside the workload: the report is the one runScenario() gives on one thread.
 import { parseArgs } from 'node:util'
+import { Worker } from 'node:worker_threads'
 import { PROFILES, type ProfileName } from '../src/core/config.js'
 import { FaultSpecError, parseFaults } from '../src/sim/faults.js'
 import type { LinkOptions } from '../src/sim/network.js'
-import { runScenario, type Progress, type ScenarioReport, type TrafficReport } from '../src/sim/scenario.js'
+import type { PackingResult } from '../src/sim/packing.js'
+import { runWorkload, withPacking, type Progress, type ScenarioOptions, type ScenarioReport, type TrafficReport } from '../src/sim/scenario.js'
 
 const USAGE = `usage: npm run sim -- [--nodes 20] [--jobs 200] [--seed 1] [--faults SPEC] [--json]
   --profile lan|test|wan   failure-detector timing (default lan)
@@ -116,54 +120,87 @@ const maxConnections = str('max-connections') === undefined ? undefined : int('m
 const cells = Math.max(1, Math.ceil(nodes / int('cell-size', 1)))
 const gossipMaxNodes = str('gossip-max-nodes') === undefined ? undefined : int('gossip-max-nodes', 0)
 
-const bar = process.stderr.isTTY ? progressBar() : values.progress === true ? progressLines() : undefined
-const wallStart = Date.now()
-const report = runScenario({
+const options: ScenarioOptions = {
   nodes, jobs, seed, faults, profile, boot, idleMs: idleSeconds * 1000, settleMs: settleSeconds * 1000, fill: values['no-fill'] !== true, links,
   ...(rate === undefined ? {} : { rate }),
   ...(jobMs === undefined ? {} : { jobMs }),
   ...(maxConnections === undefined ? {} : { maxConnections }),
   cells,
   ...(gossipMaxNodes === undefined ? {} : { gossipMaxNodes }),
-  ...(bar === undefined ? {} : { onProgress: bar.update }),
   // The unit simulations and the seed sweeps check every message against the wire schema; here
   // the core's messages are only measured and copied (the report is the same either way).
   checkMessages: false,
-})
+}
+
+/** The fill's progress, written by its thread: [fraction, simulated seconds]. */
+const fillProgress = new Float64Array(new SharedArrayBuffer(16))
+const bar = process.stderr.isTTY ? progressBar() : values.progress === true ? progressLines() : undefined
+const wallStart = Date.now()
+const packing = options.fill === true ? packingThread(options) : undefined
+let workloadProgress: Progress = { phase: 'boot', fraction: 0, simSeconds: 0 }
+const report0 = runWorkload({ ...options, ...(bar === undefined ? {} : { onProgress: (p: Progress) => { workloadProgress = p; bar.update() } }) })
+workloadProgress = { ...workloadProgress, fraction: 1 }
+const poll = bar === undefined ? undefined : setInterval(() => bar.update(), 1000)
+let report: ScenarioReport
+try {
+  report = packing === undefined ? report0 : withPacking(report0, await packing)
+} catch (err) {
+  console.error(`murmur sim: the packing measurement failed: ${err instanceof Error ? err.stack : String(err)}`)
+  process.exit(1)
+}
+if (poll !== undefined) clearInterval(poll)
 bar?.done()
 if (values.timing === true) {
   const mem = process.memoryUsage()
-  console.error(`timing: wall ${((Date.now() - wallStart) / 1000).toFixed(1)} s, rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, heap used ${(mem.heapUsed / 2 ** 20).toFixed(0)} MB`)
+  console.error(`timing: wall ${((Date.now() - wallStart) / 1000).toFixed(1)} s, rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, heap used ${(mem.heapUsed / 2 ** 20).toFixed(0)} MB (this thread)`)
 }
 console.log(values.json === true ? JSON.stringify(report) : formatReport(report))
 process.exit(report.ok ? 0 : 1)
 
-function progressBar(): { update: (p: Progress) => void; done: () => void } {
+/** measurePacking(options) on a worker thread (scripts/sim-packing-worker.js). */
+function packingThread(o: ScenarioOptions): Promise<PackingResult> {
+  const worker = new Worker(new URL('./sim-packing-worker.js', import.meta.url), { workerData: { options: o, progress: fillProgress.buffer } })
+  return new Promise((resolve, reject) => {
+    worker.once('message', (r: PackingResult) => { resolve(r); void worker.terminate() })
+    worker.once('error', reject)
+    worker.once('exit', (code) => reject(new Error(`the packing thread exited with code ${code} before its result`)))
+  })
+}
+
+/** Where the run is: the workload's phase, and the fill's share when it runs beside it. */
+function where(): { fraction: number; text: string } {
+  const w = workloadProgress
+  const fill = packing === undefined ? '' : `; fill ${((fillProgress[0] ?? 0) * 100).toFixed(0)}%, ${(fillProgress[1] ?? 0).toFixed(1)} s simulated`
+  const fraction = packing === undefined ? w.fraction : Math.min(w.fraction, fillProgress[0] ?? 0)
+  return { fraction, text: `${w.phase} ${(w.fraction * 100).toFixed(0)}%, ${w.simSeconds.toFixed(1)} s simulated${fill}` }
+}
+
+function progressBar(): { update: () => void; done: () => void } {
   let last = 0
   const width = 30
   return {
-    update(p) {
+    update() {
       const now = Date.now()
       if (now - last < 200) return
       last = now
+      const p = where()
       const filled = Math.round(p.fraction * width)
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(p.fraction * 100).toFixed(0).padStart(3)}% ${p.phase.padEnd(8)} ${p.simSeconds.toFixed(1)} s simulated`)
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(p.fraction * 100).toFixed(0).padStart(3)}% ${p.text}`.padEnd(width + 80))
     },
     done() {
-      process.stderr.write(`\r${' '.repeat(width + 40)}\r`)
+      process.stderr.write(`\r${' '.repeat(width + 80)}\r`)
     },
   }
 }
 
-function progressLines(): { update: (p: Progress) => void; done: () => void } {
+function progressLines(): { update: () => void; done: () => void } {
   let last = Date.now()
   return {
-    update(p) {
+    update() {
       if (Date.now() - last < 15_000) return
       last = Date.now()
       const mem = process.memoryUsage()
-      process.stderr.write(`progress: ${(p.fraction * 100).toFixed(0)}% ${p.phase} ${p.simSeconds.toFixed(1)} s simulated, ` +
-        `wall ${((Date.now() - wallStart) / 1000).toFixed(0)} s, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MB\n`)
+      process.stderr.write(`progress: ${where().text}, wall ${((Date.now() - wallStart) / 1000).toFixed(0)} s, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MB\n`)
     },
     done() {},
   }
@@ -185,7 +222,8 @@ function formatReport(r: ScenarioReport): string {
       : `${r.killRecovery.affected} affected, ${r.killRecovery.recovered} running again: p50 ${r.killRecovery.p50Ms} ms, p99 ${r.killRecovery.p99Ms} ms, max ${r.killRecovery.maxMs} ms`],
     ['placement', r.placement === null ? 'not measured (--no-fill)'
       : `${r.placement.placedBeforeFirstRejection} placed before the first capacity rejection vs ${r.placement.bestFit} by offline best-fit-decreasing ` +
-        `(${(r.placement.ratio * 100).toFixed(1)}%); ${r.placement.placedTotal} of ${r.placement.fillJobs} in all; cpu load max ${r.placement.maxLoad}, mean ${r.placement.meanLoad}`],
+        `(${(r.placement.ratio * 100).toFixed(1)}%); ${r.placement.placedTotal} of ${r.placement.fillJobs} in all; cpu load max ${r.placement.maxLoad}, mean ${r.placement.meanLoad}; ` +
+        `${r.placement.seconds} s simulated on its own copy of the booted cluster`],
     ['invariants', `lost acked jobs ${r.invariants.lostAckedJobs}, duplicate runs ${r.invariants.duplicateRuns} (fenced after faults: ${r.invariants.duplicatesFenced}), overcommit ${r.invariants.overcommit}`],
   ]
   for (const d of r.details.lostAckedJobs) lines.push(['  lost', d])

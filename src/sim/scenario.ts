@@ -1,22 +1,20 @@
 // One simulated run from start to report: boot a cluster (warm: as if it had been running; cold:
-// every node joins), measure it idle, run a seeded job workload under a fault plan, check the
-// invariants, then fill the cluster with long-running jobs to measure packing against an offline
-// best-fit-decreasing. Pure: everything comes from the options and the seed, and the report is
-// plain data (the CLI prints it, tests assert on it).
-import { PROFILES, type ProfileName } from '../core/config.js'
+// every node joins), measure it idle, run a seeded job workload under a fault plan and check the
+// invariants; and on a second copy of the booted cluster, measure packing with long-running fill
+// jobs against an offline best-fit-decreasing (packing.ts). Pure: everything comes from the
+// options and the seed, and the report is plain data (the CLI prints it, tests assert on it).
+import type { ProfileName } from '../core/config.js'
 import { spillBase } from '../core/cell-router.js'
-import { cellOf } from '../core/cells.js'
-import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import { Rng, seedFromString } from '../core/rng.js'
 import type { NodeId } from '../core/types.js'
-import { longestPackedPrefix } from '../placement/index.js'
 import { lastFaultTime, parseFaults, type Fault } from './faults.js'
 import type { GossipsubParams } from './gossipsub.js'
 import { percentile } from './histogram.js'
 import { checkOvercommit } from './invariants.js'
 import type { LinkOptions, TrafficSnapshot } from './network.js'
-import { SimCluster } from './sim-cluster.js'
-import { defaultRate, fillJobs, nodeShapes, workload } from './workload.js'
+import { measurePacking, type Packing, type PackingResult } from './packing.js'
+import { bootCluster, pickUpNode, round, SLICE_MS } from './scenario-cluster.js'
+import { defaultRate, workload } from './workload.js'
 
 export interface ScenarioOptions {
   nodes: number
@@ -34,7 +32,7 @@ export interface ScenarioOptions {
   idleMs?: number
   /** How long to wait for the last jobs after the last submit and the last fault. */
   settleMs?: number
-  /** Measure packing with long-running fill jobs after the workload. */
+  /** Measure packing with long-running fill jobs, on a second copy of the booted cluster (packing.ts). */
   fill?: boolean
   links?: Partial<LinkOptions>
   gossipsub?: Partial<GossipsubParams>
@@ -108,65 +106,34 @@ export interface ScenarioReport {
     oversized: number
   }
   killRecovery: { affected: number; recovered: number; p50Ms: number; p99Ms: number; maxMs: number }
-  placement: {
-    fillJobs: number
-    placedBeforeFirstRejection: number
-    placedTotal: number
-    /** The longest prefix of the same arrivals that offline best-fit-decreasing packs entirely. */
-    bestFit: number
-    /** placedBeforeFirstRejection / bestFit. */
-    ratio: number
-    maxLoad: number
-    meanLoad: number
-  } | null
+  /** Packing on its own copy of the booted cluster (packing.ts); null with --no-fill. */
+  placement: Packing | null
   invariants: { lostAckedJobs: number; duplicateRuns: number; overcommit: number; duplicatesFenced: number }
   details: { lostAckedJobs: string[]; duplicateRuns: string[]; overcommit: string[] }
   ok: boolean
 }
 
-/** Simulated time between checks of a run's progress (and of its end conditions). */
-const SLICE_MS = 100
-
+/**
+ * The whole run: the workload on one copy of the booted cluster, then the packing fill on
+ * another (packing.ts); `npm run sim` runs the two on two threads and prints the same report.
+ */
 export function runScenario(o: ScenarioOptions): ScenarioReport {
-  const profile = o.profile ?? 'lan'
-  const config = PROFILES[profile]
-  const boot = o.boot ?? 'warm'
+  const fill = o.fill ?? true
+  const onProgress = o.onProgress
+  const scaled = (from: number, span: number) => onProgress === undefined ? {} : { onProgress: (p: Progress) => onProgress({ ...p, fraction: from + span * p.fraction }) }
+  const report = runWorkload({ ...o, ...scaled(0, fill ? 0.85 : 1) })
+  return fill ? withPacking(report, measurePacking({ ...o, ...scaled(0.85, 0.15) })) : report
+}
+
+/** The report of the workload alone (its placement is null); see withPacking. */
+export function runWorkload(o: ScenarioOptions): ScenarioReport {
   const faults: Fault[] = parseFaults(o.faults ?? '', o.nodes)
   const rng = new Rng(o.seed ^ seedFromString('scenario'))
-  const sim = new SimCluster({
-    seed: o.seed, config, recordEvents: false, recordReplies: false,
-    ...(o.links === undefined ? {} : { links: o.links }),
-    ...(o.gossipsub === undefined ? {} : { gossipsub: o.gossipsub }),
-    ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
-    cells: o.cells ?? 1,
-    ...(o.persistMs === undefined ? {} : { persistMs: o.persistMs }),
-    ...(o.gossipMaxNodes === undefined ? {} : { jobsConfig: { ...JOBS_DEFAULTS, gossipMaxNodes: o.gossipMaxNodes } }),
-    ...(o.freezeMessages === undefined ? {} : { freezeMessages: o.freezeMessages }),
-    ...(o.checkMessages === undefined ? {} : { checkMessages: o.checkMessages }),
-  })
-  const shapes = nodeShapes(o.nodes, o.seed)
-  const totalCpu = shapes.reduce((s, n) => s + n.total.cpu, 0)
-  const rate = o.rate ?? defaultRate(totalCpu, o.jobMs)
-  const jobs = workload(o.jobs, rate, o.seed, o.jobMs)
-  const startedAt = sim.now
   const progress = (phase: Progress['phase'], fraction: number): void => o.onProgress?.({ phase, fraction, simSeconds: (sim.now - startedAt) / 1000 })
-
-  // --- boot -------------------------------------------------------------------------------------
-  if (boot === 'warm') {
-    sim.bootWarm(shapes, config.syncIntervalMs)
-  } else {
-    for (const s of shapes) {
-      sim.start(s.id, s.name, s.total)
-      sim.run(20)
-    }
-    const deadline = sim.now + 120_000
-    while (!shapes.every((s) => sim.core(s.id).records().filter((r) => r.state === 'alive').length === o.nodes)) {
-      if (sim.now > deadline) throw new Error(`the cold cluster of ${o.nodes} did not converge within 120 s of simulated time`)
-      sim.run(SLICE_MS)
-      progress('boot', 0.05)
-    }
-  }
-  sim.run(2_000)
+  const { sim, shapes, profile, boot, startedAt } = bootCluster(o, () => o.onProgress?.({ phase: 'boot', fraction: 0.05, simSeconds: 0 }))
+  const shapesCpu = shapes.reduce((s, n) => s + n.total.cpu, 0)
+  const rate = o.rate ?? defaultRate(shapesCpu, o.jobMs)
+  const jobs = workload(o.jobs, rate, o.seed, o.jobMs)
   progress('boot', 0.1)
 
   // --- idle -------------------------------------------------------------------------------------
@@ -195,21 +162,11 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
   const firstStart = new Set<string>()
   const latencies: number[] = []
   let placements = 0
-  let inWorkload = true
   const affected = new Map<string, number>()
   const recoveries: number[] = []
   let affectedTotal = 0
 
-  /** Fill submits without an answer yet (by request id), and the id each fill job was stored under. */
-  const fillReqs = new Map<number, string>()
-  const finalOf = new Map<string, string>()
   sim.hooks.onApiReply = (_at, reqId, reply) => {
-    const fillId = fillReqs.get(reqId)
-    if (fillId !== undefined) {
-      fillReqs.delete(reqId)
-      if (reply.status === 201) finalOf.set(fillId, (reply.body as { id: string }).id)
-      return
-    }
     const req = reqToJob.get(reqId)
     if (req === undefined) return
     reqToJob.delete(reqId)
@@ -227,7 +184,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     }
   }
   sim.hooks.onRunStart = (run) => {
-    if (inWorkload) placements++
+    placements++
     const key = `${run.jobId}/${run.index}`
     const killedAt = affected.get(key)
     if (killedAt !== undefined && run.startedAt >= killedAt) {
@@ -242,16 +199,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
 
   const idOf = (k: number): NodeId => (shapes[k - 1] as { id: NodeId }).id
   const upNodes = (): NodeId[] => sim.upIds()
-  // A uniform pick among the nodes that are up: draw until one is (an O(N) list per submit was
-  // the 10,000-node run's largest cost); the full list only when draws keep missing.
-  const submitVia = (): NodeId | undefined => {
-    for (let i = 0; i < 16; i++) {
-      const id = sim.idAt(rng.int(sim.nodeCount()))
-      if (sim.runState(id) === 'up') return id
-    }
-    const up = upNodes()
-    return up.length === 0 ? undefined : up[rng.int(up.length)]
-  }
+  const submitVia = (): NodeId | undefined => pickUpNode(sim, rng)
   for (const j of jobs) {
     sim.at(t0 + j.at, () => {
       const via = submitVia()
@@ -319,7 +267,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
   const wlFrom = sim.net.traffic.snapshot(sim.nodeCount())
   for (;;) {
     sim.run(SLICE_MS)
-    progress('workload', 0.15 + 0.7 * Math.min(1, 0.5 * Math.min(1, (sim.now - t0) / Math.max(1, quietAfter - t0)) + 0.5 * (done / Math.max(1, o.jobs))))
+    progress('workload', 0.15 + 0.85 * Math.min(1, 0.5 * Math.min(1, (sim.now - t0) / Math.max(1, quietAfter - t0)) + 0.5 * (done / Math.max(1, o.jobs))))
     // A submit whose node died before answering gets no answer: the client would see an error.
     for (const [reqId, req] of reqToJob) {
       if (sim.generation(req.via) !== req.gen) { reqToJob.delete(reqId); unanswered++ }
@@ -327,7 +275,6 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     if (sim.now >= quietAfter && reqToJob.size === 0 && done === acked.size) break
     if (sim.now >= deadline) break
   }
-  inWorkload = false
   const wlEnd = sim.now
   const wlMs = wlEnd - t0
   const wlTraffic = trafficReport(wlFrom, sim.net.traffic.snapshot(sim.nodeCount()), wlMs)
@@ -349,86 +296,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
     else if (s === 'failed') failed++
   }
 
-  // --- fill: packing against best-fit-decreasing ----------------------------------------------------
-  let placement: ScenarioReport['placement'] = null
-  if (o.fill ?? true) {
-    const nodesUp = upNodes()
-    const totals = sim.totals()
-    const views = nodesUp.map((id) => {
-      const total = totals.get(id) as { cpu: number; memoryMb: number }
-      let cpu = total.cpu
-      let memoryMb = total.memoryMb
-      for (const r of sim.procsOn(id)) { cpu -= r.resources.cpu; memoryMb -= r.resources.memoryMb }
-      return { id, name: id, state: 'alive' as const, draining: false, total, free: { cpu, memoryMb }, labels: {} }
-    })
-    const freeCpu = views.reduce((s, v) => s + Math.max(0, v.free.cpu), 0)
-    const fill = fillJobs(freeCpu, 1.25, o.seed)
-    const fillIds = new Set(fill.map((f) => f.id))
-    const fillRate = Math.max(10, o.nodes)
-    const f0 = sim.now
-    // A job's arbiter is in the job's cell: look there (a node of another cell does not have it).
-    const cells = o.cells ?? 1
-    const inCell = new Map<number, NodeId>()
-    for (const id of nodesUp) if (!inCell.has(sim.core(id).cell)) inCell.set(sim.core(id).cell, id)
-    const index = new Map(fill.map((f, i) => [f.id, i]))
-    const placed = new Set<string>()
-    /** Submitted and not placed yet, in arrival order (placed ones are dropped as the scan passes). */
-    let unplaced: Array<{ id: string; at: number }> = []
-    fill.forEach((f, i) => {
-      sim.at(f0 + (i * 1000) / fillRate, () => {
-        const via = submitVia()
-        if (via === undefined) return
-        fillReqs.set(sim.submit(via, f.id, f.spec), f.id)
-        unplaced.push({ id: f.id, at: sim.now })
-      })
-    })
-    sim.hooks.onRunStart = (run) => {
-      const id = spillBase(run.jobId)
-      if (fillIds.has(id)) placed.add(id)
-    }
-    // The first capacity rejection: the earliest-arriving job its arbiter finds no room for.
-    let firstRejected: number | undefined
-    let lastCount = -1
-    let quietSince = sim.now
-    const fillEnd = f0 + (fill.length * 1000) / fillRate
-    for (;;) {
-      sim.run(SLICE_MS)
-      progress('fill', 0.85 + 0.15 * Math.min(1, (sim.now - f0) / Math.max(1, fillEnd - f0 + 3_000)))
-      if (firstRejected === undefined) {
-        unplaced = unplaced.filter((p) => !placed.has(p.id))
-        for (const p of unplaced) {
-          // Stored (under the id its cell gave it) a while ago and still not running.
-          const id = finalOf.get(p.id)
-          if (id === undefined || sim.now - p.at < 2 * SLICE_MS) continue
-          const near = inCell.get(cellOf(id, cells))
-          if (near === undefined) continue
-          // The job's arbiter has its reason (above gossipMaxNodes, only the nodes that store it do).
-          const arbiter = sim.core(near).replicaSet(id).find((n) => sim.runState(n) === 'up') ?? near
-          const reason = sim.core(arbiter).jobRecord(id)?.pendingReason ?? ''
-          if (/lacks? (cpu|memory)/.test(reason)) firstRejected = Math.min(firstRejected ?? Infinity, index.get(p.id) as number)
-        }
-      }
-      if (placed.size !== lastCount) { lastCount = placed.size; quietSince = sim.now }
-      if (sim.now >= fillEnd && sim.now - quietSince >= 3_000) break
-      if (sim.now >= fillEnd + 60_000) break
-    }
-    const before = firstRejected === undefined ? placed.size : fill.slice(0, firstRejected).filter((f) => placed.has(f.id)).length
-    const bestFit = longestPackedPrefix(fill.map((f) => ({ id: f.id, resources: f.spec.resources, constraints: [] })), views)
-    const loads = nodesUp.map((id) => {
-      const total = totals.get(id) as { cpu: number }
-      return sim.procsOn(id).reduce((s, r) => s + r.resources.cpu, 0) / total.cpu
-    })
-    placement = {
-      fillJobs: fill.length,
-      placedBeforeFirstRejection: before,
-      placedTotal: placed.size,
-      bestFit,
-      ratio: round(before / Math.max(1, bestFit), 3),
-      maxLoad: round(Math.max(...loads), 3),
-      meanLoad: round(loads.reduce((s, x) => s + x, 0) / Math.max(1, loads.length), 3),
-    }
-  }
-  progress('fill', 1)
+  progress('workload', 1)
 
   const delivered = sim.gossip.stats.delivered
   const report: ScenarioReport = {
@@ -453,7 +321,7 @@ export function runScenario(o: ScenarioOptions): ScenarioReport {
       affected: affectedTotal, recovered: recoveries.length,
       p50Ms: round(percentile(recoveries, 50), 1), p99Ms: round(percentile(recoveries, 99), 1), maxMs: round(percentile(recoveries, 100), 1),
     },
-    placement,
+    placement: null,
     invariants: { lostAckedJobs: lost.length, duplicateRuns: dups.violations.length, overcommit: over.length, duplicatesFenced: dups.fenced.length },
     details: { lostAckedJobs: lost.slice(0, 20), duplicateRuns: dups.violations.slice(0, 20), overcommit: over.slice(0, 20) },
     ok: lost.length === 0 && dups.violations.length === 0 && over.length === 0,
@@ -476,8 +344,23 @@ function trafficReport(from: TrafficSnapshot, to: TrafficSnapshot, ms: number): 
   }
 }
 
-function round(x: number, digits = 0): number {
-  if (!Number.isFinite(x)) return x
-  const f = Math.pow(10, digits)
-  return Math.round(x * f) / f
+/** The workload's report with the fill's packing measure, and the fill copy's invariants added to its own. */
+export function withPacking(r: ScenarioReport, p: PackingResult): ScenarioReport {
+  const lost = [...r.details.lostAckedJobs, ...p.lost]
+  const duplicates = [...r.details.duplicateRuns, ...p.duplicates]
+  const overcommit = [...r.details.overcommit, ...p.overcommit]
+  const invariants = {
+    lostAckedJobs: r.invariants.lostAckedJobs + p.lost.length,
+    duplicateRuns: r.invariants.duplicateRuns + p.duplicates.length,
+    overcommit: r.invariants.overcommit + p.overcommit.length,
+    duplicatesFenced: r.invariants.duplicatesFenced + p.duplicatesFenced,
+  }
+  return {
+    ...r,
+    gossip: { ...r.gossip, oversized: r.gossip.oversized + p.oversized },
+    placement: p.placement,
+    invariants,
+    details: { lostAckedJobs: lost.slice(0, 20), duplicateRuns: duplicates.slice(0, 20), overcommit: overcommit.slice(0, 20) },
+    ok: invariants.lostAckedJobs === 0 && invariants.duplicateRuns === 0 && invariants.overcommit === 0,
+  }
 }

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { ScenarioReport } from '../../src/sim/scenario.js'
+import { runScenario, type ScenarioReport } from '../../src/sim/scenario.js'
 
 const script = resolve(import.meta.dirname, '../../scripts/sim.ts')
 const tsx = resolve(import.meta.dirname, '../../node_modules/.bin/tsx')
@@ -21,6 +21,17 @@ describe('npm run sim', () => {
     expect(report.ok).toBe(true)
     expect(report.killRecovery.affected).toBeGreaterThan(0)
     expect(report.placement?.bestFit).toBeGreaterThan(0)
+  })
+
+  it('measures packing on a second thread and prints what one thread gives', () => {
+    // The CLI runs the fill in a worker beside the workload; runScenario runs both here in turn.
+    const cli = JSON.parse(sim([...FLAGS, '--seed', '4', '--json'])) as ScenarioReport
+    const inline = runScenario({
+      nodes: 12, jobs: 40, rate: 8, jobMs: 1000, idleMs: 2000, seed: 4, faults: 'kill:busiest@2s-6s,freeze:3@1s-3s',
+      profile: 'lan', boot: 'warm', settleMs: 120_000, fill: true, links: {}, cells: 1, checkMessages: false,
+    })
+    expect(cli.placement?.placedTotal).toBeGreaterThan(0)
+    expect(cli).toEqual(JSON.parse(JSON.stringify(inline)))
   })
 
   it('prints a readable report', () => {
