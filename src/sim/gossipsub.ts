@@ -390,7 +390,10 @@ export class Gossipsub {
     const bytes = ihaveFrameBytes(TOPIC_NAMES[t]?.length ?? 0, advertised.length)
     for (const peer of chosen) {
       this.stats.ihave++
-      this.host.net.transmit(node, peer, bytes, 'gossip-ctl', () => this.onIHave(peer, node, advertised))
+      // An IHAVE whose every id the peer has (or has asked for) changes nothing where it arrives:
+      // those sets only grow, so it is sure to be ignored; same bytes and draws, no event.
+      if (advertised.every((m) => !wants(peer, m))) this.host.net.transmitDuplicate(node, peer, bytes, 'gossip-ctl', noop)
+      else this.host.net.transmit(node, peer, bytes, 'gossip-ctl', () => this.onIHave(peer, node, advertised))
     }
   }
 
@@ -399,8 +402,7 @@ export class Gossipsub {
     if (r === undefined || !r.peers.has(from)) return
     const want: GossipMsg[] = []
     for (const m of ids) {
-      if (node >= m.span || m.firstAt.has(node)) continue
-      if (m.asked?.has(node) === true) continue
+      if (!wants(node, m)) continue
       m.asked ??= new Set()
       m.asked.add(node)
       want.push(m)
@@ -446,3 +448,8 @@ export class Gossipsub {
 }
 
 function noop(): void {}
+
+/** Whether an IHAVE of `m` makes `node` ask for it: not seen, not asked for, and it existed when `m` was published. */
+function wants(node: number, m: GossipMsg): boolean {
+  return node < m.span && !m.firstAt.has(node) && m.asked?.has(node) !== true
+}
