@@ -3,15 +3,16 @@
 // flags print byte-identical output. Exit status 1 when an invariant broke, 2 on a bad flag.
 // A progress bar goes to stderr only when stderr is a terminal; --timing adds wall time, memory
 // and event counts on stderr (they differ from run to run, so they never touch stdout).
-// The packing fill runs on its own copy of the booted cluster (src/sim/packing.ts), so it runs on
-// a second thread beside the workload: the report is the one runScenario() gives on one thread.
+// The idle window and the packing fill run on their own copy of the booted cluster
+// (src/sim/packing.ts), so they run on a second thread beside the workload: the report is the one
+// runScenario() gives on one thread.
 import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { PROFILES, type ProfileName } from '../src/core/config.js'
 import { FaultSpecError, parseFaults } from '../src/sim/faults.js'
 import type { LinkOptions } from '../src/sim/network.js'
-import type { PackingResult } from '../src/sim/packing.js'
-import { runWorkload, withPacking, type Progress, type ScenarioOptions, type ScenarioReport, type TrafficReport } from '../src/sim/scenario.js'
+import type { ClusterMeasure } from '../src/sim/packing.js'
+import { assemble, runWorkload, type Progress, type ScenarioOptions, type ScenarioReport, type TrafficReport } from '../src/sim/scenario.js'
 
 const USAGE = `usage: npm run sim -- [--nodes 20] [--jobs 200] [--seed 1] [--faults SPEC] [--json]
   --profile lan|test|wan   failure-detector timing (default lan)
@@ -19,7 +20,7 @@ const USAGE = `usage: npm run sim -- [--nodes 20] [--jobs 200] [--seed 1] [--fau
   --rate R                 jobs per simulated second (default: half the cluster's cpu busy)
   --job-ms MS              median run time of a job (default 4000)
   --settle SECONDS         wait at most this long for the last jobs after the last submit/fault (default 120)
-  --idle SECONDS           idle measurement before the workload (default 10)
+  --idle SECONDS           idle window, on the second copy of the cluster (default 10)
   --no-fill                skip the packing measurement
   --latency-ms MS          one-way link latency base (default 1)
   --jitter-ms MS           median jitter (default 0.2); --jitter uniform|lognormal (default lognormal)
@@ -132,20 +133,20 @@ const options: ScenarioOptions = {
   checkMessages: false,
 }
 
-/** The fill's progress, written by its thread: [fraction, simulated seconds]. */
+/** The second thread's progress (idle window, then fill): [fraction, simulated seconds]. */
 const fillProgress = new Float64Array(new SharedArrayBuffer(16))
 const bar = process.stderr.isTTY ? progressBar() : values.progress === true ? progressLines() : undefined
 const wallStart = Date.now()
-const packing = options.fill === true ? packingThread(options) : undefined
+const measure = measureThread(options)
 let workloadProgress: Progress = { phase: 'boot', fraction: 0, simSeconds: 0 }
 const report0 = runWorkload({ ...options, ...(bar === undefined ? {} : { onProgress: (p: Progress) => { workloadProgress = p; bar.update() } }) })
 workloadProgress = { ...workloadProgress, fraction: 1 }
 const poll = bar === undefined ? undefined : setInterval(() => bar.update(), 1000)
 let report: ScenarioReport
 try {
-  report = packing === undefined ? report0 : withPacking(report0, await packing)
+  report = assemble(report0, await measure)
 } catch (err) {
-  console.error(`murmur sim: the packing measurement failed: ${err instanceof Error ? err.stack : String(err)}`)
+  console.error(`murmur sim: the idle and packing measurement failed: ${err instanceof Error ? err.stack : String(err)}`)
   process.exit(1)
 }
 if (poll !== undefined) clearInterval(poll)
@@ -157,22 +158,21 @@ if (values.timing === true) {
 console.log(values.json === true ? JSON.stringify(report) : formatReport(report))
 process.exit(report.ok ? 0 : 1)
 
-/** measurePacking(options) on a worker thread (scripts/sim-packing-worker.js). */
-function packingThread(o: ScenarioOptions): Promise<PackingResult> {
-  const worker = new Worker(new URL('./sim-packing-worker.js', import.meta.url), { workerData: { options: o, progress: fillProgress.buffer } })
+/** measureCluster(options) on a worker thread (scripts/sim-measure-worker.js). */
+function measureThread(o: ScenarioOptions): Promise<ClusterMeasure> {
+  const worker = new Worker(new URL('./sim-measure-worker.js', import.meta.url), { workerData: { options: o, progress: fillProgress.buffer } })
   return new Promise((resolve, reject) => {
-    worker.once('message', (r: PackingResult) => { resolve(r); void worker.terminate() })
+    worker.once('message', (r: ClusterMeasure) => { resolve(r); void worker.terminate() })
     worker.once('error', reject)
-    worker.once('exit', (code) => reject(new Error(`the packing thread exited with code ${code} before its result`)))
+    worker.once('exit', (code) => reject(new Error(`the measuring thread exited with code ${code} before its result`)))
   })
 }
 
-/** Where the run is: the workload's phase, and the fill's share when it runs beside it. */
+/** Where the run is: the workload's phase, and the second thread's (idle window, then fill). */
 function where(): { fraction: number; text: string } {
   const w = workloadProgress
-  const fill = packing === undefined ? '' : `; fill ${((fillProgress[0] ?? 0) * 100).toFixed(0)}%, ${(fillProgress[1] ?? 0).toFixed(1)} s simulated`
-  const fraction = packing === undefined ? w.fraction : Math.min(w.fraction, fillProgress[0] ?? 0)
-  return { fraction, text: `${w.phase} ${(w.fraction * 100).toFixed(0)}%, ${w.simSeconds.toFixed(1)} s simulated${fill}` }
+  const m = fillProgress[0] ?? 0
+  return { fraction: Math.min(w.fraction, m), text: `${w.phase} ${(w.fraction * 100).toFixed(0)}%, ${w.simSeconds.toFixed(1)} s simulated; idle+fill ${(m * 100).toFixed(0)}%, ${(fillProgress[1] ?? 0).toFixed(1)} s simulated` }
 }
 
 function progressBar(): { update: () => void; done: () => void } {

@@ -1,9 +1,9 @@
-// Placement quality: fill a booted cluster with long-running jobs asking for more than its free
+// What the cluster does without the workload, on its own copy of the booted cluster: its idle
+// traffic, then placement quality: fill it with long-running jobs asking for more than its free
 // cpu, and count how many arrivals are placed before the first one refused for lack of room,
-// against the longest prefix an offline best-fit-decreasing packs. It runs on its own copy of the
-// booted cluster (scenario-cluster.ts), not on what the workload left: the result depends on the
-// options and the seed alone, so `npm run sim` measures it on a second thread beside the
-// workload and prints what one thread would.
+// against the longest prefix an offline best-fit-decreasing packs. The copy is booted as the
+// workload's is (scenario-cluster.ts), so the result depends on the options and the seed alone:
+// `npm run sim` measures it on a second thread beside the workload and prints what one thread would.
 import { spillBase } from '../core/cell-router.js'
 import { cellOf } from '../core/cells.js'
 import { Rng, seedFromString } from '../core/rng.js'
@@ -11,7 +11,9 @@ import type { NodeId } from '../core/types.js'
 import { longestPackedPrefix } from '../placement/index.js'
 import { checkOvercommit } from './invariants.js'
 import type { Progress, ScenarioOptions } from './scenario.js'
-import { bootCluster, pickUpNode, round, SLICE_MS } from './scenario-cluster.js'
+import { Traffic } from './network.js'
+import { bootCluster, measureIdle, pickUpNode, round, SLICE_MS, trafficReport, type TrafficReport } from './scenario-cluster.js'
+import type { SimCluster } from './sim-cluster.js'
 import { fillJobs } from './workload.js'
 
 export interface Packing {
@@ -39,11 +41,32 @@ export interface PackingResult {
   overcommit: string[]
 }
 
-export function measurePacking(o: ScenarioOptions): PackingResult {
+/** The idle window, and packing unless `o.fill` is false (plain data: it crosses threads). */
+export interface ClusterMeasure {
+  idle: TrafficReport
+  packing: PackingResult | null
+}
+
+export function measureCluster(o: ScenarioOptions): ClusterMeasure {
+  const fill = o.fill ?? true
+  const idleMs = o.idleMs ?? 10_000
+  if (!fill && idleMs === 0) {
+    // Nothing to measure (the seed sweeps): no second cluster.
+    const zero = new Traffic()
+    zero.ensure(o.nodes)
+    const none = zero.snapshot(o.nodes)
+    return { idle: trafficReport(none, none, 0), packing: null }
+  }
   const progress = (phase: Progress['phase'], fraction: number, simSeconds: number): void => o.onProgress?.({ phase, fraction, simSeconds })
-  const { sim } = bootCluster(o, () => progress('boot', 0.05, 0))
+  const { sim, startedAt } = bootCluster(o, () => progress('boot', 0.05, 0))
+  const idleShare = fill ? 0.1 : 0.9
+  progress('idle', 0.1, (sim.now - startedAt) / 1000)
+  const idle = measureIdle(sim, idleMs, (f) => progress('idle', 0.1 + idleShare * f, (sim.now - startedAt) / 1000))
+  return { idle, packing: fill ? measurePacking(o, sim, (f) => progress('fill', 0.2 + 0.8 * f, (sim.now - startedAt) / 1000)) : null }
+}
+
+function measurePacking(o: ScenarioOptions, sim: SimCluster, onSlice: (fraction: number) => void): PackingResult {
   const rng = new Rng(o.seed ^ seedFromString('scenario/fill'))
-  progress('fill', 0.1, 0)
 
   const nodesUp = sim.upIds()
   const totals = sim.totals()
@@ -95,7 +118,7 @@ export function measurePacking(o: ScenarioOptions): PackingResult {
   const fillEnd = f0 + (fill.length * 1000) / fillRate
   for (;;) {
     sim.run(SLICE_MS)
-    progress('fill', 0.1 + 0.9 * Math.min(1, (sim.now - f0) / Math.max(1, fillEnd - f0 + 3_000)), (sim.now - f0) / 1000)
+    onSlice(Math.min(1, (sim.now - f0) / Math.max(1, fillEnd - f0 + 3_000)))
     if (firstRejected === undefined) {
       unplaced = unplaced.filter((p) => !placed.has(p.id))
       for (const p of unplaced) {
@@ -125,7 +148,7 @@ export function measurePacking(o: ScenarioOptions): PackingResult {
   const stored = sim.storedIndex()
   const lost = [...finalOf.values()].filter((id) => (stored.get(id) ?? []).every((n) => !live.has(n))).sort()
   const dups = sim.duplicateReport()
-  progress('fill', 1, (sim.now - f0) / 1000)
+  onSlice(1)
   return {
     placement: {
       fillJobs: fill.length,

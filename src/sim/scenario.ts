@@ -1,7 +1,7 @@
 // One simulated run from start to report: boot a cluster (warm: as if it had been running; cold:
-// every node joins), measure it idle, run a seeded job workload under a fault plan and check the
-// invariants; and on a second copy of the booted cluster, measure packing with long-running fill
-// jobs against an offline best-fit-decreasing (packing.ts). Pure: everything comes from the
+// every node joins), run a seeded job workload under a fault plan and check the invariants; and
+// on a second copy of the booted cluster, measure it idle and then measure packing with
+// long-running fill jobs against an offline best-fit-decreasing (packing.ts). Pure: everything comes from the
 // options and the seed, and the report is plain data (the CLI prints it, tests assert on it).
 import type { ProfileName } from '../core/config.js'
 import { spillBase } from '../core/cell-router.js'
@@ -11,9 +11,9 @@ import { lastFaultTime, parseFaults, type Fault } from './faults.js'
 import type { GossipsubParams } from './gossipsub.js'
 import { percentile } from './histogram.js'
 import { checkOvercommit } from './invariants.js'
-import type { LinkOptions, TrafficSnapshot } from './network.js'
-import { measurePacking, type Packing, type PackingResult } from './packing.js'
-import { bootCluster, pickUpNode, round, SLICE_MS } from './scenario-cluster.js'
+import type { LinkOptions } from './network.js'
+import { measureCluster, type ClusterMeasure, type Packing } from './packing.js'
+import { bootCluster, pickUpNode, round, SLICE_MS, trafficReport, type TrafficReport } from './scenario-cluster.js'
 import { defaultRate, workload } from './workload.js'
 
 export interface ScenarioOptions {
@@ -28,11 +28,11 @@ export interface ScenarioOptions {
   rate?: number
   /** Median run time of a workload job (lognormal); default 4 s. */
   jobMs?: number
-  /** Idle measurement before the workload. */
+  /** The idle window: traffic of the booted cluster without a workload (on the second copy, before its fill). */
   idleMs?: number
   /** How long to wait for the last jobs after the last submit and the last fault. */
   settleMs?: number
-  /** Measure packing with long-running fill jobs, on a second copy of the booted cluster (packing.ts). */
+  /** Measure packing with long-running fill jobs, on the second copy of the booted cluster (packing.ts). */
   fill?: boolean
   links?: Partial<LinkOptions>
   gossipsub?: Partial<GossipsubParams>
@@ -55,20 +55,7 @@ export interface Progress {
   simSeconds: number
 }
 
-export interface Spread {
-  p50: number
-  max: number
-}
-
-export interface TrafficReport {
-  /** Per node per second, over the window: p50 and max over nodes. */
-  bytesSent: Spread
-  bytesRecv: Spread
-  msgsSent: Spread
-  msgsRecv: Spread
-  /** Received bytes per node per second by channel (p50 over nodes). */
-  recvByChannel: Record<string, number>
-}
+export type { Spread, TrafficReport } from './scenario-cluster.js'
 
 export interface ScenarioReport {
   nodes: number
@@ -113,20 +100,24 @@ export interface ScenarioReport {
   ok: boolean
 }
 
+/** The workload's part of the report: all but the measures of the cluster without it (packing.ts). */
+export type WorkloadReport = Omit<ScenarioReport, 'idle' | 'placement'>
+
 /**
- * The whole run: the workload on one copy of the booted cluster, then the packing fill on
- * another (packing.ts); `npm run sim` runs the two on two threads and prints the same report.
+ * The whole run: the workload on one copy of the booted cluster, then the idle window and the
+ * packing fill on another (packing.ts); `npm run sim` runs the two on two threads and prints the
+ * same report.
  */
 export function runScenario(o: ScenarioOptions): ScenarioReport {
-  const fill = o.fill ?? true
   const onProgress = o.onProgress
   const scaled = (from: number, span: number) => onProgress === undefined ? {} : { onProgress: (p: Progress) => onProgress({ ...p, fraction: from + span * p.fraction }) }
-  const report = runWorkload({ ...o, ...scaled(0, fill ? 0.85 : 1) })
-  return fill ? withPacking(report, measurePacking({ ...o, ...scaled(0.85, 0.15) })) : report
+  const workloadShare = (o.fill ?? true) ? 0.7 : 0.9
+  const report = runWorkload({ ...o, ...scaled(0, workloadShare) })
+  return assemble(report, measureCluster({ ...o, ...scaled(workloadShare, 1 - workloadShare) }))
 }
 
-/** The report of the workload alone (its placement is null); see withPacking. */
-export function runWorkload(o: ScenarioOptions): ScenarioReport {
+/** The workload on its own copy of the booted cluster: everything in the report but the idle window and packing. */
+export function runWorkload(o: ScenarioOptions): WorkloadReport {
   const faults: Fault[] = parseFaults(o.faults ?? '', o.nodes)
   const rng = new Rng(o.seed ^ seedFromString('scenario'))
   const progress = (phase: Progress['phase'], fraction: number): void => o.onProgress?.({ phase, fraction, simSeconds: (sim.now - startedAt) / 1000 })
@@ -135,18 +126,9 @@ export function runWorkload(o: ScenarioOptions): ScenarioReport {
   const rate = o.rate ?? defaultRate(shapesCpu, o.jobMs)
   const jobs = workload(o.jobs, rate, o.seed, o.jobMs)
   progress('boot', 0.1)
-
-  // --- idle -------------------------------------------------------------------------------------
-  const idleMs = o.idleMs ?? 10_000
-  // Gossip figures cover the measured windows, not the boot (whose messages, published before
-  // the warm boot's connections existed, arrive late through IWANT).
+  // Gossip figures cover the workload, not the boot (whose messages, published before the warm
+  // boot's connections existed, arrive late through IWANT).
   sim.resetGossipStats()
-  const idleFrom = sim.net.traffic.snapshot(sim.nodeCount())
-  for (let t = 0; t < idleMs; t += SLICE_MS) {
-    sim.run(Math.min(SLICE_MS, idleMs - t))
-    progress('idle', 0.1 + 0.05 * (t / Math.max(1, idleMs)))
-  }
-  const idle = trafficReport(idleFrom, sim.net.traffic.snapshot(sim.nodeCount()), idleMs)
 
   // --- workload under faults ----------------------------------------------------------------------
   const t0 = sim.now
@@ -267,7 +249,7 @@ export function runWorkload(o: ScenarioOptions): ScenarioReport {
   const wlFrom = sim.net.traffic.snapshot(sim.nodeCount())
   for (;;) {
     sim.run(SLICE_MS)
-    progress('workload', 0.15 + 0.85 * Math.min(1, 0.5 * Math.min(1, (sim.now - t0) / Math.max(1, quietAfter - t0)) + 0.5 * (done / Math.max(1, o.jobs))))
+    progress('workload', 0.1 + 0.9 * Math.min(1, 0.5 * Math.min(1, (sim.now - t0) / Math.max(1, quietAfter - t0)) + 0.5 * (done / Math.max(1, o.jobs))))
     // A submit whose node died before answering gets no answer: the client would see an error.
     for (const [reqId, req] of reqToJob) {
       if (sim.generation(req.via) !== req.gen) { reqToJob.delete(reqId); unanswered++ }
@@ -299,11 +281,10 @@ export function runWorkload(o: ScenarioOptions): ScenarioReport {
   progress('workload', 1)
 
   const delivered = sim.gossip.stats.delivered
-  const report: ScenarioReport = {
+  const report: WorkloadReport = {
     nodes: o.nodes, jobs: o.jobs, seed: o.seed, profile, boot, faults: o.faults ?? '', cells: o.cells ?? 1,
     ratePerSec: round(rate, 2),
     simulatedSeconds: round((sim.now - startedAt) / 1000, 1),
-    idle,
     workload: {
       seconds: round(wlMs / 1000, 1),
       acked: acked.size, rejected, unanswered, underReplicated, succeeded, failed, unfinished: acked.size - succeeded - failed,
@@ -321,7 +302,6 @@ export function runWorkload(o: ScenarioOptions): ScenarioReport {
       affected: affectedTotal, recovered: recoveries.length,
       p50Ms: round(percentile(recoveries, 50), 1), p99Ms: round(percentile(recoveries, 99), 1), maxMs: round(percentile(recoveries, 100), 1),
     },
-    placement: null,
     invariants: { lostAckedJobs: lost.length, duplicateRuns: dups.violations.length, overcommit: over.length, duplicatesFenced: dups.fenced.length },
     details: { lostAckedJobs: lost.slice(0, 20), duplicateRuns: dups.violations.slice(0, 20), overcommit: over.slice(0, 20) },
     ok: lost.length === 0 && dups.violations.length === 0 && over.length === 0,
@@ -329,38 +309,29 @@ export function runWorkload(o: ScenarioOptions): ScenarioReport {
   return report
 }
 
-function trafficReport(from: TrafficSnapshot, to: TrafficSnapshot, ms: number): TrafficReport {
-  const secs = Math.max(0.001, ms / 1000)
-  const rates = (a: number[], b: number[]): number[] => b.map((v, i) => (v - (a[i] ?? 0)) / secs)
-  const spread = (xs: number[]): Spread => ({ p50: round(percentile(xs, 50), 1), max: round(xs.length === 0 ? NaN : Math.max(...xs), 1) })
-  const recvByChannel: Record<string, number> = {}
-  for (const [c, v] of Object.entries(to.channelRecv)) recvByChannel[c] = round(percentile(rates(from.channelRecv[c as keyof typeof from.channelRecv], v), 50), 1)
-  return {
-    bytesSent: spread(rates(from.bytesSent, to.bytesSent)),
-    bytesRecv: spread(rates(from.bytesRecv, to.bytesRecv)),
-    msgsSent: spread(rates(from.msgsSent, to.msgsSent)),
-    msgsRecv: spread(rates(from.msgsRecv, to.msgsRecv)),
-    recvByChannel,
-  }
-}
-
-/** The workload's report with the fill's packing measure, and the fill copy's invariants added to its own. */
-export function withPacking(r: ScenarioReport, p: PackingResult): ScenarioReport {
-  const lost = [...r.details.lostAckedJobs, ...p.lost]
-  const duplicates = [...r.details.duplicateRuns, ...p.duplicates]
-  const overcommit = [...r.details.overcommit, ...p.overcommit]
+/** The report: the workload's, with the idle window, the packing measure and the second copy's invariants. */
+export function assemble(r: WorkloadReport, m: ClusterMeasure): ScenarioReport {
+  const { workload, gossip, killRecovery, invariants: wi, details, ...head } = r
+  const p = m.packing ?? { oversized: 0, lost: [], duplicates: [], duplicatesFenced: 0, overcommit: [] }
   const invariants = {
-    lostAckedJobs: r.invariants.lostAckedJobs + p.lost.length,
-    duplicateRuns: r.invariants.duplicateRuns + p.duplicates.length,
-    overcommit: r.invariants.overcommit + p.overcommit.length,
-    duplicatesFenced: r.invariants.duplicatesFenced + p.duplicatesFenced,
+    lostAckedJobs: wi.lostAckedJobs + p.lost.length,
+    duplicateRuns: wi.duplicateRuns + p.duplicates.length,
+    overcommit: wi.overcommit + p.overcommit.length,
+    duplicatesFenced: wi.duplicatesFenced + p.duplicatesFenced,
   }
   return {
-    ...r,
-    gossip: { ...r.gossip, oversized: r.gossip.oversized + p.oversized },
-    placement: p.placement,
+    ...head,
+    idle: m.idle,
+    workload,
+    gossip: { ...gossip, oversized: gossip.oversized + p.oversized },
+    killRecovery,
+    placement: m.packing?.placement ?? null,
     invariants,
-    details: { lostAckedJobs: lost.slice(0, 20), duplicateRuns: duplicates.slice(0, 20), overcommit: overcommit.slice(0, 20) },
+    details: {
+      lostAckedJobs: [...details.lostAckedJobs, ...p.lost].slice(0, 20),
+      duplicateRuns: [...details.duplicateRuns, ...p.duplicates].slice(0, 20),
+      overcommit: [...details.overcommit, ...p.overcommit].slice(0, 20),
+    },
     ok: invariants.lostAckedJobs === 0 && invariants.duplicateRuns === 0 && invariants.overcommit === 0,
   }
 }
