@@ -1,8 +1,9 @@
 // One simulated run from start to report: boot a cluster (warm: as if it had been running; cold:
 // every node joins), run a seeded job workload under a fault plan and check the invariants; and
 // on a second copy of the booted cluster, measure it idle and then measure packing with
-// long-running fill jobs against an offline best-fit-decreasing (packing.ts). Pure: everything comes from the
-// options and the seed, and the report is plain data (the CLI prints it, tests assert on it).
+// long-running fill jobs against an offline best-fit-decreasing (packing.ts). Pure: everything
+// comes from the options and the seed, and the report is plain data (the CLI prints it, tests
+// assert on it).
 import type { ProfileName } from '../core/config.js'
 import { spillBase } from '../core/cell-router.js'
 import { Rng, seedFromString } from '../core/rng.js'
@@ -122,8 +123,8 @@ export function runWorkload(o: ScenarioOptions): WorkloadReport {
   const rng = new Rng(o.seed ^ seedFromString('scenario'))
   const progress = (phase: Progress['phase'], fraction: number): void => o.onProgress?.({ phase, fraction, simSeconds: (sim.now - startedAt) / 1000 })
   const { sim, shapes, profile, boot, startedAt } = bootCluster(o, () => o.onProgress?.({ phase: 'boot', fraction: 0.05, simSeconds: 0 }))
-  const shapesCpu = shapes.reduce((s, n) => s + n.total.cpu, 0)
-  const rate = o.rate ?? defaultRate(shapesCpu, o.jobMs)
+  const totalCpu = shapes.reduce((s, n) => s + n.total.cpu, 0)
+  const rate = o.rate ?? defaultRate(totalCpu, o.jobMs)
   const jobs = workload(o.jobs, rate, o.seed, o.jobMs)
   progress('boot', 0.1)
   // Gossip figures cover the workload, not the boot (whose messages, published before the warm
