@@ -55,6 +55,7 @@ export class JobExchange {
     this.holders = new HolderIndex({
       self: book.members.selfId, jobs: table.jobs,
       replicaSet: (id) => book.replicaSet(id), liveVersion: () => book.members.liveVersion(),
+      copiesAnswerReads: () => !book.sampling(),
     })
   }
 

@@ -14,7 +14,7 @@ import type { NodeId } from './types.js'
 
 interface Index {
   version: number
-  /** Other node -> the jobs it holds and we hold too (a copy we neither store nor run is shared with nobody). */
+  /** Other node -> the jobs it holds and we hold too (see place: when a mere copy counts). */
   byHolder: Map<NodeId, Set<string>>
   /** Job -> the other nodes that hold it (what byHolder lists it under). */
   holders: Map<string, NodeId[]>
@@ -31,6 +31,12 @@ export interface HolderSource {
   readonly jobs: ReadonlyMap<string, JobRecord>
   replicaSet(jobId: string): NodeId[]
   liveVersion(): number
+  /**
+   * Whether every node's copy of a job answers reads: while jobs are gossiped to every node (a
+   * small cell) it does, and the exchange keeps copies fresh too (a restarted node's stale copy
+   * is repaired that way). Fixed per live version, as storing nodes are.
+   */
+  copiesAnswerReads(): boolean
 }
 
 const NONE: readonly string[] = []
@@ -103,10 +109,11 @@ export class HolderIndex {
       if (a.nodeId === self) runsHere = true
       else if (!holders.includes(a.nodeId)) holders.push(a.nodeId)
     }
-    // A copy kept after our run ended (or from a read) is nobody's business: its holders do not
-    // list it to us, so a node that indexed it pushed it back to each of them on every exchange
-    // (at 1,000 nodes, ~16,000 records in a workload's 74 s tail, nearly all unchanged).
-    if (!stored && !runsHere) holders = []
+    // Where reads go to the storing nodes, a copy kept after our run ended (or from a read) is
+    // nobody's business: its holders do not list it to us, so indexing it made every exchange
+    // push it back to each of them (at 1,000 nodes, ~16,000 unchanged records in a workload's
+    // 74 s tail). Where every copy answers reads, the exchange is what keeps it fresh.
+    if (!stored && !runsHere && !this.src.copiesAnswerReads()) holders = []
     const before = idx.holders.get(r.id)
     if (before === undefined) {
       // Storing nodes are fixed per version, so a job adds its store peers on its first placing.

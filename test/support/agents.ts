@@ -39,7 +39,7 @@ export class AgentFleet {
     createInterface({ input: child.stderr! }).on('line', (l) => { stderr.push(l); if (stderr.length > 400) stderr.shift() })
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })))
     const ready = await new Promise<RegExpMatchArray>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error(`${name} not ready in time; stderr:\n${stderr.slice(-20).join('\n')}`)), opts.timeoutMs ?? 30_000)
+      const timer = setTimeout(() => rej(new Error(`${name} not ready in time; stderr:\n${stderr.slice(-20).join('\n')}`)), opts.timeoutMs ?? 45_000)
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const m = READY.exec(line)
         if (m !== null) { clearTimeout(timer); res(m) }
