@@ -9,7 +9,7 @@ import { rankNodes, type PlacementJob, type PlacementResult } from '../placement
 import { Admission, type AdmitJob, type Verdict } from './admission.js'
 import { CapacitySampler, NONE_REJECTED } from './capacity-sample.js'
 import { live, type JobBook, type Pending } from './job-book.js'
-import { allocKey, failedRuns, isTerminalAlloc, jobState, latestAllocations, maxAttempts } from './job-merge.js'
+import { allocKey, batchInstanceDone, failedRuns, isTerminalAlloc, jobState, latestAllocations, maxAttempts } from './job-merge.js'
 import { allocationId, toNodeView } from './job-status.js'
 import type { Allocation, JobRecord } from './job-types.js'
 import type { Effect, Millis, NodeId, RpcResponse } from './types.js'
@@ -361,7 +361,7 @@ export class Arbiter {
         continue
       }
       if (last?.state === 'succeeded' && r.spec.type === 'batch') continue
-      if (r.spec.type === 'batch' && Object.values(r.allocations).some((a) => a.index === index && a.state === 'succeeded')) continue
+      if (batchInstanceDone(r, index)) continue
       if (r.spec.type === 'batch' && failedRuns(r, index) >= maxAttempts(r)) continue
       if (this.offerInFlight(key, now)) { wake = -Infinity; continue }
       const backoffEnd = last !== undefined && (last.state === 'failed' || last.state === 'succeeded') ? (last.finishedAt ?? 0) + r.spec.restart.backoffMs : -Infinity
@@ -456,6 +456,9 @@ export class Arbiter {
     this.misses.delete(`${jobId}/${index}`)
     const r = this.book.get(jobId)
     if (r === undefined || r.cancelled || r.allocations[allocKey(index, attempt)] !== undefined) return
+    // The instance may have finished while the offer was out (a run taken for lost reported its
+    // success): granting would run a succeeded batch instance again. The node's reservation expires.
+    if (batchInstanceDone(r, index)) return
     // A move whose old run ended meanwhile is an ordinary new run.
     const moving = replaces !== undefined && !isTerminalAlloc(r.allocations[allocKey(index, replaces)]?.state ?? 'lost')
     const alloc: Allocation = {

@@ -117,6 +117,19 @@ export function latestAllocations(r: JobRecord): Map<number, Allocation> {
 }
 
 /**
+ * A batch instance one of whose runs succeeded: it is done, whatever later runs were placed.
+ * (A run taken for lost can still report success: its node was only silent.)
+ */
+export function batchInstanceDone(r: JobRecord, index: number): boolean {
+  if (r.spec.type !== 'batch') return false
+  for (const k in r.allocations) {
+    const a = r.allocations[k] as Allocation
+    if (a.index === index && a.state === 'succeeded') return true
+  }
+  return false
+}
+
+/**
  * Runs of an instance that failed on their own. Lost runs (their node died) and cancelled ones
  * do not count: losing a node must not use up a job's restarts.
  */

@@ -2,7 +2,7 @@
 // admits the job, starts a run when the arbiter's grant arrives, reports each run's end, and stops
 // any copy that the merged record says is not (or no longer) its own: fencing by (index, attempt).
 import { admits } from '../placement/index.js'
-import { allocKey, duplicateKey, jobState, latestAllocations } from './job-merge.js'
+import { allocKey, batchInstanceDone, duplicateKey, jobState, latestAllocations } from './job-merge.js'
 import type { JobBook } from './job-book.js'
 import { allocationId } from './job-status.js'
 import type { Allocation, AllocState, DuplicateRun, JobRecord, ProcessExit } from './job-types.js'
@@ -186,7 +186,8 @@ export class Runner {
     const cur = r.allocations[allocKey(alloc.index, alloc.attempt)]
     const la = this.local.get(id)
     if (la?.state === 'running') return { type: 'ok' }
-    if (cur === undefined || cur.nodeId !== this.book.members.selfId || cur.state !== 'claimed' || r.cancelled) {
+    // A grant for a batch instance that has succeeded meanwhile (by the copy merged just above) is stale too.
+    if (cur === undefined || cur.nodeId !== this.book.members.selfId || cur.state !== 'claimed' || r.cancelled || batchInstanceDone(r, alloc.index)) {
       if (la !== undefined) { this.local.delete(id); this.localChanged() }
       return { type: 'reject', reason: 'stale grant' }
     }
