@@ -360,7 +360,6 @@ export class Arbiter {
         }
         continue
       }
-      if (last?.state === 'succeeded' && r.spec.type === 'batch') continue
       if (batchInstanceDone(r, index)) continue
       if (r.spec.type === 'batch' && failedRuns(r, index) >= maxAttempts(r)) continue
       if (this.offerInFlight(key, now)) { wake = -Infinity; continue }
