@@ -83,12 +83,12 @@ export function workload(jobs: number, ratePerSec: number, seed: number, medianD
     const u = rng.next()
     const count = u < 0.85 ? 1 : u < 0.95 ? 2 : 3
     const fails = rng.next() < 0.03
-    const runs = fails ? Math.max(1, Math.round(duration * FAILING_SHARE)) : duration
+    const attemptMs = fails ? Math.max(1, Math.round(duration * FAILING_SHARE)) : duration
     out.push({
       id: `job-${i + 1}`, at: Math.round(t),
       spec: simSpec({
         name: `w${i + 1}`, resources: resources(rng), count,
-        env: { SIM_DURATION_MS: String(runs), ...(fails ? { SIM_EXIT_CODE: '1' } : {}) },
+        env: { SIM_DURATION_MS: String(attemptMs), ...(fails ? { SIM_EXIT_CODE: '1' } : {}) },
         restart: { attempts: 2, backoffMs: 500 },
       }),
     })
