@@ -42,6 +42,8 @@ export type Then = (r: JobRecord | undefined, now: Millis, out: Effect[]) => voi
 
 /** Bytes of records per listing page: a page stays far below the rpc frame cap (4 MiB). */
 const PAGE_BYTES = 1 << 20
+/** Bytes of copies a peer lacks that one exchange answer carries (onSync); as a listing page. */
+const REPAIR_BYTES = PAGE_BYTES
 
 export class JobExchange {
   private nextSyncAt = 0
@@ -50,6 +52,7 @@ export class JobExchange {
   private nextRead = 1
 
   private readonly holders: HolderIndex
+  private live: { version: number; ids: NodeId[] } | null = null
 
   constructor(private readonly book: JobBook, private readonly table: ExchangeTable) {
     this.holders = new HolderIndex({
@@ -88,7 +91,9 @@ export class JobExchange {
       leases.set(to, d)
     }
     for (const [to, digests] of leases) this.sync(to, digests, out)
-    const peers = this.holders.peers()
+    // Where every node should hold every job, every live node is a peer: one that stores nothing
+    // (yet) still has copies to be repaired (see onSync).
+    const peers = this.book.sampling() ? this.holders.peers() : this.livePeers()
     if (peers.length === 0) return
     const peer = peers[this.turn++ % peers.length] as NodeId
     const digests: JobDigests = {}
@@ -96,11 +101,28 @@ export class JobExchange {
     this.sync(peer, digests, out)
   }
 
+  /** The other live nodes, sorted (kept per live version). */
+  private livePeers(): readonly NodeId[] {
+    const version = this.book.members.liveVersion()
+    if (this.live === null || this.live.version !== version) {
+      this.live = { version, ids: this.book.members.records().filter((r) => live(r) && r.id !== this.self).map((r) => r.id).sort() }
+    }
+    return this.live.ids
+  }
+
   private sync(to: NodeId, digests: JobDigests, out: Effect[]): void {
     this.book.send(out, to, { type: 'job-sync', digests }, this.book.config.storeTimeoutMs, { purpose: 'job-sync', node: to })
   }
 
-  /** A peer's digests: what differs or it should hold and did not list; what we want of it. */
+  /**
+   * A peer's digests: what differs or it should hold and did not list; what we want of it. Where
+   * every copy answers reads (jobs gossiped to every node), every node should hold every job, and
+   * the peer listed every copy it has of the jobs we store: those it did not list it lacks (it was
+   * down or cut off while their gossip went out, or the gossip was lost), so they go too, up to
+   * REPAIR_BYTES per answer (the next exchange brings the rest). Without this, nothing but gossip
+   * ever brought a node a job it neither stores nor runs, and a node that missed it listed the
+   * cluster's jobs short for good.
+   */
   onSync(from: NodeId, digests: JobDigests): RpcResponse {
     const jobs: JobRecord[] = []
     const want: string[] = []
@@ -111,7 +133,19 @@ export class JobExchange {
       jobs.push(mine)
       want.push(id)
     }
-    for (const id of this.holders.heldBy(from)) if (digests[id] === undefined) jobs.push(this.table.jobs.get(id) as JobRecord)
+    const held = this.holders.heldBy(from)
+    for (const id of held) if (digests[id] === undefined) jobs.push(this.table.jobs.get(id) as JobRecord)
+    if (!this.book.sampling()) {
+      const sent = new Set(held)
+      let bytes = 0
+      for (const id of this.holders.stored()) {
+        if (digests[id] !== undefined || sent.has(id)) continue
+        const r = this.table.jobs.get(id) as JobRecord
+        bytes += JSON.stringify(r).length
+        if (bytes > REPAIR_BYTES) break
+        jobs.push(r)
+      }
+    }
     return { type: 'jobs', jobs, want }
   }
 

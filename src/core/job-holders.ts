@@ -22,6 +22,8 @@ interface Index {
   storePeers: Set<NodeId>
   /** Jobs we run and do not store: we renew a lease on each with its first storing node. */
   leased: Set<string>
+  /** Jobs we store. */
+  stored: Set<string>
   /** storePeers, sorted; null when one was added since. */
   sortedPeers: NodeId[] | null
 }
@@ -74,6 +76,11 @@ export class HolderIndex {
     return this.ordered(this.current().leased)
   }
 
+  /** Jobs we store, in table order. */
+  stored(): readonly string[] {
+    return this.ordered(this.current().stored)
+  }
+
   private ordered(ids: Set<string>): string[] {
     const out = [...ids]
     if (out.length > 1) out.sort((a, b) => (this.seq.get(a) as number) - (this.seq.get(b) as number))
@@ -84,7 +91,7 @@ export class HolderIndex {
     const version = this.src.liveVersion()
     let idx = this.index
     if (idx === null || idx.version !== version) {
-      idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Set(), leased: new Set(), sortedPeers: null }
+      idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Set(), leased: new Set(), stored: new Set(), sortedPeers: null }
       this.index = idx
       this.dirty.clear()
       for (const r of this.src.jobs.values()) this.place(idx, r)
@@ -135,5 +142,7 @@ export class HolderIndex {
     idx.holders.set(r.id, holders)
     if (!stored && runsHere) idx.leased.add(r.id)
     else idx.leased.delete(r.id)
+    if (stored) idx.stored.add(r.id)
+    else idx.stored.delete(r.id)
   }
 }

@@ -63,6 +63,7 @@ describe('job holders index', () => {
           }
           expect(index.peers()).toEqual([...peers].sort())
           expect(index.leased()).toEqual([...jobs.values()].filter((r) => !replicaSet(r.id).includes(SELF) && runsOn(r, SELF)).map((r) => r.id))
+          expect(index.stored()).toEqual([...jobs.values()].filter((r) => replicaSet(r.id).includes(SELF)).map((r) => r.id))
         }
       }
     }), { numRuns: 1000 })
