@@ -138,11 +138,15 @@ export class JobExchange {
     if (!this.book.sampling()) {
       const sent = new Set(held)
       let bytes = 0
+      let repaired = 0
       for (const id of this.holders.stored()) {
         if (digests[id] !== undefined || sent.has(id)) continue
         const r = this.table.jobs.get(id) as JobRecord
-        bytes += JSON.stringify(r).length
-        if (bytes > REPAIR_BYTES) break
+        const n = JSON.stringify(r).length
+        // As a listing page: at least one record, however large.
+        if (repaired > 0 && bytes + n > REPAIR_BYTES) break
+        bytes += n
+        repaired++
         jobs.push(r)
       }
     }
