@@ -11,6 +11,8 @@ export interface MemberView {
   records(): NodeRecord[]
   record(id: NodeId): NodeRecord | undefined
   selfRecord(): NodeRecord
+  /** Live members but this node, sorted; the same array until the live set changes (do not change it). */
+  liveOthers(): readonly NodeId[]
   /** Changes whenever a member becomes live or stops being live (a cache key for the live set). */
   liveVersion(): number
   /** Changes whenever any member's record changes (a cache key for anything read from records). */

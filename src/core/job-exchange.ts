@@ -13,7 +13,7 @@
 //   away was not among the nodes the change went to; this is how it learns, and stops its copy.
 // - Reads: GET /v1/jobs/{id} on a node that does not store the job asks the storing nodes;
 //   GET /v1/jobs asks every live node for the jobs it stores, page by page, and merges.
-import { live, type JobBook } from './job-book.js'
+import type { JobBook } from './job-book.js'
 import { HolderIndex } from './job-holders.js'
 import { mergeJob } from './job-merge.js'
 import { toJobStatus } from './job-status.js'
@@ -52,7 +52,6 @@ export class JobExchange {
   private nextRead = 1
 
   private readonly holders: HolderIndex
-  private live: { version: number; ids: NodeId[] } | null = null
 
   constructor(private readonly book: JobBook, private readonly table: ExchangeTable) {
     this.holders = new HolderIndex({
@@ -93,21 +92,12 @@ export class JobExchange {
     for (const [to, digests] of leases) this.sync(to, digests, out)
     // Where every node should hold every job, every live node is a peer: one that stores nothing
     // (yet) still has copies to be repaired (see onSync).
-    const peers = this.book.sampling() ? this.holders.peers() : this.livePeers()
+    const peers = this.book.sampling() ? this.holders.peers() : this.book.members.liveOthers()
     if (peers.length === 0) return
     const peer = peers[this.turn++ % peers.length] as NodeId
     const digests: JobDigests = {}
     for (const id of this.holders.heldBy(peer)) digests[id] = this.table.digestOf(id) ?? ''
     this.sync(peer, digests, out)
-  }
-
-  /** The other live nodes, sorted (kept per live version). */
-  private livePeers(): readonly NodeId[] {
-    const version = this.book.members.liveVersion()
-    if (this.live === null || this.live.version !== version) {
-      this.live = { version, ids: this.book.members.records().filter((r) => live(r) && r.id !== this.self).map((r) => r.id).sort() }
-    }
-    return this.live.ids
   }
 
   private sync(to: NodeId, digests: JobDigests, out: Effect[]): void {
@@ -192,7 +182,7 @@ export class JobExchange {
     const read = this.open(reqId, null, undefined)
     for (const r of mine) read.read.found.set(r.id, r)
     if (gossiped) { this.finish(read.readId, now, out); return }
-    const others = this.book.members.records().filter((r) => live(r) && r.id !== this.self).map((r) => r.id)
+    const others = this.book.members.liveOthers()
     if (others.length === 0) { this.finish(read.readId, now, out); return }
     for (const n of others) this.fetch(read.readId, n, null, out)
   }

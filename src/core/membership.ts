@@ -565,7 +565,7 @@ export class Membership {
   }
 
   /** Live members but us, sorted; kept per live version (callers copy before changing it). */
-  private liveOthers(): readonly NodeId[] {
+  liveOthers(): readonly NodeId[] {
     if (this.liveOthersCache.at === this.liveChanges) return this.liveOthersCache.ids
     const ids: NodeId[] = []
     for (const [id, m] of this.members) if (id !== this.self.id && isLive(m.record.state)) ids.push(id)

@@ -69,6 +69,7 @@ export class NodeCore {
       records: () => this.membership.records(),
       record: (id: string) => this.membership.record(id),
       selfRecord: () => this.membership.selfRecord(),
+      liveOthers: () => this.membership.liveOthers(),
       liveVersion: () => this.membership.liveVersion(),
       tableVersion: () => this.membership.tableVersion(),
       setDraining: (draining: boolean, now: Millis, out: Effect[]) => this.membership.handle({ kind: 'self-update', patch: { draining } }, now, out),
