@@ -27,7 +27,6 @@ const USAGE = `usage: npm run sim -- [--nodes 20] [--jobs 200] [--seed 1] [--fau
   --loss P                 base loss probability of gossip frames and rpc messages (default 0)
   --max-connections K      connections per node (libp2p's default 300)
   --cell-size S            nodes per cell: the cluster is split into ceil(N / S) cells (default 100)
-  --gossip-max-nodes G     above G live nodes per cell nothing per job is broadcast (default 32)
   --timing                 wall time and memory on stderr
   --progress               progress lines on stderr even when it is not a terminal (every 15 s)
 faults: comma-separated KIND:TARGET@TIME[-TIME], e.g. kill:3@10s,restart:3@20s,freeze:2@5s-8s,partition:30%@15s-25s
@@ -60,7 +59,6 @@ try {
       loss: { type: 'string' },
       'max-connections': { type: 'string' },
       'cell-size': { type: 'string', default: '100' },
-      'gossip-max-nodes': { type: 'string' },
       json: { type: 'boolean', default: false },
       timing: { type: 'boolean', default: false },
       progress: { type: 'boolean', default: false },
@@ -119,7 +117,6 @@ const jobMs = num('job-ms', 1)
 const settleSeconds = num('settle', 0) ?? 120
 const maxConnections = str('max-connections') === undefined ? undefined : int('max-connections', 1)
 const cells = Math.max(1, Math.ceil(nodes / int('cell-size', 1)))
-const gossipMaxNodes = str('gossip-max-nodes') === undefined ? undefined : int('gossip-max-nodes', 0)
 
 const options: ScenarioOptions = {
   nodes, jobs, seed, faults, profile, boot, idleMs: idleSeconds * 1000, settleMs: settleSeconds * 1000, fill: values['no-fill'] !== true, links,
@@ -127,7 +124,6 @@ const options: ScenarioOptions = {
   ...(jobMs === undefined ? {} : { jobMs }),
   ...(maxConnections === undefined ? {} : { maxConnections }),
   cells,
-  ...(gossipMaxNodes === undefined ? {} : { gossipMaxNodes }),
   // The unit simulations and the seed sweeps check every message against the wire schema; here
   // the core's messages are only measured and copied (the report is the same either way).
   checkMessages: false,

@@ -1,9 +1,12 @@
 // What the parts of the job machine share. `Jobs` (src/core/jobs.ts) owns the job table and the
-// ways to change and spread it; the arbiter (placement of instances), the runner (the instances
-// this node runs) and replica repair each get this narrow view of it instead of the whole class.
-import type { Allocation, JobRecord } from './job-types.js'
+// ways to change and send it; the arbiter (placement), the grants (claims made durable before a
+// start), the runner (this node's runs), submits, replica repair and the state exchange each get
+// this narrow view of it instead of the whole class.
+import type { CapacityView } from './capacity-view.js'
+import type { DeltaTag, JobOutbox } from './job-outbox.js'
+import type { JobDelta, JobRecord } from './job-types.js'
 import type { JobsConfig } from './jobs-config.js'
-import type { Effect, Millis, NodeId, NodeRecord, RpcRequest } from './types.js'
+import type { Effect, JobEvent, Millis, NodeId, NodeRecord, RpcRequest } from './types.js'
 
 /** What the jobs machine needs to know of membership. */
 export interface MemberView {
@@ -21,59 +24,57 @@ export interface MemberView {
   setDraining(draining: boolean, now: Millis, out: Effect[]): void
 }
 
-/** Why a request went out: its answer (or failure) is routed by this. */
+/** Why a request went out: its answer (or failure) is routed by this. One owner per purpose. */
 export type Pending =
-  | { purpose: 'store'; reqId: number; node: NodeId }
-  | { purpose: 'offer'; jobId: string; index: number; attempt: number; node: NodeId; replaces?: number }
-  | { purpose: 'grant'; grantId: string }
-  | { purpose: 'start'; jobId: string; index: number; attempt: number }
-  | { purpose: 'update' }
-  | { purpose: 'sync-push' }
+  /** A new job sent to its arbiter (job-submit.ts). */
+  | { purpose: 'submit'; reqId: number; node: NodeId }
+  /** A copy of a new job to a storing node; it carried these claims (job-submit.ts, job-grants.ts). */
+  | { purpose: 'store'; jobId: string; node: NodeId; claims: string[] }
+  /** A batch of deltas (job-outbox.ts), and whole records sent after it for jobs the node lacked. */
+  | { purpose: 'deltas'; node: NodeId; tags: Array<{ jobId: string; tag: DeltaTag }> }
+  /** A start, with the job's record (job-grants.ts). */
+  | { purpose: 'start'; allocId: string; jobId: string; node: NodeId }
   | { purpose: 'drain'; reqId: number; node: NodeId }
   | { purpose: 'repair'; node: NodeId; ids: string[] }
   | { purpose: 'job-sync'; node: NodeId }
-  | { purpose: 'end'; allocId: string; node: NodeId }
-  | { purpose: 'capacity'; key: string; jobId: string; node: NodeId }
-  | { purpose: 'admit'; check: number; node: NodeId; offer: boolean }
+  | { purpose: 'sync-push' }
   | { purpose: 'read'; readId: number; node: NodeId }
 
 export interface JobsStats {
   submitted: number
+  /** Claims made (instance attempts placed). */
   placed: number
-  offersRejected: number
+  /** Starts a node refused (no room by its own books, though our view said it had). */
+  startsRefused: number
   duplicatesStopped: number
   started: number
   /** Job copies sent to a node that became one of its storing nodes. */
   replicasRepaired: number
   /** Runs moved off a draining node (a replacement ran first). */
   drainMoves: number
-  /** Offers whose answer never came (dropped after twice the offer timeout). */
-  offersLost: number
-  /** Nodes asked for their free capacity (sampled placement, above gossipMaxNodes). */
-  capacityAsks: number
+  /** Jobs collected after their retention window. */
+  collected: number
 }
 
 export interface JobBook {
   readonly members: MemberView
   readonly config: JobsConfig
   readonly stats: JobsStats
+  readonly capacity: CapacityView
+  readonly outbox: JobOutbox
   get(jobId: string): JobRecord | undefined
-  /** Change one allocation, as its author (arbiter or runner): merged, replicated, gossiped. */
-  update(jobId: string, alloc: Allocation, now: Millis, out: Effect[]): void
-  /** A change made here: merged, replicated to the storing nodes and runners, gossiped. */
-  author(r: JobRecord, now: Millis, out: Effect[]): void
-  /** A copy from elsewhere (or our own, not to be replicated again); see Jobs.merge. */
-  merge(incoming: JobRecord, now: Millis, out: Effect[], authored?: boolean, replicate?: boolean, persist?: boolean): void
+  /** Our change: merged, its events emitted, and sent to the job's storing nodes and runners. */
+  author(d: JobDelta, now: Millis, out: Effect[]): JobRecord | undefined
+  /** Our change, kept here: the caller sends it where it must go (grants, the runner's reports). */
+  note(d: JobDelta, now: Millis, out: Effect[]): JobRecord | undefined
+  /** An event this node authored beyond a record's own changes (activity.ts spreads it). */
+  announce(event: JobEvent, out: Effect[]): void
   /** Send a request; its answer comes back routed by `p`. Returns the request's corr. */
   send(out: Effect[], to: NodeId, msg: RpcRequest, timeoutMs: number, p: Pending): number
-  /** Stop waiting for a request's answer. */
-  forget(corr: number): void
   /** The job's storing nodes, best first; the first is its arbiter. */
   replicaSet(jobId: string): NodeId[]
   /** Look at this job again at the end of this step. */
   touch(jobId: string): void
-  /** Free capacity is not announced (too many members): placement asks (capacity-sample.ts). */
-  sampling(): boolean
 }
 
 export const live = (r: NodeRecord | undefined): boolean => r !== undefined && (r.state === 'alive' || r.state === 'suspect')

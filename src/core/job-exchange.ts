@@ -1,8 +1,8 @@
-// Jobs without a broadcast: anti-entropy between the nodes that share a job, runners' leases,
-// and reads of jobs this node does not hold.
+// Anti-entropy between the nodes that share a job, runners' leases, and reads of jobs this node
+// does not hold.
 //
-// A job change goes by rpc to the job's storing nodes and the nodes running it (Jobs.merge);
-// gossip to everyone is only a convenience of small clusters (JobsConfig.gossipMaxNodes). So:
+// A job change goes by rpc to the job's storing nodes and the nodes running it (jobs.ts, as
+// deltas); nothing per job is broadcast. So:
 //
 // - Anti-entropy: every jobSyncMs a node sends one node it stores jobs with (in turn) the digests
 //   of the jobs both should hold; the answer brings back what differs and what the sender should
@@ -24,9 +24,16 @@ import type { Effect, JobDigests, Millis, NodeId, RpcResponse } from './types.js
 export interface ExchangeTable {
   readonly jobs: ReadonlyMap<string, JobRecord>
   digestOf(id: string): string | undefined
+  /** A copy from a peer: merged into ours (JobTable.receive). */
+  receive(r: JobRecord, now: Millis, out: Effect[]): void
   /** A state exchange answered: a restarted node may arbitrate now. */
   caughtUp(): void
+  /** A read made for a cancel found the job (or found nothing): the cancel goes on (jobs.ts). */
+  cancelRead(reqId: number, id: string, found: JobRecord | undefined, now: Millis, out: Effect[]): void
 }
+
+/** What a read is for: an answer to the API, or a cancel of a job this node may not hold. */
+export type ReadPurpose = 'api' | 'cancel'
 
 interface Read {
   reqId: number
@@ -34,11 +41,8 @@ interface Read {
   id: string | null
   waiting: number
   found: Map<string, JobRecord>
-  /** Instead of answering the API with the job: act on it (a cancel on a node that lacked it). */
-  then?: Then
+  purpose: ReadPurpose
 }
-
-export type Then = (r: JobRecord | undefined, now: Millis, out: Effect[]) => void
 
 /** Bytes of records per listing page: a page stays far below the rpc frame cap (4 MiB). */
 const PAGE_BYTES = 1 << 20
@@ -57,7 +61,6 @@ export class JobExchange {
     this.holders = new HolderIndex({
       self: book.members.selfId, jobs: table.jobs,
       replicaSet: (id) => book.replicaSet(id), liveVersion: () => book.members.liveVersion(),
-      copiesAnswerReads: () => !book.sampling(),
     })
   }
 
@@ -68,6 +71,11 @@ export class JobExchange {
   /** The table set `r`: keeps the index of who holds what current. */
   noteJob(r: JobRecord): void {
     this.holders.noteJob(r)
+  }
+
+  /** The table dropped a job (collected). */
+  forgetJob(id: string): void {
+    this.holders.forget(id)
   }
 
   // --- anti-entropy and leases --------------------------------------------------------------------
@@ -90,9 +98,7 @@ export class JobExchange {
       leases.set(to, d)
     }
     for (const [to, digests] of leases) this.sync(to, digests, out)
-    // Where every node should hold every job, every live node is a peer: one that stores nothing
-    // (yet) still has copies to be repaired (see onSync).
-    const peers = this.book.sampling() ? this.holders.peers() : this.book.members.liveOthers()
+    const peers = this.holders.peers()
     if (peers.length === 0) return
     const peer = peers[this.turn++ % peers.length] as NodeId
     const digests: JobDigests = {}
@@ -104,15 +110,7 @@ export class JobExchange {
     this.book.send(out, to, { type: 'job-sync', digests }, this.book.config.storeTimeoutMs, { purpose: 'job-sync', node: to })
   }
 
-  /**
-   * A peer's digests: what differs or it should hold and did not list; what we want of it. Where
-   * every copy answers reads (jobs gossiped to every node), every node should hold every job, and
-   * the peer listed every copy it has of the jobs we store: those it did not list it lacks (it was
-   * down or cut off while their gossip went out, or the gossip was lost), so they go too, up to
-   * REPAIR_BYTES per answer (the next exchange brings the rest). Without this, nothing but gossip
-   * ever brought a node a job it neither stores nor runs, and a node that missed it listed the
-   * cluster's jobs short for good.
-   */
+  /** A peer's digests: what differs or it should hold and did not list; what we want of it. */
   onSync(from: NodeId, digests: JobDigests): RpcResponse {
     const jobs: JobRecord[] = []
     const want: string[] = []
@@ -123,29 +121,22 @@ export class JobExchange {
       jobs.push(mine)
       want.push(id)
     }
-    const held = this.holders.heldBy(from)
-    for (const id of held) if (digests[id] === undefined) jobs.push(this.table.jobs.get(id) as JobRecord)
-    if (!this.book.sampling()) {
-      const sent = new Set(held)
-      let bytes = 0
-      let repaired = 0
-      for (const id of this.holders.stored()) {
-        if (digests[id] !== undefined || sent.has(id)) continue
-        const r = this.table.jobs.get(id) as JobRecord
-        const n = JSON.stringify(r).length
-        // As a listing page: at least one record, however large.
-        if (repaired > 0 && bytes + n > REPAIR_BYTES) break
-        bytes += n
-        repaired++
-        jobs.push(r)
-      }
+    let bytes = 0
+    for (const id of this.holders.heldBy(from)) {
+      if (digests[id] !== undefined) continue
+      const r = this.table.jobs.get(id) as JobRecord
+      // As a listing page: at least one record, however large; the next exchange brings the rest.
+      const n = JSON.stringify(r).length
+      if (jobs.length > 0 && bytes + n > REPAIR_BYTES) break
+      bytes += n
+      jobs.push(r)
     }
     return { type: 'jobs', jobs, want }
   }
 
   onSyncAnswer(from: NodeId, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
     if (msg === null || msg.type !== 'jobs') return
-    for (const j of msg.jobs) this.book.merge(j, now, out)
+    for (const j of msg.jobs) this.table.receive(j, now, out)
     this.table.caughtUp()
     const push = (msg.want ?? []).map((id) => this.table.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
     if (push.length > 0) this.book.send(out, from, { type: 'job-update', jobs: push }, this.book.config.storeTimeoutMs, { purpose: 'sync-push' })
@@ -154,34 +145,25 @@ export class JobExchange {
   // --- reads ----------------------------------------------------------------------------------------
 
   /**
-   * GET /v1/jobs/{id}: from our copy when we store the job, else from its storing nodes (merged
-   * with any copy we hold). With `then`, the job goes there instead of to the API.
+   * GET /v1/jobs/{id} (or the read before a cancel): from our copy when we store the job, else
+   * from its storing nodes (merged with any copy we hold).
    */
-  get(reqId: number, id: string, now: Millis, out: Effect[], then?: Then): void {
+  get(reqId: number, id: string, purpose: ReadPurpose, now: Millis, out: Effect[]): void {
     const set = this.book.replicaSet(id)
     const mine = this.table.jobs.get(id)
     const others = set.filter((n) => n !== this.self)
-    const read = this.open(reqId, id, mine, then)
-    // While jobs are gossiped to every node (small clusters) any copy we hold is as good as theirs.
-    const gossiped = !this.book.sampling() && mine !== undefined
-    if (gossiped || (mine !== undefined && set.includes(this.self)) || others.length === 0) {
+    const read = this.open(reqId, id, mine, purpose)
+    if ((mine !== undefined && set.includes(this.self)) || others.length === 0) {
       this.finish(read.readId, now, out)
       return
     }
     for (const n of others) this.fetch(read.readId, n, [id], out)
   }
 
-  /**
-   * GET /v1/jobs: every live node lists the jobs it stores; the merge of all is the answer. While
-   * jobs are gossiped to every node, our own table is the answer: asking every node would wait
-   * for the slowest (a frozen one until the read times out).
-   */
+  /** GET /v1/jobs: every live node lists the jobs it stores; the merge of all is the answer. */
   list(reqId: number, now: Millis, out: Effect[]): void {
-    const gossiped = !this.book.sampling()
-    const mine = [...this.table.jobs.values()].filter((r) => gossiped || this.book.replicaSet(r.id).includes(this.self))
-    const read = this.open(reqId, null, undefined)
-    for (const r of mine) read.read.found.set(r.id, r)
-    if (gossiped) { this.finish(read.readId, now, out); return }
+    const read = this.open(reqId, null, undefined, 'api')
+    for (const id of this.holders.stored()) read.read.found.set(id, this.table.jobs.get(id) as JobRecord)
     const others = this.book.members.liveOthers()
     if (others.length === 0) { this.finish(read.readId, now, out); return }
     for (const n of others) this.fetch(read.readId, n, null, out)
@@ -190,12 +172,11 @@ export class JobExchange {
   /** A job-fetch: the records asked for, or a page of the jobs we store (ids after `after`). */
   onFetch(ids: string[] | null, after: string | undefined): RpcResponse {
     if (ids !== null) return { type: 'jobs', jobs: ids.map((id) => this.table.jobs.get(id)).filter((r): r is JobRecord => r !== undefined) }
-    const stored = [...this.table.jobs.values()]
-      .filter((r) => (after === undefined || r.id > after) && this.book.replicaSet(r.id).includes(this.self))
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
+    const stored = this.holders.stored().filter((id) => after === undefined || id > after).sort()
     const page: JobRecord[] = []
     let bytes = 0
-    for (const r of stored) {
+    for (const id of stored) {
+      const r = this.table.jobs.get(id) as JobRecord
       const n = JSON.stringify(r).length
       if (page.length > 0 && bytes + n > PAGE_BYTES) return { type: 'jobs', jobs: page, next: page[page.length - 1]?.id as string }
       page.push(r)
@@ -220,9 +201,9 @@ export class JobExchange {
     if (read.waiting <= 0) this.finish(readId, now, out)
   }
 
-  private open(reqId: number, id: string | null, mine: JobRecord | undefined, then?: Then): { readId: number; read: Read } {
+  private open(reqId: number, id: string | null, mine: JobRecord | undefined, purpose: ReadPurpose): { readId: number; read: Read } {
     const readId = this.nextRead++
-    const read: Read = { reqId, id, waiting: 0, found: new Map(mine === undefined ? [] : [[mine.id, mine]]), ...(then === undefined ? {} : { then }) }
+    const read: Read = { reqId, id, waiting: 0, found: new Map(mine === undefined ? [] : [[mine.id, mine]]), purpose }
     this.reads.set(readId, read)
     return { readId, read }
   }
@@ -240,7 +221,7 @@ export class JobExchange {
     this.reads.delete(readId)
     if (read.id !== null) {
       const r = read.found.get(read.id)
-      if (read.then !== undefined) { read.then(r, now, out); return }
+      if (read.purpose === 'cancel') { this.table.cancelRead(read.reqId, read.id, r, now, out); return }
       out.push({ kind: 'api-reply', reqId: read.reqId, reply: r === undefined
         ? { status: 404, body: { error: { code: 'not_found', message: `no job ${read.id}` } } }
         : { status: 200, body: toJobStatus(r) } })

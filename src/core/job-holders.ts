@@ -18,8 +18,8 @@ interface Index {
   byHolder: Map<NodeId, Set<string>>
   /** Job -> the other nodes that hold it (what byHolder lists it under). */
   holders: Map<string, NodeId[]>
-  /** Other nodes that store at least one of the jobs we store (our exchange peers). */
-  storePeers: Set<NodeId>
+  /** Other nodes that store at least one of the jobs we store, with how many (our exchange peers). */
+  storePeers: Map<NodeId, number>
   /** Jobs we run and do not store: we renew a lease on each with its first storing node. */
   leased: Set<string>
   /** Jobs we store. */
@@ -33,20 +33,15 @@ export interface HolderSource {
   readonly jobs: ReadonlyMap<string, JobRecord>
   replicaSet(jobId: string): NodeId[]
   liveVersion(): number
-  /**
-   * Whether every node's copy of a job answers reads: while jobs are gossiped to every node (a
-   * small cell) it does, and the exchange keeps copies fresh too (a restarted node's stale copy
-   * is repaired that way). Fixed per live version, as storing nodes are.
-   */
-  copiesAnswerReads(): boolean
 }
 
 const NONE: readonly string[] = []
 
 export class HolderIndex {
   private index: Index | null = null
-  /** Each job's place in the table's insertion order (the table never deletes). */
+  /** Each job's place in the table's insertion order. */
   private readonly seq = new Map<string, number>()
+  private nextSeq = 0
   /** Jobs set since the index last answered: placed on the next question (a job changes several times between two). */
   private readonly dirty = new Set<string>()
 
@@ -54,8 +49,29 @@ export class HolderIndex {
 
   /** The table set `r` (a new job or a new version of one). */
   noteJob(r: JobRecord): void {
-    if (!this.seq.has(r.id)) this.seq.set(r.id, this.seq.size)
+    if (!this.seq.has(r.id)) this.seq.set(r.id, this.nextSeq++)
     if (this.index !== null) this.dirty.add(r.id)
+  }
+
+  /** The table dropped a job (collected): it is held by nobody. */
+  forget(id: string): void {
+    this.seq.delete(id)
+    this.dirty.delete(id)
+    const idx = this.index
+    if (idx === null) return
+    for (const n of idx.holders.get(id) ?? []) idx.byHolder.get(n)?.delete(id)
+    if (idx.stored.delete(id)) {
+      // Storing nodes are fixed per version: the ones this job counted when it was first placed.
+      for (const n of this.src.replicaSet(id)) {
+        if (n === this.src.self) continue
+        const count = (idx.storePeers.get(n) ?? 1) - 1
+        if (count > 0) { idx.storePeers.set(n, count); continue }
+        idx.storePeers.delete(n)
+        idx.sortedPeers = null
+      }
+    }
+    idx.holders.delete(id)
+    idx.leased.delete(id)
   }
 
   /** The jobs in our table that `node` holds, in table order. */
@@ -67,7 +83,7 @@ export class HolderIndex {
   /** The nodes we store at least one job with, sorted (do not change the array). */
   peers(): readonly NodeId[] {
     const idx = this.current()
-    idx.sortedPeers ??= [...idx.storePeers].sort()
+    idx.sortedPeers ??= [...idx.storePeers.keys()].sort()
     return idx.sortedPeers
   }
 
@@ -91,7 +107,7 @@ export class HolderIndex {
     const version = this.src.liveVersion()
     let idx = this.index
     if (idx === null || idx.version !== version) {
-      idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Set(), leased: new Set(), stored: new Set(), sortedPeers: null }
+      idx = { version, byHolder: new Map(), holders: new Map(), storePeers: new Map(), leased: new Set(), stored: new Set(), sortedPeers: null }
       this.index = idx
       this.dirty.clear()
       for (const r of this.src.jobs.values()) this.place(idx, r)
@@ -116,19 +132,19 @@ export class HolderIndex {
       if (a.nodeId === self) runsHere = true
       else if (!holders.includes(a.nodeId)) holders.push(a.nodeId)
     }
-    // Where reads go to the storing nodes, a copy kept after our run ended (or from a read) is
-    // nobody's business: its holders do not list it to us, so indexing it made every exchange
-    // push it back to each of them (at 1,000 nodes, ~16,000 unchanged records in a workload's
-    // 74 s tail). Where every copy answers reads, the exchange is what keeps it fresh.
-    if (!stored && !runsHere && !this.src.copiesAnswerReads()) holders = []
+    // Reads go to the storing nodes: a copy kept after our run ended (or from a read) is nobody's
+    // business. Its holders do not list it to us, so indexing it made every exchange push it back
+    // to each of them (at 1,000 nodes, ~16,000 unchanged records in a workload's 74 s tail).
+    if (!stored && !runsHere) holders = []
     const before = idx.holders.get(r.id)
     if (before === undefined) {
       // Storing nodes are fixed per version, so a job adds its store peers on its first placing.
       if (stored) {
         for (const n of set) {
-          if (n === self || idx.storePeers.has(n)) continue
-          idx.storePeers.add(n)
-          idx.sortedPeers = null
+          if (n === self) continue
+          const count = idx.storePeers.get(n) ?? 0
+          idx.storePeers.set(n, count + 1)
+          if (count === 0) idx.sortedPeers = null
         }
       }
     } else {

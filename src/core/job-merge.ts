@@ -3,7 +3,8 @@
 // order and any number of times. Allocations merge per (index, attempt) by how far they got.
 import { hash64Hex, quickHash64 } from '../placement/hash.js'
 import { sameJson } from './records.js'
-import type { AllocState, Allocation, DuplicateRun, JobRecord, JobState } from './job-types.js'
+import type { AllocState, Allocation, DuplicateRun, JobDelta, JobRecord, JobState } from './job-types.js'
+import type { Millis } from './types.js'
 
 /**
  * How far an allocation got; a later stage wins. Terminal states rank by how final they are:
@@ -46,6 +47,7 @@ function firstOf(a: JobRecord, b: JobRecord): JobRecord {
 /** Merging `b` into `a` (one mergeJob built) would give `a` again, field for field. */
 function addsNothing(a: JobRecord, b: JobRecord): boolean {
   if (!canonical.has(a) || (b.cancelled && !a.cancelled) || b.duplicates !== undefined) return false
+  if (b.cancelledAt !== undefined && (a.cancelledAt === undefined || b.cancelledAt < a.cancelledAt)) return false
   if (a.reasonVersion < b.reasonVersion || (a.reasonVersion === b.reasonVersion && a.pendingReason < b.pendingReason)) return false
   for (const k in b.allocations) {
     const cur = a.allocations[k]
@@ -77,6 +79,9 @@ export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
     pendingReason: reason.pendingReason,
     reasonVersion: reason.reasonVersion,
   }
+  // The earliest cancel wins; absent, not undefined, when neither copy was cancelled with a time.
+  const cancelledAt = earliest(a.cancelledAt, b.cancelledAt)
+  if (cancelledAt !== undefined) merged.cancelledAt = cancelledAt
   // Absent, not empty, when neither copy has any: records without duplicates keep their old shape.
   if (a.duplicates !== undefined || b.duplicates !== undefined) {
     const dups: Record<string, DuplicateRun> = { ...a.duplicates }
@@ -89,6 +94,63 @@ export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
   }
   canonical.add(merged)
   return merged
+}
+
+function earliest(a: Millis | undefined, b: Millis | undefined): Millis | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return Math.min(a, b)
+}
+
+/**
+ * `r` with a delta merged in, by the same lattice as mergeJob: the delta is a partial record of
+ * the same job (the spec and submit time of `r`, only the facts it carries).
+ */
+export function applyDelta(r: JobRecord, d: JobDelta): JobRecord {
+  const allocations: Record<string, Allocation> = {}
+  for (const a of d.allocs ?? []) allocations[allocKey(a.index, a.attempt)] = a
+  const partial: JobRecord = {
+    id: r.id, spec: r.spec, submittedAt: r.submittedAt,
+    cancelled: d.cancelledAt !== undefined,
+    allocations,
+    pendingReason: d.reason?.text ?? '',
+    reasonVersion: d.reason?.version ?? 0,
+  }
+  if (d.cancelledAt !== undefined) partial.cancelledAt = d.cancelledAt
+  if (d.duplicates !== undefined && d.duplicates.length > 0) {
+    partial.duplicates = {}
+    for (const dup of d.duplicates) partial.duplicates[duplicateKey(dup.index, dup.attempt, dup.nodeId)] = dup
+  }
+  return mergeJob(r, partial)
+}
+
+/** Whether applying `d` to `r` would change nothing (most deltas a node gets twice). */
+export function deltaAddsNothing(r: JobRecord, d: JobDelta): boolean {
+  if (d.cancelledAt !== undefined && (!r.cancelled || r.cancelledAt === undefined || d.cancelledAt < r.cancelledAt)) return false
+  if (d.reason !== undefined && (d.reason.version > r.reasonVersion || (d.reason.version === r.reasonVersion && d.reason.text > r.pendingReason))) return false
+  for (const a of d.allocs ?? []) {
+    const cur = r.allocations[allocKey(a.index, a.attempt)]
+    if (cur === undefined || compareAlloc(cur, a) < 0) return false
+  }
+  for (const dup of d.duplicates ?? []) if (r.duplicates?.[duplicateKey(dup.index, dup.attempt, dup.nodeId)] === undefined) return false
+  return true
+}
+
+/**
+ * When a job ended (it can be collected a retention window later), or null while it has not:
+ * a batch job that succeeded or failed, or a cancelled job whose every run stopped. Its last
+ * run's end, or the cancel when later (or when nothing ever ran). Services end only by a cancel.
+ */
+export function jobEndedAt(r: JobRecord): Millis | null {
+  const state = jobState(r)
+  if (state !== 'succeeded' && state !== 'failed' && state !== 'cancelled') return null
+  let at = r.cancelledAt ?? (state === 'cancelled' ? r.submittedAt : -Infinity)
+  for (const k in r.allocations) {
+    const a = r.allocations[k] as Allocation
+    if (!isTerminalAlloc(a.state)) return null
+    if (a.finishedAt !== null && a.finishedAt > at) at = a.finishedAt
+  }
+  return at === -Infinity ? r.submittedAt : at
 }
 
 export function duplicateKey(index: number, attempt: number, nodeId: string): string {

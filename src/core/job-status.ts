@@ -52,8 +52,8 @@ export function jobChangeEvents(prev: JobRecord | undefined, next: JobRecord): C
   return events
 }
 
-/** Split records into gossip messages of at most ~maxBytes of JSON each (one record always fits alone). */
-export function gossipBatches(records: JobRecord[], maxBytes: number): JobRecord[][] {
+/** Split records into messages of at most ~maxBytes of JSON each (one record always fits alone). */
+export function recordBatches(records: JobRecord[], maxBytes: number): JobRecord[][] {
   const batches: JobRecord[][] = []
   let batch: JobRecord[] = []
   let size = 0

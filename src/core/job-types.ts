@@ -68,6 +68,8 @@ export interface JobRecord {
   submittedAt: Millis
   /** Set once by a cancel; never unset. */
   cancelled: boolean
+  /** When it was cancelled (the earliest cancel wins); absent on records written before it existed. */
+  cancelledAt?: Millis
   /** Every attempt of every instance ever made; key `${index}/${attempt}`. */
   allocations: Record<string, Allocation>
   /** Why the arbiter could not place an instance; `reasonVersion` orders competing reasons. */
@@ -75,6 +77,24 @@ export interface JobRecord {
   reasonVersion: number
   /** Duplicate runs found and stopped, key `${index}/${attempt}@${nodeId}`; absent when none. */
   duplicates?: Record<string, DuplicateRun>
+}
+
+/**
+ * The smallest fact that changes a job record, as it travels between nodes that hold the record.
+ * Applying a delta is merging a partial record by the same lattice as whole records
+ * (job-merge.ts `applyDelta`), so deltas and records may arrive in any order, any number of
+ * times. A node that lacks the job cannot apply one: it asks for the whole record instead.
+ */
+export interface JobDelta {
+  id: string
+  /** Allocations as their author has them now (each merges by how far it got). */
+  allocs?: Allocation[]
+  /** Present: the job was cancelled at that time. */
+  cancelledAt?: Millis
+  /** A newer reason why an instance cannot be placed. */
+  reason?: { text: string; version: number }
+  /** Duplicate runs found and stopped. */
+  duplicates?: DuplicateRun[]
 }
 
 /** A job as the API shows it (CONTRACT section 3, JobStatus). */

@@ -1,41 +1,44 @@
-// Jobs without a master, as a pure state machine.
+// Jobs without a master, as a pure state machine: this file routes events to the parts and owns
+// what they share. One owner per message type (see onRequest and onResponse).
 //
-// - Storage: a job lives on its replica set, the top 3 live nodes by rendezvous hash of its id.
-//   Every node computes the same set from its membership view. The node taking a submit stores
-//   the job there over direct requests and acknowledges only once they all have it on disk.
-// - Placement: the first live replica is the job's arbiter (src/core/arbiter.ts): one offer per
-//   instance attempt, to the best candidate; the grant is replicated before the start is sent.
-// - Running: src/core/runner.ts reserves, starts, reports ends, and fences stale copies: (index,
-//   attempt) names one run, and a node whose run the merged record gives away stops it.
-// - Spread: every change is gossiped in batches to all nodes (so any node answers for any job),
-//   and the periodic state exchange compares digests to repair what gossip lost. When the live
-//   set changes, src/core/replica-repair.ts copies jobs to their new storing nodes.
+// - Storage: a job lives on its storing nodes, the top 3 live nodes by rendezvous hash of its id;
+//   every node computes the same set from its membership view (replica-ranking.ts). A submit goes
+//   to the first of them, the job's arbiter, and is acknowledged once they all have it on disk
+//   (job-submit.ts); when the live set changes, copies follow (replica-repair.ts).
+// - Placement: the arbiter decides each job (reconcile.ts, arbiter.ts) and claims each instance
+//   attempt for a node at once; the claim is on every storing node's disk before the run starts
+//   (job-grants.ts).
+// - Running: runner.ts starts its claims if its books have room, reports runs to the storing
+//   nodes, and fences stale copies: (index, attempt) names one run.
+// - Spreading: a change travels as a delta to the job's storing nodes and runners only, batched
+//   per destination and step (job-outbox.ts); the state exchange repairs what was lost
+//   (job-exchange.ts); every node's event stream and capacity view come from the activity
+//   digests (activity.ts, capacity-view.ts). The job table (job-table.ts) is the one place that
+//   changes records.
+import { Activity } from './activity.js'
 import { Arbiter } from './arbiter.js'
-import { JobExchange } from './job-exchange.js'
+import { CapacityView } from './capacity-view.js'
 import { live, type JobBook, type JobsStats, type MemberView, type Pending } from './job-book.js'
-import { allocKey, isTerminalAlloc, jobDigest, jobState, mergeJob } from './job-merge.js'
-import { sameJson } from './records.js'
-import { gossipBatches, jobChangeEvents, toJobStatus } from './job-status.js'
-import type { Allocation, ApiRequest, JobRecord, JobStatus, ProcessExit } from './job-types.js'
+import { JobExchange } from './job-exchange.js'
+import { Grants } from './job-grants.js'
+import { allocKey, isTerminalAlloc } from './job-merge.js'
+import { JobOutbox, type DeltaTag } from './job-outbox.js'
+import { allocationId, jobChangeEvents, toJobStatus } from './job-status.js'
+import { holdersOf, JobTable, type ChangeSource } from './job-table.js'
+import type { ApiRequest, JobDelta, JobRecord, JobStatus, ProcessExit } from './job-types.js'
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
 import { ReplicaRanking } from './replica-ranking.js'
 import { ReplicaRepair } from './replica-repair.js'
 import { Runner } from './runner.js'
 import { Submits } from './job-submit.js'
-import type { Effect, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
+import type { AllocRef, ClusterEvent, Effect, GossipMessage, JobEvent, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
 
 export { JOBS_DEFAULTS, type JobsConfig, type JobsStats, type MemberView }
+export { jobKey } from './job-table.js'
 
 export class Jobs {
-  private readonly jobs = new Map<string, JobRecord>()
+  private readonly table: JobTable
   private readonly pending = new Map<number, Pending>()
-  private readonly gossipOut = new Set<string>()
-  /** Jobs this node keeps on disk (it was a replica, or was asked to store them). */
-  private readonly persisted = new Set<string>()
-  /** Jobs the arbiter loop still has to look at: not finished, or cancelled with open claims. */
-  private readonly active = new Set<string>()
-  /** Digest of each job as we hold it, so a merge hashes only the new copy. */
-  private readonly digests = new Map<string, string>()
   private readonly rankings: ReplicaRanking
   /** While this node drains: when its remaining runs are stopped and placed elsewhere. */
   private drainDeadline: Millis | null = null
@@ -45,16 +48,19 @@ export class Jobs {
    * acting on a stale copy would place attempts the cluster already made, or made otherwise.
    */
   private catchingUp = false
-  private lastFlushAt = -Infinity
   /** Jobs that changed in this step: the arbiter looks at them at its end (see endStep). */
   private readonly dirty = new Set<string>()
-  readonly stats: JobsStats = { submitted: 0, placed: 0, offersRejected: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, offersLost: 0, capacityAsks: 0 }
+  readonly stats: JobsStats = { submitted: 0, placed: 0, startsRefused: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, collected: 0 }
+  readonly capacity = new CapacityView()
+  private readonly outbox = new JobOutbox()
+  private readonly activity: Activity
   private readonly arbiter: Arbiter
+  private readonly grants: Grants
   private readonly runner: Runner
   private readonly repair: ReplicaRepair
   private readonly exchange: JobExchange
   private readonly submits: Submits
-  /** Live node count, per membership live version (gossip of jobs depends on it). */
+  /** Live node count, per membership live version. */
   private liveCount = { version: -1, count: 0 }
   private mine = { version: -1, ids: new Set<string>() }
 
@@ -63,48 +69,74 @@ export class Jobs {
     private readonly nextCorr: () => number,
     private readonly config: JobsConfig = JOBS_DEFAULTS,
   ) {
+    this.activity = new Activity(members.selfId, config.activityMs)
+    this.table = new JobTable({
+      stores: (id) => this.replicaSet(id).includes(members.selfId),
+      set: (r, active) => this.onSet(r, active),
+      changed: (prev, next, by, now, out) => this.onChanged(prev, next, by, now, out),
+      collected: (id) => this.exchange.forgetJob(id),
+    })
     const book: JobBook = {
-      members, config, stats: this.stats,
-      get: (id) => this.jobs.get(id),
-      update: (id, alloc, now, out) => this.update(id, alloc, now, out),
-      author: (r, now, out) => this.author(r, now, out),
-      merge: (r, now, out, authored, replicate, persist) => this.merge(r, now, out, authored, replicate, persist),
+      members, config, stats: this.stats, capacity: this.capacity, outbox: this.outbox,
+      get: (id) => this.table.get(id),
+      author: (d, now, out) => this.author(d, now, out),
+      note: (d, now, out) => this.table.author(d, now, out),
+      announce: (event, out) => this.activity.authored(event, out),
       send: (out, to, msg, timeoutMs, p) => this.send(out, to, msg, timeoutMs, p),
-      forget: (corr) => { this.pending.delete(corr) },
       replicaSet: (id) => this.replicaSet(id),
-      touch: (id) => { if (this.active.has(id)) this.dirty.add(id) },
-      sampling: () => this.sampling(),
+      touch: (id) => { if (this.table.active.has(id)) this.dirty.add(id) },
     }
     this.rankings = new ReplicaRanking(config.replicas)
-    this.arbiter = new Arbiter(book)
-    this.runner = new Runner(book)
+    this.runner = new Runner(book, () => this.runnerChanged())
+    this.grants = new Grants(book, (ref, now, out) => this.runner.start(ref, now, out))
+    this.arbiter = new Arbiter(book, this.grants, this.capacity)
     this.repair = new ReplicaRepair(book)
-    this.submits = new Submits(book, {
-      liveNodes: () => this.liveNodes(), ranking: (id) => this.ranking(id), persist: (r, o) => this.persist(r, o),
-      admit: (job, now, out, done) => this.arbiter.admit(job, now, out, done),
-      reserved: (id, node, now) => this.arbiter.reserved(id, node, now),
+    this.submits = new Submits(book, this.grants, {
+      liveNodes: () => this.liveNodes(),
+      ranking: (id) => this.rankings.all(id, this.members.liveVersion(), this.liveIds),
+      create: (r, now, out) => {
+        this.table.create(r, now, out)
+        if (this.arbiter.isArbiterOf(r.id) && !this.holding(now)) this.arbiter.arbitrate(this.table.get(r.id) as JobRecord, now, out)
+      },
+      persist: (id, out) => this.table.persist(id, out),
+      views: () => this.arbiter.views(),
     })
-    this.exchange = new JobExchange(book, { jobs: this.jobs, digestOf: (id) => this.digestOf(id), caughtUp: () => { this.catchingUp = false } })
+    this.exchange = new JobExchange(book, {
+      jobs: this.table.all(), digestOf: (id) => this.table.digestOf(id),
+      receive: (r, now, out) => { this.table.receive(r, now, out) },
+      caughtUp: () => { this.catchingUp = false },
+      cancelRead: (reqId, id, found, now, out) => this.cancelFound(reqId, id, found, now, out),
+    })
   }
 
   // --- queries --------------------------------------------------------------------------------
 
   statuses(): JobStatus[] {
-    return [...this.jobs.values()].sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1)).map(toJobStatus)
+    return [...this.table.all().values()].sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1)).map(toJobStatus)
   }
 
   status(id: string): JobStatus | undefined {
-    const r = this.jobs.get(id)
+    const r = this.table.get(id)
     return r === undefined ? undefined : toJobStatus(r)
   }
 
   record(id: string): JobRecord | undefined {
-    return this.jobs.get(id)
+    return this.table.get(id)
   }
 
-  /** Free capacity by this node's own books: what it declared minus what it holds. */
+  /** Free capacity by this node's own books: what it declared minus what it runs. */
   free(): Resources {
     return this.runner.free()
+  }
+
+  /** Free capacity of another node as this node knows it (its digests and answers). */
+  freeOf(id: NodeId, announced: Resources): Resources {
+    return id === this.members.selfId ? this.runner.free() : this.capacity.free(id, announced)
+  }
+
+  /** Runs of another node as it last said (null: it never did). */
+  allocationsOf(id: NodeId): number | null {
+    return id === this.members.selfId ? this.runner.count() : this.capacity.allocations(id)
   }
 
   localCount(): number {
@@ -113,7 +145,7 @@ export class Jobs {
 
   /** Requests this node still waits on (replication, updates): a leaving node lets them finish. */
   pendingCount(): number {
-    return this.pending.size
+    return this.pending.size + this.outbox.size
   }
 
   /** When this node's drain deadline passes, or null when it is not draining. */
@@ -126,6 +158,11 @@ export class Jobs {
     return this.rankings.top(jobId, this.members.liveVersion(), this.liveIds)
   }
 
+  /** What the arbiter and grants keep per instance and run (tests: it must not outlive the jobs). */
+  arbiterEntries(): number {
+    return this.arbiter.heldEntries() + this.grants.held() + this.submits.held()
+  }
+
   // --- start-up ---------------------------------------------------------------------------------
 
   /** A drain that was under way when this node stopped goes on after its restart. */
@@ -136,12 +173,11 @@ export class Jobs {
   /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
     this.catchingUp = records.length > 0
+    for (const r of records) this.table.load(r)
     for (const r of records) {
-      this.setJob(r)
-      this.persisted.add(r.id)
       for (const a of Object.values(r.allocations)) {
         if (a.nodeId === this.members.selfId && !isTerminalAlloc(a.state)) {
-          this.update(r.id, { ...a, state: 'lost', finishedAt: now, reason: 'its node restarted' }, now, out)
+          this.author({ id: r.id, allocs: [{ ...a, state: 'lost', finishedAt: now, reason: 'its node restarted' }] }, now, out)
         }
       }
     }
@@ -151,8 +187,8 @@ export class Jobs {
 
   onApi(reqId: number, req: ApiRequest, now: Millis, out: Effect[]): void {
     if (req.op === 'submit') this.submits.submit(reqId, req.id, req.spec, req.admit, now, out)
-    else if (req.op === 'cancel') this.cancel(reqId, req.id, now, out)
-    else if (req.op === 'get') this.exchange.get(reqId, req.id, now, out)
+    else if (req.op === 'cancel') this.exchange.get(reqId, req.id, 'cancel', now, out)
+    else if (req.op === 'get') this.exchange.get(reqId, req.id, 'api', now, out)
     else if (req.op === 'list') this.exchange.list(reqId, now, out)
     else this.drainRequest(reqId, req.node, req.enable, req.deadlineMs, req.transient === true, now, out)
   }
@@ -166,30 +202,31 @@ export class Jobs {
       case 'job-fetch':
         this.reply(out, reqId, this.exchange.onFetch(msg.ids, msg.after))
         return true
-      case 'capacity':
-        this.reply(out, reqId, { type: 'capacity', free: this.runner.free() })
-        return true
-      case 'capacity-scan':
-        // Only a member of our cell scanned our cell.
-        if (this.members.record(from) !== undefined) this.arbiter.adoptScan(msg.free, now)
-        this.reply(out, reqId, { type: 'ok' })
+      case 'submit-job':
+        this.submits.onSubmitJob(reqId, msg.job, now, out)
         return true
       // Asked directly to keep a job: write it before answering, whatever our own view of the
-      // replica set says (the asker's view chose us; the ok is what makes the submit durable).
+      // storing nodes says (the asker's view chose us; the ok is what makes the submit durable).
       case 'store-job':
-        if (msg.reserved !== undefined) this.arbiter.reserved(msg.job.id, msg.reserved, now)
-        this.merge(msg.job, now, out, false, true, true)
-        this.reply(out, reqId, { type: 'ok' })
+        this.table.keep(msg.job, now, out)
+        this.startAll(msg.start, now, out)
+        this.reply(out, reqId, this.ok())
         return true
       case 'job-update':
-        for (const j of msg.jobs) this.merge(j, now, out, false, true, true)
-        this.reply(out, reqId, { type: 'ok' })
+        for (const j of msg.jobs) this.table.keep(j, now, out)
+        this.reply(out, reqId, this.ok())
         return true
-      case 'offer':
-        this.reply(out, reqId, this.runner.onOffer(msg.jobId, msg.index, msg.attempt, msg.resources, now))
+      case 'job-delta': {
+        const want: string[] = []
+        for (const d of msg.deltas) if (!this.table.apply(d, now, out) && !want.includes(d.id)) want.push(d.id)
+        this.startAll(msg.start, now, out)
+        this.reply(out, reqId, want.length === 0 ? this.ok() : { ...this.ok(), want })
         return true
+      }
       case 'start':
-        this.reply(out, reqId, this.runner.onStart(msg.job, msg.alloc, now, out))
+        this.table.receive(msg.job, now, out)
+        this.runner.start({ id: msg.job.id, index: msg.index, attempt: msg.attempt }, now, out)
+        this.reply(out, reqId, this.ok())
         return true
       case 'drain':
         this.setDrain(msg.enable, msg.deadlineMs, now, out)
@@ -200,28 +237,27 @@ export class Jobs {
     }
   }
 
-  onResponse(corr: number, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
+  onResponse(corr: number, from: NodeId, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
     const p = this.pending.get(corr)
     if (p === undefined) return
     this.pending.delete(corr)
-    const ok = msg !== null && (msg.type === 'ok' || msg.type === 'accept')
+    const ok = msg !== null && msg.type === 'ok'
+    if (ok && msg.free !== undefined) this.capacity.heardFrom(from, msg.free, null, now)
     switch (p.purpose) {
+      case 'submit':
+        this.submits.onForwardAnswer(p.reqId, ok, now, out)
+        return
       case 'store':
-        this.submits.onStored(p, ok, now, out)
+        for (const id of p.claims) this.grants.answered(id, p.node, ok, now)
+        this.submits.stored(p.jobId, p.node, ok, now, out)
         return
-      case 'admit':
-        this.arbiter.onAdmitAnswer(p, msg, now, out)
-        return
-      case 'offer':
-        this.arbiter.onOfferAnswer(p, ok, now, out)
-        // Turned down: the next candidate gets the offer now.
-        if (!ok) this.dirty.add(p.jobId)
-        return
-      case 'grant':
-        this.arbiter.onGrantAck(p.grantId, now, out)
+      case 'deltas':
+        this.onDeltasAnswer(p, ok ? msg : null, now, out)
         return
       case 'start':
-        this.arbiter.onStartAnswer(p, msg, now, out)
+        this.grants.startAnswered(p.allocId, ok)
+        if (ok) this.capacity.settle(p.node, p.allocId)
+        this.submits.stored(p.jobId, p.node, ok, now, out)
         return
       case 'drain': {
         const name = this.members.record(p.node)?.name ?? p.node
@@ -239,16 +275,37 @@ export class Jobs {
       case 'read':
         this.exchange.onFetchAnswer(p.readId, p.node, msg, now, out)
         return
-      case 'capacity':
-        this.arbiter.onCapacity(p, msg, now)
-        return
-      case 'end':
-        this.runner.onEndAck(p.allocId, p.node, ok, now, out)
-        return
-      case 'update':
       case 'sync-push':
         return
     }
+  }
+
+  /** A batch of deltas answered: each delta's waiter hears; jobs the node lacked go whole. */
+  private onDeltasAnswer(p: Extract<Pending, { purpose: 'deltas' }>, msg: Extract<RpcResponse, { type: 'ok' }> | null, now: Millis, out: Effect[]): void {
+    const want = new Set(msg?.want ?? [])
+    const resend: Array<{ jobId: string; tag: DeltaTag }> = []
+    for (const t of p.tags) {
+      if (want.has(t.jobId)) { resend.push(t); continue }
+      this.deltaAnswered(t.tag, p.node, msg !== null, now, out)
+    }
+    if (resend.length === 0) return
+    // The node lacks these jobs: our whole records (which hold every delta we sent) go instead.
+    const jobs = [...want].map((id) => this.table.get(id)).filter((r): r is JobRecord => r !== undefined)
+    if (jobs.length === 0) { for (const t of resend) this.deltaAnswered(t.tag, p.node, false, now, out); return }
+    this.send(out, p.node, { type: 'job-update', jobs }, this.config.storeTimeoutMs, { purpose: 'deltas', node: p.node, tags: resend })
+  }
+
+  private deltaAnswered(tag: DeltaTag, node: NodeId, ok: boolean, now: Millis, out: Effect[]): void {
+    if (tag.kind === 'end') this.runner.onEndAnswer(tag.allocId, node, ok, now, out)
+    else if (tag.kind === 'grant') this.grants.answered(tag.allocId, node, ok, now)
+  }
+
+  /** Another node's activity digest: its events on our stream, its capacity in our view. */
+  onActivity(msg: Extract<GossipMessage, { type: 'activity' }>, now: Millis, out: Effect[]): void {
+    const before = this.capacity.free(msg.node, msg.free)
+    this.activity.heard(msg, this.capacity, now, out)
+    // Room freed where a waiting instance may fit: it is ranked again now, not at its retry time.
+    if (msg.free.cpu > before.cpu || msg.free.memoryMb > before.memoryMb) this.retryWaiting()
   }
 
   onProcessExit(exit: ProcessExit, now: Millis, out: Effect[]): void {
@@ -258,28 +315,21 @@ export class Jobs {
   onTick(now: Millis, out: Effect[]): void {
     this.arbiter.noteTick(now)
     this.runner.onTick(now, this.drainDeadline, out)
-    this.repair.check(this.jobs, this.persisted, (r, o) => this.persist(r, o), out)
+    this.repair.check(this.table, out)
     this.arbitrateAll(now, out)
     this.exchange.onTick(now, this.catchingUp, out)
-    this.flushGossip(now, out)
   }
 
   /**
-   * The earliest time onTick could do anything (0: at the next tick). A runtime that ticks anyway
-   * needs none of this; the simulator skips the ticks before it (they would change nothing), which
-   * at 10,000 nodes is most of them.
+   * The earliest time onTick could do anything (-Infinity: at the next tick). A runtime may tick
+   * anyway; the simulator skips the ticks before it (they would change nothing).
    */
   wakeAt(): Millis {
-    if (this.arbiter.upSinceAt() === null || this.catchingUp || this.dirty.size > 0 || this.gossipOut.size > 0 || this.repair.due()) return 0
+    if (this.arbiter.upSinceAt() === null || this.catchingUp || this.dirty.size > 0 || this.repair.due()) return -Infinity
     const mine = this.arbitered()
-    if (mine.size > 0 && this.arbiter.stale()) return 0
-    const jobsAt = this.arbiter.earliestWake(this.active, mine)
-    return Math.min(jobsAt, this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline))
-  }
-
-  /** Free capacity changed and is not announced yet. */
-  capacityChanged(): boolean {
-    return this.runner.capacityChanged()
+    if (mine.size > 0 && this.arbiter.stale()) return -Infinity
+    const jobsAt = this.arbiter.earliestWake(this.table.active, mine)
+    return Math.min(jobsAt, this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline), this.grants.wakeAt(), this.activity.wakeAt())
   }
 
   /**
@@ -287,14 +337,14 @@ export class Jobs {
    * copies owed to new storing nodes go out now: every step saved here is time a job is down.
    */
   onLiveChange(now: Millis, out: Effect[]): void {
-    this.repair.check(this.jobs, this.persisted, (r, o) => this.persist(r, o), out)
+    for (const r of this.members.records()) if (!live(r)) this.capacity.forget(r.id)
+    this.repair.check(this.table, out)
     this.arbitrateAll(now, out)
   }
 
   /**
-   * End of a step: arbitrate the jobs that changed in it, and publish what changed. The first change after a quiet spell goes out at once
-   * (a moved job is seen running everywhere without waiting for a tick); changes that follow
-   * within gossipCoalesceMs wait for the tick, so a burst of submits is one message, not hundreds.
+   * End of a step: arbitrate the jobs that changed in it, let grants send what they need, and send
+   * this step's deltas (one message per destination) and a due activity digest.
    */
   endStep(now: Millis, out: Effect[]): void {
     if (this.dirty.size > 0) {
@@ -302,12 +352,20 @@ export class Jobs {
       this.dirty.clear()
       if (!this.holding(now)) {
         for (const id of ids) {
-          const r = this.jobs.get(id)
-          if (r !== undefined && this.active.has(id) && this.arbiter.isArbiterOf(id)) this.arbiter.arbitrate(r, now, out)
+          const r = this.table.get(id)
+          if (r !== undefined && this.table.active.has(id) && this.arbiter.isArbiterOf(id)) this.arbiter.arbitrate(r, now, out)
         }
       }
     }
-    if (this.gossipOut.size > 0 && now - this.lastFlushAt >= this.config.gossipCoalesceMs) this.flushGossip(now, out)
+    this.grants.flush(now, out)
+    for (const b of this.outbox.take()) {
+      this.send(out, b.to, { type: 'job-delta', deltas: b.deltas }, this.config.storeTimeoutMs, { purpose: 'deltas', node: b.to, tags: b.tags })
+    }
+    this.activity.flush(now, this.runner.free(), this.runner.count(), out)
+  }
+
+  private startAll(refs: AllocRef[] | undefined, now: Millis, out: Effect[]): void {
+    for (const ref of refs ?? []) this.runner.start(ref, now, out)
   }
 
   /** A restarted node holds off arbitrating until it caught up (see catchingUp). */
@@ -320,38 +378,104 @@ export class Jobs {
   }
 
   private arbitrateAll(now: Millis, out: Effect[]): void {
-    // Changed jobs are decided afresh here rather than at the end of the step.
     for (const id of this.dirty) this.arbiter.changed(id)
     this.dirty.clear()
     if (this.holding(now)) return
     for (const id of [...this.arbitered()]) {
-      const r = this.jobs.get(id)
-      if (r !== undefined && this.active.has(id)) this.arbiter.onTick(r, now, out)
+      const r = this.table.get(id)
+      if (r !== undefined && this.table.active.has(id)) this.arbiter.onTick(r, now, out)
     }
   }
 
-  /** Our free capacity changed since the last call (the node core then re-announces it). */
-  takeCapacityChange(): boolean {
-    return this.runner.takeCapacityChange()
+  // --- changes ----------------------------------------------------------------------------------
+
+  /** Our change: merged, and sent to the job's storing nodes and runners with this step's batch. */
+  private author(d: JobDelta, now: Millis, out: Effect[]): JobRecord | undefined {
+    const r = this.table.author(d, now, out)
+    if (r === undefined) return undefined
+    for (const n of holdersOf(r, this.replicaSet(r.id), this.members.selfId)) this.outbox.add(n, d)
+    return r
   }
 
-  // --- submit and cancel ------------------------------------------------------------------------
+  private onSet(r: JobRecord, active: boolean): void {
+    this.exchange.noteJob(r)
+    if (active) {
+      if (this.mine.version === this.members.liveVersion() && this.arbiter.isArbiterOf(r.id)) this.mine.ids.add(r.id)
+    } else {
+      this.mine.ids.delete(r.id)
+      this.arbiter.settle(r)
+    }
+  }
 
-  /** A cancel: on our copy when we store the job, else on the storing nodes' (fetched first). */
-  private cancel(reqId: number, id: string, now: Millis, out: Effect[]): void {
-    this.exchange.get(reqId, id, now, out, (found, at, o) => {
-      if (found === undefined) {
-        o.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'not_found', message: `no job ${id}` } } } })
-        return
+  private onChanged(prev: JobRecord | undefined, next: JobRecord, by: ChangeSource, now: Millis, out: Effect[]): void {
+    this.tellEvents(prev, next, by, out)
+    if (this.table.active.has(next.id)) this.dirty.add(next.id)
+    this.runner.reconcile(next, now, out)
+    this.grants.settle(next)
+    // Claims that ended no longer count against their node's capacity in our view.
+    for (const k in next.allocations) {
+      const a = next.allocations[k] as JobRecord['allocations'][string]
+      if (isTerminalAlloc(a.state) && (prev === undefined || !isTerminalAlloc(prev.allocations[allocKey(a.index, a.attempt)]?.state ?? 'claimed'))) {
+        this.capacity.settle(a.nodeId, allocationId(next.id, a.index, a.attempt))
       }
-      this.merge(found, at, o)
-      const r = this.jobs.get(id) as JobRecord
-      if (!r.cancelled) this.author({ ...r, cancelled: true }, at, o)
-      o.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
-    })
+    }
+    // Only a job still to be decided: an ended one re-entering the arbiter's wake list kept the
+    // node waking every tick for nothing.
+    if (this.table.active.has(next.id)) this.arbiter.retryNow(next.id, next.spec.count)
   }
 
-  // --- drain --------------------------------------------------------------------------------------
+  /**
+   * Every event reaches every node once, through one author (activity.ts): the node that made
+   * the change, except for the end of a run, which the job's arbiter tells when the end reaches
+   * its copy: the runner takes the end only once a storing node has it, and may die before it
+   * could tell anyone, while the storing nodes have it for good.
+   */
+  private tellEvents(prev: JobRecord | undefined, next: JobRecord, by: ChangeSource, out: Effect[]): void {
+    const arbiter = this.arbiter.isArbiterOf(next.id)
+    if (by === 'theirs' && !arbiter) return
+    for (const event of jobChangeEvents(prev, next)) {
+      const ends = endsARun(event)
+      if (by === 'ours' ? ends && !arbiter && this.runsEvent(event) : !ends) continue
+      this.activity.authored(event as JobEvent, out)
+    }
+  }
+
+  /** An event about a run of this node (its end is for the arbiter to tell). */
+  private runsEvent(event: ClusterEvent): boolean {
+    return event.type === 'job' && event.node === this.members.selfRecord().name
+  }
+
+  /** Our runs changed: our capacity in our own view, and in our next digest. */
+  private runnerChanged(): void {
+    const before = this.capacity.free(this.members.selfId, this.runner.free())
+    const free = this.runner.free()
+    this.activity.capacity()
+    this.capacity.own(this.members.selfId, free, this.runner.count())
+    if (free.cpu > before.cpu || free.memoryMb > before.memoryMb) this.retryWaiting()
+  }
+
+  /** Instances waiting for room are ranked again at the end of this step. */
+  private retryWaiting(): void {
+    for (const id of this.arbiter.retryWaiting()) if (this.table.active.has(id)) this.dirty.add(id)
+  }
+
+  /** An answer carries our free capacity: capacity rides on answers. */
+  private ok(): Extract<RpcResponse, { type: 'ok' }> {
+    return { type: 'ok', free: this.runner.free() }
+  }
+
+  // --- cancel and drain ---------------------------------------------------------------------------
+
+  /** A cancel, once the job was read (from our copy, or from its storing nodes). */
+  private cancelFound(reqId: number, id: string, found: JobRecord | undefined, now: Millis, out: Effect[]): void {
+    if (found === undefined) {
+      out.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'not_found', message: `no job ${id}` } } } })
+      return
+    }
+    const r = this.table.receive(found, now, out)
+    if (!r.cancelled) this.author({ id, cancelledAt: now }, now, out)
+    out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
+  }
 
   /** An operator's drain: this node itself, or another node told over a direct request. */
   private drainRequest(reqId: number, node: NodeId, enable: boolean, deadlineMs: number, transient: boolean, now: Millis, out: Effect[]): void {
@@ -372,7 +496,7 @@ export class Jobs {
   }
 
   /**
-   * Start (or stop) draining this node: no offer is accepted, service runs move (the arbiter
+   * Start (or stop) draining this node: no claim is started here, service runs move (the arbiter
    * places a replacement first), and whatever still runs at the deadline is stopped and placed
    * again. The flag is persisted, so a restart goes on draining.
    */
@@ -382,126 +506,9 @@ export class Jobs {
     if (this.members.selfRecord().draining !== enable) this.members.setDraining(enable, now, out)
   }
 
-  // --- merging and spreading ----------------------------------------------------------------------
-
-  /** Change one allocation, as its author (arbiter or runner). */
-  private update(jobId: string, alloc: Allocation, now: Millis, out: Effect[]): void {
-    const r = this.jobs.get(jobId)
-    if (r === undefined) return
-    this.author({ ...r, allocations: { ...r.allocations, [allocKey(alloc.index, alloc.attempt)]: alloc } }, now, out)
-  }
-
-  /** A change made here: merge it, and send it to the replicas and to everyone. */
-  private author(r: JobRecord, now: Millis, out: Effect[]): void {
-    this.merge(r, now, out, true)
-  }
-
-  /**
-   * Merge a copy into ours. If it changed anything: persist when we are a replica, emit events,
-   * stop local runs it fences, and (for our own changes) replicate and gossip it.
-   */
-  private merge(incoming: JobRecord, now: Millis, out: Effect[], authored = false, replicate = true, persist = false): void {
-    const cur = this.jobs.get(incoming.id)
-    const next = cur === undefined ? incoming : mergeJob(cur, incoming)
-    // Same JSON text, same record (what the digests compare); most copies are the very object.
-    const same = cur !== undefined && (next === cur || sameJson(cur, next))
-    const replicas = this.replicaSet(next.id)
-    if (same) {
-      // Nothing new, but a direct store of something we only held in memory still needs the disk.
-      if (persist && !this.persisted.has(next.id)) this.persist(next, out)
-      return
-    }
-    this.setJob(next)
-    // Placement reacts to the change in this step (a new job is offered within a round trip of
-    // its submit), not on the next tick.
-    if (this.active.has(next.id)) this.dirty.add(next.id)
-    if (persist || replicas.includes(this.members.selfId) || this.persisted.has(next.id)) this.persist(next, out)
-    for (const event of jobChangeEvents(cur, next)) out.push({ kind: 'emit', event })
-    this.runner.reconcile(next, now, out)
-    // Only a job still to be decided: an ended one re-entering the arbiter's wake list kept the
-    // node waking every tick for nothing (the simulator's tail: half of all events).
-    if (this.active.has(next.id)) this.arbiter.retryNow(next.id, next.spec.count)
-    if (!authored) return
-    this.gossipOut.add(next.id)
-    if (!replicate) return
-    // The replicas must have it; nodes running its instances should hear at once (a cancel, a
-    // fence), not whenever gossip or the state exchange brings it.
-    const to = new Set(replicas)
-    for (const a of Object.values(next.allocations)) if (!isTerminalAlloc(a.state)) to.add(a.nodeId)
-    to.delete(this.members.selfId)
-    // One message object for all of them (messages are never changed once made).
-    const update = { type: 'job-update' as const, jobs: [next] }
-    for (const n of to) this.send(out, n, update, this.config.storeTimeoutMs, { purpose: 'update' })
-  }
-
-  /** Job records from gossip. */
-  onGossip(jobs: JobRecord[], now: Millis, out: Effect[]): void {
-    for (const j of jobs) this.merge(j, now, out)
-  }
-
-  /** The digest of our copy of a job, for the state exchange (kept until the job changes). */
-  private digestOf(id: string): string | undefined {
-    let d = this.digests.get(id)
-    if (d === undefined) {
-      const r = this.jobs.get(id)
-      if (r === undefined) return undefined
-      d = jobDigest(r)
-      this.digests.set(id, d)
-    }
-    return d
-  }
-
-  /** Keep a record: the one place that updates the job table and its indexes. */
-  private setJob(r: JobRecord): void {
-    this.jobs.set(r.id, r)
-    this.exchange.noteJob(r)
-    // Computed when a state exchange asks (digestOf): a job changes several times between two.
-    this.digests.delete(r.id)
-    const openClaims = Object.values(r.allocations).some((a) => !isTerminalAlloc(a.state))
-    const state = jobState(r)
-    if ((state === 'pending' || state === 'running') || (r.cancelled && openClaims)) {
-      this.active.add(r.id)
-      if (this.mine.version === this.members.liveVersion() && this.arbiter.isArbiterOf(r.id)) this.mine.ids.add(r.id)
-    } else {
-      this.active.delete(r.id)
-      this.mine.ids.delete(r.id)
-      this.arbiter.settle(r)
-    }
-  }
-
-  private persist(r: JobRecord, out: Effect[]): void {
-    this.persisted.add(r.id)
-    out.push({ kind: 'persist', key: jobKey(r.id), value: r })
-  }
-
-  private flushGossip(now: Millis, out: Effect[]): void {
-    this.lastFlushAt = now
-    if (this.gossipOut.size === 0) return
-    const records = [...this.gossipOut].map((id) => this.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
-    this.gossipOut.clear()
-    if (this.sampling()) return
-    for (const jobs of gossipBatches(records, this.config.gossipBatchBytes)) out.push({ kind: 'publish', msg: { type: 'jobs', jobs } })
-  }
-
-  /** Live nodes ranked by rendezvous hash of the job id: the first ones store it. */
-  private ranking(jobId: string): NodeId[] {
-    return this.rankings.all(jobId, this.members.liveVersion(), this.liveIds)
-  }
+  // --- helpers ------------------------------------------------------------------------------------
 
   private readonly liveIds = (): NodeId[] => this.members.records().filter(live).map((r) => r.id)
-
-  /**
-   * Too many live members to gossip to all of them: job changes go only to the nodes concerned
-   * (job-exchange.ts) and free capacity is asked for, not announced (capacity-sample.ts).
-   */
-  sampling(): boolean {
-    return this.liveNodes() > this.config.gossipMaxNodes
-  }
-
-  /** What the arbiter keeps per instance and run (tests: it must not outlive the jobs). */
-  arbiterEntries(): number {
-    return this.arbiter.heldEntries()
-  }
 
   /**
    * The active jobs this node arbitrates: kept per live version (who arbitrates moves only when
@@ -510,7 +517,7 @@ export class Jobs {
   private arbitered(): Set<string> {
     const version = this.members.liveVersion()
     if (this.mine.version !== version) {
-      this.mine = { version, ids: new Set([...this.active].filter((id) => this.arbiter.isArbiterOf(id))) }
+      this.mine = { version, ids: new Set([...this.table.active].filter((id) => this.arbiter.isArbiterOf(id))) }
     }
     return this.mine.ids
   }
@@ -533,9 +540,14 @@ export class Jobs {
   }
 }
 
-export function jobKey(id: string): string {
-  return `job/${id}`
+/** A run's end (or the job's, by it): told by the arbiter (see Jobs.tellEvents). */
+function endsARun(event: ClusterEvent): boolean {
+  if (event.type !== 'job') return false
+  if (event.allocState !== undefined) return event.allocState === 'succeeded' || event.allocState === 'failed' || event.allocState === 'cancelled' || event.allocState === 'lost'
+  return event.state === 'succeeded' || event.state === 'failed'
 }
 
 /** Where a node keeps its drain (null when not draining): it survives a restart. */
 export const DRAIN_KEY = 'self/drain'
+
+export type { JobEvent }

@@ -50,8 +50,6 @@ export class NodeCore {
   private corr = 1
   /** The membership live version the job machine last saw (see Jobs.onLiveChange). */
   private seenLive = 0
-  private nextCapacityAt = 0
-  private readonly capacityAnnounceMs: number
   private readonly directory: Directory
   private readonly router: CellRouter
   /** API requests this core made of itself (a forwarded request, a listing's own cell): reqId -> where the reply goes. */
@@ -75,7 +73,6 @@ export class NodeCore {
       setDraining: (draining: boolean, now: Millis, out: Effect[]) => this.membership.handle({ kind: 'self-update', patch: { draining } }, now, out),
     }
     this.jobs = new Jobs(view, nextCorr, init.jobsConfig ?? JOBS_DEFAULTS)
-    this.capacityAnnounceMs = init.config.capacityAnnounceMs
     const cells = init.cells ?? 1
     this.directory = new Directory(init.self.id, { cells, perCell: 3, exchangeMs: DIRECTORY_EXCHANGE_MS, timeoutMs: 2 * init.config.probeRoundMs },
       rng, (k) => this.ownSample(k), nextCorr, (c) => {
@@ -115,7 +112,6 @@ export class NodeCore {
     switch (event.kind) {
       case 'tick':
         this.jobs.onTick(now, out)
-        this.announceCapacity(now, out)
         this.membership.handle(event, now, out)
         this.directory.onTick(now, out)
         for (const id of this.hints.keys()) if (this.membership.record(id) !== undefined) this.hints.delete(id)
@@ -126,7 +122,7 @@ export class NodeCore {
         else this.membership.handle(event, now, out)
         break
       case 'gossip':
-        if (event.msg.type === 'jobs') this.jobs.onGossip(event.msg.jobs, now, out)
+        if (event.msg.type === 'activity') this.jobs.onActivity(event.msg, now, out)
         else this.membership.handle(event, now, out)
         break
       case 'rpc-request':
@@ -145,12 +141,12 @@ export class NodeCore {
         break
       case 'rpc-response':
         if (this.router.onResponse(event.corr, event.from, event.msg, out) || this.directory.onResponse(event.corr, event.msg)) break
-        this.jobs.onResponse(event.corr, event.msg, now, out)
+        this.jobs.onResponse(event.corr, event.from, event.msg, now, out)
         this.membership.handle(event, now, out)
         break
       case 'rpc-failed':
         if (this.router.onResponse(event.corr, event.to, null, out) || this.directory.onResponse(event.corr, null)) break
-        this.jobs.onResponse(event.corr, null, now, out)
+        this.jobs.onResponse(event.corr, event.to, null, now, out)
         this.membership.handle(event, now, out)
         break
       case 'api':
@@ -235,7 +231,6 @@ export class NodeCore {
     return this.directory.all()
   }
 
-  /** Free capacity is announced from the node's own books, not from what others think. */
   /**
    * The earliest time a tick could change anything here (-Infinity: the next tick). The runtime
    * ticks every tickMs regardless; the simulator asks this after each step and skips the ticks
@@ -245,8 +240,7 @@ export class NodeCore {
     // Only a step changes it: kept until the next (the simulator asks after each step and twice
     // per tick it runs, each time walking every part of a node that is cold in cache).
     if (this.wake !== null) return this.wake
-    let at = Math.min(this.membership.wakeAt(), this.jobs.wakeAt(), this.directory.wakeAt())
-    if (!this.jobs.sampling() && this.jobs.capacityChanged()) at = Math.min(at, this.nextCapacityAt)
+    const at = Math.min(this.membership.wakeAt(), this.jobs.wakeAt(), this.directory.wakeAt())
     this.wake = at
     return at
   }
@@ -254,19 +248,13 @@ export class NodeCore {
   /** wakeAt() since the last step (null: to compute). */
   private wake: Millis | null = null
 
-  private announceCapacity(now: Millis, out: Effect[]): void {
-    // While throttled the change stays pending, so the latest free capacity goes out next time.
-    // With too many members nothing is announced: arbiters ask (capacity-sample.ts).
-    if (now < this.nextCapacityAt || this.jobs.sampling()) return
-    if (!this.jobs.takeCapacityChange()) return
-    this.nextCapacityAt = now + this.capacityAnnounceMs
-    const total = this.membership.selfRecord().resources.total
-    const free: Resources = this.jobs.free()
-    this.membership.handle({ kind: 'self-update', patch: { resources: { total, free }, allocations: this.jobs.localCount() } }, now, out)
-  }
-
+  /** The members as the API shows them, with free capacity and runs as this node knows them. */
   nodes(now: Millis): NodeStatus[] {
-    return this.membership.statuses(now)
+    return this.membership.statuses(now).map((n) => {
+      const free = this.jobs.freeOf(n.id, n.resources.free)
+      const allocations = this.jobs.allocationsOf(n.id) ?? n.allocations
+      return free === n.resources.free && allocations === n.allocations ? n : { ...n, resources: { total: n.resources.total, free }, allocations }
+    })
   }
 
   records(): NodeRecord[] {

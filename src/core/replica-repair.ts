@@ -3,10 +3,17 @@
 // and still does sends its copy to each newcomer, which acknowledges once it is on disk. Copies
 // owed to a node go in batches under the gossip batch size, one batch in flight per node.
 import { live, type JobBook } from './job-book.js'
-import { gossipBatches } from './job-status.js'
+import { recordBatches } from './job-status.js'
 import type { JobRecord } from './job-types.js'
 import { rankFor } from './replica-ranking.js'
 import type { Effect, NodeId } from './types.js'
+
+/** What repair needs of the job table (JobTable). */
+export interface RepairTable {
+  all(): ReadonlyMap<string, JobRecord>
+  isPersisted(id: string): boolean
+  persist(id: string, out: Effect[]): void
+}
 
 export class ReplicaRepair {
   /** The live set the replica sets were last checked against. */
@@ -21,9 +28,10 @@ export class ReplicaRepair {
 
   /**
    * On every tick: if the live set changed, find what we owe (and write what we now store);
-   * then send what is owed. `persisted` says which jobs are on our disk already.
+   * then send what is owed.
    */
-  check(jobs: ReadonlyMap<string, JobRecord>, persisted: ReadonlySet<string>, persist: (r: JobRecord, out: Effect[]) => void, out: Effect[]): void {
+  check(table: RepairTable, out: Effect[]): void {
+    const jobs = table.all()
     const version = this.book.members.liveVersion()
     if (version === this.checkedVersion) {
       if (this.owed.size > 0) this.send(out)
@@ -43,7 +51,7 @@ export class ReplicaRepair {
     for (const [id, r] of jobs) {
       const now3 = this.book.replicaSet(id)
       if (!now3.includes(self)) continue
-      if (!persisted.has(id)) persist(r, out)
+      if (!table.isPersisted(id)) table.persist(r.id, out)
       const before = rankFor(id, prev).slice(0, replicas)
       if (!before.includes(self)) continue
       for (const n of now3) {
@@ -83,7 +91,7 @@ export class ReplicaRepair {
     for (const [n, ids] of this.owed) {
       if (this.inFlight.has(n)) continue
       const records = [...ids].map((id) => this.book.get(id)).filter((r): r is JobRecord => r !== undefined)
-      const batch = gossipBatches(records, this.book.config.gossipBatchBytes)[0] ?? []
+      const batch = recordBatches(records, this.book.config.recordBatchBytes)[0] ?? []
       for (const r of batch) ids.delete(r.id)
       if (ids.size === 0) this.owed.delete(n)
       if (batch.length === 0) continue

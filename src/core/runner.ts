@@ -1,20 +1,22 @@
-// The node that runs instances: it reserves room for an offer only if its own true free capacity
-// admits the job, starts a run when the arbiter's grant arrives, reports each run's end, and stops
-// any copy that the merged record says is not (or no longer) its own: fencing by (index, attempt).
+// The node that runs instances. It starts a claim of its own when the claim's grant is complete
+// (job-grants.ts) and only if its own books have room (else it closes the claim, which is then
+// placed elsewhere); reports the run to the storing nodes (its start after runningReportMs, folded
+// into its end when the run is shorter: most batch runs cost one report); and stops any copy that
+// the merged record says is not, or no longer, its own: fencing by (index, attempt).
 import { admits } from '../placement/index.js'
-import { allocKey, batchInstanceDone, duplicateKey, jobState, latestAllocations } from './job-merge.js'
+import { allocKey, batchInstanceDone, jobState, latestAllocations } from './job-merge.js'
 import type { JobBook } from './job-book.js'
 import { allocationId } from './job-status.js'
 import type { Allocation, AllocState, DuplicateRun, JobRecord, ProcessExit } from './job-types.js'
-import type { Effect, Millis, NodeId, Resources, RpcResponse } from './types.js'
+import type { AllocRef, Effect, Millis, NodeId, Resources } from './types.js'
 
-interface LocalAlloc {
+interface LocalRun {
   jobId: string
   index: number
   attempt: number
   resources: Resources
-  state: 'reserved' | 'running'
-  since: Millis
+  /** When its start is reported to the storing nodes (null: reported, or no need). */
+  reportAt: Millis | null
   /** Why we asked the process to stop, so its exit is recorded right. */
   stopping?: 'cancel' | 'fenced' | 'moved' | 'drain'
 }
@@ -37,15 +39,18 @@ interface EndReport {
 const END_RETRY_MS = 1_000
 
 export class Runner {
-  private readonly local = new Map<string, LocalAlloc>()
+  private readonly local = new Map<string, LocalRun>()
   private readonly ends = new Map<string, EndReport>()
-  private capacityDirty = true
-  /** When the ends and reservations next need a tick (wakeAt without the drain deadline); null: to compute. */
+  /** When onTick next has something to do; null: to compute. */
   private wakeCache: Millis | null = null
 
-  constructor(private readonly book: JobBook) {}
+  constructor(
+    private readonly book: JobBook,
+    /** Our free capacity or run count changed (activity digests and our capacity view follow it). */
+    private readonly capacityChanged: () => void,
+  ) {}
 
-  /** Free capacity by this node's own books: what it declared minus what it holds. */
+  /** Free capacity by this node's own books: what it declared minus what it runs. */
   free(): Resources {
     const total = this.book.members.selfRecord().resources.total
     let cpu = total.cpu
@@ -58,146 +63,51 @@ export class Runner {
     return this.local.size
   }
 
-  /** Our free capacity changed and was not taken yet (takeCapacityChange). */
-  capacityChanged(): boolean {
-    return this.capacityDirty
+  /** Whether this node runs the run `allocId` now. */
+  runs(allocId: string): boolean {
+    return this.local.has(allocId)
   }
 
-  /** When onTick next has something to do (a retry of an end report, a reservation expiring, the drain deadline). */
+  /** When onTick next has something to do (a report due, an end to send again, the drain deadline). */
   wakeAt(drainDeadline: Millis | null): Millis {
-    // Asked after every step of the node: kept until the ends or the local runs change.
     if (this.wakeCache === null) {
       let at = Infinity
       for (const e of this.ends.values()) if (e.retryAt !== null && e.retryAt < at) at = e.retryAt
-      for (const la of this.local.values()) if (la.state === 'reserved') at = Math.min(at, la.since + this.book.config.reservationTtlMs)
+      for (const la of this.local.values()) if (la.reportAt !== null && la.reportAt < at) at = la.reportAt
       this.wakeCache = at
     }
     return Math.min(drainDeadline ?? Infinity, this.wakeCache)
   }
 
-  /** A local run or reservation came, went or changed state. */
   private localChanged(): void {
-    this.capacityDirty = true
     this.wakeCache = null
+    this.capacityChanged()
   }
 
-  /** Our free capacity changed since the last call (the node core then re-announces it). */
-  takeCapacityChange(): boolean {
-    const d = this.capacityDirty
-    this.capacityDirty = false
-    return d
-  }
-
-  /**
-   * A run ended: the storing nodes hear of it first, and our own copy (what our API reports)
-   * takes the end only once one of them has it on disk. A runner that reported a success from its
-   * own copy and died before telling anyone had its run declared lost and run again: a success
-   * the cluster took back (the chaos test saw it once in ~10 runs).
-   */
-  private reportEnd(jobId: string, alloc: Allocation, now: Millis, out: Effect[]): void {
-    const others = this.book.replicaSet(jobId).filter((n) => n !== this.book.members.selfId)
-    if (others.length === 0) { this.book.update(jobId, alloc, now, out); return }
-    const id = allocationId(jobId, alloc.index, alloc.attempt)
-    this.ends.set(id, { jobId, alloc, retryAt: null, taken: false, waiting: 0 })
-    this.wakeCache = null
-    this.sendEnd(id, others, out)
-  }
-
-  private sendEnd(id: string, to: readonly string[], out: Effect[]): void {
-    const e = this.ends.get(id)
-    const rec = e === undefined ? undefined : this.withEnd(e)
-    if (e === undefined || rec === undefined) { this.ends.delete(id); this.wakeCache = null; return }
-    const update = { type: 'job-update' as const, jobs: [rec] }
-    e.waiting += to.length
-    for (const n of to) this.book.send(out, n, update, this.book.config.storeTimeoutMs, { purpose: 'end', allocId: id, node: n })
-  }
-
-  /**
-   * A storing node's answer to an end report: the first on disk makes the end ours too. Every
-   * storing node was sent it, so it is not replicated again (that was a second copy of every end
-   * to every storing node); one that did not take it is sent it once more.
-   */
-  onEndAck(id: string, node: NodeId, ok: boolean, now: Millis, out: Effect[]): void {
-    const e = this.ends.get(id)
-    if (e === undefined) return
-    e.waiting--
-    if (ok && !e.taken) {
-      e.taken = true
-      e.retryAt = null
-      const rec = this.withEnd(e)
-      if (rec !== undefined) this.book.merge(rec, now, out, true, false)
-    } else if (!ok && e.taken) {
-      const r = this.book.get(e.jobId)
-      if (r !== undefined) this.book.send(out, node, { type: 'job-update', jobs: [r] }, this.book.config.storeTimeoutMs, { purpose: 'update' })
-    } else if (!ok) {
-      e.retryAt ??= now + END_RETRY_MS
-    }
-    if (e.taken && e.waiting <= 0) this.ends.delete(id)
-    this.wakeCache = null
-  }
-
-  /** Our copy of the job with the run's end in it (undefined: we no longer hold the job). */
-  private withEnd(e: EndReport): JobRecord | undefined {
-    const r = this.book.get(e.jobId)
-    return r === undefined ? undefined : { ...r, allocations: { ...r.allocations, [allocKey(e.alloc.index, e.alloc.attempt)]: e.alloc } }
-  }
-
-  /** Expire reservations whose start never came; past the drain deadline, stop what still runs. */
-  onTick(now: Millis, drainDeadline: Millis | null, out: Effect[]): void {
-    this.wakeCache = null
-    for (const [id, e] of this.ends) {
-      if (e.retryAt === null || now < e.retryAt) continue
-      e.retryAt = null
-      const others = this.book.replicaSet(e.jobId).filter((n) => n !== this.book.members.selfId)
-      if (others.length === 0) { this.ends.delete(id); this.book.update(e.jobId, e.alloc, now, out); continue }
-      this.sendEnd(id, others, out)
-    }
-    for (const [id, la] of this.local) {
-      if (la.state === 'reserved' && now - la.since > this.book.config.reservationTtlMs) {
-        this.local.delete(id)
-        this.localChanged()
-      }
-    }
-    if (drainDeadline !== null && now >= drainDeadline) {
-      for (const [id, la] of this.local) {
-        if (la.state !== 'running' || la.stopping !== undefined) continue
-        la.stopping = 'drain'
-        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
-      }
-    }
-  }
-
-  onOffer(jobId: string, index: number, attempt: number, need: Resources, now: Millis): RpcResponse {
-    const id = allocationId(jobId, index, attempt)
-    if (this.local.has(id)) return { type: 'accept' }
-    if (this.book.members.selfRecord().draining) return { type: 'reject', reason: 'draining' }
-    if (this.book.get(jobId)?.cancelled === true) return { type: 'reject', reason: 'cancelled' }
+  /** Start a claim of ours whose grant is complete. A start of a run we have, or had, does nothing. */
+  start(ref: AllocRef, now: Millis, out: Effect[]): void {
+    const id = allocationId(ref.id, ref.index, ref.attempt)
+    if (this.local.has(id)) return
+    const r = this.book.get(ref.id)
+    const cur = r?.allocations[allocKey(ref.index, ref.attempt)]
+    const self = this.book.members.selfRecord()
+    // Not ours, not a claim any more (it ran, or ended), or stale: nothing to start.
+    if (r === undefined || cur === undefined || cur.nodeId !== self.id || cur.state !== 'claimed' || r.cancelled || batchInstanceDone(r, ref.index)) return
     const free = this.free()
-    if (!admits(free, need)) return { type: 'reject', reason: `needs ${need.cpu} cpu / ${need.memoryMb} MB, has ${free.cpu} / ${free.memoryMb}` }
-    this.local.set(id, { jobId, index, attempt, resources: need, state: 'reserved', since: now })
-    this.localChanged()
-    return { type: 'accept' }
-  }
-
-  onStart(job: JobRecord, alloc: Allocation, now: Millis, out: Effect[]): RpcResponse {
-    this.book.merge(job, now, out)
-    const r = this.book.get(job.id) as JobRecord
-    const id = allocationId(r.id, alloc.index, alloc.attempt)
-    const cur = r.allocations[allocKey(alloc.index, alloc.attempt)]
-    const la = this.local.get(id)
-    if (la?.state === 'running') return { type: 'ok' }
-    // A grant for a batch instance that has succeeded meanwhile (by the copy merged just above) is stale too.
-    if (cur === undefined || cur.nodeId !== this.book.members.selfId || cur.state !== 'claimed' || r.cancelled || batchInstanceDone(r, alloc.index)) {
-      if (la !== undefined) { this.local.delete(id); this.localChanged() }
-      return { type: 'reject', reason: 'stale grant' }
+    const need = r.spec.resources
+    if (self.draining || !admits(free, need)) {
+      // Our books say no (a view elsewhere was stale, or we drain): the claim will not run here.
+      this.book.stats.startsRefused++
+      const why = self.draining ? 'it is draining' : `needs ${need.cpu} cpu / ${need.memoryMb} MB, has ${free.cpu} / ${free.memoryMb}`
+      this.book.author({ id: r.id, allocs: [{ ...cur, state: 'lost', finishedAt: now, reason: `node ${self.name} refused the start: ${why}` }] }, now, out)
+      return
     }
-    if (la === undefined && !admits(this.free(), r.spec.resources)) return { type: 'reject', reason: 'no room any more' }
-    this.local.set(id, { jobId: r.id, index: alloc.index, attempt: alloc.attempt, resources: r.spec.resources, state: 'running', since: now })
+    const reportAt = this.book.replicaSet(r.id).some((n) => n !== self.id) ? now + this.book.config.runningReportMs : null
+    this.local.set(id, { jobId: r.id, index: ref.index, attempt: ref.attempt, resources: need, reportAt })
     this.localChanged()
     this.book.stats.started++
-    out.push({ kind: 'start-process', allocId: id, jobId: r.id, index: alloc.index, attempt: alloc.attempt, spec: r.spec })
-    this.book.update(r.id, { ...cur, state: 'running', startedAt: now }, now, out)
-    return { type: 'ok' }
+    out.push({ kind: 'start-process', allocId: id, jobId: r.id, index: ref.index, attempt: ref.attempt, spec: r.spec })
+    this.book.note({ id: r.id, allocs: [{ ...cur, state: 'running', startedAt: now }] }, now, out)
   }
 
   onProcessExit(exit: ProcessExit, now: Millis, out: Effect[]): void {
@@ -221,16 +131,82 @@ export class Runner {
     this.reportEnd(la.jobId, { ...cur, state, exitCode: exit.exitCode, finishedAt: now, ...(reason === undefined ? {} : { reason }) }, now, out)
   }
 
-  /** After any merge: stop what we run that the record says is not ours, or is cancelled. */
+  /**
+   * A run ended: the storing nodes hear of it first, and our own copy (what our API reports)
+   * takes the end only once one of them has it on disk. A runner that showed a success from its
+   * own copy and died before telling anyone would have its run declared lost and run again: a
+   * success the cluster took back.
+   */
+  private reportEnd(jobId: string, alloc: Allocation, now: Millis, out: Effect[]): void {
+    const others = this.book.replicaSet(jobId).filter((n) => n !== this.book.members.selfId)
+    if (others.length === 0) { this.book.note({ id: jobId, allocs: [alloc] }, now, out); return }
+    const id = allocationId(jobId, alloc.index, alloc.attempt)
+    this.ends.set(id, { jobId, alloc, retryAt: null, taken: false, waiting: 0 })
+    this.wakeCache = null
+    this.sendEnd(id, others)
+  }
+
+  private sendEnd(id: string, to: readonly NodeId[]): void {
+    const e = this.ends.get(id)
+    if (e === undefined) return
+    e.waiting += to.length
+    for (const n of to) this.book.outbox.add(n, { id: e.jobId, allocs: [e.alloc] }, { kind: 'end', allocId: id })
+  }
+
+  /**
+   * A storing node's answer to an end report: the first on disk makes the end ours too. Every
+   * storing node was sent it, so it is not sent again from our copy; one that did not take it is
+   * sent it once more.
+   */
+  onEndAnswer(id: string, node: NodeId, ok: boolean, now: Millis, out: Effect[]): void {
+    const e = this.ends.get(id)
+    if (e === undefined) return
+    e.waiting--
+    if (ok && !e.taken) {
+      e.taken = true
+      e.retryAt = null
+      this.book.note({ id: e.jobId, allocs: [e.alloc] }, now, out)
+    } else if (!ok && e.taken) {
+      this.book.outbox.add(node, { id: e.jobId, allocs: [e.alloc] })
+    } else if (!ok) {
+      e.retryAt ??= now + END_RETRY_MS
+    }
+    if (e.taken && e.waiting <= 0) this.ends.delete(id)
+    this.wakeCache = null
+  }
+
+  /** Send reports that are due and end reports to try again; past the drain deadline, stop what still runs. */
+  onTick(now: Millis, drainDeadline: Millis | null, out: Effect[]): void {
+    this.wakeCache = null
+    for (const [id, e] of this.ends) {
+      if (e.retryAt === null || now < e.retryAt || e.waiting > 0) continue
+      e.retryAt = null
+      const others = this.book.replicaSet(e.jobId).filter((n) => n !== this.book.members.selfId)
+      if (others.length === 0) { this.ends.delete(id); this.book.note({ id: e.jobId, allocs: [e.alloc] }, now, out); continue }
+      this.sendEnd(id, others)
+    }
+    for (const la of this.local.values()) {
+      if (la.reportAt === null || now < la.reportAt) continue
+      la.reportAt = null
+      const a = this.book.get(la.jobId)?.allocations[allocKey(la.index, la.attempt)]
+      if (a === undefined || a.state !== 'running') continue
+      for (const n of this.book.replicaSet(la.jobId)) if (n !== this.book.members.selfId) this.book.outbox.add(n, { id: la.jobId, allocs: [a] })
+    }
+    if (drainDeadline !== null && now >= drainDeadline) {
+      for (const [id, la] of this.local) {
+        if (la.stopping !== undefined) continue
+        la.stopping = 'drain'
+        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      }
+    }
+  }
+
+  /** After any change to a record: stop what we run that it says is not ours, or is cancelled. */
   reconcile(r: JobRecord, now: Millis, out: Effect[]): void {
     const latest = latestAllocations(r)
-    const pendingDuplicates: Array<{ index: number; attempt: number }> = []
+    const stopped: Array<{ index: number; attempt: number }> = []
     for (const [id, la] of this.local) {
       if (la.jobId !== r.id || la.stopping !== undefined) continue
-      if (la.state === 'reserved') {
-        if (r.cancelled) { this.local.delete(id); this.localChanged() }
-        continue
-      }
       const cur = r.allocations[allocKey(la.index, la.attempt)]
       const newest = latest.get(la.index)
       // A newer attempt fences this run, unless it is the replacement a drain placed for it.
@@ -243,25 +219,23 @@ export class Runner {
         la.stopping = 'fenced'
         this.book.stats.duplicatesStopped++
         out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
-        pendingDuplicates.push({ index: la.index, attempt: la.attempt })
+        stopped.push({ index: la.index, attempt: la.attempt })
       } else if (cur.state === 'cancelled') {
         // Moved off this draining node: its replacement runs elsewhere.
         la.stopping = 'moved'
         out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
       }
     }
-    if (pendingDuplicates.length === 0) return
+    if (stopped.length === 0) return
     // Into the job's own history: which copy ran where it must not have, and when it was stopped.
     const self = this.book.members.selfRecord()
-    const duplicates: Record<string, DuplicateRun> = { ...r.duplicates }
-    for (const d of pendingDuplicates) {
-      duplicates[duplicateKey(d.index, d.attempt, self.id)] = { ...d, nodeId: self.id, nodeName: self.name, stoppedAt: now }
-    }
-    out.push({ kind: 'emit', event: { type: 'job', job: r.id, name: r.spec.name, state: jobState(r), reason: `stopped ${pendingDuplicates.length} duplicate run(s) on ${self.name}` } })
-    this.book.author({ ...r, duplicates }, now, out)
+    const duplicates: DuplicateRun[] = stopped.map((d) => ({ ...d, nodeId: self.id, nodeName: self.name, stoppedAt: now }))
+    this.book.announce({ type: 'job', job: r.id, name: r.spec.name, state: jobState(r), reason: `stopped ${stopped.length} duplicate run(s) on ${self.name}` }, out)
+    this.book.author({ id: r.id, duplicates }, now, out)
   }
 }
 
 function round(x: number): number {
   return Math.round(x * 1e6) / 1e6
 }
+

@@ -1,4 +1,4 @@
-import type { Allocation, ApiReply, ApiRequest, JobRecord, JobSpec, ProcessExit } from './job-types.js'
+import type { ApiReply, ApiRequest, JobDelta, JobRecord, JobSpec, ProcessExit } from './job-types.js'
 
 // The protocol core's vocabulary: what a node knows about others, the messages nodes exchange,
 // and the events in / effects out of the deterministic state machine. Nothing here does I/O.
@@ -39,18 +39,32 @@ export interface NodeRecord {
   allocations: number
 }
 
+/** A job event as the activity digests carry it (the `job` kind of ClusterEvent). */
+export type JobEvent = Extract<ClusterEvent, { type: 'job' }>
+
 /** Messages published on the cluster gossip topic. */
 export type GossipMessage =
   | { type: 'records'; records: NodeRecord[] }
-  /** Job record changes, batched per tick. */
-  | { type: 'jobs'; jobs: JobRecord[] }
+  /**
+   * What one node did lately (activity.ts): the job events it authored since its last digest
+   * (`dropped` more that did not fit), and its free capacity and run count now. Published at a
+   * bounded rate, only when something happened: this is how every node's event stream shows
+   * every job, and how arbiters know who has room, without a message per job to every node.
+   */
+  | { type: 'activity'; node: NodeId; free: Resources; allocations: number; events: JobEvent[]; dropped?: number }
 
-/** The job part of a push-pull exchange: digests out, differing records back. */
 /** How to reach a node of another cell (src/core/directory.ts). */
 export interface Contact {
   id: NodeId
   addrs: string[]
   incarnation: number
+}
+
+/** One run of one instance of a job: (job, index, attempt). */
+export interface AllocRef {
+  id: string
+  index: number
+  attempt: number
 }
 
 /** job id -> digest of the sender's copy (src/core/job-exchange.ts). */
@@ -68,15 +82,26 @@ export type RpcRequest =
   /** The initiator's records of the buckets a delta sync found different. */
   | { type: 'sync-push'; records: NodeRecord[] }
   | { type: 'leave'; record: NodeRecord }
-  /** Store this job (a replica is asked at submit, and by replica repair); answer after it is on disk. */
-  /** `reserved`: the node that reserved the job's first instance at admission (admission.ts), for its arbiter. */
-  | { type: 'store-job'; job: JobRecord; reserved?: NodeId }
-  /** Merge these job records (state changes, the job part of a state exchange). */
+  /**
+   * A new job, to its arbiter (its first live storing node): store it, have the other storing
+   * nodes store it, and answer once min(replicas, live) have it on disk. The arbiter places its
+   * instances in the same step, so the claims ride on those stores.
+   */
+  | { type: 'submit-job'; job: JobRecord }
+  /**
+   * Keep this job on disk; answer after the write. `start`: claims of this record on the
+   * receiver whose grant is complete, to start once it is written (job-grants.ts).
+   */
+  | { type: 'store-job'; job: JobRecord; start?: AllocRef[] }
+  /** Keep these whole records (replica repair, anti-entropy pushes); answer after the write. */
   | { type: 'job-update'; jobs: JobRecord[] }
-  /** The arbiter offers an instance attempt; the node reserves and accepts only if it truly has room. */
-  | { type: 'offer'; jobId: string; index: number; attempt: number; resources: JobSpec['resources'] }
-  /** The arbiter's grant, replicated first: run it. */
-  | { type: 'start'; job: JobRecord; alloc: Allocation }
+  /**
+   * Facts that change jobs the receiver holds (job-outbox.ts); the answer names the jobs it lacks
+   * (`want`), which the sender then sends whole. `start`: as in store-job.
+   */
+  | { type: 'job-delta'; deltas: JobDelta[]; start?: AllocRef[] }
+  /** Run this claim of a job the receiver does not store (the whole record comes with it). */
+  | { type: 'start'; job: JobRecord; index: number; attempt: number }
   /** Drain this node (enable) or stop draining it; batch runs still here after the deadline move. */
   | { type: 'drain'; enable: boolean; deadlineMs: number }
   /**
@@ -85,14 +110,6 @@ export type RpcRequest =
    * should hold and did not list, and the ids the answering node wants.
    */
   | { type: 'job-sync'; digests: JobDigests }
-  /** What is your free capacity now (src/core/capacity-sample.ts)? */
-  | { type: 'capacity' }
-  /**
-   * A full scan of the sender's cell found no room: what each node answered (node, free cpu,
-   * free memory MB). Its cell's other members refuse by it for a while instead of each scanning
-   * the cell again (capacity-sample.ts); no answer is needed.
-   */
-  | { type: 'capacity-scan'; free: Array<[NodeId, number, number]> }
   /** Contacts in other cells, exchanged (the answer is the same message from the other side). */
   | { type: 'directory'; contacts: Contact[]; cells?: number }
   /** An API request for a job (or node) of the receiver's cell, from a node of another cell. */
@@ -106,12 +123,13 @@ export type RpcResponse =
   | { type: 'sync'; records: NodeRecord[]; buckets?: number[] }
   | { type: 'directory'; contacts: Contact[]; cells?: number }
   | { type: 'api-reply'; status: number; body: unknown }
-  | { type: 'capacity'; free: Resources }
   /** `next`: a listing page was cut short (size); ask again with `after: next`. */
   | { type: 'jobs'; jobs: JobRecord[]; want?: string[]; next?: string }
-  | { type: 'accept' }
-  | { type: 'reject'; reason: string }
-  | { type: 'ok' }
+  /**
+   * Done (stored, merged, started). `free`: the answering node's free capacity after it (capacity
+   * rides on answers). `want`: jobs a job-delta named that the node does not hold.
+   */
+  | { type: 'ok'; free?: Resources; want?: string[] }
   | { type: 'error'; code: string; message: string }
 
 /**
@@ -150,6 +168,10 @@ export type Effect =
   | { kind: 'reply'; reqId: number; msg: RpcResponse }
   /** Store a value durably before acting further on it (key/value, JSON-serialisable). */
   | { kind: 'persist'; key: string; value: unknown }
+  /** Delete a stored value (a job past its retention). */
+  | { kind: 'unpersist'; key: string }
+  /** Delete what a run left on this node (its directory and logs): its job was collected. */
+  | { kind: 'remove-run'; allocId: string }
   | { kind: 'emit'; event: ClusterEvent }
   /** Answer an API request (after any persist effect before it has completed). */
   | { kind: 'api-reply'; reqId: number; reply: ApiReply }

@@ -4,6 +4,7 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
+import { rm } from 'node:fs/promises'
 import { pino, type Logger } from 'pino'
 import { exitInfo, noteStartFailure, spawnFailedInfo, type Attempt } from './attempt.js'
 import { probeCgroup, type AllocationCgroup, type CgroupTree } from './cgroup.js'
@@ -138,6 +139,16 @@ export class Supervisor {
     if (!attempt) return
     this.terminate(attempt, reason)
     await attempt.done
+  }
+
+  /**
+   * Deletes what a finished attempt left (its directory: logs, pid file). An attempt still
+   * running is left alone: its job was collected elsewhere, and its own end will come.
+   */
+  async remove(allocationId: string): Promise<void> {
+    if (!parseAllocationId(allocationId)) throw new RangeError(`invalid allocation id ${JSON.stringify(allocationId)}`)
+    if (this.attempts.has(allocationId)) return
+    await rm(allocationDir(this.allocationsDir, allocationId), { recursive: true, force: true })
   }
 
   /** Allocation ids whose processes are running (or still being reaped). */

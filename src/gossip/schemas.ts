@@ -1,6 +1,7 @@
 // Schemas of everything that crosses the wire. Bounds are part of the schema: a message within
 // the byte limit can still not carry 10^6 labels or a 1 MB name.
 import { Type, type Static } from '@sinclair/typebox'
+import { MAX_ACTIVITY_EVENTS } from '../core/activity.js'
 
 const Id = Type.String({ minLength: 1, maxLength: 128 })
 const Name = Type.String({ minLength: 1, maxLength: 128 })
@@ -74,14 +75,42 @@ export const JobRecordSchema = Type.Object({
   pendingReason: Type.String({ maxLength: 2048 }),
   reasonVersion: Count,
   duplicates: Type.Optional(Type.Record(Type.String({ maxLength: 192 }), DuplicateRunSchema, { maxProperties: 10_000 })),
+  cancelledAt: Type.Optional(Millis),
 }, { additionalProperties: false })
+
+export const JobDeltaSchema = Type.Object({
+  id: Id,
+  allocs: Type.Optional(Type.Array(AllocationSchema, { maxItems: 10_000 })),
+  cancelledAt: Type.Optional(Millis),
+  reason: Type.Optional(Type.Object({ text: Type.String({ maxLength: 2048 }), version: Count }, { additionalProperties: false })),
+  duplicates: Type.Optional(Type.Array(DuplicateRunSchema, { maxItems: 10_000 })),
+}, { additionalProperties: false })
+
+const AllocRefs = Type.Array(Type.Object({ id: Id, index: Count, attempt: Count }, { additionalProperties: false }), { maxItems: 10_000 })
+
+/** A job event of an activity digest (the `job` kind of ClusterEvent). */
+const JobEventSchema = Type.Object({
+  type: Type.Literal('job'),
+  job: Id,
+  name: Type.String({ maxLength: 256 }),
+  state: Type.String({ maxLength: 32 }),
+  index: Type.Optional(Count),
+  attempt: Type.Optional(Count),
+  node: Type.Optional(Type.String({ maxLength: 128 })),
+  allocState: Type.Optional(Type.String({ maxLength: 32 })),
+  reason: Type.Optional(Type.String({ maxLength: 1024 })),
+}, { additionalProperties: false })
+
 
 const JobRecords = Type.Array(JobRecordSchema, { maxItems: 20_000 })
 const JobDigestsSchema = Type.Record(Id, Type.String({ maxLength: 32 }), { maxProperties: 200_000 })
 
 export const GossipMessageSchema = Type.Union([
   Type.Object({ type: Type.Literal('records'), records: Type.Array(NodeRecordSchema, { maxItems: 128 }) }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('jobs'), jobs: Type.Array(JobRecordSchema, { maxItems: 1024 }) }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('activity'), node: Id, free: ResourcesSchema, allocations: Count,
+    events: Type.Array(JobEventSchema, { maxItems: MAX_ACTIVITY_EVENTS }), dropped: Type.Optional(Count),
+  }, { additionalProperties: false }),
 ])
 
 /** API requests a node forwards to the cell that owns a job or node (src/core/cell-router.ts). */
@@ -99,16 +128,15 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ type: Type.Literal('sync'), records: Records, digest: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 64 })), cells: Type.Optional(Cells) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync-push'), records: Records }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('leave'), record: NodeRecordSchema }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema, reserved: Type.Optional(Id) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('submit-job'), job: JobRecordSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema, start: Type.Optional(AllocRefs) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-update'), jobs: JobRecords }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('offer'), jobId: Id, index: Count, attempt: Count, resources: ResourcesSchema }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, alloc: AllocationSchema }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('job-delta'), deltas: Type.Array(JobDeltaSchema, { maxItems: 20_000 }), start: Type.Optional(AllocRefs) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, index: Count, attempt: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('drain'), enable: Type.Boolean(), deadlineMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-sync'), digests: JobDigestsSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('directory'), contacts: Contacts, cells: Type.Optional(Cells) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('api'), req: ApiRequestSchema }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('capacity') }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('capacity-scan'), free: Type.Array(Type.Tuple([Id, Amount, Amount]), { maxItems: 2_000 }) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-fetch'), ids: Type.Union([Type.Array(Id, { maxItems: 20_000 }), Type.Null()]), after: Type.Optional(Id) }, { additionalProperties: false }),
 ])
 
@@ -120,10 +148,7 @@ export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('directory'), contacts: Contacts, cells: Type.Optional(Cells) }, { additionalProperties: false }),
   // The body is relayed to the HTTP client as it is: any JSON, bounded by the frame cap.
   Type.Object({ type: Type.Literal('api-reply'), status: Type.Integer({ minimum: 100, maximum: 599 }), body: Type.Unknown() }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('capacity'), free: ResourcesSchema }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('ok') }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('accept') }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('reject'), reason: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('ok'), free: Type.Optional(ResourcesSchema), want: Type.Optional(Type.Array(Id, { maxItems: 20_000 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('error'), code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),
 ])
 

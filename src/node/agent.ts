@@ -22,7 +22,7 @@ import { CoreRuntime, type ProcessRunner } from './core-runtime.js'
 import { createClusterHost } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createAgentMetrics } from './metrics.js'
-import { getJson, openStore, putJson } from './store.js'
+import { deleteKey, getJson, openStore, putJson } from './store.js'
 
 /**
  * How long a leaving node waits for its goodbyes to be delivered. Peers are told directly, with
@@ -68,8 +68,9 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         }))
       },
       stop: (allocId, reason) => supervisor.stop(allocId, reason),
+      remove: (allocId) => supervisor.remove(allocId),
     }
-    const runtime = new CoreRuntime(host, { putJson: (k, v) => putJson(store, k, v) }, runner, metrics, log.child({ part: 'core' }))
+    const runtime = new CoreRuntime(host, { putJson: (k, v) => putJson(store, k, v), delete: (k) => deleteKey(store, k) }, runner, metrics, log.child({ part: 'core' }))
 
     const view: AgentView = {
       nodeId: host.peerId,

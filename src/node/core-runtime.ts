@@ -20,12 +20,15 @@ const INBOUND_REPLY_LIMIT_MS = 10_000
 /** What the runtime needs of the data dir's store. */
 export interface KeyValueStore {
   putJson(key: string, value: unknown): Promise<void>
+  delete(key: string): Promise<void>
 }
 
 /** What the runtime needs of the process supervisor (src/execution). */
 export interface ProcessRunner {
   start(effect: Extract<Effect, { kind: 'start-process' }>, onExit: (exit: Extract<CoreEvent, { kind: 'process-exit' }>['exit']) => void): void
   stop(allocId: string, reason: 'killed' | 'timeout'): Promise<void>
+  /** Delete what a finished run left (its directory and logs). */
+  remove(allocId: string): Promise<void>
 }
 
 /** How long past its own deadline a send may stay unsettled before the runtime fails it itself. */
@@ -192,6 +195,15 @@ export class CoreRuntime {
           barrier = write.then(() => undefined, () => new Promise<void>(() => undefined))
           break
         }
+        case 'unpersist': {
+          // In order with the writes: a job written and then collected ends up absent.
+          const del = this.persistChain.then(() => this.store.delete(e.key))
+          this.persistChain = del.catch((err: unknown) => { this.log.error({ err, key: e.key }, 'delete failed') })
+          break
+        }
+        case 'remove-run':
+          void this.runner.remove(e.allocId).catch((err: unknown) => this.log.warn({ err, alloc: e.allocId }, 'removing a run\'s files failed'))
+          break
         case 'start-process':
           this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit }))
           break

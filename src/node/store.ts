@@ -31,3 +31,8 @@ export async function putJson(store: Datastore, key: string | Key, value: unknow
   const k = typeof key === 'string' ? new Key(key) : key
   await store.put(k, bytesFromString(JSON.stringify(value)))
 }
+
+/** Deletes a key (absent is fine). */
+export async function deleteKey(store: Datastore, key: string | Key): Promise<void> {
+  await store.delete(typeof key === 'string' ? new Key(key) : key)
+}

@@ -6,6 +6,28 @@ import { capacityWeight, rendezvousScore } from './score.js'
 import type { Candidate, NodeView, PlacementJob, PlacementResult, RankOptions, Rejection } from './types.js'
 
 const NO_EXCLUSIONS: ReadonlySet<string> = new Set()
+const NO_PREFERENCE: readonly string[] = []
+
+/** What packing knows of a candidate: its plain hash (the sample), its weight, its fill band. */
+interface Fit {
+  h: number
+  weight: number
+  band: number
+}
+
+/**
+ * Packing tells nodes apart by how full they are in quarters of their bottleneck resource: 1 for
+ * a node with at most a quarter free, 4 for one more than three quarters free. Within a band,
+ * which node takes the job hardly matters for packing, so a node that already holds the job on
+ * disk comes first there (it runs the job without a copy of it: fewer messages per job).
+ */
+const FILL_BANDS = 4
+
+function fillBand(free: { cpu: number; memoryMb: number }, total: { cpu: number; memoryMb: number }): number {
+  const cpu = total.cpu > 0 ? free.cpu / total.cpu : 1
+  const mem = total.memoryMb > 0 ? free.memoryMb / total.memoryMb : 1
+  return Math.max(1, Math.ceil(Math.min(cpu, mem) * FILL_BANDS - 1e-9))
+}
 
 /**
  * Ranks every node for one allocation of `job`. Each node ends up either a candidate (with a
@@ -23,7 +45,7 @@ export function rankNodes(job: PlacementJob, allocationKey: string, nodes: reado
   const hash = rendezvousHasher(allocationKey)
   const candidates: Candidate[] = []
   const rejected: Rejection[] = []
-  const fits = new Map<string, { h: number; weight: number }>()
+  const fits = new Map<string, Fit>()
   for (const node of nodes) {
     const rejection = checkFeasibility({ job, node, exclude, excludeDetail })
     if (rejection !== undefined) {
@@ -33,10 +55,11 @@ export function rankNodes(job: PlacementJob, allocationKey: string, nodes: reado
     const h = hash(node.id)
     const weight = capacityWeight(node.free, job.resources)
     candidates.push({ nodeId: node.id, name: node.name, score: rendezvousScore(weight, h) })
-    if (opts.sample !== undefined && opts.sample > 0) fits.set(node.id, { h, weight })
+    if (opts.sample !== undefined && opts.sample > 0) fits.set(node.id, { h, weight, band: fillBand(node.free, node.total) })
   }
   candidates.sort(compareCandidates)
-  if (fits.size > 0) packSample(candidates, fits, opts.sample as number)
+  if (fits.size > 0) packSample(candidates, fits, opts.sample as number, opts.prefer ?? NO_PREFERENCE)
+  else if (opts.prefer !== undefined && opts.prefer.length > 0) preferFirst(candidates, opts.prefer)
   rejected.sort(compareRejections)
   const result: PlacementResult = { candidates, rejected }
   const reason = pendingReason(job, result)
@@ -52,18 +75,45 @@ export function rankNodes(job: PlacementJob, allocationKey: string, nodes: reado
  * while the sample keeps concurrent arbiters (different keys, different samples) from all
  * racing for the one fullest node, and bounds the work to k at any cluster size.
  *
- * The tightness is the node's weight: how many copies of this job it could hold, fewest first
- * (in the job's own units on its bottleneck resource, so cpu and memory need no exchange rate).
+ * The sample also holds the preferred nodes (the job's storing nodes) that are candidates. The
+ * order is the fullest fill band first (see fillBand), in a band the preferred nodes first, then
+ * the tightest: how many copies of this job the node could hold, fewest first (in the job's own
+ * units on its bottleneck resource, so cpu and memory need no exchange rate).
  */
-function packSample(candidates: Candidate[], fits: ReadonlyMap<string, { h: number; weight: number }>, k: number): void {
+function packSample(candidates: Candidate[], fits: ReadonlyMap<string, Fit>, k: number, prefer: readonly string[]): void {
   const byHash = [...candidates].sort((a, b) => (fits.get(b.nodeId)?.h ?? 0) - (fits.get(a.nodeId)?.h ?? 0) || compareStrings(a.nodeId, b.nodeId))
   const sample = byHash.slice(0, k)
-  const tightFirst = (a: Candidate, b: Candidate): number => (fits.get(a.nodeId)?.weight ?? 0) - (fits.get(b.nodeId)?.weight ?? 0) || compareCandidates(a, b)
-  sample.sort(tightFirst)
+  for (const id of prefer) {
+    const c = candidates.find((x) => x.nodeId === id)
+    if (c !== undefined && !sample.includes(c)) sample.push(c)
+  }
+  const rank = (c: Candidate): number => { const i = prefer.indexOf(c.nodeId); return i < 0 ? prefer.length : i }
+  const order = (a: Candidate, b: Candidate): number => {
+    const fa = fits.get(a.nodeId) as Fit
+    const fb = fits.get(b.nodeId) as Fit
+    return fa.band - fb.band || rank(a) - rank(b) || fa.weight - fb.weight || compareCandidates(a, b)
+  }
+  sample.sort(order)
   const chosen = new Set(sample.map((c) => c.nodeId))
   const rest = candidates.filter((c) => !chosen.has(c.nodeId))
   candidates.length = 0
   candidates.push(...sample, ...rest)
+}
+
+/**
+ * Without packing: the preferred nodes that are candidates, in the order given, ahead of the
+ * others (whose order stays).
+ */
+function preferFirst(candidates: Candidate[], prefer: readonly string[]): void {
+  const first: Candidate[] = []
+  for (const id of prefer) {
+    const c = candidates.find((x) => x.nodeId === id)
+    if (c !== undefined && !first.includes(c)) first.push(c)
+  }
+  if (first.length === 0) return
+  const rest = candidates.filter((c) => !first.includes(c))
+  candidates.length = 0
+  candidates.push(...first, ...rest)
 }
 
 /**

@@ -83,4 +83,10 @@ export interface RankOptions {
    * the other candidates follow by weighted score. Unset or 0: weighted rendezvous only (spread).
    */
   sample?: number
+  /**
+   * Nodes to take first when they are candidates, in this order: the nodes that store the job, so
+   * that running it costs no copy of it. With `sample` (packing) they join the sample and come
+   * first among nodes as full as they are (see packSample in rank.ts); without, they come first.
+   */
+  prefer?: readonly NodeId[]
 }

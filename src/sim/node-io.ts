@@ -84,6 +84,17 @@ export interface SimHooks {
   onEmit?(at: Millis, observer: NodeId, event: ClusterEvent): void
   onApiReply?(at: Millis, reqId: number, reply: ApiReply): void
   onRunStart?(run: SimRun): void
+  /** A node sent a request (message counts and traces by type). */
+  onSend?(at: Millis, from: NodeId, to: NodeId, msg: RpcRequest): void
+  /**
+   * Whether this request is lost on the wire (tests: the fate of single messages). The sender
+   * sees its timeout, as with any lost request.
+   */
+  dropSend?(at: Millis, from: NodeId, to: NodeId, msg: RpcRequest): boolean
+  /** Whether this answer is lost on the wire (the asker sees its timeout; the request was handled). */
+  dropReply?(at: Millis, from: NodeId, to: NodeId, msg: RpcResponse): boolean
+  /** A node published a gossip message. */
+  onPublish?(at: Millis, from: NodeId, msg: GossipMessage): void
 }
 
 /** Where effects leave their trace: the run's public record (SimCluster is one). */
@@ -212,6 +223,7 @@ export class NodeIo {
       case 'send': this.sendRpc(node, e.to, e.corr, e.msg, e.timeoutMs); break
       case 'reply': this.reply(node, e.reqId, e.msg); break
       case 'persist': node.persisted.set(e.key, e.value); break
+      case 'unpersist': node.persisted.delete(e.key); break
       case 'emit':
         if (this.opts.recordEvents ?? true) record.events.push({ at: this.now, observer: node.id, event: e.event })
         record.hooks.onEmit?.(this.now, node.id, e.event)
@@ -233,6 +245,7 @@ export class NodeIo {
   }
 
   private publish(node: SimNode, msg: GossipMessage): void {
+    this.host.record.hooks.onPublish?.(this.now, node.id, msg)
     let wire: { bytes: number; value: GossipMessage }
     try {
       wire = gossipCodec.transcode(msg, this.checked)
@@ -272,6 +285,7 @@ export class NodeIo {
     const { net, nodes } = this.host
     const target = nodes.find(to)
     const fromGen = from.gen
+    this.host.record.hooks.onSend?.(this.now, from.id, to, msg)
     from.awaiting.add(corr)
     this.failLater(from, fromGen, to, corr, 'timeout', timeoutMs)
     let wire: { bytes: number; value: RpcRequest }
@@ -286,6 +300,7 @@ export class NodeIo {
     }
     const decoded = wire.value
     if (this.opts.freezeMessages === true) deepFreeze(decoded)
+    if (this.host.record.hooks.dropSend?.(this.now, from.id, to, msg) === true) return
     if (target === from) {
       // libp2p cannot dial itself: the runtime answers a self-addressed request in memory.
       const gen = from.gen
@@ -329,6 +344,7 @@ export class NodeIo {
     node.inbound.delete(reqId)
     const net = this.host.net
     const asker = this.host.nodes.at(req.from)
+    if (this.host.record.hooks.dropReply?.(this.now, node.id, asker.id, msg) === true) return
     let wire: { bytes: number; value: RpcResponse }
     try {
       wire = rpcResponseCodec.transcode(msg, this.checked)

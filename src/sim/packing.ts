@@ -135,7 +135,7 @@ function measurePacking(o: ScenarioOptions, sim: SimCluster, onSlice: (fraction:
         if (id === undefined || sim.now - p.at < 2 * SLICE_MS) continue
         const near = inCell.get(cellOf(id, cells))
         if (near === undefined) continue
-        // The job's arbiter has its reason (above gossipMaxNodes, only the nodes that store it do).
+        // The job's arbiter has its reason (only the nodes that store it do).
         const arbiter = sim.core(near).replicaSet(id).find((n) => sim.runState(n) === 'up') ?? near
         const reason = sim.core(arbiter).jobRecord(id)?.pendingReason ?? ''
         if (/lacks? (cpu|memory)/.test(reason)) firstRejected = Math.min(firstRejected ?? Infinity, index.get(p.id) as number)

@@ -3,7 +3,6 @@
 // the same options and seed, so the two can run on two threads and still print the same report as
 // one after the other.
 import { PROFILES, type ProfileName } from '../core/config.js'
-import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import { Rng } from '../core/rng.js'
 import type { NodeId } from '../core/types.js'
 import { percentile } from './histogram.js'
@@ -44,7 +43,6 @@ export function bootCluster(o: ScenarioOptions, onBootProgress: () => void = () 
     ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
     cells: o.cells ?? 1,
     ...(o.persistMs === undefined ? {} : { persistMs: o.persistMs }),
-    ...(o.gossipMaxNodes === undefined ? {} : { jobsConfig: { ...JOBS_DEFAULTS, gossipMaxNodes: o.gossipMaxNodes } }),
     ...(o.freezeMessages === undefined ? {} : { freezeMessages: o.freezeMessages }),
     ...(o.checkMessages === undefined ? {} : { checkMessages: o.checkMessages }),
   })

@@ -40,8 +40,6 @@ export interface ScenarioOptions {
   maxConnections?: number
   /** Cells (src/core/cells.ts); default 1. */
   cells?: number
-  /** JobsConfig.gossipMaxNodes: above this many live nodes per cell nothing per job is broadcast (default 32). */
-  gossipMaxNodes?: number
   persistMs?: number
   freezeMessages?: boolean
   /** Check every message against the wire schema (default true; `npm run sim` turns it off for speed). */

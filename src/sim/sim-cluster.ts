@@ -307,6 +307,17 @@ export class SimCluster {
     this.lifecycle.stall(id, ms)
   }
 
+  /** The job's storing nodes as the first live node sees them (its arbiter first). */
+  storing(jobId: string): NodeId[] {
+    const observer = this.liveIds()[0]
+    return observer === undefined ? [] : this.core(observer).replicaSet(jobId)
+  }
+
+  /** The job's state on each of its storing nodes. */
+  statesOnStoring(jobId: string): Array<string | undefined> {
+    return this.storing(jobId).map((n) => this.core(n).jobStatus(jobId)?.state)
+  }
+
   /** Nodes whose persisted state holds the job (its durable copies). */
   storedOn(jobId: string): NodeId[] {
     return this.nodes.byIdx.filter((n) => n.persisted.has(`job/${jobId}`)).map((n) => n.id)

@@ -61,5 +61,5 @@ export function sweepScenario(seed: number, shape: SweepShape = SWEEP_SHAPE): Sc
 export function replayCommand(o: ScenarioOptions): string {
   return `npm run sim -- --nodes ${o.nodes} --jobs ${o.jobs} --seed ${o.seed}${o.rate === undefined ? '' : ` --rate ${o.rate}`}${o.jobMs === undefined ? '' : ` --job-ms ${o.jobMs}`} ` +
     `--settle ${(o.settleMs ?? 120_000) / 1000} --idle ${(o.idleMs ?? 10_000) / 1000}${o.fill === false ? ' --no-fill' : ''} --faults '${o.faults ?? ''}'` +
-    `${(o.cells ?? 1) > 1 ? ` --cell-size ${Math.ceil(o.nodes / (o.cells ?? 1))}` : ''}${o.gossipMaxNodes === undefined ? '' : ` --gossip-max-nodes ${o.gossipMaxNodes}`}`
+    `${(o.cells ?? 1) > 1 ? ` --cell-size ${Math.ceil(o.nodes / (o.cells ?? 1))}` : ''}`
 }

@@ -2,14 +2,13 @@
 // another cell are forwarded to a contact there; a listing gathers every cell.
 import { describe, expect, it } from 'vitest'
 import { cellOf } from '../../src/core/cells.js'
-import { JOBS_DEFAULTS } from '../../src/core/jobs-config.js'
 import type { JobStatus } from '../../src/core/job-types.js'
 import { SimCluster, simSpec } from '../../src/sim/sim-cluster.js'
 
 const CELLS = 3
 
 function cluster(n: number, seed = 1): SimCluster {
-  const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1, cells: CELLS, jobsConfig: { ...JOBS_DEFAULTS, gossipMaxNodes: 0 } })
+  const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1, cells: CELLS })
   sim.bootWarm(Array.from({ length: n }, (_, i) => ({ id: `node-${i + 1}`, name: `n${i + 1}` })), 1_000)
   sim.run(2_000)
   return sim

@@ -1,12 +1,12 @@
-// Jobs without a broadcast (JobsConfig.gossipMaxNodes below the cluster size): changes go by rpc
-// to the storing nodes and runners only; reads ask the storing nodes; runners renew a lease.
+// Jobs without a broadcast, at every cluster size: changes go by rpc to the storing nodes and
+// runners only; reads ask the storing nodes; runners renew a lease; capacity rides on activity
+// digests and answers.
 import { describe, expect, it } from 'vitest'
-import { JOBS_DEFAULTS } from '../../src/core/jobs-config.js'
 import type { JobStatus } from '../../src/core/job-types.js'
 import { SimCluster, simSpec } from '../../src/sim/sim-cluster.js'
 
 function cluster(n: number, seed = 1): SimCluster {
-  const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1, jobsConfig: { ...JOBS_DEFAULTS, gossipMaxNodes: 0 } })
+  const sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1 })
   for (let i = 1; i <= n; i++) sim.start(`node-${i}`, `n${i}`)
   sim.runUntilTrue(() => sim.ids().every((o) => sim.core(o).records().filter((r) => r.state === 'alive').length === n), 5_000)
   return sim
@@ -86,7 +86,7 @@ describe('jobs without a broadcast', () => {
     expect(running(sim, job)).toHaveLength(1)
   })
 
-  it('places by asking nodes for their capacity: nothing is announced, and the last free slots are found', () => {
+  it('places on capacity that rides on digests and answers: no record changes, and the last free slots are found', () => {
     const sim = cluster(24, 6)
     const before = sim.core('node-1').records().map((r) => [r.id, r.seq])
     const svc = (id: string, via: string): void => { sim.submit(via, id, simSpec({ type: 'service', resources: { cpu: 2, memoryMb: 64 }, env: { SIM_DURATION_MS: '3600000' } })) }
@@ -94,19 +94,19 @@ describe('jobs without a broadcast', () => {
     const ids = Array.from({ length: 44 }, (_, i) => `f${i}`)
     ids.forEach((id, i) => svc(id, `node-${1 + (i % 24)}`))
     sim.runUntilTrue(() => ids.every((id) => running(sim, id).length === 1), 10_000)
-    // A sample of 8 of 24 nodes mostly misses them: a sample with no room asks more nodes at once,
-    // so each of the last four starts within a few round trips, not after a retry (500 ms).
+    // The arbiter's view of the cell (digests, answers, its own claims) finds the last four slots:
+    // each starts within a few round trips, not after a retry (500 ms).
     for (let i = 0; i < 4; i++) {
       svc(`last${i}`, 'node-1')
       expect(sim.runUntilTrue(() => running(sim, `last${i}`).length === 1, 5_000), `last${i}`).toBeLessThan(100)
     }
     expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
     for (const id of sim.ids()) expect(sim.procsOn(id).length, id).toBe(2)
-    // No record changed: free capacity was never announced.
+    // No member record changed: free capacity is not part of membership.
     expect(sim.core('node-1').records().map((r) => [r.id, r.seq])).toEqual(before)
   })
 
-  it('in a full cell, waiting instances do not each ask every node, and run once room is made', () => {
+  it('in a full cell, waiting instances cost no messages, and one runs as soon as room is made', () => {
     const sim = cluster(24, 7)
     const svc = (id: string): void => { sim.submit('node-2', id, simSpec({ type: 'service', resources: { cpu: 2, memoryMb: 64 }, env: { SIM_DURATION_MS: '3600000' } })) }
     const fill = Array.from({ length: 48 }, (_, i) => `f${i}`)
@@ -115,18 +115,19 @@ describe('jobs without a broadcast', () => {
     // Ten more, all decided by one arbiter (node-1: the first storing node of each).
     const waiting: string[] = []
     for (let i = 0; waiting.length < 10; i++) if (sim.core('node-1').replicaSet(`w${i}`)[0] === 'node-1') waiting.push(`w${i}`)
-    const asked = (): number => sim.core('node-1').stats.capacityAsks
-    const before = asked()
     waiting.forEach(svc)
+    sim.run(1_000)
+    let sent = 0
+    sim.hooks.onSend = (_at, from, _to, msg) => { if (from === 'node-1' && (msg.type === 'job-delta' || msg.type === 'start' || msg.type === 'store-job')) sent++ }
     sim.run(10_000)
     for (const id of waiting) expect(sim.core('node-1').jobRecord(id)?.pendingReason ?? '', id).toMatch(/cpu/)
-    // Ten instances sampling at once (8 nodes each, then wider) share answers that are fresh, and
-    // the first full scan that finds no room stands for the others for 10 s: ~220 asks here.
-    // Each on its own widened to the whole cell and retried with samples: ~710.
-    expect(asked() - before).toBeLessThan(300)
-    // Room made (a cancel): a waiting instance finds it within the memory of that scan plus a retry.
+    // Placement ranks the capacity view it holds: its retries ask nobody anything.
+    expect(sent).toBe(0)
+    // Room made (a cancel): the freed node's next activity digest says so, and a waiting instance runs.
+    const at = sim.now
     sim.api('node-2', { op: 'cancel', id: 'f0' })
-    sim.runUntilTrue(() => waiting.some((id) => running(sim, id).length === 1), 20_000)
+    const took = sim.runUntilTrue(() => waiting.some((id) => running(sim, id).length === 1), 5_000)
+    expect(took - at).toBeLessThan(1_000)
     expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
   })
 

@@ -10,6 +10,8 @@ function cluster(n: number, seed = 1): SimCluster {
 }
 
 const stateOn = (sim: SimCluster, node: string, job: string): string | undefined => sim.core(node).jobStatus(job)?.state
+/** The job is in `state` on every one of its storing nodes (nodes that neither store nor run it never hear of it). */
+const everywhere = (sim: SimCluster, job: string, state: string): boolean => sim.statesOnStoring(job).every((s) => s === state)
 
 describe('jobs', () => {
   it('acknowledges a submit only once the job is on disk on three nodes, and runs it once', () => {
@@ -18,7 +20,7 @@ describe('jobs', () => {
     sim.runUntilTrue(() => sim.replies.has(req), 2_000)
     expect(sim.replies.get(req)).toEqual({ status: 201, body: { id: 'j1' } })
     expect(sim.storedOn('j1')).toHaveLength(3)
-    sim.runUntilTrue(() => sim.ids().every((n) => stateOn(sim, n, 'j1') === 'succeeded'), 5_000)
+    sim.runUntilTrue(() => everywhere(sim, 'j1', 'succeeded'), 5_000)
     expect(sim.runs.filter((r) => r.jobId === 'j1')).toHaveLength(1)
   })
 
@@ -40,7 +42,7 @@ describe('jobs', () => {
   it('runs 200 short jobs on 5 nodes: all succeed, none twice, no overcommit', () => {
     const sim = cluster(5, 7)
     for (let i = 0; i < 200; i++) sim.submit(`node-${1 + (i % 5)}`, `b${i}`, simSpec({ env: { SIM_DURATION_MS: String(50 + (i % 7) * 30) } }))
-    sim.runUntilTrue(() => Array.from({ length: 200 }, (_, i) => `b${i}`).every((id) => stateOn(sim, 'node-3', id) === 'succeeded'), 60_000)
+    sim.runUntilTrue(() => Array.from({ length: 200 }, (_, i) => `b${i}`).every((id) => everywhere(sim, id, 'succeeded')), 60_000)
     const perJob = new Map<string, number>()
     for (const r of sim.runs) perJob.set(r.jobId, (perJob.get(r.jobId) ?? 0) + 1)
     expect([...perJob.values()].every((c) => c === 1)).toBe(true)
@@ -61,8 +63,8 @@ describe('jobs', () => {
       waits.push((sim.runs.find((r) => r.jobId === `q${i}`)?.startedAt ?? Infinity) - at)
       sim.run(37) // land the next submit at another phase of the 100 ms tick
     }
-    // Store on 3 nodes, offer, replicate the grant, start: ~5 round trips of ~2 ms here. Waiting for
-    // the arbiter's next tick would add 0-100 ms to each.
+    // To the arbiter, the claim with the store to the other storing nodes, start: ~3 round trips
+    // of ~2 ms here. Waiting for the arbiter's next tick would add 0-100 ms to each.
     expect(Math.max(...waits)).toBeLessThan(40)
   })
 
@@ -86,30 +88,30 @@ describe('jobs', () => {
     const a = sim.submit('node-1', 'same', simSpec())
     const b = sim.submit('node-3', 'same', simSpec())
     sim.runUntilTrue(() => sim.replies.has(a) && sim.replies.has(b), 2_000)
-    sim.runUntilTrue(() => stateOn(sim, 'node-2', 'same') === 'succeeded', 5_000)
+    sim.runUntilTrue(() => everywhere(sim, 'same', 'succeeded'), 5_000)
     sim.run(1_000)
     expect(sim.runs.filter((r) => r.jobId === 'same')).toHaveLength(1)
-    expect(sim.core('node-4').jobStatuses().filter((j) => j.id === 'same')).toHaveLength(1)
+    for (const n of sim.storing('same')) expect(sim.core(n).jobStatuses().filter((j) => j.id === 'same')).toHaveLength(1)
   })
 
   it('keeps a job too big for any node pending with a reason, and runs it when a bigger node joins', () => {
     const sim = cluster(3)
     sim.submit('node-1', 'big', simSpec({ resources: { cpu: 1, memoryMb: 8192 } }))
     sim.run(2_000)
-    const st = sim.core('node-2').jobStatus('big')
+    const st = sim.core(sim.storing('big')[0]!).jobStatus('big')
     expect(st?.state).toBe('pending')
     expect(st?.pendingReason).toMatch(/3 nodes lack memory: need 8192 MB, most free 4096 MB/)
     sim.start('node-big', 'big1', { cpu: 8, memoryMb: 16384 })
-    sim.runUntilTrue(() => stateOn(sim, 'node-1', 'big') === 'succeeded', 10_000)
+    sim.runUntilTrue(() => everywhere(sim, 'big', 'succeeded'), 10_000)
     expect(sim.runs.find((r) => r.jobId === 'big')?.node).toBe('node-big')
   })
 
   it('restarts a failing batch instance up to its attempts, then fails the job', () => {
     const sim = cluster(3)
     sim.submit('node-1', 'bad', simSpec({ env: { SIM_EXIT_CODE: '3' }, restart: { attempts: 2, backoffMs: 200 } }))
-    sim.runUntilTrue(() => stateOn(sim, 'node-2', 'bad') === 'failed', 10_000)
+    sim.runUntilTrue(() => everywhere(sim, 'bad', 'failed'), 10_000)
     expect(sim.runs.filter((r) => r.jobId === 'bad')).toHaveLength(3)
-    const allocs = sim.core('node-2').jobStatus('bad')?.allocations ?? []
+    const allocs = sim.core(sim.storing('bad')[0]!).jobStatus('bad')?.allocations ?? []
     expect(allocs.map((a) => [a.attempt, a.state, a.exitCode])).toEqual([[1, 'failed', 3], [2, 'failed', 3], [3, 'failed', 3]])
   })
 
@@ -122,14 +124,14 @@ describe('jobs', () => {
       // Backoff is measured from the previous run's end (plus message and tick delays).
       expect(runs[i]!.startedAt - runs[i - 1]!.endedAt!).toBeGreaterThanOrEqual(500)
     }
-    expect(stateOn(sim, 'node-2', 'svc')).not.toBe('succeeded')
+    expect(stateOn(sim, sim.storing('svc')[0]!, 'svc')).not.toBe('succeeded')
     expect(sim.violations().duplicates).toEqual([])
   })
 
   it('places count instances on different nodes', () => {
     const sim = cluster(5)
     sim.submit('node-2', 'wide', simSpec({ count: 4, env: { SIM_DURATION_MS: '500' } }))
-    sim.runUntilTrue(() => stateOn(sim, 'node-1', 'wide') === 'succeeded', 10_000)
+    sim.runUntilTrue(() => everywhere(sim, 'wide', 'succeeded'), 10_000)
     expect(new Set(sim.runs.filter((r) => r.jobId === 'wide').map((r) => r.node)).size).toBe(4)
   })
 
@@ -139,11 +141,10 @@ describe('jobs', () => {
     sim.runUntilTrue(() => sim.runs.some((r) => r.jobId === 'long'), 3_000)
     const victim = (sim.runs.find((r) => r.jobId === 'long'))!.node
     sim.kill(victim)
-    const survivors = sim.ids().filter((n) => n !== victim)
     const took = sim.runUntilTrue(() => sim.runs.some((r) => r.jobId === 'long' && r.node !== victim), 10_000)
     expect(took).toBeLessThan(3_000)
-    sim.runUntilTrue(() => survivors.every((n) => stateOn(sim, n, 'long') === 'succeeded'), 15_000)
-    const allocs = sim.core(survivors[0]!).jobStatus('long')?.allocations ?? []
+    sim.runUntilTrue(() => everywhere(sim, 'long', 'succeeded'), 15_000)
+    const allocs = sim.core(sim.storing('long')[0]!).jobStatus('long')?.allocations ?? []
     expect(allocs.map((a) => a.state)).toEqual(['lost', 'succeeded'])
     expect(sim.violations().duplicates).toEqual([])
   })
@@ -157,7 +158,7 @@ describe('jobs', () => {
       const arbiter = sim.core('node-1').replicaSet('arb')[0]!
       expect(sim.storedOn('arb')).toContain(arbiter)
       sim.kill(arbiter)
-      sim.runUntilTrue(() => sim.ids().filter((n) => n !== arbiter).every((n) => stateOn(sim, n, 'arb') === 'succeeded'), 20_000)
+      sim.runUntilTrue(() => everywhere(sim, 'arb', 'succeeded'), 20_000)
       expect(sim.violations().duplicates, `seed ${seed}`).toEqual([])
     }
   })
@@ -168,9 +169,9 @@ describe('jobs', () => {
     sim.runUntilTrue(() => sim.runs.some((r) => r.jobId === 'c'), 3_000)
     sim.cancel('node-3', 'c')
     sim.runUntilTrue(() => sim.runs.every((r) => r.endedAt !== null), 2_000)
-    sim.runUntilTrue(() => sim.ids().every((n) => stateOn(sim, n, 'c') === 'cancelled'), 2_000)
-    // The run's own end reaches every node too.
-    sim.runUntilTrue(() => sim.ids().every((n) => sim.core(n).jobStatus('c')?.allocations.map((a) => a.state).join() === 'cancelled'), 2_000)
+    sim.runUntilTrue(() => everywhere(sim, 'c', 'cancelled'), 2_000)
+    // The run's own end reaches every storing node too.
+    sim.runUntilTrue(() => sim.storing('c').every((n) => sim.core(n).jobStatus('c')?.allocations.map((a) => a.state).join() === 'cancelled'), 2_000)
   })
 
   it('closes a claim that a cancel overtook before its start', () => {
@@ -180,7 +181,7 @@ describe('jobs', () => {
       // Cancel as soon as the claim exists anywhere, before the start has reached the node.
       sim.runUntilTrue(() => sim.ids().some((n) => (sim.core(n).jobStatus('cc')?.allocations.length ?? 0) > 0), 3_000)
       sim.cancel('node-2', 'cc')
-      sim.runUntilTrue(() => sim.ids().every((n) => {
+      sim.runUntilTrue(() => sim.storing('cc').every((n) => {
         const j = sim.core(n).jobStatus('cc')
         return j?.state === 'cancelled' && j.allocations.every((a) => a.state === 'cancelled')
       }), 5_000)

@@ -199,7 +199,7 @@ describe('capacityWeight', () => {
 describe('rankNodes with a packing sample (power of k choices)', () => {
   const job: PlacementJob = { id: 'j', resources: { cpu: 1, memoryMb: 512 }, constraints: [] }
 
-  it('offers the tightest of the k sampled nodes first, then the rest of the sample, then the others by score', () => {
+  it('offers the k sampled nodes first, fullest band first and the tightest in a band, then the others by score', () => {
     fc.assert(
       fc.property(nodesAndShuffle, fc.integer({ min: 1, max: 6 }), fc.string({ maxLength: 6 }), ([nodes, shuffled], k, key) => {
         const plain = rankNodes(job, key, nodes)
@@ -213,7 +213,15 @@ describe('rankNodes with a packing sample (power of k choices)', () => {
           const n = nodes.find((x) => x.id === id) as NodeView
           return capacityWeight(n.free, job.resources)
         }
-        for (let i = 1; i < head.length; i++) expect(weight(head[i]!.nodeId)).toBeGreaterThanOrEqual(weight(head[i - 1]!.nodeId))
+        const band = (id: string): number => {
+          const n = nodes.find((x) => x.id === id) as NodeView
+          return Math.max(1, Math.ceil(Math.min(n.free.cpu / n.total.cpu, n.free.memoryMb / n.total.memoryMb) * 4 - 1e-9))
+        }
+        for (let i = 1; i < head.length; i++) {
+          const [a, b] = [head[i - 1]!.nodeId, head[i]!.nodeId]
+          expect(band(b)).toBeGreaterThanOrEqual(band(a))
+          if (band(a) === band(b)) expect(weight(b)).toBeGreaterThanOrEqual(weight(a))
+        }
         // After the sample: the weighted rendezvous order of the remaining candidates.
         const headIds = new Set(head.map((c) => c.nodeId))
         expect(packed.candidates.slice(k)).toEqual(plain.candidates.filter((c) => !headIds.has(c.nodeId)))
@@ -232,6 +240,23 @@ describe('rankNodes with a packing sample (power of k choices)', () => {
     expect(top[0]).toBe('d')
     expect(top[1]).toBe('b')
     expect(top).not.toContain('c')
+  })
+
+  it('puts the preferred nodes (the job\'s storing nodes) first among the nodes of their fill band', () => {
+    const nodes = [
+      node('a', { free: { cpu: 7, memoryMb: 8192 } }), // band 4, tightest of the empty band
+      node('b', { free: { cpu: 8, memoryMb: 8192 } }), // band 4, preferred
+      node('c', { free: { cpu: 1.5, memoryMb: 8192 } }), // band 1: fullest
+      node('d', { free: { cpu: 0.5, memoryMb: 8192 } }), // no room
+    ]
+    expect(rankNodes(job, 'x/0/1', nodes, { sample: 10, prefer: ['b'] }).candidates.map((c) => c.nodeId)).toEqual(['c', 'b', 'a'])
+    expect(rankNodes(job, 'x/0/1', nodes, { sample: 10, prefer: ['b', 'c'] }).candidates.map((c) => c.nodeId)).toEqual(['c', 'b', 'a'])
+    // A preferred node outside the k sampled is taken into the sample.
+    const many = Array.from({ length: 30 }, (_, i) => node(`n${i}`))
+    const far = rankNodes(job, 'x/0/1', many, { sample: 2 }).candidates.slice(2).map((c) => c.nodeId)[5] as string
+    expect(rankNodes(job, 'x/0/1', many, { sample: 2, prefer: [far] }).candidates[0]?.nodeId).toBe(far)
+    // Without packing the preferred nodes simply come first.
+    expect(rankNodes(job, 'x/0/1', nodes, { prefer: ['a'] }).candidates[0]?.nodeId).toBe('a')
   })
 
   it('different keys sample different nodes, so concurrent placements do not all race for one node', () => {

@@ -221,7 +221,11 @@ describe('reported ends', () => {
     core.step = (ev, now) => {
       const effects = step(ev, now)
       for (const e of effects) {
-        if (e.kind === 'send' && e.msg.type === 'job-update' && e.msg.jobs.some((j) => j.id === 'g' && Object.values(j.allocations).some((a) => a.state === 'succeeded'))) ends.push(e.to)
+        if (e.kind !== 'send') continue
+        const m = e.msg
+        const carries = (m.type === 'job-update' && m.jobs.some((j) => j.id === 'g' && Object.values(j.allocations).some((a) => a.state === 'succeeded'))) ||
+          (m.type === 'job-delta' && m.deltas.some((d) => d.id === 'g' && (d.allocs ?? []).some((a) => a.state === 'succeeded')))
+        if (carries) ends.push(e.to)
       }
       return effects
     }

@@ -38,10 +38,9 @@ describe('simulator seed sweep', () => {
     expect(acked).toBeGreaterThan(30 * 20)
   }, 240_000)
 
-  it('keeps every invariant over 15 seeds of 20 nodes in 2 cells, nothing broadcast per job', () => {
-    // The large-cluster paths at a size a test can afford: cells (forwarded submits), job changes
-    // by rpc only, leases, sampled capacity, under the same fault plans.
-    expect(sweep(15, { cells: 2, gossipMaxNodes: 0 })).toBeGreaterThan(15 * 20)
+  it('keeps every invariant over 15 seeds of 20 nodes in 2 cells', () => {
+    // Cells (forwarded submits, spill between cells) under the same fault plans.
+    expect(sweep(15, { cells: 2 })).toBeGreaterThan(15 * 20)
   }, 240_000)
 
   it('keeps every invariant with spill: 60 nodes in 3 cells, a freeze, a kill and a partition', () => {
@@ -51,7 +50,7 @@ describe('simulator seed sweep', () => {
     // another storing node had made meanwhile.
     const failures: string[] = []
     for (const seed of [3, 5]) {
-      const o: ScenarioOptions = { nodes: 60, jobs: 1000, seed, cells: 3, gossipMaxNodes: 0, idleMs: 0, fill: false, settleMs: 30_000,
+      const o: ScenarioOptions = { nodes: 60, jobs: 1000, seed, cells: 3, idleMs: 0, fill: false, settleMs: 30_000,
         faults: 'freeze:3@4s-7s,kill:busiest@5s-15s,partition:30%@10s-18s' }
       const r = runScenario(o)
       expect(r.workload.acked).toBeGreaterThan(900)
@@ -63,7 +62,7 @@ describe('simulator seed sweep', () => {
   it('reports the same with and without the schema check (npm run sim runs without)', () => {
     // Unchecked, a receiver gets the sender's object itself; a core that changed a message it
     // sent or received would make the two runs differ.
-    for (const o of [{ ...sweepScenario(2), cells: 2, gossipMaxNodes: 0 }, { ...sweepScenario(5), cells: 2, gossipMaxNodes: 0 }, sweepScenario(3)]) {
+    for (const o of [{ ...sweepScenario(2), cells: 2 }, { ...sweepScenario(5), cells: 2 }, sweepScenario(3)]) {
       expect(runScenario({ ...o, checkMessages: false })).toEqual(runScenario({ ...o, checkMessages: true }))
     }
   }, 60_000)

@@ -1,0 +1,95 @@
+// What this node believes about other nodes' free capacity, for placement and /v1/nodes. Nobody
+// announces capacity on its own: it rides on what nodes send anyway. Each node's activity digest
+// (activity.ts) carries its free capacity whenever it did something; every answer to a start or
+// a store carries the answering node's free capacity after it. Between those, the claims this
+// node made on a node are subtracted until that node's answer accounts for them, so a burst of
+// placements in one step does not pile onto the node that looked emptiest.
+//
+// The view is advice: a node starts a run only if its own books admit it (runner.ts), and a
+// refused start is placed again elsewhere.
+import type { Millis, NodeId, Resources } from './types.js'
+
+interface Heard {
+  free: Resources
+  allocations: number
+  at: Millis
+}
+
+export class CapacityView {
+  private readonly heard = new Map<NodeId, Heard>()
+  /** Claims we placed on a node that its last word did not yet count: node -> run id -> need. */
+  private readonly claimed = new Map<NodeId, Map<string, Resources>>()
+  private changes = 0
+
+  /** Changes whenever any figure does (a cache key for views built from it). */
+  version(): number {
+    return this.changes
+  }
+
+  /** A node said how much it has free (its digest, or an answer); newer word replaces older. */
+  heardFrom(node: NodeId, free: Resources, allocations: number | null, now: Millis): void {
+    const cur = this.heard.get(node)
+    if (cur !== undefined && cur.at > now) return
+    if (cur !== undefined && cur.free.cpu === free.cpu && cur.free.memoryMb === free.memoryMb && (allocations === null || cur.allocations === allocations)) {
+      cur.at = now
+      return
+    }
+    this.heard.set(node, { free, allocations: allocations ?? cur?.allocations ?? 0, at: now })
+    this.changes++
+  }
+
+  /** This node's own figures, from its own books: always current. */
+  own(node: NodeId, free: Resources, allocations: number): void {
+    const cur = this.heard.get(node)
+    if (cur !== undefined && cur.free.cpu === free.cpu && cur.free.memoryMb === free.memoryMb && cur.allocations === allocations) return
+    this.heard.set(node, { free, allocations, at: Infinity })
+    this.changes++
+  }
+
+  /** We placed run `runId` on `node`: count it against the node until its answer does. */
+  claim(node: NodeId, runId: string, need: Resources): void {
+    let runs = this.claimed.get(node)
+    if (runs === undefined) this.claimed.set(node, runs = new Map())
+    runs.set(runId, need)
+    this.changes++
+  }
+
+  /** The node answered for that run (its free capacity now counts it), or the run ended. */
+  settle(node: NodeId, runId: string): void {
+    const runs = this.claimed.get(node)
+    if (runs === undefined || !runs.delete(runId)) return
+    if (runs.size === 0) this.claimed.delete(node)
+    this.changes++
+  }
+
+  /** The node is gone: forget what we knew (a node that comes back says it again). */
+  forget(node: NodeId): void {
+    if (this.heard.delete(node)) this.changes++
+    if (this.claimed.delete(node)) this.changes++
+  }
+
+  /** Free capacity of `node`: what it last said (else `announced`), less our claims since. */
+  free(node: NodeId, announced: Resources): Resources {
+    const base = this.heard.get(node)?.free ?? announced
+    const runs = this.claimed.get(node)
+    if (runs === undefined) return base
+    let cpu = base.cpu
+    let memoryMb = base.memoryMb
+    for (const need of runs.values()) { cpu -= need.cpu; memoryMb -= need.memoryMb }
+    return { cpu: Math.max(0, round(cpu)), memoryMb: Math.max(0, round(memoryMb)) }
+  }
+
+  /** Runs on `node` as it last said, or null when it never did. */
+  allocations(node: NodeId): number | null {
+    return this.heard.get(node)?.allocations ?? null
+  }
+
+  /** Entries kept (tests: bounded by live nodes). */
+  size(): number {
+    return this.heard.size + this.claimed.size
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6
+}
