@@ -27,6 +27,8 @@ const USAGE = `usage: npm run sim -- [--nodes 20] [--jobs 200] [--seed 1] [--fau
   --loss P                 base loss probability of gossip frames and rpc messages (default 0)
   --max-connections K      connections per node (libp2p's default 300)
   --cell-size S            nodes per cell: the cluster is split into ceil(N / S) cells (default 100)
+  --watchers W             nodes with a watcher on their event stream, which hear every event of
+                           their cell (default one per 100 nodes)
   --timing                 wall time and memory on stderr
   --progress               progress lines on stderr even when it is not a terminal (every 15 s)
 faults: comma-separated KIND:TARGET@TIME[-TIME], e.g. kill:3@10s,restart:3@20s,freeze:2@5s-8s,partition:30%@15s-25s
@@ -59,6 +61,7 @@ try {
       loss: { type: 'string' },
       'max-connections': { type: 'string' },
       'cell-size': { type: 'string', default: '100' },
+      watchers: { type: 'string' },
       json: { type: 'boolean', default: false },
       timing: { type: 'boolean', default: false },
       progress: { type: 'boolean', default: false },
@@ -117,6 +120,7 @@ const jobMs = num('job-ms', 1)
 const settleSeconds = num('settle', 0) ?? 120
 const maxConnections = str('max-connections') === undefined ? undefined : int('max-connections', 1)
 const cells = Math.max(1, Math.ceil(nodes / int('cell-size', 1)))
+const watchers = str('watchers') === undefined ? undefined : int('watchers', 0)
 
 const options: ScenarioOptions = {
   nodes, jobs, seed, faults, profile, boot, idleMs: idleSeconds * 1000, settleMs: settleSeconds * 1000, fill: values['no-fill'] !== true, links,
@@ -124,6 +128,7 @@ const options: ScenarioOptions = {
   ...(jobMs === undefined ? {} : { jobMs }),
   ...(maxConnections === undefined ? {} : { maxConnections }),
   cells,
+  ...(watchers === undefined ? {} : { watchers }),
   // The unit simulations and the seed sweeps check every message against the wire schema; here
   // the core's messages are only measured and copied (the report is the same either way).
   checkMessages: false,

@@ -1,20 +1,27 @@
 // Activity digests: how every node's event stream shows every job of its cell, and how arbiters
 // learn who has room, with no message per job to every node.
 //
-// Each job change has one author (the arbiter for claims, losses and pending reasons, the runner
-// for runs and ends and stopped duplicates, the node that took a submit or a cancel). The author
-// emits its events at once and collects them here; at most every `activityMs`, and only when it
-// did something, it publishes one digest on the cell's gossip topic with those events and its
-// free capacity and run count now. Every other node of the cell emits the digest's events on its
-// own stream and updates its capacity view. Records and deltas that arrive by rpc never emit:
-// every event reaches every node once, through its author.
+// Each event has one author (jobs.ts tellEvents: the node that made the change; for a run's end,
+// the job's arbiter). The author emits its events at once and collects them here, and publishes
+// them in one digest on the cell's gossip topic with its free capacity and run count now, only
+// when it did something, and at a rate bounded per cell: a node publishes at most every
+// max(activityMs, live nodes x activityPerNodeMs), so that the digests of a whole cell stay under
+// 1000 / activityPerNodeMs messages a second however large it is. Every other node of the cell
+// emits the digest's events on its own stream and updates its capacity view. Records and deltas
+// that arrive by rpc never emit: every event reaches every node once, through its author.
 //
-// Cost per node: one gossip message per active author per interval, O(the cell's event rate)
-// bytes, nothing when idle. Gossip is best-effort: a lost digest loses events on some streams
-// (GET reads the records, which the state exchange repairs) and leaves a capacity figure stale
-// until that node's next digest or answer (a start it cannot take is refused and placed again).
-import type { CapacityView } from './capacity-view.js'
+// Cost per node: at most 1000 / activityPerNodeMs digests a second received, O(the cell's event
+// rate) bytes, nothing when idle. Events reach other nodes' streams within one interval (250 ms
+// at 5 nodes, 5 s at 100). Gossip is best-effort: a lost digest loses events on some streams (GET
+// reads the records, which the state exchange repairs) and leaves a capacity figure stale until
+// that node's next digest or message (a start it cannot take is refused and placed again).
 import type { Effect, JobEvent, Millis, NodeId, Resources } from './types.js'
+
+/**
+ * Jobs this node's stream has shown ended, at most this many (the oldest are forgotten first; a
+ * job is collected after its retention window anyway).
+ */
+const ENDED_REMEMBERED = 50_000
 
 /** Events one digest carries at most; more in one interval are counted as `dropped`. */
 export const MAX_ACTIVITY_EVENTS = 256
@@ -28,12 +35,31 @@ export class Activity {
   private lastAt = -Infinity
   /** Our free capacity or run count changed since our last digest. */
   private capacityChanged = true
+  /**
+   * Jobs this node's stream has shown in a final state. Events come from several authors, each
+   * with the job's state as its own copy had it, and a digest may arrive late: news of a run's
+   * start can follow the arbiter's news of its end, and a node that restarted tells of its old
+   * runs from its disk before it caught up. A stream never goes back from an ended job: such
+   * later news of an earlier phase is dropped here.
+   */
+  private readonly ended = new Map<string, string>()
 
-  constructor(private readonly selfId: NodeId, private readonly intervalMs: number) {}
+  constructor(
+    private readonly selfId: NodeId,
+    private readonly intervalMs: number,
+    private readonly perNodeMs: number,
+    /** Live nodes of the cell (the publishers the rate is shared among). */
+    private readonly liveNodes: () => number,
+  ) {}
+
+  /** How long after a digest the next may go. */
+  private interval(): Millis {
+    return Math.max(this.intervalMs, this.liveNodes() * this.perNodeMs)
+  }
 
   /** An event this node authored: emitted here at once, and published with the next digest. */
   authored(event: JobEvent, out: Effect[]): void {
-    out.push({ kind: 'emit', event })
+    if (!this.onStream(event, out)) return
     // JSON's fixed part plus the strings that vary: close enough to keep a digest under its limit.
     const size = 120 + event.job.length + event.name.length + (event.node?.length ?? 0) + (event.reason?.length ?? 0)
     if (this.events.length < MAX_ACTIVITY_EVENTS && this.bytes + size <= MAX_ACTIVITY_BYTES) {
@@ -52,7 +78,7 @@ export class Activity {
   /** When a digest is due (Infinity: nothing to say). */
   wakeAt(): Millis {
     if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return Infinity
-    return this.lastAt + this.intervalMs
+    return this.lastAt + this.interval()
   }
 
   /** Publish a digest when one is due. */
@@ -67,10 +93,21 @@ export class Activity {
     out.push({ kind: 'publish', msg })
   }
 
-  /** Another node's digest: its events on our stream, its capacity in our view. */
-  heard(msg: { node: NodeId; free: Resources; allocations: number; events: JobEvent[] }, view: CapacityView, now: Millis, out: Effect[]): void {
+  /** Another node's digest: its events on our stream. */
+  heard(msg: { node: NodeId; events: JobEvent[] }, out: Effect[]): void {
     if (msg.node === this.selfId) return
-    view.heardFrom(msg.node, msg.free, msg.allocations, now)
-    for (const event of msg.events) out.push({ kind: 'emit', event })
+    for (const event of msg.events) this.onStream(event, out)
+  }
+
+  /** Put an event on this node's stream, unless it is news of an earlier phase of an ended job. */
+  private onStream(event: JobEvent, out: Effect[]): boolean {
+    const ended = this.ended.get(event.job)
+    if (ended !== undefined && (event.state === 'pending' || event.state === 'running')) return false
+    if (event.state === 'succeeded' || event.state === 'failed' || event.state === 'cancelled') {
+      if (ended === undefined && this.ended.size >= ENDED_REMEMBERED) this.ended.delete(this.ended.keys().next().value as string)
+      this.ended.set(event.job, event.state)
+    }
+    out.push({ kind: 'emit', event })
+    return true
   }
 }

@@ -5,11 +5,14 @@
 // cell. Nothing is stored before the cell admits the job, so a refusal leaves nothing behind.
 //
 // The answering node decides from its own view of the cell's free capacity (capacity-view.ts:
-// what each node's activity digests and answers said, less the claims made since): room for
-// every instance, and, when the router wants spare room (`spare`), at least SPARE of the cell's
-// capacity free. A pure function: no message, no state.
+// what each node said lately, less the claims made since): room for every instance, and, when
+// the router wants spare room (`spare`), at least SPARE of the cell's capacity free. Only fresh
+// figures count as room (the caller says which: job-submit.ts counts its own admission's answers),
+// since figures even half a second old admitted jobs into cells that had filled meanwhile. When
+// the fresh figures have no room and other nodes could run the job, the verdict is to ask some of
+// those (job-submit.ts asks, and checks again when they answered). A pure function.
 import { checkFeasibility, RESOURCE_EPSILON, type NodeView, type PlacementJob } from '../placement/index.js'
-import type { Resources } from './types.js'
+import type { NodeId, Resources } from './types.js'
 
 export interface AdmitJob extends PlacementJob {
   count: number
@@ -31,21 +34,34 @@ export function instancesIn(free: Resources, need: Resources, cap: number): numb
   return Math.max(0, Math.min(cap, cpu, mem))
 }
 
-/** Why this cell refuses the job, or null when it admits it. */
-export function checkAdmission(job: AdmitJob, views: readonly NodeView[]): string | null {
+/** The cell's answer: admitted, refused (and why), or first ask these nodes (whose figures are old). */
+export type Admission =
+  | { verdict: 'admit' }
+  | { verdict: 'refuse'; reason: string }
+  | { verdict: 'ask'; nodes: NodeId[] }
+
+/**
+ * Whether this cell takes the job, by `views` where `fresh(node)` says which figures were heard
+ * lately; at most `ask` nodes are named to ask.
+ */
+export function checkAdmission(job: AdmitJob, views: readonly NodeView[], fresh: (node: NodeId) => boolean, ask: number): Admission {
   // The nodes whose totals, labels and drain flag admit a job of this shape.
   const feasible = views.filter((v) => checkFeasibility({ job, node: { ...v, free: v.total }, exclude: NO_NODES, excludeDetail: '' }) === undefined)
-  if (feasible.length === 0) return 'no node of this cell can run it (cpu, memory, labels or drain)'
+  if (feasible.length === 0) return { verdict: 'refuse', reason: 'no node of this cell can run it (cpu, memory, labels or drain)' }
+  const known = feasible.filter((v) => fresh(v.id))
   let fits = 0
-  for (const v of feasible) if ((fits += instancesIn(v.free, job.resources, job.count)) >= job.count) break
+  for (const v of known) if ((fits += instancesIn(v.free, job.resources, job.count)) >= job.count) break
+  const stale = feasible.filter((v) => !fresh(v.id))
   if (fits < job.count) {
-    return `room for ${fits} of ${job.count} instance(s) of ${job.resources.cpu} cpu, ${job.resources.memoryMb} MB on the cell's ${feasible.length} nodes that could run it`
+    if (stale.length > 0 && ask > 0) return { verdict: 'ask', nodes: stale.slice(0, ask).map((v) => v.id) }
+    return { verdict: 'refuse', reason: `room for ${fits} of ${job.count} instance(s) of ${job.resources.cpu} cpu, ${job.resources.memoryMb} MB on the cell's ${feasible.length} nodes that could run it` }
   }
   if (job.spare) {
+    // Crowded or not is a share of the whole cell: what is not known counts as it was last heard.
     const share = spareShare(feasible)
-    if (share < SPARE) return `the cell is crowded: ${Math.round(share * 1000) / 10}% of its capacity is free (it takes jobs another cell could take above ${SPARE * 100}%)`
+    if (share < SPARE) return { verdict: 'refuse', reason: `the cell is crowded: ${Math.round(share * 1000) / 10}% of its capacity is free (it takes jobs another cell could take above ${SPARE * 100}%)` }
   }
-  return null
+  return { verdict: 'admit' }
 }
 
 /** The smaller share of cpu and memory free over `nodes`. */

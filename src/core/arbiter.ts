@@ -5,7 +5,7 @@
 // candidate at once, in the same step. The nodes that store the job come first when they fit
 // (they hold it already, so running it there costs no copy). A claim's start waits for the
 // other storing nodes (job-grants.ts); its runner checks its own books before it starts.
-import { rankNodes, type PlacementJob, type PlacementResult } from '../placement/index.js'
+import { checkFeasibility, rankNodes, type PlacementJob, type PlacementResult } from '../placement/index.js'
 import type { CapacityView } from './capacity-view.js'
 import { live, type JobBook } from './job-book.js'
 import type { Grants } from './job-grants.js'
@@ -16,7 +16,23 @@ import type { Effect, Millis, NodeId } from './types.js'
 
 type NodeViews = ReturnType<typeof toNodeView>[]
 
+const NO_NODES: ReadonlySet<NodeId> = new Set()
+/** A waiting job's changed pending reason is written at most this often (see place). */
+const REASON_REFRESH_MS = 5_000
+
+/** A node's free capacity with room held for this job counted back in (the hold is for it). */
+function addHeld(free: { cpu: number; memoryMb: number }, need: { cpu: number; memoryMb: number }): { cpu: number; memoryMb: number } {
+  return { cpu: free.cpu + need.cpu, memoryMb: free.memoryMb + need.memoryMb }
+}
+
 export class Arbiter {
+  /**
+   * Nodes holding room for a new job's first instance since its admission (admission.ts): its
+   * first placement goes there first. Dropped at that placement, or when the job ends.
+   */
+  private readonly reservedFor = new Map<string, NodeId>()
+  /** When each waiting job's pending reason was last written. */
+  private readonly reasonAt = new Map<string, Millis>()
   /** Consecutive placements of an instance that found no room: its retries back off. */
   private readonly misses = new Map<string, number>()
   private readonly nextTryAt = new Map<string, Millis>()
@@ -31,8 +47,11 @@ export class Arbiter {
   private wakeVersion = -1
   private readonly unsettled = new Map<string, Millis>()
   private earliest: Millis | null = Infinity
-  private viewsKey = ''
+  private viewsTable = -1
+  private viewsCapacity = -1
   private viewsCache: NodeViews = []
+  /** Where each member is in viewsCache. */
+  private readonly viewIndex = new Map<NodeId, number>()
   /**
    * Why instances of a shape found no room in the views `pool` (unchanged while nothing they say
    * changed): in a full cell every retry of every waiting instance ranked the whole cell again.
@@ -41,18 +60,38 @@ export class Arbiter {
 
   constructor(private readonly book: JobBook, private readonly grants: Grants, private readonly capacity: CapacityView) {}
 
-  /** The members as placement sees them: their records, with free capacity as we know it now. */
+  /**
+   * The members as placement sees them: their records, with free capacity as we know it now.
+   * Rebuilt when a record changes; when only capacity figures do (every claim, every answer),
+   * only those members' views are replaced, in a new array (placement never changes one).
+   */
   views(): NodeViews {
-    const key = `${this.book.members.tableVersion()}/${this.capacity.version()}`
-    if (key !== this.viewsKey) {
-      this.viewsCache = this.book.members.records().map((r) => {
-        const v = toNodeView(r)
-        const free = this.capacity.free(r.id, v.free)
-        return free === v.free ? v : { ...v, free }
+    const table = this.book.members.tableVersion()
+    if (table !== this.viewsTable) {
+      this.capacity.takeChanged()
+      this.viewIndex.clear()
+      this.viewsCache = this.book.members.records().map((r, i) => {
+        this.viewIndex.set(r.id, i)
+        return this.viewOf(toNodeView(r))
       })
-      this.viewsKey = key
+      this.viewsTable = table
+      this.viewsCapacity = this.capacity.version()
+    } else if (this.capacity.version() !== this.viewsCapacity) {
+      const next = this.viewsCache.slice()
+      for (const id of this.capacity.takeChanged()) {
+        const i = this.viewIndex.get(id)
+        const r = i === undefined ? undefined : this.book.members.record(id)
+        if (i !== undefined && r !== undefined) next[i] = this.viewOf(toNodeView(r))
+      }
+      this.viewsCache = next
+      this.viewsCapacity = this.capacity.version()
     }
     return this.viewsCache
+  }
+
+  private viewOf(v: ReturnType<typeof toNodeView>): ReturnType<typeof toNodeView> {
+    const free = this.capacity.free(v.id, v.free)
+    return free === v.free ? v : { ...v, free }
   }
 
   noteTick(now: Millis): void {
@@ -67,6 +106,11 @@ export class Arbiter {
   /** Is this node the job's arbiter (its first live storing node)? */
   isArbiterOf(jobId: string): boolean {
     return this.book.replicaSet(jobId)[0] === this.book.members.selfId
+  }
+
+  /** A node holds room for job `jobId`'s first instance. */
+  reserved(jobId: string, node: NodeId): void {
+    this.reservedFor.set(jobId, node)
   }
 
   /** Capacity or a finished run may let a waiting instance in: rank it again now. */
@@ -128,6 +172,8 @@ export class Arbiter {
 
   /** Forget everything kept for a job (it ended, or was collected). */
   forget(jobId: string, count: number): void {
+    this.reservedFor.delete(jobId)
+    this.reasonAt.delete(jobId)
     this.wake.delete(jobId)
     this.setUnsettled(jobId, Infinity)
     for (let index = 0; index < count; index++) {
@@ -139,7 +185,7 @@ export class Arbiter {
 
   /** Entries the arbiter keeps per instance (tests: none once every job ended). */
   heldEntries(): number {
-    return this.nextTryAt.size + this.misses.size
+    return this.nextTryAt.size + this.misses.size + this.reservedFor.size + this.reasonAt.size
   }
 
   /** The job's record changed: the next pass decides it again, if we decide it. */
@@ -210,12 +256,21 @@ export class Arbiter {
     const job: PlacementJob = { id: r.id, resources: r.spec.resources, constraints: r.spec.constraints }
     const avoid = new Set([...action.avoid, ...chosen])
     const from = action.replaces?.nodeId
-    const ranked = this.rank(job, `${r.id}/${action.index}/${action.attempt}`, avoid, from, r)
+    // The first instance goes where room was held for it at admission, when that node fits.
+    const reserved = action.index === 0 ? this.reservedFor.get(r.id) : undefined
+    if (reserved !== undefined) this.reservedFor.delete(r.id)
+    const ranked = this.rank(job, `${r.id}/${action.index}/${action.attempt}`, avoid, from, r, this.trustedViews(now, reserved), reserved)
     const candidate = ranked.candidates.find((c) => c.nodeId !== from)
+    // No room in the view: nodes we have not heard from lately may have some. Their answers come
+    // back as capacity, which makes every waiting instance try again (Jobs.heardCapacity).
+    if (candidate === undefined && this.ask(job, now, out)) return now + this.book.config.placementRetryMs
     if (candidate === undefined) {
       // A move with nowhere to go waits for the drain deadline; a new run says why it waits.
       const reason = ranked.pendingReason ?? 'every node that could take it is its draining node'
-      if (action.replaces === undefined && reason !== r.pendingReason) {
+      // A new reason goes to the storing nodes at once, a changed one at most every
+      // REASON_REFRESH_MS: its figures move with every start and end in a full cell.
+      if (action.replaces === undefined && reason !== r.pendingReason && (r.pendingReason === '' || now - (this.reasonAt.get(r.id) ?? -Infinity) >= REASON_REFRESH_MS)) {
+        this.reasonAt.set(r.id, now)
         this.book.author({ id: r.id, reason: { text: reason, version: r.reasonVersion + 1 } }, now, out)
       }
       const misses = (this.misses.get(key) ?? 0) + 1
@@ -245,14 +300,56 @@ export class Arbiter {
   }
 
   /**
+   * The views placement ranks: members whose capacity figure is recent (capacity-view.ts
+   * TRUST_MS), ourselves, and a node that holds room for this job. Kept while the views and the
+   * set of trusted members stand (most placements of a burst rank the same pool).
+   */
+  private trustedViews(now: Millis, reserved: NodeId | undefined): NodeViews {
+    const views = this.views()
+    const self = this.book.members.selfId
+    const ids: string[] = []
+    const pool = views.filter((v) => {
+      const ok = v.id === self || v.id === reserved || this.capacity.trusted(v.id, now)
+      if (ok) ids.push(v.id)
+      return ok
+    })
+    const key = ids.join(',')
+    if (this.trustedCache !== null && this.trustedCache.of === views && this.trustedCache.key === key) return this.trustedCache.pool
+    this.trustedCache = { of: views, key, pool }
+    return pool
+  }
+
+  private trustedCache: { of: NodeViews; key: string; pool: NodeViews } | null = null
+
+  /**
+   * Ask the nodes that could run `job` by their totals, labels and drain flag, and whose word on
+   * their capacity is not fresh, up to placementSample of them. False when there is none to ask:
+   * the view is as fresh as asking would make it, and the instance waits for room.
+   */
+  private ask(job: PlacementJob, now: Millis, out: Effect[]): boolean {
+    let asked = 0
+    const self = this.book.members.selfId
+    for (const v of this.views()) {
+      if (asked >= this.book.config.placementSample) break
+      if (v.id === self || !this.capacity.askable(v.id, now)) continue
+      if (checkFeasibility({ job, node: { ...v, free: v.total }, exclude: NO_NODES, excludeDetail: '' }) !== undefined) continue
+      this.capacity.asking(v.id, now)
+      this.book.stats.capacityAsks++
+      this.book.send(out, v.id, { type: 'capacity' }, this.book.config.readTimeoutMs, { purpose: 'capacity', node: v.id })
+      asked++
+    }
+    return asked > 0
+  }
+
+  /**
    * Rank the cell for one instance, avoiding nodes that hold the job's other instances unless
    * only they fit. A shape that found no room in this very pool finds none
    * again: its reason is kept.
    */
-  private rank(job: PlacementJob, allocKeyStr: string, avoid: ReadonlySet<NodeId>, from: NodeId | undefined, r: JobRecord): PlacementResult {
-    const pool = this.views()
+  private rank(job: PlacementJob, allocKeyStr: string, avoid: ReadonlySet<NodeId>, from: NodeId | undefined, r: JobRecord, trusted: NodeViews, reserved?: NodeId): PlacementResult {
+    const pool = reserved === undefined ? trusted : trusted.map((v) => (v.id === reserved ? { ...v, free: addHeld(v.free, job.resources) } : v))
     const exclude = from === undefined ? avoid : new Set([...avoid, from])
-    const shape = job.constraints.length === 0 ? `${job.resources.cpu}/${job.resources.memoryMb}/${[...exclude].sort().join(',')}` : undefined
+    const shape = job.constraints.length === 0 && reserved === undefined ? `${job.resources.cpu}/${job.resources.memoryMb}/${[...exclude].sort().join(',')}` : undefined
     if (this.noRoom.pool !== pool) this.noRoom = { pool, reasons: new Map() }
     const known = shape === undefined ? undefined : this.noRoom.reasons.get(shape)
     if (known !== undefined) return { candidates: [], rejected: [], pendingReason: known }
@@ -261,6 +358,9 @@ export class Arbiter {
     const opts = r.spec.type === 'batch' ? { sample: this.book.config.placementSample, prefer: this.book.replicaSet(r.id) } : {}
     let ranked = rankNodes(job, allocKeyStr, pool, { ...opts, exclude })
     if (ranked.candidates.length === 0 && avoid.size > 0) ranked = rankNodes(job, allocKeyStr, pool, from === undefined ? opts : { ...opts, exclude: new Set([from]) })
+    // Room held for it is a promise: that node first, whatever the ranking says.
+    const held = reserved === undefined ? -1 : ranked.candidates.findIndex((c) => c.nodeId === reserved)
+    if (held > 0) ranked.candidates.unshift(...ranked.candidates.splice(held, 1))
     if (shape !== undefined && ranked.candidates.length === 0 && ranked.pendingReason !== undefined && this.noRoom.reasons.size < 256) {
       this.noRoom.reasons.set(shape, ranked.pendingReason)
     }

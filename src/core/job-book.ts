@@ -39,6 +39,10 @@ export type Pending =
   | { purpose: 'job-sync'; node: NodeId }
   | { purpose: 'sync-push' }
   | { purpose: 'read'; readId: number; node: NodeId }
+  /** A capacity ask (arbiter.ts), or one for an admission (`admit`: its API request, job-submit.ts). */
+  | { purpose: 'capacity'; node: NodeId; admit?: number }
+  /** A hold of room for an admitted job's first instance (job-submit.ts; `admit`: its API request). */
+  | { purpose: 'hold'; node: NodeId; admit: number }
 
 export interface JobsStats {
   submitted: number
@@ -54,6 +58,8 @@ export interface JobsStats {
   drainMoves: number
   /** Jobs collected after their retention window. */
   collected: number
+  /** Nodes asked for their free capacity (the view had no room for an instance). */
+  capacityAsks: number
 }
 
 export interface JobBook {

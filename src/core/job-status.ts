@@ -37,11 +37,13 @@ export function allocationId(jobId: string, index: number, attempt: number): str
   return `${jobId}.${index}.${attempt}`
 }
 
-/** The user-visible events of one change to a job: its state, and each allocation that moved. */
+/**
+ * The user-visible events of one change to a job: one per allocation that moved (each says the
+ * job's state too), or, when none did, one for the job's state if it changed.
+ */
 export function jobChangeEvents(prev: JobRecord | undefined, next: JobRecord): ClusterEvent[] {
   const events: ClusterEvent[] = []
   const state = jobState(next)
-  if (prev === undefined || jobState(prev) !== state) events.push({ type: 'job', job: next.id, name: next.spec.name, state })
   for (const [k, a] of Object.entries(next.allocations)) {
     if (prev?.allocations[k]?.state === a.state) continue
     events.push({
@@ -49,6 +51,7 @@ export function jobChangeEvents(prev: JobRecord | undefined, next: JobRecord): C
       ...(a.reason === undefined ? {} : { reason: a.reason }),
     })
   }
+  if (events.length === 0 && (prev === undefined || jobState(prev) !== state)) events.push({ type: 'job', job: next.id, name: next.spec.name, state })
   return events
 }
 

@@ -14,11 +14,30 @@ import { checkAdmission } from './admission.js'
 import type { JobBook } from './job-book.js'
 import type { Grants } from './job-grants.js'
 import type { AdmitMode, JobRecord, JobSpec } from './job-types.js'
-import type { Effect, Millis, NodeId } from './types.js'
+import type { Effect, Millis, NodeId, Resources } from './types.js'
+import { rankNodes } from '../placement/index.js'
 import type { toNodeView } from './job-status.js'
 
 /** The error code of a refused admission: the router tries another cell. */
 export const NO_ROOM = 'no_room'
+
+/** A submit waiting for the answers of nodes its admission asked (admission.ts). */
+interface Admitting {
+  id: string
+  spec: JobSpec
+  admit: AdmitMode
+  /** Answers still to come. */
+  waiting: number
+  /** Rounds of asks so far (bounded by ADMIT_ROUNDS). */
+  rounds: number
+  /** Nodes that answered this admission: only their figures count as room (see admission.ts). */
+  answered: Set<NodeId>
+  /** Nodes that would not hold room for its first instance (their room went meanwhile). */
+  refused: Set<NodeId>
+}
+
+/** Rounds of capacity asks an admission makes at most before it decides on what it knows. */
+const ADMIT_ROUNDS = 3
 
 /** Who is told when a job is on enough disks: the API of this node, or the node that sent it here. */
 type ReplyTo = { kind: 'api'; reqId: number } | { kind: 'rpc'; reqId: number }
@@ -35,6 +54,8 @@ interface Coordination {
   inflight: Set<NodeId>
   /** Storing nodes whose copy comes with their run's start (Grants.defers). */
   deferred: Set<NodeId>
+  /** The node holding room for the first instance (told to the arbiter with its copy). */
+  reserved: NodeId | undefined
 }
 
 /** What taking a submit needs of the jobs machine besides the book. */
@@ -48,12 +69,18 @@ export interface SubmitHost {
   persist(jobId: string, out: Effect[]): void
   /** The member views admission ranks (capacity as this node knows it). */
   views(): ReturnType<typeof toNodeView>[]
+  /** Hold room here for an admitted job's first instance (Runner.hold). */
+  hold(jobId: string, need: Resources, now: Millis): boolean
+  /** A node holds room for a job's first instance: its arbiter places that instance there first. */
+  reserved(jobId: string, node: NodeId): void
 }
 
 export class Submits {
   private readonly coordinating = new Map<string, Coordination>()
   /** Submits sent to their arbiter: the job to store ourselves if it does not answer. */
-  private readonly forwarded = new Map<number, JobRecord>()
+  private readonly forwarded = new Map<number, { record: JobRecord; reserved: NodeId | undefined }>()
+  /** Submits whose admission waits for capacity answers, by API request. */
+  private readonly admitting = new Map<number, Admitting>()
 
   constructor(private readonly book: JobBook, private readonly grants: Grants, private readonly host: SubmitHost) {}
 
@@ -65,39 +92,100 @@ export class Submits {
       return
     }
     if (admit !== undefined) {
-      const refusal = checkAdmission({ id, resources: spec.resources, constraints: spec.constraints, count: spec.count, sample: spec.type === 'batch' ? this.book.config.placementSample : 0, spare: admit === 'spare' }, this.host.views())
-      if (refusal !== null) {
-        out.push({ kind: 'api-reply', reqId, reply: { status: 409, body: { error: { code: NO_ROOM, message: refusal } } } })
-        return
-      }
+      this.admitting.set(reqId, { id, spec, admit, waiting: 0, rounds: 0, answered: new Set(), refused: new Set() })
+      this.checkAdmit(reqId, now, out)
+      return
     }
+    this.accept(reqId, id, spec, now, out, undefined)
+  }
+
+  /** A capacity answer (or failure) for an admission: once the round is in, it is decided again. */
+  admitAnswered(reqId: number, node: NodeId, ok: boolean, now: Millis, out: Effect[]): void {
+    const a = this.admitting.get(reqId)
+    if (a === undefined) return
+    if (ok) a.answered.add(node)
+    if (--a.waiting > 0) return
+    this.checkAdmit(reqId, now, out)
+  }
+
+  /** Decide an admission on what this node knows now, or ask the nodes it has not heard from. */
+  private checkAdmit(reqId: number, now: Millis, out: Effect[]): void {
+    const a = this.admitting.get(reqId) as Admitting
+    const job = { id: a.id, resources: a.spec.resources, constraints: a.spec.constraints, count: a.spec.count, sample: a.spec.type === 'batch' ? this.book.config.placementSample : 0, spare: a.admit === 'spare' }
+    const self = this.book.members.selfId
+    // Recent figures count (a node then holds the room, or says it has none any more); once a
+    // hold was refused, recent was not recent enough (a cell filling fast): only answers count.
+    const trust = a.refused.size === 0
+    const fresh = (n: NodeId): boolean => (n === self || a.answered.has(n) || (trust && this.book.capacity.trusted(n, now))) && !a.refused.has(n)
+    const width = a.rounds >= ADMIT_ROUNDS ? 0 : this.book.config.placementSample * 2 ** a.rounds
+    const verdict = checkAdmission(job, this.host.views(), fresh, width)
+    if (verdict.verdict === 'ask') {
+      a.rounds++
+      a.waiting = verdict.nodes.length
+      for (const node of verdict.nodes) {
+        this.book.stats.capacityAsks++
+        this.book.send(out, node, { type: 'capacity' }, this.book.config.readTimeoutMs, { purpose: 'capacity', node, admit: reqId })
+      }
+      return
+    }
+    if (verdict.verdict === 'refuse') {
+      this.admitting.delete(reqId)
+      out.push({ kind: 'api-reply', reqId, reply: { status: 409, body: { error: { code: NO_ROOM, message: verdict.reason } } } })
+      return
+    }
+    // Admitted: the best node that answered with room holds it for the first instance, so that a
+    // job admitted a moment later cannot take it (its arbiter then places that instance there).
+    const pool = this.host.views().filter((v) => fresh(v.id))
+    const best = rankNodes(job, `${a.id}/0/1`, pool, { sample: job.sample }).candidates[0]?.nodeId
+    if (best === undefined) {
+      this.admitting.delete(reqId)
+      this.accept(reqId, a.id, a.spec, now, out, undefined)
+    } else if (best === self) {
+      if (this.host.hold(a.id, a.spec.resources, now)) { this.admitting.delete(reqId); this.accept(reqId, a.id, a.spec, now, out, self) } else { a.refused.add(self); this.checkAdmit(reqId, now, out) }
+    } else {
+      a.waiting = 1
+      this.book.send(out, best, { type: 'hold', id: a.id, resources: a.spec.resources }, this.book.config.readTimeoutMs, { purpose: 'hold', node: best, admit: reqId })
+    }
+  }
+
+  /** A node's answer to holding room for an admitted job's first instance. */
+  holdAnswered(reqId: number, node: NodeId, ok: boolean, now: Millis, out: Effect[]): void {
+    const a = this.admitting.get(reqId)
+    if (a === undefined) return
+    if (!ok) { a.refused.add(node); this.checkAdmit(reqId, now, out); return }
+    this.admitting.delete(reqId)
+    this.accept(reqId, a.id, a.spec, now, out, node)
+  }
+
+  /** Store a new job: through its arbiter, or here when we are it. `reserved`: the node holding room for its first instance. */
+  private accept(reqId: number, id: string, spec: JobSpec, now: Millis, out: Effect[], reserved: NodeId | undefined): void {
     const record: JobRecord = { id, spec, submittedAt: now, cancelled: false, allocations: {}, pendingReason: '', reasonVersion: 0 }
     const arbiter = this.book.replicaSet(id)[0]
     if (arbiter === undefined || arbiter === this.book.members.selfId) {
-      this.coordinate(record, { kind: 'api', reqId }, now, out)
+      this.coordinate(record, { kind: 'api', reqId }, reserved, now, out)
       return
     }
-    this.forwarded.set(reqId, record)
-    this.book.send(out, arbiter, { type: 'submit-job', job: record }, this.book.config.storeTimeoutMs, { purpose: 'submit', reqId, node: arbiter })
+    this.forwarded.set(reqId, { record, reserved })
+    this.book.send(out, arbiter, { type: 'submit-job', job: record, ...(reserved === undefined ? {} : { reserved }) }, this.book.config.storeTimeoutMs, { purpose: 'submit', reqId, node: arbiter })
   }
 
   /** The arbiter's answer to a submit we sent it. */
   onForwardAnswer(reqId: number, ok: boolean, now: Millis, out: Effect[]): void {
-    const record = this.forwarded.get(reqId)
-    if (record === undefined) return
+    const f = this.forwarded.get(reqId)
+    if (f === undefined) return
     this.forwarded.delete(reqId)
     if (ok) {
       this.book.stats.submitted++
-      out.push({ kind: 'api-reply', reqId, reply: { status: 201, body: { id: record.id } } })
+      out.push({ kind: 'api-reply', reqId, reply: { status: 201, body: { id: f.record.id } } })
       return
     }
     // Store it ourselves on the live storing nodes (the arbiter among them, if it answers now).
-    this.coordinate(record, { kind: 'api', reqId }, now, out)
+    this.coordinate(f.record, { kind: 'api', reqId }, f.reserved, now, out)
   }
 
   /** A node sent us a new job as its arbiter: store it everywhere, then answer that request. */
-  onSubmitJob(reqId: number, job: JobRecord, now: Millis, out: Effect[]): void {
-    this.coordinate(job, { kind: 'rpc', reqId }, now, out)
+  onSubmitJob(reqId: number, job: JobRecord, reserved: NodeId | undefined, now: Millis, out: Effect[]): void {
+    this.coordinate(job, { kind: 'rpc', reqId }, reserved, now, out)
   }
 
   /** A storing node answered a copy of a job we coordinate (its store, or its start with the job). */
@@ -111,18 +199,19 @@ export class Submits {
 
   /** Coordinations under way (tests: none once every submit was answered). */
   held(): number {
-    return this.coordinating.size + this.forwarded.size
+    return this.coordinating.size + this.forwarded.size + this.admitting.size
   }
 
-  private coordinate(record: JobRecord, replyTo: ReplyTo, now: Millis, out: Effect[]): void {
+  private coordinate(record: JobRecord, replyTo: ReplyTo, reserved: NodeId | undefined, now: Millis, out: Effect[]): void {
     const under = this.coordinating.get(record.id)
     if (under !== undefined) { under.replyTo.push(replyTo); return }
+    if (reserved !== undefined) this.host.reserved(record.id, reserved)
     this.host.create(record, now, out)
     const ranking = this.book.replicaSet(record.id)
     const live = this.host.liveNodes()
     const c: Coordination = {
       record, replyTo: [replyTo], ranking, whole: ranking.length >= live, next: 0,
-      need: Math.min(this.book.config.replicas, live), acks: new Set(), inflight: new Set(), deferred: new Set(),
+      need: Math.min(this.book.config.replicas, live), acks: new Set(), inflight: new Set(), deferred: new Set(), reserved,
     }
     this.coordinating.set(record.id, c)
     this.fill(c, now, out)
@@ -156,7 +245,8 @@ export class Submits {
     const claims = this.grants.claimsOf(r.id)
     this.grants.sending(node, claims)
     c.inflight.add(node)
-    this.book.send(out, node, { type: 'store-job', job: r }, this.book.config.storeTimeoutMs, { purpose: 'store', jobId: r.id, node, claims })
+    const reserved = c.reserved !== undefined && node === c.ranking[0] ? { reserved: c.reserved } : {}
+    this.book.send(out, node, { type: 'store-job', job: r, ...reserved }, this.book.config.storeTimeoutMs, { purpose: 'store', jobId: r.id, node, claims })
   }
 
   /** A store failed: copies that waited for a start go now, plain (the start may wait long). */

@@ -27,10 +27,15 @@ export interface JobsConfig {
   /**
    * A node publishes its activity digest (its job events and free capacity, activity.ts) at most
    * this often, and only when it did something: events reach the other nodes' streams within
-   * about this, and a burst of changes is one message. 200 ms: five messages a second per busy
-   * node at most, whatever its job rate.
+   * about this, and a burst of changes is one message. 200 ms: five a second per busy node.
    */
   activityMs: number
+  /**
+   * ...and at most every (live nodes x this): the digests of a whole cell stay under 20 a second
+   * (1000 / 50), which every node of the cell receives. At 100 nodes, every 5 s per node: with
+   * every node busy (the simulator at 10,000 nodes), 5 a second per node was 500 received.
+   */
+  activityPerNodeMs: number
   /**
    * Batch placement packs: the tightest of this many sampled feasible nodes is offered first (see
    * packSample in src/placement/rank.ts); 0 spreads by capacity-weighted rendezvous instead.
@@ -55,6 +60,6 @@ export interface JobsConfig {
 
 export const JOBS_DEFAULTS: JobsConfig = {
   replicas: 3, storeTimeoutMs: 3_000, claimResendMs: 2_000, grantRetryMs: 500, placementRetryMs: 500,
-  recordBatchBytes: 48 * 1024, runningReportMs: 500, activityMs: 200, placementSample: 8,
+  recordBatchBytes: 48 * 1024, runningReportMs: 500, activityMs: 200, activityPerNodeMs: 50, placementSample: 8,
   unknownNodeGraceMs: 30_000, restartHoldMs: 10_000, jobSyncMs: 5_000, readTimeoutMs: 2_000,
 }

@@ -50,7 +50,7 @@ export class Jobs {
   private catchingUp = false
   /** Jobs that changed in this step: the arbiter looks at them at its end (see endStep). */
   private readonly dirty = new Set<string>()
-  readonly stats: JobsStats = { submitted: 0, placed: 0, startsRefused: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, collected: 0 }
+  readonly stats: JobsStats = { submitted: 0, placed: 0, startsRefused: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, collected: 0, capacityAsks: 0 }
   readonly capacity = new CapacityView()
   private readonly outbox = new JobOutbox()
   private readonly activity: Activity
@@ -69,7 +69,7 @@ export class Jobs {
     private readonly nextCorr: () => number,
     private readonly config: JobsConfig = JOBS_DEFAULTS,
   ) {
-    this.activity = new Activity(members.selfId, config.activityMs)
+    this.activity = new Activity(members.selfId, config.activityMs, config.activityPerNodeMs, () => this.liveNodes())
     this.table = new JobTable({
       stores: (id) => this.replicaSet(id).includes(members.selfId),
       set: (r, active) => this.onSet(r, active),
@@ -100,6 +100,8 @@ export class Jobs {
       },
       persist: (id, out) => this.table.persist(id, out),
       views: () => this.arbiter.views(),
+      hold: (id, need, now) => this.runner.hold(id, need, now),
+      reserved: (id, node) => this.arbiter.reserved(id, node),
     })
     this.exchange = new JobExchange(book, {
       jobs: this.table.all(), digestOf: (id) => this.table.digestOf(id),
@@ -203,11 +205,12 @@ export class Jobs {
         this.reply(out, reqId, this.exchange.onFetch(msg.ids, msg.after))
         return true
       case 'submit-job':
-        this.submits.onSubmitJob(reqId, msg.job, now, out)
+        this.submits.onSubmitJob(reqId, msg.job, msg.reserved, now, out)
         return true
       // Asked directly to keep a job: write it before answering, whatever our own view of the
       // storing nodes says (the asker's view chose us; the ok is what makes the submit durable).
       case 'store-job':
+        if (msg.reserved !== undefined) this.arbiter.reserved(msg.job.id, msg.reserved)
         this.table.keep(msg.job, now, out)
         this.startAll(msg.start, now, out)
         this.reply(out, reqId, this.ok())
@@ -217,6 +220,7 @@ export class Jobs {
         this.reply(out, reqId, this.ok())
         return true
       case 'job-delta': {
+        if (msg.free !== undefined) this.heardCapacity(from, msg.free, now)
         const want: string[] = []
         for (const d of msg.deltas) if (!this.table.apply(d, now, out) && !want.includes(d.id)) want.push(d.id)
         this.startAll(msg.start, now, out)
@@ -232,6 +236,12 @@ export class Jobs {
         this.setDrain(msg.enable, msg.deadlineMs, now, out)
         this.reply(out, reqId, { type: 'ok' })
         return true
+      case 'capacity':
+        this.reply(out, reqId, this.ok())
+        return true
+      case 'hold':
+        this.reply(out, reqId, this.runner.hold(msg.id, msg.resources, now) ? this.ok() : { type: 'error', code: 'no_room', message: 'no room to hold' })
+        return true
       default:
         return false
     }
@@ -242,7 +252,7 @@ export class Jobs {
     if (p === undefined) return
     this.pending.delete(corr)
     const ok = msg !== null && msg.type === 'ok'
-    if (ok && msg.free !== undefined) this.capacity.heardFrom(from, msg.free, null, now)
+    if (ok && msg.free !== undefined) this.heardCapacity(from, msg.free, now)
     switch (p.purpose) {
       case 'submit':
         this.submits.onForwardAnswer(p.reqId, ok, now, out)
@@ -275,6 +285,12 @@ export class Jobs {
       case 'read':
         this.exchange.onFetchAnswer(p.readId, p.node, msg, now, out)
         return
+      case 'capacity':
+        if (p.admit !== undefined) this.submits.admitAnswered(p.admit, p.node, ok, now, out)
+        return
+      case 'hold':
+        this.submits.holdAnswered(p.admit, p.node, ok, now, out)
+        return
       case 'sync-push':
         return
     }
@@ -302,10 +318,21 @@ export class Jobs {
 
   /** Another node's activity digest: its events on our stream, its capacity in our view. */
   onActivity(msg: Extract<GossipMessage, { type: 'activity' }>, now: Millis, out: Effect[]): void {
-    const before = this.capacity.free(msg.node, msg.free)
-    this.activity.heard(msg, this.capacity, now, out)
-    // Room freed where a waiting instance may fit: it is ranked again now, not at its retry time.
-    if (msg.free.cpu > before.cpu || msg.free.memoryMb > before.memoryMb) this.retryWaiting()
+    this.activity.heard(msg, out)
+    this.heardCapacity(msg.node, msg.free, now, msg.allocations)
+  }
+
+  /** A member's probe carried its free capacity (membership.ts). */
+  heardFromProbe(node: NodeId, free: Resources, now: Millis): void {
+    this.heardCapacity(node, free, now)
+  }
+
+  /** A node said what it has free (a digest, a message, an answer): room freed lets waiting instances try now. */
+  private heardCapacity(node: NodeId, free: Resources, now: Millis, allocations: number | null = null): void {
+    if (node === this.members.selfId) return
+    const before = this.capacity.free(node, free)
+    this.capacity.heardFrom(node, free, allocations, now)
+    if (free.cpu > before.cpu || free.memoryMb > before.memoryMb) this.retryWaiting()
   }
 
   onProcessExit(exit: ProcessExit, now: Millis, out: Effect[]): void {
@@ -358,8 +385,10 @@ export class Jobs {
       }
     }
     this.grants.flush(now, out)
-    for (const b of this.outbox.take()) {
-      this.send(out, b.to, { type: 'job-delta', deltas: b.deltas }, this.config.storeTimeoutMs, { purpose: 'deltas', node: b.to, tags: b.tags })
+    const batches = this.outbox.take()
+    const free = batches.length === 0 ? undefined : this.runner.free()
+    for (const b of batches) {
+      this.send(out, b.to, { type: 'job-delta', deltas: b.deltas, free }, this.config.storeTimeoutMs, { purpose: 'deltas', node: b.to, tags: b.tags })
     }
     this.activity.flush(now, this.runner.free(), this.runner.count(), out)
   }
@@ -431,6 +460,9 @@ export class Jobs {
    * could tell anyone, while the storing nodes have it for good.
    */
   private tellEvents(prev: JobRecord | undefined, next: JobRecord, by: ChangeSource, out: Effect[]): void {
+    // A node that restarted tells nothing of what its disk says before it caught up: that copy may
+    // be old (a job that succeeded elsewhere meanwhile would be told as pending again).
+    if (this.catchingUp) return
     const arbiter = this.arbiter.isArbiterOf(next.id)
     if (by === 'theirs' && !arbiter) return
     for (const event of jobChangeEvents(prev, next)) {

@@ -21,7 +21,7 @@ import { compareRecords, newestPerNode, toStatus } from './records.js'
 import type { Rng } from './rng.js'
 import { TickClock } from './tick-clock.js'
 import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
-import type { ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse } from './types.js'
+import type { ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, Resources, RpcFailure, RpcRequest, RpcResponse } from './types.js'
 
 /** The node's own data, as it starts. */
 export type SelfInfo = Pick<NodeRecord, 'id' | 'name' | 'addrs' | 'api' | 'resources' | 'labels' | 'draining' | 'allocations'>
@@ -33,6 +33,14 @@ interface Member {
 }
 
 export type { MembershipStats } from './membership-types.js'
+
+/** Where probes get this node's free capacity, and tell the capacity a member's probe carried. */
+export interface CapacityPort {
+  own(): Resources
+  heard(node: NodeId, free: Resources, now: Millis): void
+}
+
+const NO_CAPACITY: CapacityPort = { own: () => ({ cpu: 0, memoryMb: 0 }), heard: () => undefined }
 
 export class Membership {
   private readonly members = new Map<NodeId, Member>()
@@ -75,6 +83,11 @@ export class Membership {
     private readonly foreign?: (r: NodeRecord) => boolean,
     /** The cell count, on every sync: a node of a cluster split otherwise refuses it (node-core.ts). */
     private readonly cells = 1,
+    /**
+     * Free capacity rides on probes: every ping and ack carries the sender's, so that every node
+     * hears every member's figure within a few probe rounds without a message of its own.
+     */
+    private readonly capacity: CapacityPort = NO_CAPACITY,
   ) {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
     this.ticks = new TickClock(config.tickMs)
@@ -236,7 +249,7 @@ export class Membership {
     }
     this.probes.set(target, p)
     this.stats.probes++
-    this.send(target, { type: 'ping', seq, from: null }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
+    this.send(target, { type: 'ping', seq, from: null, free: this.capacity.own() }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
   }
 
   private scaled(ms: number): number {
@@ -382,7 +395,8 @@ export class Membership {
     switch (msg.type) {
       case 'ping':
         if (msg.from !== null) this.merge(msg.from, now, out)
-        out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq } })
+        if (msg.free !== undefined) this.capacity.heard(from, msg.free, now)
+        out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq, free: this.capacity.own() } })
         return
       case 'ping-req':
         // Relay a probe for someone else; the answer goes back on their request.
@@ -422,6 +436,7 @@ export class Membership {
     if (p === undefined) return
     this.pending.delete(corr)
     this.heard(from, now)
+    if (msg.type === 'ack' && msg.free !== undefined && p.purpose === 'probe-direct') this.capacity.heard(from, msg.free, now)
     switch (p.purpose) {
       case 'probe-direct':
         if (msg.type === 'ack') this.probeAcked(p.target, p.seq, now)

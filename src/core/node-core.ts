@@ -83,7 +83,10 @@ export class NodeCore {
       if (this.directory.cellOf(r.id) === this.directory.myCell) return false
       if (r.state === 'alive' || r.state === 'suspect') this.directory.note({ id: r.id, addrs: r.addrs, incarnation: r.incarnation })
       return true
-    }, cells)
+    }, cells, {
+      own: () => this.jobs.free(),
+      heard: (node, free, now) => this.jobs.heardFromProbe(node, free, now),
+    })
     this.router = new CellRouter(this.directory, nextCorr, FORWARD_TIMEOUT_MS, (req, o, done) => this.internalApi(req, o, done), cells, () => this.lastNow)
     if (init.storedJobs !== undefined && init.storedJobs.length > 0) this.jobs.load(init.storedJobs, init.now, out)
     if (init.drain != null) {

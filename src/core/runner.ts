@@ -37,10 +37,17 @@ interface EndReport {
 
 /** An end report no storing node acknowledged is sent again after this. */
 const END_RETRY_MS = 1_000
+/**
+ * Room held for an admitted job lasts this long (admission.ts): its claim comes a store and a
+ * grant later, tens of milliseconds; a job whose arbiter placed it elsewhere frees it by then.
+ */
+const HOLD_MS = 5_000
 
 export class Runner {
   private readonly local = new Map<string, LocalRun>()
   private readonly ends = new Map<string, EndReport>()
+  /** Room held for admitted jobs: job id -> what and until when. A claim of the job started here takes it. */
+  private readonly holds = new Map<string, { need: Resources; until: Millis }>()
   /** When onTick next has something to do; null: to compute. */
   private wakeCache: Millis | null = null
 
@@ -56,7 +63,18 @@ export class Runner {
     let cpu = total.cpu
     let memoryMb = total.memoryMb
     for (const a of this.local.values()) { cpu -= a.resources.cpu; memoryMb -= a.resources.memoryMb }
+    for (const h of this.holds.values()) { cpu -= h.need.cpu; memoryMb -= h.need.memoryMb }
     return { cpu: Math.max(0, round(cpu)), memoryMb: Math.max(0, round(memoryMb)) }
+  }
+
+  /** Hold room for one instance of an admitted job, if our books have it. */
+  hold(jobId: string, need: Resources, now: Millis): boolean {
+    const held = this.holds.get(jobId)
+    if (held !== undefined) { held.until = now + HOLD_MS; return true }
+    if (this.book.members.selfRecord().draining || !admits(this.free(), need)) return false
+    this.holds.set(jobId, { need, until: now + HOLD_MS })
+    this.localChanged()
+    return true
   }
 
   count(): number {
@@ -74,6 +92,7 @@ export class Runner {
       let at = Infinity
       for (const e of this.ends.values()) if (e.retryAt !== null && e.retryAt < at) at = e.retryAt
       for (const la of this.local.values()) if (la.reportAt !== null && la.reportAt < at) at = la.reportAt
+      for (const h of this.holds.values()) if (h.until < at) at = h.until
       this.wakeCache = at
     }
     return Math.min(drainDeadline ?? Infinity, this.wakeCache)
@@ -93,6 +112,9 @@ export class Runner {
     const self = this.book.members.selfRecord()
     // Not ours, not a claim any more (it ran, or ended), or stale: nothing to start.
     if (r === undefined || cur === undefined || cur.nodeId !== self.id || cur.state !== 'claimed' || r.cancelled || batchInstanceDone(r, ref.index)) return
+    // Room held for this job at its admission is room for this run.
+    const held = this.holds.get(r.id)
+    if (held !== undefined) { this.holds.delete(r.id); this.localChanged() }
     const free = this.free()
     const need = r.spec.resources
     if (self.draining || !admits(free, need)) {
@@ -178,6 +200,7 @@ export class Runner {
   /** Send reports that are due and end reports to try again; past the drain deadline, stop what still runs. */
   onTick(now: Millis, drainDeadline: Millis | null, out: Effect[]): void {
     this.wakeCache = null
+    for (const [id, h] of this.holds) if (h.until <= now) { this.holds.delete(id); this.localChanged() }
     for (const [id, e] of this.ends) {
       if (e.retryAt === null || now < e.retryAt || e.waiting > 0) continue
       e.retryAt = null

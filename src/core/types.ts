@@ -72,7 +72,8 @@ export type JobDigests = Record<string, string>
 
 /** Direct request messages (one request, one response, over a libp2p stream). */
 export type RpcRequest =
-  | { type: 'ping'; seq: number; from: NodeRecord | null }
+  /** A probe. `free`: the prober's free capacity (capacity rides on probes: capacity-view.ts). */
+  | { type: 'ping'; seq: number; from: NodeRecord | null; free?: Resources }
   | { type: 'ping-req'; seq: number; target: NodeId }
   /**
    * Push-pull. With `digest` (see table-digest.ts) the answer carries only the records of buckets
@@ -87,21 +88,31 @@ export type RpcRequest =
    * nodes store it, and answer once min(replicas, live) have it on disk. The arbiter places its
    * instances in the same step, so the claims ride on those stores.
    */
-  | { type: 'submit-job'; job: JobRecord }
+  | { type: 'submit-job'; job: JobRecord; reserved?: NodeId }
   /**
    * Keep this job on disk; answer after the write. `start`: claims of this record on the
-   * receiver whose grant is complete, to start once it is written (job-grants.ts).
+   * receiver whose grant is complete, to start once it is written (job-grants.ts). `reserved`:
+   * as in submit-job (a store sent by a node that took the submit when its arbiter did not answer).
    */
-  | { type: 'store-job'; job: JobRecord; start?: AllocRef[] }
+  | { type: 'store-job'; job: JobRecord; start?: AllocRef[]; reserved?: NodeId }
   /** Keep these whole records (replica repair, anti-entropy pushes); answer after the write. */
   | { type: 'job-update'; jobs: JobRecord[] }
   /**
    * Facts that change jobs the receiver holds (job-outbox.ts); the answer names the jobs it lacks
-   * (`want`), which the sender then sends whole. `start`: as in store-job.
+   * (`want`), which the sender then sends whole. `start`: as in store-job. `free`: the sender's
+   * free capacity now (capacity rides on messages: a runner's end report says what it freed).
    */
-  | { type: 'job-delta'; deltas: JobDelta[]; start?: AllocRef[] }
+  | { type: 'job-delta'; deltas: JobDelta[]; start?: AllocRef[]; free?: Resources }
   /** Run this claim of a job the receiver does not store (the whole record comes with it). */
   | { type: 'start'; job: JobRecord; index: number; attempt: number }
+  /** What is your free capacity now? (Answered `ok` with `free`: an arbiter whose view has no room asks.) */
+  | { type: 'capacity' }
+  /**
+   * Hold room for one instance of job `id` for a few seconds (admission.ts): a job a cell admitted
+   * must not lose the room it was admitted for to a job admitted a moment later. Answered `ok`
+   * when held, `error` when there is no room.
+   */
+  | { type: 'hold'; id: string; resources: Resources }
   /** Drain this node (enable) or stop draining it; batch runs still here after the deadline move. */
   | { type: 'drain'; enable: boolean; deadlineMs: number }
   /**
@@ -118,7 +129,8 @@ export type RpcRequest =
   | { type: 'job-fetch'; ids: string[] | null; after?: string }
 
 export type RpcResponse =
-  | { type: 'ack'; seq: number }
+  /** A probe's answer; `free` as in ping (absent from a relay's ack). */
+  | { type: 'ack'; seq: number; free?: Resources }
   | { type: 'nack'; seq: number }
   | { type: 'sync'; records: NodeRecord[]; buckets?: number[] }
   | { type: 'directory'; contacts: Contact[]; cells?: number }

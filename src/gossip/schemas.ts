@@ -123,17 +123,19 @@ const ApiRequestSchema = Type.Union([
 ])
 
 export const RpcRequestSchema = Type.Union([
-  Type.Object({ type: Type.Literal('ping'), seq: Count, from: Type.Union([NodeRecordSchema, Type.Null()]) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('ping'), seq: Count, from: Type.Union([NodeRecordSchema, Type.Null()]), free: Type.Optional(ResourcesSchema) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ping-req'), seq: Count, target: Id }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync'), records: Records, digest: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 64 })), cells: Type.Optional(Cells) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync-push'), records: Records }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('leave'), record: NodeRecordSchema }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('submit-job'), job: JobRecordSchema }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema, start: Type.Optional(AllocRefs) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('submit-job'), job: JobRecordSchema, reserved: Type.Optional(Id) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('store-job'), job: JobRecordSchema, start: Type.Optional(AllocRefs), reserved: Type.Optional(Id) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-update'), jobs: JobRecords }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('job-delta'), deltas: Type.Array(JobDeltaSchema, { maxItems: 20_000 }), start: Type.Optional(AllocRefs) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('job-delta'), deltas: Type.Array(JobDeltaSchema, { maxItems: 20_000 }), start: Type.Optional(AllocRefs), free: Type.Optional(ResourcesSchema) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('start'), job: JobRecordSchema, index: Count, attempt: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('drain'), enable: Type.Boolean(), deadlineMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('capacity') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('hold'), id: Id, resources: ResourcesSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('job-sync'), digests: JobDigestsSchema }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('directory'), contacts: Contacts, cells: Type.Optional(Cells) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('api'), req: ApiRequestSchema }, { additionalProperties: false }),
@@ -141,7 +143,7 @@ export const RpcRequestSchema = Type.Union([
 ])
 
 export const RpcResponseSchema = Type.Union([
-  Type.Object({ type: Type.Literal('ack'), seq: Count }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('ack'), seq: Count, free: Type.Optional(ResourcesSchema) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('nack'), seq: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync'), records: Records, buckets: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 63 }), { maxItems: 64 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('jobs'), jobs: JobRecords, want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })), next: Type.Optional(Id) }, { additionalProperties: false }),

@@ -1,10 +1,24 @@
 // Versioned names. A breaking change of a message shape bumps the version, so old and new nodes
 // ignore each other's messages instead of misreading them.
 
-/** Gossipsub topic for membership and capacity records. */
-export const CLUSTER_TOPIC = '/murmur/cluster/1'
-/** libp2p protocol for direct request/response (probes, push-pull sync, leave). */
-export const RPC_PROTOCOL = '/murmur/rpc/1.0.0'
+/** Gossipsub topic for membership records. */
+export const CLUSTER_TOPIC = '/murmur/cluster/2'
+
+/**
+ * The event stream beside a cluster (or cell) topic: activity digests (src/core/activity.ts).
+ * Only a node that someone watches (/v1/events) joins it, so a cluster nobody watches pays
+ * nothing for it; a node publishes there only while some peer has joined.
+ */
+export function eventsTopic(clusterTopic: string): string {
+  return `${clusterTopic}/events`
+}
+
+/** Which topic a gossip message goes on: activity digests on the event stream, the rest on the cluster topic. */
+export function topicFor(type: 'records' | 'activity', clusterTopic: string): string {
+  return type === 'activity' ? eventsTopic(clusterTopic) : clusterTopic
+}
+/** libp2p protocol for direct request/response (probes, push-pull sync, leave, jobs). */
+export const RPC_PROTOCOL = '/murmur/rpc/2.0.0'
 
 /**
  * Largest gossip message we publish or accept. A record is ~400 bytes, and a batch carries a few;

@@ -1,6 +1,6 @@
 // rankNodes: the pipeline for one allocation. feasibility -> score -> sort -> explain.
 import { checkFeasibility, DEFAULT_EXCLUDE_DETAIL } from './feasibility.js'
-import { rendezvousHasher } from './hash.js'
+import { keyedScorer } from './hash.js'
 import { pendingReason } from './pending-reason.js'
 import { capacityWeight, rendezvousScore } from './score.js'
 import type { Candidate, NodeView, PlacementJob, PlacementResult, RankOptions, Rejection } from './types.js'
@@ -42,7 +42,9 @@ function fillBand(free: { cpu: number; memoryMb: number }, total: { cpu: number;
 export function rankNodes(job: PlacementJob, allocationKey: string, nodes: readonly NodeView[], opts: RankOptions = {}): PlacementResult {
   const exclude = opts.exclude ?? NO_EXCLUSIONS
   const excludeDetail = opts.excludeDetail ?? DEFAULT_EXCLUDE_DETAIL
-  const hash = rendezvousHasher(allocationKey)
+  // Each node id's hash is memoized and combined with the key's: ranking a cell costs one
+  // finalizer per node, not a hash of every id's bytes per placement.
+  const hash = keyedScorer(allocationKey)
   const candidates: Candidate[] = []
   const rejected: Rejection[] = []
   const fits = new Map<string, Fit>()

@@ -10,15 +10,18 @@
 //   GRAFT/PRUNE frames, prune backoff), and IHAVE gossip of the message ids of the last 3
 //   heartbeats (mcache gossip window) to max(D_lazy, 0.25 * non-mesh peers) non-mesh peers;
 //   a peer that lacks some ids asks with IWANT and gets them from the 5-heartbeat mcache;
-// - a second topic for pubsub-peer-discovery, which the agent runs beside the cluster topic.
+// - a second topic for pubsub-peer-discovery, which the agent runs beside the cluster topic, and
+//   a third for the cell's event stream (activity digests), which only nodes with a watcher join:
+//   its meshes, IHAVEs and flood publishes go to its subscribers only (a publisher that is not
+//   one sends to the subscribers among its peers, as the library's flood publish does).
 // Not modelled: peer scoring (murmur sets no topic score parameters, so scores stay 0), fanout
-// (every node subscribes to both topics, and fanout is only for topics a node does not join),
+// state (a non-subscriber's publish goes to every subscribed peer: flood publish),
 // opportunistic grafting (needs scores), outbound quotas (D_out), PX (off in murmur), seen-cache
 // expiry (2 minutes, far longer than any message lives here). Validation and signing cost fixed
 // time per hop; there is no CPU queueing.
 import { Rng, seedFromString } from '../core/rng.js'
 import type { Millis } from '../core/types.js'
-import { CLUSTER_TOPIC, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
+import { CLUSTER_TOPIC, eventsTopic, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
 import type { EventQueue } from './event-queue.js'
 import type { Network, NodeRunState } from './network.js'
 import {
@@ -61,9 +64,11 @@ export const GOSSIPSUB_DEFAULTS: GossipsubParams = {
   discoveryIntervalMs: PEER_EXCHANGE_BACKSTOP_MS, discoveryDataBytes: 52,
 }
 
-const TOPIC_NAMES = [CLUSTER_TOPIC, `${CLUSTER_TOPIC}/peer-discovery`] as const
+const TOPIC_NAMES = [CLUSTER_TOPIC, `${CLUSTER_TOPIC}/peer-discovery`, eventsTopic(CLUSTER_TOPIC)] as const
 export const CLUSTER = 0
 export const DISCOVERY = 1
+/** The cell's event stream: only watched nodes subscribe. */
+export const EVENTS = 2
 const TOPIC_COUNT = TOPIC_NAMES.length
 
 /** One published message, shared by every node that handles it. */
@@ -77,7 +82,7 @@ export interface GossipMsg {
   messageBytes: number
   /** Bytes of one copy alone in a frame, as sent when publishing or forwarding. */
   frameBytes: number
-  /** The decoded payload the core gets (cluster topic only). */
+  /** The decoded payload the core gets (cluster and event topics). */
   payload: unknown
   /**
    * Per node that has it: ms after publishedAt of its first copy (float32-rounded, as the array
@@ -94,6 +99,8 @@ export interface GossipMsg {
 interface Router {
   gen: number
   peers: Set<number>
+  /** Topics this node joined (every node joins the cluster and discovery topics). */
+  subscribed: boolean[]
   mesh: Array<Set<number>>
   /** peer -> time until which we do not graft it (after a PRUNE), per topic. */
   backoff: Array<Map<number, Millis>>
@@ -109,8 +116,10 @@ export interface GossipHost {
   runState(node: number): NodeRunState
   generation(node: number): number
   nodeCount(): number
-  /** The first copy of a cluster-topic message reached a node: hand it to its core. */
+  /** The first copy of a cluster-topic or event-topic message reached a node: hand it to its core. */
   deliver(node: number, msg: GossipMsg): void
+  /** Whether the node watches the event stream (has it joined the event topic). */
+  watches(node: number): boolean
 }
 
 export interface GossipsubStats {
@@ -146,7 +155,7 @@ export class Gossipsub {
   startNode(node: number): void {
     const gen = this.host.generation(node)
     this.routers[node] = {
-      gen, peers: new Set(),
+      gen, peers: new Set(), subscribed: [true, true, this.host.watches(node)],
       mesh: Array.from({ length: TOPIC_COUNT }, () => new Set<number>()),
       backoff: Array.from({ length: TOPIC_COUNT }, () => new Map<number, Millis>()),
       windows: Array.from({ length: TOPIC_COUNT }, () => [[]]),
@@ -197,15 +206,20 @@ export class Gossipsub {
     return [...(this.routers[node]?.mesh[topic] ?? [])]
   }
 
+  /** Whether `node` joined topic `t`. */
+  private subscribes(node: number, t: number): boolean {
+    return this.routers[node]?.subscribed[t] === true
+  }
+
   /** Build meshes as if heartbeats had run for a while: each node grafts up to D peers that have room. */
   warmMeshes(nodes: readonly number[]): void {
     for (let t = 0; t < TOPIC_COUNT; t++) {
       for (const n of nodes) {
         const r = this.routers[n]
-        if (r === undefined) continue
+        if (r === undefined || r.subscribed[t] !== true) continue
         const mesh = r.mesh[t] as Set<number>
         if (mesh.size >= this.params.D) continue
-        const candidates = [...r.peers].filter((p) => !mesh.has(p) && ((this.routers[p]?.mesh[t]?.size ?? this.params.Dhi) < this.params.Dhi))
+        const candidates = [...r.peers].filter((p) => !mesh.has(p) && this.subscribes(p, t) && ((this.routers[p]?.mesh[t]?.size ?? this.params.Dhi) < this.params.Dhi))
         for (const p of this.rng.sample(candidates, this.params.D - mesh.size)) {
           mesh.add(p)
           this.routers[p]?.mesh[t]?.add(n)
@@ -228,7 +242,8 @@ export class Gossipsub {
     ;(r.windows[topic] as GossipMsg[][])[0]?.push(msg)
     const mesh = r.mesh[topic] as Set<number>
     let targets: Iterable<number>
-    if (this.params.floodPublish) targets = r.peers
+    if (topic === EVENTS) targets = [...r.peers].filter((p) => this.subscribes(p, EVENTS))
+    else if (this.params.floodPublish) targets = r.peers
     else {
       const t = new Set(mesh)
       if (t.size < this.params.D) for (const p of this.rng.sample([...r.peers].filter((x) => !mesh.has(x)), this.params.D - t.size)) t.add(p)
@@ -284,7 +299,7 @@ export class Gossipsub {
       if (this.skips(node, p, msg, now)) continue
       this.sendMessage(node, p, msg, 0)
     }
-    if (msg.topic === CLUSTER) {
+    if (msg.topic === CLUSTER || msg.topic === EVENTS) {
       this.stats.delivered++
       this.host.deliver(node, msg)
     }
@@ -320,11 +335,12 @@ export class Gossipsub {
     const p = this.params
     const now = this.host.clock.now
     for (let t = 0; t < TOPIC_COUNT; t++) {
+      if (r.subscribed[t] !== true) continue
       const mesh = r.mesh[t] as Set<number>
       const backoff = r.backoff[t] as Map<number, Millis>
       for (const [peer, until] of backoff) if (until <= now) backoff.delete(peer)
       if (mesh.size < p.Dlo) {
-        const candidates = [...r.peers].filter((x) => !mesh.has(x) && !backoff.has(x))
+        const candidates = [...r.peers].filter((x) => !mesh.has(x) && !backoff.has(x) && this.subscribes(x, t))
         for (const peer of this.rng.sample(candidates, p.D - mesh.size)) {
           mesh.add(peer)
           this.stats.grafts++
@@ -359,7 +375,7 @@ export class Gossipsub {
 
   private onGraft(node: number, from: number, t: number): void {
     const r = this.routers[node]
-    if (r === undefined || !r.peers.has(from)) return
+    if (r === undefined || !r.peers.has(from) || r.subscribed[t] !== true) return
     const backoff = r.backoff[t] as Map<number, Millis>
     // A graft during our backoff is refused with a prune (gossipsub v1.1).
     if ((backoff.get(from) ?? 0) > this.host.clock.now) this.prune(node, r, from, t)
@@ -382,7 +398,7 @@ export class Gossipsub {
     if (ids.length === 0) return
     const mesh = r.mesh[t] as Set<number>
     const candidates: number[] = []
-    for (const peer of r.peers) if (!mesh.has(peer)) candidates.push(peer)
+    for (const peer of r.peers) if (!mesh.has(peer) && (t !== EVENTS || this.subscribes(peer, t))) candidates.push(peer)
     if (candidates.length === 0) return
     const target = Math.min(candidates.length, Math.max(p.Dlazy, Math.floor(p.gossipFactor * candidates.length)))
     const chosen = target >= candidates.length ? candidates : this.rng.sample(candidates, target)

@@ -9,7 +9,7 @@ import type { ApiReply, JobSpec } from '../core/job-types.js'
 import type { ClusterEvent, CoreEvent, Effect, GossipMessage, Millis, NodeId, Resources, RpcRequest, RpcResponse } from '../core/types.js'
 import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
 import type { EventQueue } from './event-queue.js'
-import type { Gossipsub, GossipMsg } from './gossipsub.js'
+import { CLUSTER, EVENTS, type Gossipsub, type GossipMsg } from './gossipsub.js'
 import type { Histogram } from './histogram.js'
 import type { SimRun } from './invariants.js'
 import type { Network, NodeRunState } from './network.js'
@@ -255,7 +255,7 @@ export class NodeIo {
       throw err
     }
     if (this.opts.freezeMessages === true) deepFreeze(wire.value)
-    this.host.gossip.publish(node.idx, wire.value, wire.bytes)
+    this.host.gossip.publish(node.idx, wire.value, wire.bytes, msg.type === 'activity' ? EVENTS : CLUSTER)
   }
 
   private startProcess(node: SimNode, allocId: string, jobId: string, index: number, spec: JobSpec): void {

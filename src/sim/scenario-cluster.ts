@@ -42,6 +42,7 @@ export function bootCluster(o: ScenarioOptions, onBootProgress: () => void = () 
     ...(o.gossipsub === undefined ? {} : { gossipsub: o.gossipsub }),
     ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
     cells: o.cells ?? 1,
+    watches: (idx) => idx < (o.watchers ?? Math.max(1, Math.ceil(o.nodes / 100))),
     ...(o.persistMs === undefined ? {} : { persistMs: o.persistMs }),
     ...(o.freezeMessages === undefined ? {} : { freezeMessages: o.freezeMessages }),
     ...(o.checkMessages === undefined ? {} : { checkMessages: o.checkMessages }),

@@ -40,6 +40,11 @@ export interface ScenarioOptions {
   maxConnections?: number
   /** Cells (src/core/cells.ts); default 1. */
   cells?: number
+  /**
+   * Nodes with a watcher on their event stream (/v1/events), which join the event topic and hear
+   * every activity digest of their cell; default one per 100 nodes (at least one).
+   */
+  watchers?: number
   persistMs?: number
   freezeMessages?: boolean
   /** Check every message against the wire schema (default true; `npm run sim` turns it off for speed). */

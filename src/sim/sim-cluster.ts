@@ -79,6 +79,11 @@ export interface SimOptions {
   freezeMessages?: boolean
   /** Check every message against the wire schema, as the receiving runtime does (default true). */
   checkMessages?: boolean
+  /**
+   * Which nodes (by slot) have a watcher on their event stream (/v1/events), and so join the
+   * event topic and hear every node's activity digests. Default: every node.
+   */
+  watches?: (idx: number) => boolean
   /** Allowed lag between a fault and the duplicate runs it causes (see invariants.ts). */
   duplicateCheck?: DuplicateCheck
 }
@@ -128,6 +133,7 @@ export class SimCluster {
       runState: table.runState, generation: table.generation,
       nodeCount: () => byIdx.length,
       deliver: (i, msg) => this.io.deliverGossip(i, msg),
+      watches: (i) => opts.watches?.(i) ?? true,
     }, { ...GOSSIPSUB_DEFAULTS, ...opts.gossipsub }, opts.seed)
     const world = { clock: this.clock, queue: this.queue, net: this.net, gossip: this.gossip, nodes: this.nodes, config: this.config }
     this.io = new NodeIo({ ...world, record: this }, opts)

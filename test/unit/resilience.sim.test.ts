@@ -12,7 +12,8 @@ function cluster(n: number, seed = 1): SimCluster {
 }
 
 const runningOn = (sim: SimCluster, job: string): string[] => sim.runs.filter((r) => r.jobId === job && r.endedAt === null).map((r) => r.node)
-const status = (sim: SimCluster, via: string, job: string) => sim.core(via).jobStatus(job)
+/** The job as its arbiter (its first storing node) has it: nodes that neither store nor run it never hear of it. */
+const status = (sim: SimCluster, job: string) => sim.core(sim.storing(job)[0] as string).jobStatus(job)
 
 describe('drain', () => {
   it('moves a service off a draining node: the replacement runs before the old copy stops', () => {
@@ -32,8 +33,8 @@ describe('drain', () => {
     expect(old.node).toBe(from)
     // Move before stop: the new copy started before the old one ended.
     expect(moved.startedAt).toBeLessThanOrEqual(old.endedAt as number)
-    sim.runUntilTrue(() => status(sim, 'node-1', 'svc')?.allocations[0]?.state === 'cancelled', 2_000)
-    const st = status(sim, 'node-1', 'svc')
+    sim.runUntilTrue(() => status(sim, 'svc')?.allocations[0]?.state === 'cancelled', 2_000)
+    const st = status(sim, 'svc')
     expect(st?.state).toBe('running')
     expect(st?.allocations.map((a) => [a.attempt, a.state, a.replaces])).toEqual([[1, 'cancelled', undefined], [2, 'running', 1]])
     expect(st?.allocations[0]?.reason).toMatch(/draining/)
@@ -42,7 +43,7 @@ describe('drain', () => {
 
     // No new work goes to the draining node.
     for (let i = 0; i < 12; i++) sim.submit('node-1', `after-${i}`, simSpec({ env: { SIM_DURATION_MS: '200' } }))
-    sim.runUntilTrue(() => Array.from({ length: 12 }, (_, i) => status(sim, 'node-1', `after-${i}`)?.state).every((s) => s === 'succeeded'), 10_000)
+    sim.runUntilTrue(() => Array.from({ length: 12 }, (_, i) => status(sim, `after-${i}`)?.state).every((s) => s === 'succeeded'), 10_000)
     expect(sim.runs.filter((r) => r.jobId.startsWith('after-') && r.node === from)).toEqual([])
   })
 
@@ -55,15 +56,15 @@ describe('drain', () => {
     const from = runningOn(sim, 'long')[0] as string
     const t0 = sim.now
     sim.drain(from, from, true, 3_000)
-    sim.runUntilTrue(() => status(sim, 'node-1', 'short')?.state === 'succeeded', 5_000)
+    sim.runUntilTrue(() => status(sim, 'short')?.state === 'succeeded', 5_000)
     sim.runUntilTrue(() => runningOn(sim, 'long').some((n) => n !== from), 6_000)
     const first = sim.runs.find((r) => r.jobId === 'long' && r.node === from)
     expect((first?.endedAt as number) - t0).toBeGreaterThanOrEqual(3_000)
-    const st = status(sim, 'node-2', 'long')
+    const st = status(sim, 'long')
     expect(st?.allocations[0]).toMatchObject({ attempt: 1, state: 'lost' })
     expect(st?.allocations[0]?.reason).toMatch(/drain deadline/)
     // The job had no restarts left to spend; a drain does not spend them.
-    sim.runUntilTrue(() => status(sim, 'node-2', 'long')?.state === 'succeeded', 30_000)
+    sim.runUntilTrue(() => status(sim, 'long')?.state === 'succeeded', 30_000)
   })
 
   it('drains through another node, refuses a dead one, and can be undone', () => {
@@ -84,7 +85,7 @@ describe('drain', () => {
     sim.runUntilTrue(() => sim.core('node-1').nodes(sim.now).find((n) => n.id === 'node-2')?.state === 'alive', 2_000)
     // Work goes to it again.
     for (let i = 0; i < 12; i++) sim.submit('node-1', `back-${i}`, simSpec({ env: { SIM_DURATION_MS: '200' } }))
-    sim.runUntilTrue(() => Array.from({ length: 12 }, (_, i) => status(sim, 'node-1', `back-${i}`)?.state).every((s) => s === 'succeeded'), 10_000)
+    sim.runUntilTrue(() => Array.from({ length: 12 }, (_, i) => status(sim, `back-${i}`)?.state).every((s) => s === 'succeeded'), 10_000)
     expect(sim.runs.filter((r) => r.jobId.startsWith('back-') && r.node === 'node-2').length).toBeGreaterThan(0)
   })
 })
@@ -125,13 +126,12 @@ describe('zombies', () => {
     sim.submit('node-1', 'z', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
     sim.runUntilTrue(() => runningOn(sim, 'z').length === 1, 3_000)
     const frozen = runningOn(sim, 'z')[0] as string
-    const other = sim.ids().find((n) => n !== frozen) as string
     sim.freeze(frozen)
     sim.runUntilTrue(() => runningOn(sim, 'z').some((n) => n !== frozen), 10_000)
     sim.thaw(frozen)
     sim.runUntilTrue(() => runningOn(sim, 'z').length === 1 && runningOn(sim, 'z')[0] !== frozen, 5_000)
-    sim.runUntilTrue(() => (status(sim, other, 'z')?.duplicates?.length ?? 0) > 0, 5_000)
-    const dup = status(sim, other, 'z')?.duplicates?.[0]
+    sim.runUntilTrue(() => (status(sim, 'z')?.duplicates?.length ?? 0) > 0, 5_000)
+    const dup = status(sim, 'z')?.duplicates?.[0]
     expect(dup).toMatchObject({ index: 0, attempt: 1, nodeId: frozen })
     expect(sim.core(frozen).stats.duplicatesStopped).toBe(1)
   })
@@ -176,7 +176,7 @@ describe('restart', () => {
     sim.run(2_000)
     sim.heal(cut)
     sim.run(5_000)
-    const st = status(sim, arbiter, 'r')
+    const st = sim.core(arbiter).jobStatus('r')
     expect(st?.allocations.map((a) => [a.attempt, a.state, a.nodeId])).toEqual([[1, 'running', runner]])
     expect(sim.runs.filter((r) => r.jobId === 'r')).toHaveLength(1)
   })

@@ -2,11 +2,11 @@
 // duplicates that cost bytes, repair through IHAVE/IWANT, IDONTWANT, and the wire sizes.
 import { describe, expect, it } from 'vitest'
 import { EventQueue } from '../../src/sim/event-queue.js'
-import { CLUSTER, GOSSIPSUB_DEFAULTS, Gossipsub, type GossipsubParams } from '../../src/sim/gossipsub.js'
+import { CLUSTER, EVENTS, GOSSIPSUB_DEFAULTS, Gossipsub, type GossipsubParams } from '../../src/sim/gossipsub.js'
 import { DEFAULT_LINKS, Network, type LinkOptions, type NodeRunState } from '../../src/sim/network.js'
 import { gossipFrameBytes, gossipMessageBytes, ihaveFrameBytes } from '../../src/sim/wire-sizes.js'
 
-function world(n: number, params: Partial<GossipsubParams> = {}, links: Partial<LinkOptions> = {}, seed = 1) {
+function world(n: number, params: Partial<GossipsubParams> = {}, links: Partial<LinkOptions> = {}, seed = 1, watchers?: (i: number) => boolean) {
   const queue = new EventQueue()
   const clock = { now: 0 }
   const states: NodeRunState[] = Array.from({ length: n }, () => 'up')
@@ -17,6 +17,7 @@ function world(n: number, params: Partial<GossipsubParams> = {}, links: Partial<
   const g = new Gossipsub({
     clock, queue, net, runState: (i) => states[i] ?? 'down', generation: (i) => gens[i] ?? -1, nodeCount: () => n,
     deliver: (i, m) => { const d = delivered[i] as Map<number, number>; d.set(m.id, (d.get(m.id) ?? 0) + 1) },
+    watches: (i) => watchers?.(i) ?? false,
   }, { ...GOSSIPSUB_DEFAULTS, discoveryIntervalMs: 0, ...params }, seed)
   for (let i = 0; i < n; i++) g.startNode(i)
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) g.connect(i, j)
@@ -34,6 +35,22 @@ function world(n: number, params: Partial<GossipsubParams> = {}, links: Partial<
 }
 
 describe('gossipsub model', () => {
+  it('the event topic reaches its subscribers only, whoever publishes, and meshes stay among them', () => {
+    const watching = (i: number): boolean => i % 4 === 0
+    const w = world(24, {}, {}, 1, watching)
+    w.run(3_000)
+    for (let i = 0; i < 24; i++) {
+      if (!watching(i)) expect(w.g.meshOf(i, EVENTS)).toEqual([])
+      else for (const p of w.g.meshOf(i, EVENTS)) expect(watching(p)).toBe(true)
+    }
+    for (const origin of [0, 3]) {
+      const m = w.g.publish(origin, null, 200, EVENTS)
+      w.run(500)
+      const got = w.delivered.map((d, i) => (d.has(m!.id) ? i : -1)).filter((i) => i >= 0)
+      expect(got).toEqual(Array.from({ length: 24 }, (_, i) => i).filter((i) => watching(i) && i !== origin))
+    }
+  })
+
   it('grows meshes from nothing to between D_lo and D_hi, symmetric', () => {
     const w = world(30)
     w.run(3_000)
