@@ -64,9 +64,9 @@ const FULL = {
   rssJobs: 20_000, rssCheckpoint: 2_000, placementMs: 1_000, failoverStop: true,
 }
 const QUICK: typeof FULL = {
-  runs: 3, joinSizes: [3, 10], joinLimitMs: 60_000, joinKills: 1, latencyJobs: 20, loadedJobs: 40,
+  runs: 3, joinSizes: [3, 10], joinLimitMs: 45_000, joinKills: 1, latencyJobs: 20, loadedJobs: 40,
   throughputJobs: 80, messagesJobs: 9, backgroundMs: 5_000, idleWindowMs: 4_000, failoverRounds: 1,
-  rssJobs: 600, rssCheckpoint: 60, placementMs: 500, failoverStop: false,
+  rssJobs: 400, rssCheckpoint: 40, placementMs: 500, failoverStop: false,
 }
 
 function int(raw: string | undefined, flag: string, dflt: number, min: number, max: number): number {
