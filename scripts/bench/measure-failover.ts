@@ -43,69 +43,93 @@ const runningOn = (j: JobView): string[] => j.allocations.filter((a) => a.state 
 
 async function setUp(ctx: Parameters<Measurement['run']>[0]): Promise<BenchCluster> {
   const c = new BenchCluster()
-  cluster = c
   const n = ctx.options.agents
-  const { agents } = await c.launch(n, 'f')
-  if (await c.waitAllSee(agents, n, 120_000) === null) throw new Error(`failover cluster: ${n} agents did not all see ${n} alive within 120 s`)
-  for (const a of agents) await watch(a)
-  ids = (await mapLimit(Array.from({ length: ctx.options.services }), 4, (_, i) => submitTimed(agents[i % n] as AgentProc, SERVICE))).map((s) => s.id)
-  const first = agents[0] as AgentProc
-  if (await pollUntil(async () => ((await services(first)).every((j) => runningOn(j).length === 1) ? true : undefined), 60_000, 200) === null) {
-    throw new Error(`${ctx.options.services} services not all running within 60 s`)
+  try {
+    const { agents } = await c.launch(n, 'f')
+    if (await c.waitAllSee(agents, n, 120_000) === null) throw new Error(`failover cluster: ${n} agents did not all see ${n} alive within 120 s`)
+    for (const a of agents) await watch(a)
+    ids = (await mapLimit(Array.from({ length: ctx.options.services }), 4, (_, i) => submitTimed(agents[i % n] as AgentProc, SERVICE))).map((s) => s.id)
+    const first = agents[0] as AgentProc
+    if (await pollUntil(async () => ((await services(first)).every((j) => runningOn(j).length === 1) ? true : undefined), 60_000, 200) === null) {
+      throw new Error(`${ctx.options.services} services not all running within 60 s`)
+    }
+  } catch (err) {
+    // The next run starts again from scratch.
+    for (const w of watches.values()) w.close()
+    watches.clear()
+    await c.stop()
+    throw err
   }
+  cluster = c
   return c
 }
 
-/** One round: the times from the signal (detect is null for SIGSTOP, which is not timed for it). */
-async function round(c: BenchCluster, signal: 'SIGKILL' | 'SIGSTOP'): Promise<{ detect: number | null; failover: number }> {
-  await sleep(STEADY_MS)
+interface Victim { node: AgentProc; observer: AgentProc; others: AgentProc[]; affected: string[] }
+
+/** The node running the most services, other than this round's observer (agents take turns). */
+async function pickVictim(c: BenchCluster): Promise<Victim> {
   const live = c.live()
   const observer = live[rounds++ % live.length] as AgentProc
   const before = await services(observer)
   const counts = new Map<string, number>()
   for (const j of before) for (const n of runningOn(j)) counts.set(n, (counts.get(n) ?? 0) + 1)
-  const victimName = [...counts].filter(([n]) => n !== observer.name).sort((a, b) => b[1] - a[1])[0]?.[0]
-  if (victimName === undefined) throw new Error('no node other than the observer runs a service')
-  const victim = c.fleet.get(victimName)
-  const affected = before.filter((j) => runningOn(j).includes(victimName)).map((j) => j.id)
-  const others = live.filter((a) => a !== victim)
-  const ow = watches.get(observer.name) as EventWatch
+  const name = [...counts].filter(([n]) => n !== observer.name).sort((a, b) => b[1] - a[1])[0]?.[0]
+  if (name === undefined) throw new Error('no node other than the observer runs a service')
+  const node = c.fleet.get(name)
+  return { node, observer, others: live.filter((a) => a !== node), affected: before.filter((j) => runningOn(j).includes(name)).map((j) => j.id) }
+}
 
+/** Signals the victim and times detection (SIGKILL only) and the move of its services. */
+async function timeFailure(v: Victim, signal: 'SIGKILL' | 'SIGSTOP'): Promise<{ detect: number | null; failover: number }> {
+  const name = v.node.name
+  const ow = watches.get(v.observer.name) as EventWatch
   const t0 = nowMs()
-  victim.child.kill(signal)
+  v.node.child.kill(signal)
   const detected = signal === 'SIGKILL'
-    ? Promise.all(others.map(async (o) => {
+    ? Promise.all(v.others.map(async (o) => {
       const w = watches.get(o.name) as EventWatch
-      return w.waitUntil(() => w.nodeStateAt(victimName, 'dead', t0), async () => {
+      return w.waitUntil(() => w.nodeStateAt(name, 'dead', t0), async () => {
         const res = await fetch(`${o.api}/v1/nodes`, { signal: AbortSignal.timeout(3_000) })
         const rows = (await res.json()) as { nodes: Array<{ name: string; state: string }> }
-        return rows.nodes.find((n) => n.name === victimName)?.state === 'dead' ? nowMs() : undefined
+        return rows.nodes.find((n) => n.name === name)?.state === 'dead' ? nowMs() : undefined
       }, ROUND_LIMIT_MS, POLL_MS)
     }))
     : Promise.resolve([])
   const movedAt = await ow.waitUntil(() => {
-    const ats = affected.map((id) => ow.runningElsewhereAt(id, victimName, t0))
+    const ats = v.affected.map((id) => ow.runningElsewhereAt(id, name, t0))
     return ats.every((a) => a !== undefined) ? Math.max(...(ats as number[])) : undefined
   }, async () => {
-    const now = await services(observer)
-    return affected.every((id) => runningOn(now.find((j) => j.id === id) as JobView).some((n) => n !== victimName)) ? nowMs() : undefined
+    const now = await services(v.observer)
+    return v.affected.every((id) => runningOn(now.find((j) => j.id === id) as JobView).some((n) => n !== name)) ? nowMs() : undefined
   }, ROUND_LIMIT_MS, POLL_MS)
   const seen = await detected
-  if (movedAt === null) throw new Error(`${signal} of ${victimName}: its ${affected.length} services not running elsewhere within ${ROUND_LIMIT_MS} ms`)
-  if (seen.some((s) => s === null)) throw new Error(`SIGKILL of ${victimName}: not seen dead by every other agent within ${ROUND_LIMIT_MS} ms`)
-
-  if (signal === 'SIGKILL') {
-    await victim.exited
-    const back = await c.startOne(victimName, ['--join', observer.p2p], victim.dataDir)
-    await watch(back)
-  } else {
-    victim.child.kill('SIGCONT')
-  }
-  const n = live.length
-  if (await pollUntil(async () => ((await aliveSeenBy(observer)) === n ? true : undefined), 60_000, 200) === null) {
-    throw new Error(`${victimName} not seen alive again within 60 s`)
-  }
+  if (movedAt === null) throw new Error(`${signal} of ${name}: its ${v.affected.length} services not running elsewhere within ${ROUND_LIMIT_MS} ms`)
+  if (seen.some((s) => s === null)) throw new Error(`SIGKILL of ${name}: not seen dead by every other agent within ${ROUND_LIMIT_MS} ms`)
   return { detect: seen.length === 0 ? null : Math.max(...(seen as number[])) - t0, failover: movedAt - t0 }
+}
+
+/** Restarts (SIGKILL) or continues (SIGSTOP) the victim; resolves once the observer sees all alive. */
+async function bringBack(c: BenchCluster, v: Victim, signal: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
+  if (signal === 'SIGKILL') {
+    await v.node.exited
+    await watch(await c.startOne(v.node.name, ['--join', v.observer.p2p], v.node.dataDir))
+  } else {
+    v.node.child.kill('SIGCONT')
+  }
+  const n = v.others.length + 1
+  if (await pollUntil(async () => ((await aliveSeenBy(v.observer)) === n ? true : undefined), 60_000, 200) === null) {
+    throw new Error(`${v.node.name} not seen alive again within 60 s`)
+  }
+}
+
+/** One round; the node is brought back even when the round failed, so the next has the whole cluster. */
+async function round(c: BenchCluster, signal: 'SIGKILL' | 'SIGSTOP'): Promise<{ detect: number | null; failover: number }> {
+  await sleep(STEADY_MS)
+  const v = await pickVictim(c)
+  const timed = await timeFailure(v, signal).catch((err: unknown) => err as Error)
+  await bringBack(c, v, signal)
+  if (timed instanceof Error) throw timed
+  return timed
 }
 
 export const failover: Measurement = {

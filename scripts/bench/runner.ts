@@ -35,12 +35,18 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   const sharedCluster = async (): Promise<BenchCluster> => {
     if (shared !== undefined) return shared
     const c = new BenchCluster()
-    shared = c
     const n = options.agents
-    const { agents, launchedAt, readyAt } = await c.launch(n, 'a')
-    const at = await c.waitAllSee(agents, n, 120_000)
-    if (at === null) throw new Error(`shared cluster: ${n} agents did not all see ${n} alive within 120 s`)
-    log(`shared cluster: ${n} agents ready in ${((readyAt - launchedAt) / 1000).toFixed(1)} s, converged ${((at - readyAt) / 1000).toFixed(1)} s later`)
+    try {
+      const { agents, launchedAt, readyAt } = await c.launch(n, 'a')
+      const at = await c.waitAllSee(agents, n, 120_000)
+      if (at === null) throw new Error(`shared cluster: ${n} agents did not all see ${n} alive within 120 s`)
+      log(`shared cluster: ${n} agents ready in ${((readyAt - launchedAt) / 1000).toFixed(1)} s, converged ${((at - readyAt) / 1000).toFixed(1)} s later`)
+    } catch (err) {
+      // The next measurement that needs it tries again from scratch.
+      await c.stop()
+      throw err
+    }
+    shared = c
     return c
   }
   const ctx: BenchContext = { options, sharedCluster, log }
