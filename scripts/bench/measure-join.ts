@@ -2,7 +2,8 @@
 // fresh cluster: N agents launched at once (the first, then the others joining it, as soon as
 // its address is known), then
 //   joinReadyMs:    launch -> every agent printed its ready line
-//   joinConvergeMs: launch -> every agent sees N alive (GET /v1/nodes, polled every 100 ms)
+//   joinConvergeMs: launch -> every agent sees N alive (GET /v1/nodes on every agent, polled every
+//                   max(100, 10 N) ms, which bounds the figure's resolution)
 // A size that does not converge within the limit is reported as null with a note (and how many
 // alive the worst agent saw), not as a failure of the bench. Then, after a settle, `kills` times:
 // SIGKILL one agent -> every other agent's event stream said it is dead.
@@ -69,7 +70,8 @@ async function oneSize(ctx: Parameters<Measurement['run']>[0], n: number): Promi
     }
     const { agents, launchedAt, readyAt } = launched
     const left = Math.max(5_000, o.joinLimitMs - (nowMs() - launchedAt))
-    const convergedAt = await c.waitAllSee(agents, n, left)
+    // Asking every agent 10 times a second would itself load a big cluster: poll less often with size.
+    const convergedAt = await c.waitAllSee(agents, n, left, Math.max(100, 10 * n))
     const readyMs = readyAt - launchedAt
     if (convergedAt === null) {
       const fewest = await c.fewestSeen(agents)
