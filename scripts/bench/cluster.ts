@@ -81,11 +81,10 @@ export class BenchCluster {
     }, limitMs, everyMs)
   }
 
-  /** The fewest members any agent sees alive now (for a report of a size that did not converge). */
-  async fewestSeen(agents: readonly AgentProc[]): Promise<number | null> {
+  /** How many members each agent that answers sees alive now, fewest first (for a size that did not converge). */
+  async aliveCounts(agents: readonly AgentProc[]): Promise<number[]> {
     const seen = await Promise.all(agents.map((a) => aliveSeenBy(a).catch(() => null)))
-    const xs = seen.filter((s): s is number => s !== null)
-    return xs.length === 0 ? null : Math.min(...xs)
+    return seen.filter((s): s is number => s !== null).sort((a, b) => a - b)
   }
 
   async stop(): Promise<void> {

@@ -5,14 +5,14 @@
 //   joinConvergeMs: launch -> every agent sees N alive (GET /v1/nodes on every agent, polled every
 //                   max(100, 10 N) ms, which bounds the figure's resolution)
 // A size that does not converge within the limit is reported as null with a note (and how many
-// alive the worst agent saw), not as a failure of the bench. Then, after a settle, `kills` times:
+// alive the agents saw), not as a failure of the bench. Then, after a settle, `kills` times:
 // SIGKILL one agent -> every other agent's event stream said it is dead.
 // Sizes above 10 cost minutes each on two cores: they are made once, not once per run.
 import { nowMs } from './clock.js'
 import { BenchCluster, sleep, type AgentProc } from './cluster.js'
 import { EventWatch } from './events.js'
 import type { BenchOptions } from './options.js'
-import { percentile } from './stats.js'
+import { median, percentile } from './stats.js'
 import type { Measurement, RunResult } from './types.js'
 
 /**
@@ -74,10 +74,13 @@ async function oneSize(ctx: Parameters<Measurement['run']>[0], n: number): Promi
     const convergedAt = await c.waitAllSee(agents, n, left, Math.max(100, 10 * n))
     const readyMs = readyAt - launchedAt
     if (convergedAt === null) {
-      const fewest = await c.fewestSeen(agents)
+      const counts = await c.aliveCounts(agents)
+      const seen = counts.length === 0 ? 'no agent answered'
+        : `alive seen per agent: min ${counts[0]}, median ${median(counts)}, max ${counts[counts.length - 1]}; ${counts.length} of ${n} answered`
       return {
         figures: { [`joinReadyMs.${n}`]: readyMs },
-        notes: [`join ${n}: not converged within ${o.joinLimitMs / 1000} s of launch (all ready after ${(readyMs / 1000).toFixed(1)} s; the worst agent saw ${fewest ?? '?'} alive)`],
+        details: { [`aliveSeen.${n}`]: counts },
+        notes: [`join ${n}: not converged within ${o.joinLimitMs / 1000} s of launch (all ready after ${(readyMs / 1000).toFixed(1)} s; ${seen})`],
       }
     }
     ctx.log(`join ${n}: ready ${(readyMs / 1000).toFixed(1)} s, all see ${n} alive ${((convergedAt - launchedAt) / 1000).toFixed(1)} s after launch`)
