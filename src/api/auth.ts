@@ -23,3 +23,15 @@ export function bearerChecker(token: string): (authorization: string | undefined
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest()
 }
+
+/**
+ * Requests that need no token: GET and HEAD of the dashboard's own files (ASSET_PATHS), which are
+ * the same bytes on every murmur agent of one version and carry nothing about the cluster: no node
+ * name, no address, no token. A browser opening the page cannot send a bearer header; the page's
+ * script then sends it on every API call. Anything else, unknown paths included, needs the token.
+ */
+export function isPublic(method: string, url: string, publicPaths: ReadonlySet<string>): boolean {
+  if (method !== 'GET' && method !== 'HEAD') return false
+  const q = url.indexOf('?')
+  return publicPaths.has(q < 0 ? url : url.slice(0, q))
+}
