@@ -15,8 +15,8 @@ export interface Described { kind: EventKind; text: string }
 export function stateChangeWords(to: string, reason: string): string {
   const claimed = /^claimed by (.+)$/.exec(reason)
   if (claimed !== null) {
-    if (to === 'suspect') return `suspected by ${claimed[1]} (no answer to its probes)`
-    if (to === 'dead') return `declared dead by ${claimed[1]} (the suspicion ran out)`
+    if (to === 'suspect') return `suspected by ${claimed[1]} (its probe failed)`
+    if (to === 'dead') return `declared dead by ${claimed[1]} (not refuted in time)`
     return `${to}, said ${claimed[1]}`
   }
   switch (reason) {

@@ -9,7 +9,9 @@ const W = 640
 const H = 170
 const PAD = { left: 30, right: 10, top: 12, bottom: 22 }
 /** The x axis spans at least this, so the first seconds after opening the page are not stretched. */
-const MIN_WINDOW_MS = 30_000
+const MIN_WINDOW_MS = 10_000
+/** Lines of equal counts are drawn this far apart, so that none hides another. */
+const LINE_SPREAD_PX = 2.5
 const COLORS = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#0891b2', '#db2777', '#65a30d', '#475569']
 
 export function mountRunningChart(store: ClusterStore, host: HTMLElement, legend: HTMLElement): void {
@@ -35,13 +37,15 @@ export function mountRunningChart(store: ClusterStore, host: HTMLElement, legend
     grid.push(svg('text', { x: PAD.left, y: H - 6, class: 'axis' }, clock(new Date(start).toISOString()).slice(0, 8)))
     grid.push(svg('text', { x: W - PAD.right, y: H - 6, 'text-anchor': 'end', class: 'axis' }, clock(new Date(end).toISOString()).slice(0, 8)))
 
-    const lines = names.map((name) => {
+    const lines = names.map((name, i) => {
+      const shift = (i - (names.length - 1) / 2) * LINE_SPREAD_PX
+      const yy = (v: number): string => (y(v) + shift).toFixed(1)
       // A step line: the count holds until the next sample.
       let d = ''
       let prev: number | undefined
       for (const s of samples) {
         const v = s.running.get(name) ?? 0
-        d += d === '' ? `M${x(s.t).toFixed(1)},${y(v).toFixed(1)}` : `H${x(s.t).toFixed(1)}${prev === v ? '' : `V${y(v).toFixed(1)}`}`
+        d += d === '' ? `M${x(s.t).toFixed(1)},${yy(v)}` : `H${x(s.t).toFixed(1)}${prev === v ? '' : `V${yy(v)}`}`
         prev = v
       }
       return svg('path', { d, fill: 'none', stroke: colorOf.get(name)!, 'stroke-width': 2, 'data-node': name })
