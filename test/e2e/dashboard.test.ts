@@ -122,7 +122,7 @@ describe('the dashboard', () => {
     await page.waitForSelector(`#detail-allocs tr[data-attempt="1"][data-state="lost"]`, { timeout: STEP_MS })
     await page.waitForSelector(`#log-output:has-text("attempt 2")`, { timeout: STEP_MS })
     // Let the chart take the samples that show the move before the picture is taken.
-    await page.waitForFunction(`document.querySelector('#chart-legend')?.textContent.includes('${victim} 0')`, undefined, { timeout: STEP_MS })
+    await page.waitForSelector(`#chart-legend .legend-item:text-is("${victim} 0")`, { timeout: STEP_MS })
     await snapshot(page, '3-kill', { docs: 'dashboard-kill.png' })
 
     // The agent's logs name the node, the job and the run.
