@@ -3,8 +3,7 @@
 // API's own words ("body/resources/cpu must be > 0").
 import { SUBMIT_TIMEOUT_MS, type ApiClient } from './api-client.js'
 import { byId, setText } from './dom.js'
-
-const CONSTRAINT = /^\s*([^\s=!]+)\s*(!=|=|not_in\b|in\b)\s*(.*?)\s*$/
+import { buildSpec } from './job-spec.js'
 
 export function mountSubmitForm(client: ApiClient, submitted: (id: string) => void): void {
   const form = byId<HTMLFormElement>('submit-form')
@@ -39,31 +38,6 @@ export function mountSubmitForm(client: ApiClient, submitted: (id: string) => vo
       show(message, err instanceof Error ? err.message : String(err), true)
     }).finally(() => { button.disabled = false })
   })
-}
-
-interface Fields { name: string; cpu: string; mem: string; count: string; type: string; constraints: string }
-
-/** The JobSpec JSON for the form's fields; throws only for what cannot be put into JSON at all. */
-export function buildSpec(command: string, viaShell: boolean, f: Fields): Record<string, unknown> {
-  if (command === '') throw new Error('command: say what to run')
-  const spec: Record<string, unknown> = { command: viaShell ? ['sh', '-c', command] : command.split(/\s+/) }
-  if (f.name !== '') spec['name'] = f.name
-  const resources: Record<string, number> = {}
-  // Non-numbers go as null, so the API names the field and says what it wants.
-  if (f.cpu !== '') resources['cpu'] = Number(f.cpu)
-  if (f.mem !== '') resources['memoryMb'] = Number(f.mem)
-  if (Object.keys(resources).length > 0) spec['resources'] = resources
-  if (f.count !== '') spec['count'] = Number(f.count)
-  if (f.type !== '') spec['type'] = f.type
-  const lines = f.constraints.split(/\n|;/).map((l) => l.trim()).filter((l) => l !== '')
-  if (lines.length > 0) {
-    spec['constraints'] = lines.map((line, i) => {
-      const m = CONSTRAINT.exec(line)
-      if (m === null) throw new Error(`constraint ${i + 1} ('${line}'): write label = value, label != value, label in a,b or label not_in a,b`)
-      return { label: m[1], op: m[2], value: m[3] }
-    })
-  }
-  return spec
 }
 
 function show(el: HTMLElement, text: string, error: boolean): void {
