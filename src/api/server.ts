@@ -4,7 +4,7 @@ import cors from '@fastify/cors'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { AgentView } from './agent-view.js'
-import { bearerChecker, isPublic } from './auth.js'
+import { bearerChecker, checkLoopbackHost, isPublic } from './auth.js'
 import { corsOptions } from './cors.js'
 import { ASSET_PATHS } from './dashboard-assets.js'
 import { EventHistory } from './event-history.js'
@@ -74,7 +74,9 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
   // Before the bearer check: a preflight never carries the Authorization header (cors.ts).
   await app.register(cors, corsOptions(view))
 
-  if (opts.token !== undefined) {
+  if (opts.token === undefined) {
+    app.addHook('onRequest', async (request) => checkLoopbackHost(request.headers.host))
+  } else {
     const check = bearerChecker(opts.token)
     const publicPaths = new Set<string>(ASSET_PATHS)
     app.addHook('onRequest', async (request) => {

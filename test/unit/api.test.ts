@@ -156,6 +156,20 @@ describe('auth', () => {
     expect((await app.inject({ url: '/no/such/route', headers: { authorization: 'Bearer s3cret' } })).statusCode).toBe(404)
   })
 
+  it('without a token, only requests addressed by a loopback name are answered (no DNS rebinding)', async () => {
+    const { app } = await server()
+    for (const host of ['127.0.0.1:7070', '127.0.0.2', 'localhost:7070', 'LOCALHOST', '[::1]:7070']) {
+      expect((await app.inject({ url: '/v1/health', headers: { host } })).statusCode, host).toBe(200)
+    }
+    for (const host of ['evil.example:7070', '10.0.0.1:7070', 'localhost.evil.example', '127.0.0.1.nip.io']) {
+      const res = await app.inject({ url: '/v1/health', headers: { host } })
+      expect(res.statusCode, host).toBe(403)
+      expect(res.json().error.code).toBe('forbidden_host')
+    }
+    const { app: withToken } = await server({ token: 's3cret' })
+    expect((await withToken.inject({ url: '/v1/health', headers: { host: 'murmur.example', authorization: 'Bearer s3cret' } })).statusCode).toBe(200)
+  })
+
   it('with a token, only GET and HEAD of the dashboard files answer without it', async () => {
     const { app } = await server({ token: 's3cret' })
     for (const url of ['/', '/?x=1', '/ui/style.css', '/ui/icon.svg']) {
