@@ -9,6 +9,7 @@
 // No credentials mode: the page authenticates with a bearer header it sets itself, never a cookie.
 import type { FastifyCorsOptions } from '@fastify/cors'
 import type { AgentView } from './agent-view.js'
+import { ApiError } from './errors.js'
 import { LOG_OFFSET_HEADER } from './job-logs.js'
 
 /** Response headers the dashboard reads cross-origin (logs follow the offset header). */
@@ -42,4 +43,21 @@ export function corsOptions(view: Pick<AgentView, 'nodes'>): FastifyCorsOptions 
     // A preflight must be answered before the bearer check: browsers never send Authorization on it.
     hook: 'onRequest',
   }
+}
+
+/** Methods that change nothing: a foreign page may send them (it cannot read the answer). */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * Refuses a state-changing request that a browser sent from a page of another site. CORS only
+ * hides answers from such a page; it can still send a request that needs no preflight. Today each
+ * state-changing route wants a JSON body, which such a request cannot carry, so this is the second
+ * line: it holds whatever a route comes to accept. Browsers put `Origin` on every such request;
+ * the CLI and other programs send none, and the dashboard's origin is its agent's or a member's.
+ */
+export function checkSameSite(view: Pick<AgentView, 'nodes'>, method: string, origin: string | undefined, host: string | undefined): void {
+  if (origin === undefined || SAFE_METHODS.has(method)) return
+  if (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`)) return
+  if (memberOrigins(view).has(origin)) return
+  throw new ApiError(403, 'forbidden_origin', `a page from ${origin.slice(0, 200)} may not change this cluster (only pages served by its agents may)`)
 }

@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino'
 import type { AgentView } from './agent-view.js'
 import { bearerChecker, checkLoopbackHost, isPublic } from './auth.js'
-import { corsOptions } from './cors.js'
+import { checkSameSite, corsOptions } from './cors.js'
 import { ASSET_PATHS } from './dashboard-assets.js'
 import { EventHistory } from './event-history.js'
 import { ApiError, sendApiError, toApiError } from './errors.js'
@@ -73,6 +73,7 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
 
   // Before the bearer check: a preflight never carries the Authorization header (cors.ts).
   await app.register(cors, corsOptions(view))
+  app.addHook('onRequest', async (request) => checkSameSite(view, request.method, request.headers.origin, request.headers.host))
 
   if (opts.token === undefined) {
     app.addHook('onRequest', async (request) => checkLoopbackHost(request.headers.host))

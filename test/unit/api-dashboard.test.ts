@@ -109,6 +109,24 @@ describe('CORS', () => {
     expect(res.json()).toMatchObject({ error: { code: 'unauthorized' } })
   })
 
+  it('a page of another site cannot change anything, whatever the request looks like', async () => {
+    const { app } = await server()
+    const drain = (origin: string | undefined, host = '127.0.0.1:7070') => app.inject({
+      method: 'POST', url: '/v1/nodes/n2/drain', payload: {},
+      headers: { host, 'content-type': 'application/json', ...(origin === undefined ? {} : { origin }) },
+    })
+    const foreign = await drain(FOREIGN)
+    expect(foreign.statusCode).toBe(403)
+    expect(foreign.json().error).toEqual({ code: 'forbidden_origin', message: `a page from ${FOREIGN} may not change this cluster (only pages served by its agents may)` })
+    expect((await drain('null')).statusCode).toBe(403)
+    // The CLI (no Origin), the page's own agent (same origin, also under another loopback name) and a member's page.
+    expect((await drain(undefined)).statusCode).toBe(202)
+    expect((await drain('http://localhost:7070', 'localhost:7070')).statusCode).toBe(202)
+    expect((await drain(MEMBER)).statusCode).toBe(202)
+    // Reading is not refused (the browser hides the answer from a foreign page anyway).
+    expect((await app.inject({ url: '/v1/nodes', headers: { origin: FOREIGN } })).statusCode).toBe(200)
+  })
+
   it('the event stream carries the CORS headers too', async () => {
     const { app, view } = await server({ closeGraceMs: 100 })
     const url = await app.listen({ host: '127.0.0.1', port: 0 })
