@@ -1,9 +1,13 @@
 // Builds the HTTP API of one agent: fastify with the cross-cutting parts (auth, the one error
 // shape, 404/405, request metrics) set up here, and routes registered per concern from ./routes.
+import cors from '@fastify/cors'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { AgentView } from './agent-view.js'
-import { bearerChecker } from './auth.js'
+import { bearerChecker, checkLoopbackHost, isPublic } from './auth.js'
+import { checkSameSite, corsOptions } from './cors.js'
+import { ASSET_PATHS } from './dashboard-assets.js'
+import { EventHistory } from './event-history.js'
 import { ApiError, sendApiError, toApiError } from './errors.js'
 import { httpMetrics } from './http-metrics.js'
 import { RouteTable } from './route-table.js'
@@ -62,12 +66,27 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
   })
 
   const routes = new RouteTable()
-  app.addHook('onRoute', (route) => routes.add(route))
+  app.addHook('onRoute', (route) => {
+    // @fastify/cors's catch-all OPTIONS route answers preflights only; it is no method of any path.
+    if (route.url !== '*') routes.add(route)
+  })
 
-  if (opts.token !== undefined) {
+  // Before the bearer check: a preflight never carries the Authorization header (cors.ts).
+  await app.register(cors, corsOptions(view))
+  app.addHook('onRequest', async (request) => checkSameSite(view, request.method, request.headers.origin, request.headers.host))
+
+  if (opts.token === undefined) {
+    app.addHook('onRequest', async (request) => checkLoopbackHost(request.headers.host))
+  } else {
     const check = bearerChecker(opts.token)
-    app.addHook('onRequest', async (request) => check(request.headers.authorization))
+    const publicPaths = new Set<string>(ASSET_PATHS)
+    app.addHook('onRequest', async (request) => {
+      if (!isPublic(request.method, request.url, publicPaths)) check(request.headers.authorization)
+    })
   }
+
+  const history = new EventHistory(view)
+  app.addHook('onClose', async () => history.close())
 
   const metrics = httpMetrics(view.metrics)
   app.addHook('onResponse', async (request, reply) => {
@@ -98,10 +117,10 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
   })
 
   healthRoutes(app, view)
-  nodeRoutes(app, view)
+  nodeRoutes(app, view, history)
   jobRoutes(app, view)
-  eventRoutes(app, view, metrics, { ...DEFAULT_SSE_OPTIONS, ...opts.sse })
+  eventRoutes(app, history, metrics, { ...DEFAULT_SSE_OPTIONS, ...opts.sse })
   metricsRoutes(app, view)
-  dashboardRoutes(app, view)
+  dashboardRoutes(app)
   return app
 }

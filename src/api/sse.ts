@@ -30,9 +30,13 @@ export interface SseStream {
 
 /** Takes the reply over from fastify and starts an event stream on it. */
 export function openSse(reply: FastifyReply, options: SseOptions = DEFAULT_SSE_OPTIONS): SseStream {
+  // Headers hooks already set on the reply (CORS) would be lost with the hijack: carry them over.
+  const hookHeaders: Record<string, string | number | string[]> = {}
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) hookHeaders[name] = value
   reply.hijack()
   const raw = reply.raw
   raw.writeHead(200, {
+    ...hookHeaders,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',

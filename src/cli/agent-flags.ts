@@ -51,6 +51,7 @@ export const AGENT_OPTIONS = {
   'api-token': { type: 'string' },
   profile: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   'drain-timeout': { type: 'string' },
   cells: { type: 'string' },
 } as const
@@ -69,7 +70,8 @@ flags (each also as env MURMUR_<FLAG>, e.g. MURMUR_DATA_DIR; flags win):
   --p2p-port N         libp2p TCP port, 0 = any (default 7000)
   --p2p-host IP        libp2p listen address (default 127.0.0.1)
   --api-port N         HTTP API port, 0 = any (default 7070)
-  --api-host HOST      HTTP API listen address (default 127.0.0.1)
+  --api-host HOST      HTTP API listen address (default 127.0.0.1); any other than a
+                       loopback address needs --api-token (the API runs commands)
   --join MULTIADDR     bootstrap peer, ending in /p2p/<peer id>; repeatable
                        (MURMUR_JOIN: comma-separated)
   --no-mdns            no LAN discovery (MURMUR_NO_MDNS=1)
@@ -80,6 +82,7 @@ flags (each also as env MURMUR_<FLAG>, e.g. MURMUR_DATA_DIR; flags win):
   --api-token TOKEN    require Authorization: Bearer TOKEN on the API
   --profile lan|test   failure-detector timing (default lan)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+  --log-format F       json|pretty|auto (default auto: pretty when stderr is a terminal)
   --drain-timeout S    on SIGTERM/SIGINT, drain for at most S seconds before leaving
                        (default 10; 0 = leave at once, runs are placed again elsewhere)
   --cells N            split the cluster into N cells by hash of node id (1-${MAX_CELLS},
@@ -94,6 +97,7 @@ const DEFAULT_API_PORT = 7070
 const DEFAULT_HOST = '127.0.0.1'
 const PROFILES = ['lan', 'test'] as const
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const
 // Names appear in data-dir paths, log lines and the ready line, so no spaces or slashes.
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,126}[A-Za-z0-9])?$/
@@ -181,6 +185,12 @@ export function parseAgentFlags(argv: string[], env: Env, machine: MachineDefaul
     throw new FlagError(`${apiTokenArg?.source}: the token must be non-empty with no spaces`)
   }
 
+  // The API starts processes on this machine for whoever can reach it: reachable from other
+  // machines, it must at least ask for a token.
+  if (apiToken === undefined && !isLoopbackHost(apiHost)) {
+    throw new FlagError(`${apiHostArg?.source ?? '--api-host'}: ${apiHost} is reachable from other machines and the API runs any command on this one; set --api-token (or MURMUR_API_TOKEN) too`)
+  }
+
   const profileArg = pick('profile')
   const profile = profileArg?.value.trim() ?? 'lan'
   if (!isProfile(profile)) throw new FlagError(`${profileArg?.source}: '${profile}' is not a profile (lan, test)`)
@@ -188,6 +198,12 @@ export function parseAgentFlags(argv: string[], env: Env, machine: MachineDefaul
   const logLevelArg = pick('log-level')
   const logLevel = logLevelArg?.value.trim().toLowerCase() ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new FlagError(`${logLevelArg?.source}: '${logLevel}' is not a log level (${LOG_LEVELS.join(', ')})`)
+
+  const logFormatArg = pick('log-format')
+  const logFormat = logFormatArg?.value.trim().toLowerCase()
+  if (logFormat !== undefined && !isLogFormat(logFormat)) {
+    throw new FlagError(`${logFormatArg?.source}: '${logFormat}' is not a log format (${LOG_FORMATS.join(', ')})`)
+  }
 
   const drainArg = pick('drain-timeout')
   const drainTimeoutMs = drainArg === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : parseSeconds(drainArg.value.trim(), drainArg.source)
@@ -201,6 +217,7 @@ export function parseAgentFlags(argv: string[], env: Env, machine: MachineDefaul
   }
   if (swarmKeyFile !== undefined) config.swarmKeyFile = swarmKeyFile
   if (apiToken !== undefined) config.apiToken = apiToken
+  if (logFormat !== undefined) config.logFormat = logFormat
   return config
 }
 
@@ -210,6 +227,10 @@ function parseSeconds(raw: string, source: string): number {
   return Math.round(n * 1000)
 }
 
+function isLogFormat(value: string): value is NonNullable<AgentConfig['logFormat']> {
+  return (LOG_FORMATS as readonly string[]).includes(value)
+}
+
 function isProfile(value: string): value is AgentConfig['profile'] {
   return (PROFILES as readonly string[]).includes(value)
 }
@@ -217,6 +238,11 @@ function isProfile(value: string): value is AgentConfig['profile'] {
 /** 127.0.0.0/8 and ::1: every peer on such an address is on this machine. */
 export function isLoopback(host: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === '0:0:0:0:0:0:0:1'
+}
+
+/** A host only this machine can reach: a loopback address, or `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  return isLoopback(host) || host.toLowerCase() === 'localhost'
 }
 
 /** A bootstrap address must parse as a multiaddr and name the peer (`/p2p/<peer id>`). */

@@ -116,17 +116,17 @@ export class Supervisor {
     const done = new Promise<void>((resolve) => { resolveDone = resolve })
     const attempt: Attempt = { spec, dir, child, pid, startedAt, onExit, cgroup, stopReason: null, leaderExited: false, done, resolveDone }
     this.attempts.set(spec.allocationId, attempt)
-    child.on('error', (err) => this.log.warn({ err, allocationId: spec.allocationId }, 'child process error'))
+    child.on('error', (err) => this.log.warn({ err, ...runFields(spec.allocationId) }, 'child process error'))
     child.once('exit', (code, signal) => void this.onLeaderExit(attempt, code, signal))
     if (gate) this.openGate(attempt, gate)
     if (!attempt.cgroup) this.rss?.watch(pid, spec.memoryMb * 1024 * 1024)
     try {
       writePidFile(dir, pid)
     } catch (err) {
-      this.log.warn({ err, allocationId: spec.allocationId }, 'cannot write pid file; a crash would orphan this attempt')
+      this.log.warn({ err, ...runFields(spec.allocationId) }, 'cannot write pid file; a crash would orphan this attempt')
     }
     if (spec.timeoutMs > 0) attempt.timeoutTimer = longTimeout(() => this.terminate(attempt, 'timeout'), spec.timeoutMs)
-    this.log.info({ allocationId: spec.allocationId, pid, cgroup: attempt.cgroup !== null }, 'started')
+    this.log.info({ ...runFields(spec.allocationId), pid, cgroup: attempt.cgroup !== null }, 'started')
     return { pid }
   }
 
@@ -187,7 +187,7 @@ export class Supervisor {
     try {
       return this.cgroups.createGroup(spec.allocationId, spec.memoryMb, spec.cpu)
     } catch (err) {
-      this.log.warn({ err, allocationId: spec.allocationId }, 'cannot make the cgroup; falling back to rss polling')
+      this.log.warn({ err, ...runFields(spec.allocationId) }, 'cannot make the cgroup; falling back to rss polling')
       return null
     }
   }
@@ -197,7 +197,7 @@ export class Supervisor {
     try {
       attempt.cgroup?.attach(attempt.pid)
     } catch (err) {
-      this.log.warn({ err, allocationId: attempt.spec.allocationId }, 'cannot join the cgroup; falling back to rss polling')
+      this.log.warn({ err, ...runFields(attempt.spec.allocationId) }, 'cannot join the cgroup; falling back to rss polling')
       attempt.cgroup?.remove()
       attempt.cgroup = null
     }
@@ -226,7 +226,7 @@ export class Supervisor {
     attempt.killedAt ??= Date.now()
     attempt.cgroup?.killAll()
     const res = signalGroup(attempt.pid, 'SIGKILL')
-    if (res instanceof Error) this.log.warn({ err: res, allocationId: attempt.spec.allocationId }, 'SIGKILL failed')
+    if (res instanceof Error) this.log.warn({ err: res, ...runFields(attempt.spec.allocationId) }, 'SIGKILL failed')
   }
 
   private onRssOver(over: RssOver): void {
@@ -251,7 +251,7 @@ export class Supervisor {
       this.log.warn({ err }, 'cannot remove pid file')
     }
     this.attempts.delete(attempt.spec.allocationId)
-    this.log.info({ allocationId: info.allocationId, code, signal, reason: info.reason }, 'exited')
+    this.log.info({ ...runFields(info.allocationId), code, signal, reason: info.reason }, 'exited')
     this.deliver(attempt.onExit, info)
     attempt.resolveDone()
   }
@@ -270,7 +270,7 @@ export class Supervisor {
     while (alive()) {
       this.signalTerm(attempt)
       if (attempt.killedAt !== undefined && Date.now() - attempt.killedAt > REAP_AFTER_KILL_MS) {
-        this.log.error({ allocationId: attempt.spec.allocationId, pgid: attempt.pid }, 'processes survive SIGKILL; reporting the exit anyway')
+        this.log.error({ ...runFields(attempt.spec.allocationId), pgid: attempt.pid }, 'processes survive SIGKILL; reporting the exit anyway')
         break
       }
       await delay(REAP_POLL_MS)
@@ -279,7 +279,7 @@ export class Supervisor {
   }
 
   private failLater(spec: LaunchSpec, startedAt: number, onExit: (info: ExitInfo) => void, message: string): { pid: undefined } {
-    this.log.warn({ allocationId: spec.allocationId, message }, 'spawn failed')
+    this.log.warn({ ...runFields(spec.allocationId), message }, 'spawn failed')
     setImmediate(() => this.deliver(onExit, spawnFailedInfo(spec, startedAt, message)))
     return { pid: undefined }
   }
@@ -289,7 +289,12 @@ export class Supervisor {
     try {
       onExit(info)
     } catch (err) {
-      this.log.error({ err, allocationId: info.allocationId }, 'onExit threw')
+      this.log.error({ err, ...runFields(info.allocationId) }, 'onExit threw')
     }
   }
+}
+
+/** A run's log fields: `job` and `alloc` (the allocation id), the keys every agent log line uses. */
+function runFields(allocationId: string): { job: string; alloc: string } {
+  return { job: parseAllocationId(allocationId)?.jobId ?? allocationId, alloc: allocationId }
 }

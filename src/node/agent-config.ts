@@ -25,6 +25,8 @@ export interface AgentConfig {
   /** Many peers share one IP (tests, `murmur up`): turns off gossipsub's IP-colocation penalty. */
   colocated: boolean
   logLevel: string
+  /** `json` lines, `pretty` for people, or (absent, `auto`) pretty only when stderr is a terminal. */
+  logFormat?: 'auto' | 'json' | 'pretty'
   /** On a graceful stop, drain for at most this long before leaving (0: leave at once). */
   drainTimeoutMs: number
   /**

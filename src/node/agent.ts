@@ -6,7 +6,6 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Query } from 'interface-datastore'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import pino from 'pino'
 import { createApiServer } from '../api/server.js'
 import type { AgentView } from '../api/agent-view.js'
 import { ApiError, type ErrorBody } from '../api/errors.js'
@@ -21,6 +20,7 @@ import type { AgentConfig, RunningAgent } from './agent-config.js'
 import { CoreRuntime, type ProcessRunner } from './core-runtime.js'
 import { createClusterHost } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { createLogger } from './logger.js'
 import { createAgentMetrics } from './metrics.js'
 import { deleteKey, getJson, openStore, putJson } from './store.js'
 
@@ -31,7 +31,7 @@ import { deleteKey, getJson, openStore, putJson } from './store.js'
 const LEAVE_LIMIT_MS = 1_500
 
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
-  const log = pino({ level: config.logLevel, base: { node: config.name } }, pino.destination(2))
+  const log = createLogger({ name: config.name, level: config.logLevel, format: config.logFormat })
   const profile = PROFILES[config.profile]
   const store = await openStore(config.dataDir)
   const cleanup: Array<() => Promise<void>> = [async () => { await store.close() }]

@@ -208,10 +208,10 @@ export class CoreRuntime {
           this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit }))
           break
         case 'kill-process':
-          void this.runner.stop(e.allocId, e.reason).catch((err: unknown) => this.log.warn({ err, alloc: e.allocId }, 'stop failed'))
+          void this.runner.stop(e.allocId, e.reason).catch((err: unknown) => this.log.warn({ err, job: jobOfAlloc(e.allocId), alloc: e.allocId }, 'stop failed'))
           break
         case 'emit':
-          this.log.info({ event: e.event }, e.event.type === 'node'
+          this.log.info({ ...eventLogFields(e.event), event: e.event }, e.event.type === 'node'
             ? `node ${e.event.name} ${e.event.from} -> ${e.event.to} (${e.event.reason})`
             : `job ${e.event.job} ${e.event.state}${e.event.allocState === undefined ? '' : ` (instance ${e.event.index} attempt ${e.event.attempt} ${e.event.allocState} on ${e.event.node})`}`)
           this.bus.emit('event', e.event)
@@ -280,4 +280,17 @@ export class CoreRuntime {
     this.metrics.messagesDropped.inc({ channel, reason })
     this.log.warn({ err }, `dropped ${channel} message`)
   }
+}
+
+/** `job` and, for a run's change, `alloc` (`<job>.<index>.<attempt>`, as execution names it): the log's search keys. */
+function eventLogFields(event: ClusterEvent): { job?: string; alloc?: string } {
+  if (event.type !== 'job') return {}
+  return event.index === undefined || event.attempt === undefined
+    ? { job: event.job }
+    : { job: event.job, alloc: `${event.job}.${event.index}.${event.attempt}` }
+}
+
+/** The job id of an allocation id `<job>.<index>.<attempt>`. */
+function jobOfAlloc(allocId: string): string {
+  return allocId.replace(/\.\d+\.\d+$/, '')
 }

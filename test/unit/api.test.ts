@@ -3,54 +3,11 @@
 // real socket (SSE needs a live connection; inject() cannot stream).
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { AgentView } from '../../src/api/agent-view.js'
-import { DASHBOARD_SCRIPT } from '../../src/api/dashboard-page.js'
 import { ApiError } from '../../src/api/errors.js'
 import { createApiServer, type ApiServerOptions } from '../../src/api/server.js'
-import type { ClusterEvent, NodeStatus } from '../../src/core/types.js'
-
-function node(id: string, name: string, state: NodeStatus['state'] = 'alive'): NodeStatus {
-  return {
-    id, name, state, incarnation: 1, addrs: [`/ip4/127.0.0.1/tcp/7000/p2p/${id}`], api: 'http://127.0.0.1:7070',
-    resources: { total: { cpu: 4, memoryMb: 4096 }, free: { cpu: 3.5, memoryMb: 3968 } },
-    labels: { zone: 'a' }, allocations: 1, lastSeenMs: 120,
-  }
-}
-
-const NODES = [node('12D3KooWAAAA', 'n1'), node('12D3KooWBBBB', 'n2', 'suspect')]
-
-/** The job side of the view; these tests cover the node routes. */
-const NO_JOBS: Omit<AgentView, 'nodeId' | 'name' | 'nodes' | 'node' | 'subscribe' | 'metrics'> = {
-  jobs: async () => [],
-  job: async () => undefined,
-  submitJob: async () => ({ status: 503, body: { error: { code: 'unavailable', message: 'no jobs here' } } }),
-  cancelJob: async () => ({ status: 404, body: { error: { code: 'not_found', message: 'no jobs here' } } }),
-  drainNode: async (id, enable, deadlineMs) => ({ status: 202, body: { id, draining: enable, deadlineMs } }),
-  storedOn: () => [],
-  readLocalLog: async () => undefined,
-}
-
-type FakeView = AgentView & { emit(event: ClusterEvent): void; listeners: Set<(event: ClusterEvent) => void> }
-
-function fakeView(): FakeView {
-  const listeners = new Set<(event: ClusterEvent) => void>()
-  return {
-    ...NO_JOBS,
-    nodeId: '12D3KooWAAAA',
-    name: 'n1',
-    nodes: () => NODES,
-    node: (idOrName) => NODES.find((n) => n.id === idOrName || n.name === idOrName),
-    subscribe: (listener) => {
-      listeners.add(listener)
-      return () => { listeners.delete(listener) }
-    },
-    metrics: new Registry(),
-    emit: (event) => { for (const l of listeners) l(event) },
-    listeners,
-  }
-}
+import type { ClusterEvent } from '../../src/core/types.js'
+import { fakeView, NODES, sseClients, type FakeView } from '../support/api-view.js'
 
 const apps: FastifyInstance[] = []
 afterEach(async () => {
@@ -97,19 +54,6 @@ describe('routes', () => {
     expect(res.headers['content-type']).toContain('text/plain')
     expect(res.body).toContain('murmur_http_request_duration_seconds_count{method="GET",route="/v1/nodes",status="200"} 1')
     expect(res.body).toContain('murmur_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1')
-  })
-
-  it('GET / is a self-contained dashboard page', async () => {
-    const { app } = await server()
-    const res = await app.inject({ url: '/' })
-    expect(res.statusCode).toBe(200)
-    expect(res.headers['content-type']).toMatch(/^text\/html/)
-    expect(res.headers['content-security-policy']).toContain("default-src 'none'")
-    expect(res.body).toContain('/v1/nodes')
-    expect(res.body).toContain('/v1/jobs')
-    expect(res.body).not.toMatch(/(src|href)="https?:/)
-    // The inline script at least parses (a browser would otherwise show an empty page).
-    expect(() => new Function(DASHBOARD_SCRIPT)).not.toThrow()
   })
 
   it('a second server on the same registry reuses its metrics', async () => {
@@ -188,7 +132,7 @@ describe('errors', () => {
 })
 
 describe('auth', () => {
-  const paths = ['/', '/metrics', '/v1/health', '/v1/nodes', '/v1/events', '/no/such/route']
+  const paths = ['/metrics', '/v1/health', '/v1/nodes', '/v1/events', '/v1/events/recent', '/no/such/route', '/ui/nope.js', '/ui/']
 
   it('without a token configured, no header is needed', async () => {
     const { app } = await server()
@@ -210,6 +154,30 @@ describe('auth', () => {
       expect((await app.inject({ url: '/v1/health', headers: { authorization } })).statusCode).toBe(200)
     }
     expect((await app.inject({ url: '/no/such/route', headers: { authorization: 'Bearer s3cret' } })).statusCode).toBe(404)
+  })
+
+  it('without a token, only requests addressed by a loopback name are answered (no DNS rebinding)', async () => {
+    const { app } = await server()
+    for (const host of ['127.0.0.1:7070', '127.0.0.2', 'localhost:7070', 'LOCALHOST', '[::1]:7070']) {
+      expect((await app.inject({ url: '/v1/health', headers: { host } })).statusCode, host).toBe(200)
+    }
+    for (const host of ['evil.example:7070', '10.0.0.1:7070', 'localhost.evil.example', '127.0.0.1.nip.io']) {
+      const res = await app.inject({ url: '/v1/health', headers: { host } })
+      expect(res.statusCode, host).toBe(403)
+      expect(res.json().error.code).toBe('forbidden_host')
+    }
+    const { app: withToken } = await server({ token: 's3cret' })
+    expect((await withToken.inject({ url: '/v1/health', headers: { host: 'murmur.example', authorization: 'Bearer s3cret' } })).statusCode).toBe(200)
+  })
+
+  it('with a token, only GET and HEAD of the dashboard files answer without it', async () => {
+    const { app } = await server({ token: 's3cret' })
+    for (const url of ['/', '/?x=1', '/ui/style.css', '/ui/icon.svg']) {
+      expect((await app.inject({ url })).statusCode, url).toBe(200)
+      expect((await app.inject({ url, method: 'HEAD' })).statusCode, url).toBe(200)
+    }
+    expect((await app.inject({ url: '/', method: 'POST' })).statusCode).toBe(401)
+    expect((await app.inject({ url: '/ui/style.css', method: 'DELETE' })).statusCode).toBe(401)
   })
 })
 
@@ -238,9 +206,9 @@ describe('GET /v1/events', () => {
     return text
   }
 
-  async function until(check: () => boolean): Promise<void> {
-    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10))
-    expect(check()).toBe(true)
+  async function untilAsync(check: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 200 && !(await check()); i++) await new Promise((r) => setTimeout(r, 10))
+    expect(await check()).toBe(true)
   }
 
   it('streams each ClusterEvent as `event: node` and unsubscribes when the client leaves', async () => {
@@ -249,16 +217,22 @@ describe('GET /v1/events', () => {
     const res = await fetch(`${url}/v1/events`, { signal: abort.signal })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
-    await until(() => view.listeners.size === 1)
+    await untilAsync(async () => await sseClients(view) === 1)
 
     const event: ClusterEvent = { type: 'node', node: '12D3KooWBBBB', name: 'n2', from: 'alive', to: 'suspect', incarnation: 1, reason: 'probe timeout' }
+    const before = Date.now()
     view.emit(event)
     const text = await readUntil(res.body!, (t) => t.includes('data:') && t.endsWith('\n\n'))
     const frame = text.split('\n\n').find((f) => f.startsWith('event: node'))
-    expect(frame).toBe(`event: node\ndata: ${JSON.stringify(event)}`)
+    const [head, data] = (frame ?? '').split('\ndata: ')
+    expect(head).toBe('event: node')
+    // The core's event, stamped with when this node saw it.
+    const sent = JSON.parse(data ?? '') as ClusterEvent & { at: string }
+    expect(sent).toEqual({ ...event, at: expect.any(String) })
+    expect(Date.parse(sent.at)).toBeGreaterThanOrEqual(before - 1)
 
     abort.abort()
-    await until(() => view.listeners.size === 0)
+    await untilAsync(async () => await sseClients(view) === 0)
   })
 
   it('sends comment heartbeats on an idle stream', async () => {
@@ -273,10 +247,12 @@ describe('GET /v1/events', () => {
   it('app.close() ends open streams instead of waiting for clients', async () => {
     const { url, view, app } = await listening()
     const res = await fetch(`${url}/v1/events`)
-    await until(() => view.listeners.size === 1)
+    await untilAsync(async () => await sseClients(view) === 1)
     await app.close()
     const rest = await readUntil(res.body!, () => false)
     expect(rest).toContain(': connected')
+    expect(await sseClients(view)).toBe(0)
+    // The API's own subscription (its event history) ends with it too.
     expect(view.listeners.size).toBe(0)
   })
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FlagError, isLoopback, parseAgentFlags, type MachineDefaults } from '../../src/cli/agent-flags.js'
+import { FlagError, isLoopback, isLoopbackHost, parseAgentFlags, type MachineDefaults } from '../../src/cli/agent-flags.js'
 import { clientOptions } from '../../src/cli/client.js'
 import { parseUpFlags } from '../../src/cli/commands/up.js'
 import { newSwarmKey } from '../../src/cli/commands/keygen.js'
@@ -37,13 +37,13 @@ describe('parseAgentFlags', () => {
       '--api-host', '::', '--join', JOIN, '--join', `/ip4/10.0.0.2/tcp/7000/p2p/${PEER}`, '--no-mdns',
       '--cpu', '1.5', '--mem', '512', '--label', 'zone=a', '--label', 'disk=', '--swarm-key', keyFile,
       '--api-token', 'tok', '--profile', 'test', '--log-level', 'DEBUG', '--drain-timeout', '2.5',
-      '--cells', '4',
+      '--cells', '4', '--log-format', 'JSON',
     ])
     expect(config).toEqual({
       name: 'n1', dataDir: '/work/data/n1', p2pPort: 0, p2pHost: '0.0.0.0', apiPort: 8080, apiHost: '::',
       join: [JOIN, `/ip4/10.0.0.2/tcp/7000/p2p/${PEER}`], mdns: false, cpu: 1.5, memoryMb: 512,
       labels: { zone: 'a', disk: '' }, swarmKeyFile: keyFile, apiToken: 'tok', profile: 'test', colocated: false,
-      logLevel: 'debug', drainTimeoutMs: 2_500, cells: 4,
+      logLevel: 'debug', drainTimeoutMs: 2_500, cells: 4, logFormat: 'json',
     })
   })
 
@@ -97,6 +97,11 @@ describe('parseAgentFlags', () => {
     ['a file that is not a swarm key', ['--swarm-key', badKeyFile], {}, /bad\.key is not a swarm key/],
     ['an unknown profile', ['--profile', 'wan'], {}, /^--profile: 'wan' is not a profile/],
     ['an unknown log level', ['--log-level', 'loud'], {}, /^--log-level: 'loud' is not a log level/],
+    ['an unknown log format', ['--log-format', 'xml'], {}, /^--log-format: 'xml' is not a log format \(auto, json, pretty\)/],
+    ['an API on all interfaces without a token', ['--api-host', '0.0.0.0'], {},
+      /^--api-host: 0\.0\.0\.0 is reachable from other machines and the API runs any command on this one; set --api-token/],
+    ['an API on a LAN address without a token, from env', [], { MURMUR_API_HOST: '10.0.0.5' }, /^MURMUR_API_HOST: 10\.0\.0\.5 is reachable/],
+    ['an API on a host name without a token', ['--api-host', 'box.lan'], {}, /^--api-host: box\.lan is reachable/],
     ['a p2p host that is not an IP', ['--p2p-host', 'localhost'], {}, /^--p2p-host: 'localhost' is not an IP address/],
     ['a name with a slash', ['--name', 'a/b'], {}, /^--name: 'a\/b' is not a valid name/],
     ['an empty api token', ['--api-token', ''], {}, /^--api-token: the token must be non-empty/],
@@ -122,6 +127,12 @@ describe('parseAgentFlags', () => {
       expect(isLoopback(host as string)).toBe(expected)
     },
   )
+
+  it('an API on a loopback address or localhost needs no token; elsewhere it starts with one', () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost', 'LOCALHOST']) expect(parse(['--api-host', host]).apiHost).toBe(host)
+    expect(parse(['--api-host', '0.0.0.0', '--api-token', 't'])).toMatchObject({ apiHost: '0.0.0.0', apiToken: 't' })
+    expect(isLoopbackHost('localhost.evil.example')).toBe(false)
+  })
 })
 
 describe('parseUpFlags', () => {

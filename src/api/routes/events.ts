@@ -1,10 +1,12 @@
-// GET /v1/events: cluster state changes as Server-Sent Events, one `event: <type>` per change.
+// GET /v1/events: cluster state changes as Server-Sent Events, one `event: <type>` per change,
+// each stamped with `at` (when this node saw it). GET /v1/events/recent: the last of them as JSON,
+// for a client that connects late or reconnects to another node and wants what it missed.
 import type { FastifyInstance } from 'fastify'
-import type { AgentView } from '../agent-view.js'
+import type { EventHistory } from '../event-history.js'
 import type { HttpMetrics } from '../http-metrics.js'
 import { openSse, type SseOptions, type SseStream } from '../sse.js'
 
-export function eventRoutes(app: FastifyInstance, view: AgentView, metrics: HttpMetrics, sse: SseOptions): void {
+export function eventRoutes(app: FastifyInstance, history: EventHistory, metrics: HttpMetrics, sse: SseOptions): void {
   const open = new Set<SseStream>()
 
   // Open streams never end on their own; without this, app.close() would wait for every client.
@@ -16,11 +18,13 @@ export function eventRoutes(app: FastifyInstance, view: AgentView, metrics: Http
     const stream = openSse(reply, sse)
     open.add(stream)
     metrics.sseClients.inc()
-    const unsubscribe = view.subscribe((event) => stream.send(event.type, event))
+    const unsubscribe = history.subscribe((event) => stream.send(event.type, event))
     stream.onClose(() => {
       unsubscribe()
       open.delete(stream)
       metrics.sseClients.dec()
     })
   })
+
+  app.get('/v1/events/recent', async () => ({ events: history.recent() }))
 }

@@ -1,11 +1,31 @@
-// GET /v1/nodes and /v1/nodes/:idOrName: the cluster as this node sees it.
+// GET /v1/nodes and /v1/nodes/:idOrName: the cluster as this node sees it, each node with the
+// last member-state changes this node saw (`stateSince`, `stateChanges`) when it saw any.
 import type { FastifyInstance } from 'fastify'
 import type { AgentView } from '../agent-view.js'
+import type { EventHistory, NodeStateChange } from '../event-history.js'
 import { notFound, sendReply } from '../errors.js'
 import { DEFAULT_DRAIN_DEADLINE_MS, DrainBody, IdOrNameParams } from '../schemas.js'
+import type { NodeStatus } from '../../core/types.js'
 
-export function nodeRoutes(app: FastifyInstance, view: AgentView): void {
-  app.get('/v1/nodes', async () => ({ nodes: view.nodes() }))
+/** NodeStatus as the API shows it: the contract's fields, plus what this node saw of its history. */
+export type NodeStatusOut = NodeStatus & {
+  /** When this node saw it enter its current member state (ISO 8601); absent if it saw no change. */
+  stateSince?: string
+  /** Its last member-state changes as this node saw them, oldest first (with the core's reason). */
+  stateChanges?: readonly NodeStateChange[]
+}
+
+export function nodeRoutes(app: FastifyInstance, view: AgentView, history: EventHistory): void {
+  const withHistory = (node: NodeStatus): NodeStatusOut => {
+    const changes = history.changesOf(node.id)
+    const last = changes.at(-1)
+    if (last === undefined) return node
+    // `draining` is a flag on an alive member, not a member state: the alive change still dates it.
+    const current = node.state === 'draining' ? 'alive' : node.state
+    return { ...node, ...(last.to === current ? { stateSince: last.at } : {}), stateChanges: changes }
+  }
+
+  app.get('/v1/nodes', async () => ({ nodes: view.nodes().map(withHistory) }))
 
   app.get<{ Params: IdOrNameParams }>(
     '/v1/nodes/:idOrName',
@@ -13,7 +33,7 @@ export function nodeRoutes(app: FastifyInstance, view: AgentView): void {
     async (request) => {
       const node = view.node(request.params.idOrName)
       if (node === undefined) throw notFound(`no node with id or name '${request.params.idOrName}'`)
-      return node
+      return withHistory(node)
     },
   )
 
