@@ -54,6 +54,7 @@ export const AGENT_OPTIONS = {
   'log-format': { type: 'string' },
   'drain-timeout': { type: 'string' },
   cells: { type: 'string' },
+  'job-retention': { type: 'string' },
 } as const
 
 export const AGENT_USAGE = `usage: murmur agent [flags]
@@ -87,11 +88,16 @@ flags (each also as env MURMUR_<FLAG>, e.g. MURMUR_DATA_DIR; flags win):
                        (default 10; 0 = leave at once, runs are placed again elsewhere)
   --cells N            split the cluster into N cells by hash of node id (1-${MAX_CELLS},
                        default 1); every node of a cluster must be given the same N
+  --job-retention D    keep a finished job (record, logs, run directories) this long, then
+                       remove it everywhere: 500ms, 90s, 15m, 1h, 7d (default 1h)
 `
 
 /** SIGTERM's drain: long enough for service runs to move (about a second each), short enough for init systems (systemd waits 90 s). */
 const DEFAULT_DRAIN_TIMEOUT_MS = 10_000
 const MAX_DRAIN_TIMEOUT_S = 3_600
+/** Nomad's job_gc_threshold is 4 h; an hour keeps what a person just ran without growing for ever. */
+const DEFAULT_JOB_RETENTION_MS = 3_600_000
+const MAX_JOB_RETENTION_MS = 365 * 86_400_000
 const DEFAULT_P2P_PORT = 7000
 const DEFAULT_API_PORT = 7070
 const DEFAULT_HOST = '127.0.0.1'
@@ -211,9 +217,12 @@ export function parseAgentFlags(argv: string[], env: Env, machine: MachineDefaul
   const cellsArg = pick('cells')
   const cells = cellsArg === undefined ? 1 : parseInteger(cellsArg.value.trim(), cellsArg.source, 1, MAX_CELLS)
 
+  const retentionArg = pick('job-retention')
+  const jobRetentionMs = retentionArg === undefined ? DEFAULT_JOB_RETENTION_MS : parseDuration(retentionArg.value.trim(), retentionArg.source)
+
   const config: AgentConfig = {
     name, dataDir, p2pPort, p2pHost, apiPort, apiHost, join, mdns: !noMdns, cpu, memoryMb, labels,
-    profile, colocated: isLoopback(p2pHost), logLevel, drainTimeoutMs, cells,
+    profile, colocated: isLoopback(p2pHost), logLevel, drainTimeoutMs, cells, jobRetentionMs,
   }
   if (swarmKeyFile !== undefined) config.swarmKeyFile = swarmKeyFile
   if (apiToken !== undefined) config.apiToken = apiToken
@@ -225,6 +234,16 @@ function parseSeconds(raw: string, source: string): number {
   const n = Number(raw)
   if (raw === '' || !Number.isFinite(n) || n < 0 || n > MAX_DRAIN_TIMEOUT_S) throw new FlagError(`${source}: '${raw}' is not a number of seconds from 0 to ${MAX_DRAIN_TIMEOUT_S}`)
   return Math.round(n * 1000)
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** A duration such as 500ms, 90s, 15m, 1h or 7d (a bare number is seconds), from 1 ms to a year. */
+export function parseDuration(raw: string, source: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw)
+  const ms = m === null ? NaN : Number(m[1]) * (DURATION_UNITS[m[2] ?? 's'] as number)
+  if (!Number.isFinite(ms) || ms < 1 || ms > MAX_JOB_RETENTION_MS) throw new FlagError(`${source}: '${raw}' is not a duration from 1ms to 365d (e.g. 500ms, 90s, 15m, 1h, 7d)`)
+  return Math.round(ms)
 }
 
 function isLogFormat(value: string): value is NonNullable<AgentConfig['logFormat']> {

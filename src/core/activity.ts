@@ -42,7 +42,7 @@ export class Activity {
    * runs from its disk before it caught up. A stream never goes back from an ended job: such
    * later news of an earlier phase is dropped here.
    */
-  private readonly ended = new Map<string, string>()
+  private readonly ended = new Map<string, Millis>()
 
   constructor(
     private readonly selfId: NodeId,
@@ -50,6 +50,8 @@ export class Activity {
     private readonly perNodeMs: number,
     /** Live nodes of the cell (the publishers the rate is shared among). */
     private readonly liveNodes: () => number,
+    /** How long the stream remembers an ended job (its retention window: news of it stops then). */
+    private readonly rememberMs: number,
   ) {}
 
   /** How long after a digest the next may go. */
@@ -58,8 +60,8 @@ export class Activity {
   }
 
   /** An event this node authored: emitted here at once, and published with the next digest. */
-  authored(event: JobEvent, out: Effect[]): void {
-    if (!this.onStream(event, out)) return
+  authored(event: JobEvent, now: Millis, out: Effect[]): void {
+    if (!this.onStream(event, now, out)) return
     // JSON's fixed part plus the strings that vary: close enough to keep a digest under its limit.
     const size = 120 + event.job.length + event.name.length + (event.node?.length ?? 0) + (event.reason?.length ?? 0)
     if (this.events.length < MAX_ACTIVITY_EVENTS && this.bytes + size <= MAX_ACTIVITY_BYTES) {
@@ -70,20 +72,33 @@ export class Activity {
     }
   }
 
+  /** Jobs whose end this node's stream remembers. */
+  remembered(): number {
+    return this.ended.size
+  }
+
+  /** A job was collected: its stream entry goes. */
+  forget(jobId: string): void {
+    this.ended.delete(jobId)
+  }
+
   /** Our free capacity or run count changed: the next digest says so. */
   capacity(): void {
     this.capacityChanged = true
   }
 
-  /** When a digest is due (Infinity: nothing to say). */
+  /** When a digest is due, or the oldest remembered end is to be forgotten (Infinity: neither). */
   wakeAt(): Millis {
-    if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return Infinity
-    return this.lastAt + this.interval()
+    const oldest = this.ended.values().next()
+    const forget = oldest.done === true ? Infinity : oldest.value + this.rememberMs
+    if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return forget
+    return Math.min(forget, this.lastAt + this.interval())
   }
 
-  /** Publish a digest when one is due. */
+  /** Publish a digest when one is due: something to say, and the interval since the last one passed. */
   flush(now: Millis, free: Resources, allocations: number, out: Effect[]): void {
-    if (now < this.wakeAt()) return
+    if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return
+    if (now < this.lastAt + this.interval()) return
     this.lastAt = now
     const msg = { type: 'activity' as const, node: this.selfId, free, allocations, events: this.events, ...(this.dropped > 0 ? { dropped: this.dropped } : {}) }
     this.events = []
@@ -94,19 +109,25 @@ export class Activity {
   }
 
   /** Another node's digest: its events on our stream. */
-  heard(msg: { node: NodeId; events: JobEvent[] }, out: Effect[]): void {
+  heard(msg: { node: NodeId; events: JobEvent[] }, now: Millis, out: Effect[]): void {
     if (msg.node === this.selfId) return
-    for (const event of msg.events) this.onStream(event, out)
+    for (const event of msg.events) this.onStream(event, now, out)
   }
 
   /** Put an event on this node's stream, unless it is news of an earlier phase of an ended job. */
-  private onStream(event: JobEvent, out: Effect[]): boolean {
+  /** Forget ended jobs past the window (or over the bound), the oldest first: entries go in time order. */
+  sweep(now: Millis): void {
+    for (const [job, at] of this.ended) {
+      if (now - at <= this.rememberMs && this.ended.size < ENDED_REMEMBERED) break
+      this.ended.delete(job)
+    }
+  }
+
+  private onStream(event: JobEvent, now: Millis, out: Effect[]): boolean {
+    this.sweep(now)
     const ended = this.ended.get(event.job)
     if (ended !== undefined && (event.state === 'pending' || event.state === 'running')) return false
-    if (event.state === 'succeeded' || event.state === 'failed' || event.state === 'cancelled') {
-      if (ended === undefined && this.ended.size >= ENDED_REMEMBERED) this.ended.delete(this.ended.keys().next().value as string)
-      this.ended.set(event.job, event.state)
-    }
+    if (ended === undefined && (event.state === 'succeeded' || event.state === 'failed' || event.state === 'cancelled')) this.ended.set(event.job, now)
     out.push({ kind: 'emit', event })
     return true
   }

@@ -43,6 +43,8 @@ export type Pending =
   | { purpose: 'capacity'; node: NodeId; admit?: number }
   /** A hold of room for an admitted job's first instance (job-submit.ts; `admit`: its API request). */
   | { purpose: 'hold'; node: NodeId; admit: number }
+  /** Fresh copies of a job whose start a stalled runner put off (runner.ts). */
+  | { purpose: 'refresh'; node: NodeId }
 
 export interface JobsStats {
   submitted: number
@@ -74,7 +76,7 @@ export interface JobBook {
   /** Our change, kept here: the caller sends it where it must go (grants, the runner's reports). */
   note(d: JobDelta, now: Millis, out: Effect[]): JobRecord | undefined
   /** An event this node authored beyond a record's own changes (activity.ts spreads it). */
-  announce(event: JobEvent, out: Effect[]): void
+  announce(event: JobEvent, now: Millis, out: Effect[]): void
   /** Send a request; its answer comes back routed by `p`. Returns the request's corr. */
   send(out: Effect[], to: NodeId, msg: RpcRequest, timeoutMs: number, p: Pending): number
   /** The job's storing nodes, best first; the first is its arbiter. */

@@ -28,6 +28,8 @@ export interface ExchangeTable {
   receive(r: JobRecord, now: Millis, out: Effect[]): void
   /** A state exchange answered: a restarted node may arbitrate now. */
   caughtUp(): void
+  /** Whether a job was collected here within its tombstone's window (retention.ts). */
+  collected(id: string, now: Millis): boolean
   /** A read made for a cancel found the job (or found nothing): the cancel goes on (jobs.ts). */
   cancelRead(reqId: number, id: string, found: JobRecord | undefined, now: Millis, out: Effect[]): void
 }
@@ -41,6 +43,8 @@ interface Read {
   id: string | null
   waiting: number
   found: Map<string, JobRecord>
+  /** A node said the job was collected (or we know it was). */
+  collected: boolean
   purpose: ReadPurpose
 }
 
@@ -153,7 +157,8 @@ export class JobExchange {
     const mine = this.table.jobs.get(id)
     const others = set.filter((n) => n !== this.self)
     const read = this.open(reqId, id, mine, purpose)
-    if ((mine !== undefined && set.includes(this.self)) || others.length === 0) {
+    read.read.collected = this.table.collected(id, now)
+    if ((mine !== undefined && set.includes(this.self)) || others.length === 0 || read.read.collected) {
       this.finish(read.readId, now, out)
       return
     }
@@ -170,8 +175,12 @@ export class JobExchange {
   }
 
   /** A job-fetch: the records asked for, or a page of the jobs we store (ids after `after`). */
-  onFetch(ids: string[] | null, after: string | undefined): RpcResponse {
-    if (ids !== null) return { type: 'jobs', jobs: ids.map((id) => this.table.jobs.get(id)).filter((r): r is JobRecord => r !== undefined) }
+  onFetch(ids: string[] | null, after: string | undefined, now: Millis): RpcResponse {
+    if (ids !== null) {
+      const collected = ids.filter((id) => this.table.collected(id, now))
+      const jobs = ids.map((id) => this.table.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
+      return collected.length === 0 ? { type: 'jobs', jobs } : { type: 'jobs', jobs, collected }
+    }
     const stored = this.holders.stored().filter((id) => after === undefined || id > after).sort()
     const page: JobRecord[] = []
     let bytes = 0
@@ -190,6 +199,7 @@ export class JobExchange {
     if (read === undefined) return
     read.waiting--
     if (msg !== null && msg.type === 'jobs') {
+      if (read.id !== null && msg.collected?.includes(read.id) === true) read.collected = true
       for (const j of msg.jobs) {
         const cur = read.found.get(j.id)
         read.found.set(j.id, cur === undefined ? j : mergeJob(cur, j))
@@ -203,7 +213,7 @@ export class JobExchange {
 
   private open(reqId: number, id: string | null, mine: JobRecord | undefined, purpose: ReadPurpose): { readId: number; read: Read } {
     const readId = this.nextRead++
-    const read: Read = { reqId, id, waiting: 0, found: new Map(mine === undefined ? [] : [[mine.id, mine]]), purpose }
+    const read: Read = { reqId, id, waiting: 0, found: new Map(mine === undefined ? [] : [[mine.id, mine]]), purpose, collected: false }
     this.reads.set(readId, read)
     return { readId, read }
   }
@@ -222,9 +232,11 @@ export class JobExchange {
     if (read.id !== null) {
       const r = read.found.get(read.id)
       if (read.purpose === 'cancel') { this.table.cancelRead(read.reqId, read.id, r, now, out); return }
-      out.push({ kind: 'api-reply', reqId: read.reqId, reply: r === undefined
-        ? { status: 404, body: { error: { code: 'not_found', message: `no job ${read.id}` } } }
-        : { status: 200, body: toJobStatus(r) } })
+      out.push({ kind: 'api-reply', reqId: read.reqId, reply: r !== undefined
+        ? { status: 200, body: toJobStatus(r) }
+        : read.collected
+          ? { status: 404, body: { error: { code: 'collected', message: `job ${read.id} ended and was removed after its retention window` } } }
+          : { status: 404, body: { error: { code: 'not_found', message: `no job ${read.id}` } } } })
       return
     }
     const jobs = [...read.found.values()].sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1)).map(toJobStatus)

@@ -60,6 +60,8 @@ interface Coordination {
 
 /** What taking a submit needs of the jobs machine besides the book. */
 export interface SubmitHost {
+  /** Whether this job id was collected lately (a resubmit with its idempotency key creates nothing). */
+  collected(jobId: string, now: Millis): boolean
   liveNodes(): number
   /** Every live node, ranked for the job (its storing nodes first). */
   ranking(jobId: string): NodeId[]
@@ -86,7 +88,7 @@ export class Submits {
 
   /** An API submit on this node. */
   submit(reqId: number, id: string, spec: JobSpec, admit: AdmitMode | undefined, now: Millis, out: Effect[]): void {
-    if (this.book.get(id) !== undefined && !this.coordinating.has(id)) {
+    if ((this.book.get(id) !== undefined && !this.coordinating.has(id)) || this.host.collected(id, now)) {
       // Idempotency: the same key gives the same id, on any node; nothing new is created.
       out.push({ kind: 'api-reply', reqId, reply: { status: 201, body: { id } } })
       return
@@ -185,6 +187,8 @@ export class Submits {
 
   /** A node sent us a new job as its arbiter: store it everywhere, then answer that request. */
   onSubmitJob(reqId: number, job: JobRecord, reserved: NodeId | undefined, now: Millis, out: Effect[]): void {
+    // A resubmit of a job collected lately (its idempotency key): its id stands, nothing is made.
+    if (this.host.collected(job.id, now)) { out.push({ kind: 'reply', reqId, msg: { type: 'ok' } }); return }
     this.coordinate(job, { kind: 'rpc', reqId }, reserved, now, out)
   }
 

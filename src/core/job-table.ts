@@ -31,6 +31,8 @@ export interface TableHooks {
   changed(prev: JobRecord | undefined, next: JobRecord, by: ChangeSource, now: Millis, out: Effect[]): void
   /** A job was collected: whatever is kept per job goes. */
   collected(id: string): void
+  /** Whether a copy of this job must not be taken in (it was collected, or is past its retention). */
+  refuses(r: JobRecord, now: Millis): boolean
 }
 
 /** Who made a change: this node (`ours`), or another node whose copy or delta it was (`theirs`). */
@@ -90,6 +92,7 @@ export class JobTable {
   /** A whole copy from elsewhere. Returns our record after it. */
   receive(incoming: JobRecord, now: Millis, out: Effect[]): JobRecord {
     const cur = this.jobs.get(incoming.id)
+    if (cur === undefined && this.hooks.refuses(incoming, now)) return incoming
     const next = cur === undefined ? incoming : mergeJob(cur, incoming)
     if (cur !== undefined && (next === cur || sameJson(cur, next))) return cur
     this.change(cur, next, 'theirs', now, out)
@@ -99,7 +102,7 @@ export class JobTable {
   /** A copy we must keep on disk: written even when it adds nothing to what we hold in memory. */
   keep(incoming: JobRecord, now: Millis, out: Effect[]): JobRecord {
     const next = this.receive(incoming, now, out)
-    if (!this.persisted.has(next.id)) this.write(next, out)
+    if (this.jobs.has(next.id) && !this.persisted.has(next.id)) this.write(next, out)
     return next
   }
 

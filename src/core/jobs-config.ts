@@ -56,10 +56,13 @@ export interface JobsConfig {
   jobSyncMs: number
   /** A read of a job (or a listing page) from another node gives up after this. */
   readTimeoutMs: number
+  /** A job that ended is kept this long, then collected on every node (retention.ts; `--job-retention`). */
+  retentionMs: number
 }
 
 export const JOBS_DEFAULTS: JobsConfig = {
   replicas: 3, storeTimeoutMs: 3_000, claimResendMs: 2_000, grantRetryMs: 500, placementRetryMs: 500,
   recordBatchBytes: 48 * 1024, runningReportMs: 500, activityMs: 200, activityPerNodeMs: 50, placementSample: 8,
   unknownNodeGraceMs: 30_000, restartHoldMs: 10_000, jobSyncMs: 5_000, readTimeoutMs: 2_000,
+  retentionMs: 3_600_000,
 }

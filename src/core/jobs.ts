@@ -29,6 +29,7 @@ import type { ApiRequest, JobDelta, JobRecord, JobStatus, ProcessExit } from './
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
 import { ReplicaRanking } from './replica-ranking.js'
 import { ReplicaRepair } from './replica-repair.js'
+import { Retention } from './retention.js'
 import { Runner } from './runner.js'
 import { Submits } from './job-submit.js'
 import type { AllocRef, ClusterEvent, Effect, GossipMessage, JobEvent, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
@@ -60,6 +61,7 @@ export class Jobs {
   private readonly repair: ReplicaRepair
   private readonly exchange: JobExchange
   private readonly submits: Submits
+  private readonly retention: Retention
   /** Live node count, per membership live version. */
   private liveCount = { version: -1, count: 0 }
   private mine = { version: -1, ids: new Set<string>() }
@@ -69,29 +71,34 @@ export class Jobs {
     private readonly nextCorr: () => number,
     private readonly config: JobsConfig = JOBS_DEFAULTS,
   ) {
-    this.activity = new Activity(members.selfId, config.activityMs, config.activityPerNodeMs, () => this.liveNodes())
+    this.activity = new Activity(members.selfId, config.activityMs, config.activityPerNodeMs, () => this.liveNodes(), config.retentionMs)
+    this.retention = new Retention(config.retentionMs)
     this.table = new JobTable({
       stores: (id) => this.replicaSet(id).includes(members.selfId),
       set: (r, active) => this.onSet(r, active),
       changed: (prev, next, by, now, out) => this.onChanged(prev, next, by, now, out),
       collected: (id) => this.exchange.forgetJob(id),
+      refuses: (r, now) => this.retention.isCollected(r.id, now) || this.retention.expired(r, now),
     })
     const book: JobBook = {
       members, config, stats: this.stats, capacity: this.capacity, outbox: this.outbox,
       get: (id) => this.table.get(id),
       author: (d, now, out) => this.author(d, now, out),
       note: (d, now, out) => this.table.author(d, now, out),
-      announce: (event, out) => this.activity.authored(event, out),
+      announce: (event, now, out) => this.activity.authored(event, now, out),
       send: (out, to, msg, timeoutMs, p) => this.send(out, to, msg, timeoutMs, p),
       replicaSet: (id) => this.replicaSet(id),
       touch: (id) => { if (this.table.active.has(id)) this.dirty.add(id) },
     }
     this.rankings = new ReplicaRanking(config.replicas)
-    this.runner = new Runner(book, () => this.runnerChanged())
+    this.runner = new Runner(book, () => this.runnerChanged(), (id, out) => {
+      for (const n of this.replicaSet(id)) if (n !== members.selfId) this.send(out, n, { type: 'job-fetch', ids: [id] }, config.readTimeoutMs, { purpose: 'refresh', node: n })
+    })
     this.grants = new Grants(book, (ref, now, out) => this.runner.start(ref, now, out))
     this.arbiter = new Arbiter(book, this.grants, this.capacity)
     this.repair = new ReplicaRepair(book)
     this.submits = new Submits(book, this.grants, {
+      collected: (id, now) => this.retention.isCollected(id, now),
       liveNodes: () => this.liveNodes(),
       ranking: (id) => this.rankings.all(id, this.members.liveVersion(), this.liveIds),
       create: (r, now, out) => {
@@ -107,6 +114,7 @@ export class Jobs {
       jobs: this.table.all(), digestOf: (id) => this.table.digestOf(id),
       receive: (r, now, out) => { this.table.receive(r, now, out) },
       caughtUp: () => { this.catchingUp = false },
+      collected: (id, now) => this.retention.isCollected(id, now),
       cancelRead: (reqId, id, found, now, out) => this.cancelFound(reqId, id, found, now, out),
     })
   }
@@ -160,6 +168,18 @@ export class Jobs {
     return this.rankings.top(jobId, this.members.liveVersion(), this.liveIds)
   }
 
+  /**
+   * How much per-job state this node keeps, part by part (tests: every part is bounded by the jobs
+   * within their retention window, and empty once they are collected).
+   */
+  footprint(): Record<string, number> {
+    const r = this.retention.size()
+    return {
+      jobs: this.table.size, tombstones: r.tombstones, due: r.due, arbiter: this.arbiter.heldEntries(), grants: this.grants.held(),
+      submits: this.submits.held(), pending: this.pending.size, ended: this.activity.remembered(), runner: this.runner.count(),
+    }
+  }
+
   /** What the arbiter and grants keep per instance and run (tests: it must not outlive the jobs). */
   arbiterEntries(): number {
     return this.arbiter.heldEntries() + this.grants.held() + this.submits.held()
@@ -202,7 +222,7 @@ export class Jobs {
         this.reply(out, reqId, this.exchange.onSync(from, msg.digests))
         return true
       case 'job-fetch':
-        this.reply(out, reqId, this.exchange.onFetch(msg.ids, msg.after))
+        this.reply(out, reqId, this.exchange.onFetch(msg.ids, msg.after, now))
         return true
       case 'submit-job':
         this.submits.onSubmitJob(reqId, msg.job, msg.reserved, now, out)
@@ -291,6 +311,9 @@ export class Jobs {
       case 'hold':
         this.submits.holdAnswered(p.admit, p.node, ok, now, out)
         return
+      case 'refresh':
+        if (msg?.type === 'jobs') for (const j of msg.jobs) this.table.receive(j, now, out)
+        return
       case 'sync-push':
         return
     }
@@ -318,8 +341,13 @@ export class Jobs {
 
   /** Another node's activity digest: its events on our stream, its capacity in our view. */
   onActivity(msg: Extract<GossipMessage, { type: 'activity' }>, now: Millis, out: Effect[]): void {
-    this.activity.heard(msg, out)
+    this.activity.heard(msg, now, out)
     this.heardCapacity(msg.node, msg.free, now, msg.allocations)
+  }
+
+  /** This node's event loop came back from a stall: starts wait until it caught up (Runner.resumed). */
+  resumed(now: Millis): void {
+    this.runner.resumed(now)
   }
 
   /** A member's probe carried its free capacity (membership.ts). */
@@ -345,6 +373,31 @@ export class Jobs {
     this.repair.check(this.table, out)
     this.arbitrateAll(now, out)
     this.exchange.onTick(now, this.catchingUp, out)
+    this.collectDue(now, out)
+    this.activity.sweep(now)
+  }
+
+  /** Jobs past their retention window: gone from here, with what their runs left on this node. */
+  private collectDue(now: Millis, out: Effect[]): void {
+    for (const id of this.retention.takeDue(now, (x) => this.table.get(x))) {
+      const r = this.table.get(id) as JobRecord
+      for (const a of Object.values(r.allocations)) {
+        if (a.nodeId === this.members.selfId) out.push({ kind: 'remove-run', allocId: allocationId(id, a.index, a.attempt) })
+      }
+      this.table.collect(id, out)
+      this.retention.collected(id, now)
+      this.arbiter.forget(id, r.spec.count)
+      this.grants.drop(id)
+      this.runner.forgetJob(id)
+      this.activity.forget(id)
+      this.stats.collected++
+    }
+    this.retention.sweepTombstones(now)
+  }
+
+  /** Whether a job was collected here lately (reads answer 404 `collected`; a resubmit gets its id). */
+  collected(id: string, now: Millis): boolean {
+    return this.retention.isCollected(id, now)
   }
 
   /**
@@ -356,7 +409,7 @@ export class Jobs {
     const mine = this.arbitered()
     if (mine.size > 0 && this.arbiter.stale()) return -Infinity
     const jobsAt = this.arbiter.earliestWake(this.table.active, mine)
-    return Math.min(jobsAt, this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline), this.grants.wakeAt(), this.activity.wakeAt())
+    return Math.min(jobsAt, this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline), this.grants.wakeAt(), this.activity.wakeAt(), this.retention.wakeAt())
   }
 
   /**
@@ -433,11 +486,12 @@ export class Jobs {
     } else {
       this.mine.ids.delete(r.id)
       this.arbiter.settle(r)
+      this.retention.noteSet(r)
     }
   }
 
   private onChanged(prev: JobRecord | undefined, next: JobRecord, by: ChangeSource, now: Millis, out: Effect[]): void {
-    this.tellEvents(prev, next, by, out)
+    this.tellEvents(prev, next, by, now, out)
     if (this.table.active.has(next.id)) this.dirty.add(next.id)
     this.runner.reconcile(next, now, out)
     this.grants.settle(next)
@@ -459,7 +513,7 @@ export class Jobs {
    * its copy: the runner takes the end only once a storing node has it, and may die before it
    * could tell anyone, while the storing nodes have it for good.
    */
-  private tellEvents(prev: JobRecord | undefined, next: JobRecord, by: ChangeSource, out: Effect[]): void {
+  private tellEvents(prev: JobRecord | undefined, next: JobRecord, by: ChangeSource, now: Millis, out: Effect[]): void {
     // A node that restarted tells nothing of what its disk says before it caught up: that copy may
     // be old (a job that succeeded elsewhere meanwhile would be told as pending again).
     if (this.catchingUp) return
@@ -468,7 +522,7 @@ export class Jobs {
     for (const event of jobChangeEvents(prev, next)) {
       const ends = endsARun(event)
       if (by === 'ours' ? ends && !arbiter && this.runsEvent(event) : !ends) continue
-      this.activity.authored(event as JobEvent, out)
+      this.activity.authored(event as JobEvent, now, out)
     }
   }
 
@@ -500,6 +554,10 @@ export class Jobs {
 
   /** A cancel, once the job was read (from our copy, or from its storing nodes). */
   private cancelFound(reqId: number, id: string, found: JobRecord | undefined, now: Millis, out: Effect[]): void {
+    if (found === undefined && this.retention.isCollected(id, now)) {
+      out.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'collected', message: `job ${id} ended and was removed after its retention window` } } } })
+      return
+    }
     if (found === undefined) {
       out.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'not_found', message: `no job ${id}` } } } })
       return

@@ -40,6 +40,11 @@ const DIRECTORY_EXCHANGE_MS = 300_000
  * that a second contact still answers within the API's 15 s.
  */
 const FORWARD_TIMEOUT_MS = 6_000
+/**
+ * An event this long past the time a tick was due means the node's event loop stalled: well past
+ * timer jitter on a busy machine (a tick or two), well under the failure detector's seconds.
+ */
+const STALL_MS = 1_000
 /** The error code of a refused sync or directory exchange from a node started with another --cells. */
 export const CELLS_MISMATCH = 'cells_mismatch'
 
@@ -50,6 +55,7 @@ export class NodeCore {
   private corr = 1
   /** The membership live version the job machine last saw (see Jobs.onLiveChange). */
   private seenLive = 0
+  private readonly tickMs: number
   private readonly directory: Directory
   private readonly router: CellRouter
   /** API requests this core made of itself (a forwarded request, a listing's own cell): reqId -> where the reply goes. */
@@ -73,6 +79,7 @@ export class NodeCore {
       setDraining: (draining: boolean, now: Millis, out: Effect[]) => this.membership.handle({ kind: 'self-update', patch: { draining } }, now, out),
     }
     this.jobs = new Jobs(view, nextCorr, init.jobsConfig ?? JOBS_DEFAULTS)
+    this.tickMs = init.config.tickMs
     const cells = init.cells ?? 1
     this.directory = new Directory(init.self.id, { cells, perCell: 3, exchangeMs: DIRECTORY_EXCHANGE_MS, timeoutMs: 2 * init.config.probeRoundMs },
       rng, (k) => this.ownSample(k), nextCorr, (c) => {
@@ -110,6 +117,9 @@ export class NodeCore {
   step(event: CoreEvent, now: Millis): Effect[] {
     const out: Effect[] = []
     this.wake = null
+    // A timer that should have fired long ago did not: the event loop stalled (SIGSTOP, a long
+    // pause), and what arrives now piled up meanwhile.
+    if (now > this.tickDueBy + STALL_MS) this.jobs.resumed(now)
     this.lastNow = now
     this.stepOut = out
     switch (event.kind) {
@@ -169,8 +179,14 @@ export class NodeCore {
     this.jobs.endStep(now, out)
     const effects = this.internal.size === 0 ? out : this.takeInternalReplies(out)
     this.wake = null
+    // The runtime wakes us by then (at wakeAt, or on its next tick).
+    const wake = this.wakeAt()
+    this.tickDueBy = wake === Infinity ? Infinity : Math.max(wake, now) + this.tickMs
     return effects
   }
+
+  /** When a tick must have come at the latest, as of the last step (see STALL_MS). */
+  private tickDueBy = Infinity
 
   private lastNow: Millis = 0
   private stepOut: Effect[] = []
@@ -286,6 +302,11 @@ export class NodeCore {
   /** Entries the arbiter keeps per instance and per run; none once every job it decided ended. */
   arbiterEntries(): number {
     return this.jobs.arbiterEntries()
+  }
+
+  /** Per-job state this node keeps, part by part (see Jobs.footprint). */
+  footprint(): Record<string, number> {
+    return this.jobs.footprint()
   }
 
   jobStatuses(): JobStatus[] {

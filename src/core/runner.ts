@@ -38,6 +38,14 @@ interface EndReport {
 /** An end report no storing node acknowledged is sent again after this. */
 const END_RETRY_MS = 1_000
 /**
+ * After its event loop stalled (SIGSTOP, a long pause), a node reads what piled up meanwhile
+ * with an old copy of every job: a start queued before the stall may be for a claim the cluster
+ * gave up on while this node looked dead, and whose instance ran elsewhere since. For this long
+ * after the stall it starts nothing: it asks the storing nodes for fresh copies of those jobs
+ * and decides each start again on them.
+ */
+export const RESUME_GUARD_MS = 1_000
+/**
  * Room held for an admitted job lasts this long (admission.ts): its claim comes a store and a
  * grant later, tens of milliseconds; a job whose arbiter placed it elsewhere frees it by then.
  */
@@ -46,6 +54,10 @@ const HOLD_MS = 5_000
 export class Runner {
   private readonly local = new Map<string, LocalRun>()
   private readonly ends = new Map<string, EndReport>()
+  /** Starts put off after a stall (RESUME_GUARD_MS), decided again once it passed. */
+  private readonly deferred = new Map<string, AllocRef>()
+  /** When this node's event loop came back from a stall. */
+  private resumedAt = -Infinity
   /** Room held for admitted jobs: job id -> what and until when. A claim of the job started here takes it. */
   private readonly holds = new Map<string, { need: Resources; until: Millis }>()
   /** When onTick next has something to do; null: to compute. */
@@ -55,7 +67,15 @@ export class Runner {
     private readonly book: JobBook,
     /** Our free capacity or run count changed (activity digests and our capacity view follow it). */
     private readonly capacityChanged: () => void,
+    /** Ask the storing nodes for fresh copies of a job (its start was put off after a stall). */
+    private readonly refresh: (jobId: string, out: Effect[]) => void,
   ) {}
+
+  /** This node's event loop came back from a stall at `now` (NodeCore sees its timers fire late). */
+  resumed(now: Millis): void {
+    this.resumedAt = now
+    this.wakeCache = null
+  }
 
   /** Free capacity by this node's own books: what it declared minus what it runs. */
   free(): Resources {
@@ -65,6 +85,14 @@ export class Runner {
     for (const a of this.local.values()) { cpu -= a.resources.cpu; memoryMb -= a.resources.memoryMb }
     for (const h of this.holds.values()) { cpu -= h.need.cpu; memoryMb -= h.need.memoryMb }
     return { cpu: Math.max(0, round(cpu)), memoryMb: Math.max(0, round(memoryMb)) }
+  }
+
+  /** A job was collected: end reports of it still unanswered are dropped (an hour and more late). */
+  forgetJob(jobId: string): void {
+    for (const [id, e] of this.ends) if (e.jobId === jobId) this.ends.delete(id)
+    for (const [id, ref] of this.deferred) if (ref.id === jobId) this.deferred.delete(id)
+    this.holds.delete(jobId)
+    this.wakeCache = null
   }
 
   /** Hold room for one instance of an admitted job, if our books have it. */
@@ -93,6 +121,7 @@ export class Runner {
       for (const e of this.ends.values()) if (e.retryAt !== null && e.retryAt < at) at = e.retryAt
       for (const la of this.local.values()) if (la.reportAt !== null && la.reportAt < at) at = la.reportAt
       for (const h of this.holds.values()) if (h.until < at) at = h.until
+      if (this.deferred.size > 0) at = Math.min(at, this.resumedAt + RESUME_GUARD_MS)
       this.wakeCache = at
     }
     return Math.min(drainDeadline ?? Infinity, this.wakeCache)
@@ -107,6 +136,14 @@ export class Runner {
   start(ref: AllocRef, now: Millis, out: Effect[]): void {
     const id = allocationId(ref.id, ref.index, ref.attempt)
     if (this.local.has(id)) return
+    if (now < this.resumedAt + RESUME_GUARD_MS) {
+      if (!this.deferred.has(id)) {
+        this.deferred.set(id, ref)
+        this.refresh(ref.id, out)
+      }
+      this.wakeCache = null
+      return
+    }
     const r = this.book.get(ref.id)
     const cur = r?.allocations[allocKey(ref.index, ref.attempt)]
     const self = this.book.members.selfRecord()
@@ -200,6 +237,12 @@ export class Runner {
   /** Send reports that are due and end reports to try again; past the drain deadline, stop what still runs. */
   onTick(now: Millis, drainDeadline: Millis | null, out: Effect[]): void {
     this.wakeCache = null
+    if (this.deferred.size > 0 && now >= this.resumedAt + RESUME_GUARD_MS) {
+      // Decided again on the copies the storing nodes sent meanwhile.
+      const refs = [...this.deferred.values()]
+      this.deferred.clear()
+      for (const ref of refs) this.start(ref, now, out)
+    }
     for (const [id, h] of this.holds) if (h.until <= now) { this.holds.delete(id); this.localChanged() }
     for (const [id, e] of this.ends) {
       if (e.retryAt === null || now < e.retryAt || e.waiting > 0) continue
@@ -253,7 +296,7 @@ export class Runner {
     // Into the job's own history: which copy ran where it must not have, and when it was stopped.
     const self = this.book.members.selfRecord()
     const duplicates: DuplicateRun[] = stopped.map((d) => ({ ...d, nodeId: self.id, nodeName: self.name, stoppedAt: now }))
-    this.book.announce({ type: 'job', job: r.id, name: r.spec.name, state: jobState(r), reason: `stopped ${stopped.length} duplicate run(s) on ${self.name}` }, out)
+    this.book.announce({ type: 'job', job: r.id, name: r.spec.name, state: jobState(r), reason: `stopped ${stopped.length} duplicate run(s) on ${self.name}` }, now, out)
     this.book.author({ id: r.id, duplicates }, now, out)
   }
 }

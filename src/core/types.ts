@@ -135,8 +135,11 @@ export type RpcResponse =
   | { type: 'sync'; records: NodeRecord[]; buckets?: number[] }
   | { type: 'directory'; contacts: Contact[]; cells?: number }
   | { type: 'api-reply'; status: number; body: unknown }
-  /** `next`: a listing page was cut short (size); ask again with `after: next`. */
-  | { type: 'jobs'; jobs: JobRecord[]; want?: string[]; next?: string }
+  /**
+   * `next`: a listing page was cut short (size); ask again with `after: next`. `collected`: jobs
+   * asked for that were collected after their retention (retention.ts).
+   */
+  | { type: 'jobs'; jobs: JobRecord[]; want?: string[]; next?: string; collected?: string[] }
   /**
    * Done (stored, merged, started). `free`: the answering node's free capacity after it (capacity
    * rides on answers). `want`: jobs a job-delta named that the node does not hold.

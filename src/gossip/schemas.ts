@@ -146,7 +146,7 @@ export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('ack'), seq: Count, free: Type.Optional(ResourcesSchema) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('nack'), seq: Count }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('sync'), records: Records, buckets: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 63 }), { maxItems: 64 })) }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('jobs'), jobs: JobRecords, want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })), next: Type.Optional(Id) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('jobs'), jobs: JobRecords, want: Type.Optional(Type.Array(Id, { maxItems: 200_000 })), next: Type.Optional(Id), collected: Type.Optional(Type.Array(Id, { maxItems: 20_000 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('directory'), contacts: Contacts, cells: Type.Optional(Cells) }, { additionalProperties: false }),
   // The body is relayed to the HTTP client as it is: any JSON, bounded by the frame cap.
   Type.Object({ type: Type.Literal('api-reply'), status: Type.Integer({ minimum: 100, maximum: 599 }), body: Type.Unknown() }, { additionalProperties: false }),

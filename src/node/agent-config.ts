@@ -34,6 +34,8 @@ export interface AgentConfig {
    * a node's cell. Every node of a cluster must be given the same; 1 = one cell, the whole cluster.
    */
   cells: number
+  /** A finished job is kept this long, then removed everywhere (src/core/retention.ts). */
+  jobRetentionMs: number
 }
 
 /** A started agent, as `murmur agent` and tests hold it. */

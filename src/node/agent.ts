@@ -16,6 +16,7 @@ import { NodeCore } from '../core/node-core.js'
 import type { ApiReply, JobRecord, JobStatus } from '../core/job-types.js'
 import { DEFAULT_GRACE_MS, readLog, Supervisor } from '../execution/index.js'
 import { CLUSTER_TOPIC, MAX_RPC_BYTES, RPC_PROTOCOL } from '../gossip/topics.js'
+import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import type { AgentConfig, RunningAgent } from './agent-config.js'
 import { CoreRuntime, type ProcessRunner } from './core-runtime.js'
 import { createClusterHost } from './host.js'
@@ -134,6 +135,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         labels: config.labels, draining: drain !== null, allocations: 0,
       },
       lastIncarnation, storedJobs, drain, config: profile, cells: config.cells, seed: randomInt(2 ** 31), now: Date.now(),
+      jobsConfig: { ...JOBS_DEFAULTS, retentionMs: config.jobRetentionMs },
     })
     core = created.core
     runtime.attach(created.core, created.effects, profile.tickMs)

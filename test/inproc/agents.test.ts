@@ -14,7 +14,7 @@ const agents: RunningAgent[] = []
 function config(name: string, join: string[]): AgentConfig {
   return {
     name, dataDir: `${root}/${name}`, p2pPort: 0, p2pHost: '127.0.0.1', apiPort: 0, apiHost: '127.0.0.1', join, mdns: false,
-    cpu: 2, memoryMb: 1024, labels: {}, profile: 'test', colocated: true, logLevel: 'warn', drainTimeoutMs: 0, cells: 1,
+    cpu: 2, memoryMb: 1024, labels: {}, profile: 'test', colocated: true, logLevel: 'warn', drainTimeoutMs: 0, cells: 1, jobRetentionMs: 3_600_000,
   }
 }
 

@@ -27,7 +27,7 @@ describe('parseAgentFlags', () => {
     expect(parse([])).toEqual({
       name: 'box', dataDir: '/home/u/.murmur/box', p2pPort: 7000, p2pHost: '127.0.0.1', apiPort: 7070,
       apiHost: '127.0.0.1', join: [], mdns: true, cpu: 8, memoryMb: 16384, labels: {}, profile: 'lan',
-      colocated: true, logLevel: 'info', drainTimeoutMs: 10_000, cells: 1,
+      colocated: true, logLevel: 'info', drainTimeoutMs: 10_000, cells: 1, jobRetentionMs: 3_600_000,
     })
   })
 
@@ -37,13 +37,13 @@ describe('parseAgentFlags', () => {
       '--api-host', '::', '--join', JOIN, '--join', `/ip4/10.0.0.2/tcp/7000/p2p/${PEER}`, '--no-mdns',
       '--cpu', '1.5', '--mem', '512', '--label', 'zone=a', '--label', 'disk=', '--swarm-key', keyFile,
       '--api-token', 'tok', '--profile', 'test', '--log-level', 'DEBUG', '--drain-timeout', '2.5',
-      '--cells', '4', '--log-format', 'JSON',
+      '--cells', '4', '--log-format', 'JSON', '--job-retention', '90s',
     ])
     expect(config).toEqual({
       name: 'n1', dataDir: '/work/data/n1', p2pPort: 0, p2pHost: '0.0.0.0', apiPort: 8080, apiHost: '::',
       join: [JOIN, `/ip4/10.0.0.2/tcp/7000/p2p/${PEER}`], mdns: false, cpu: 1.5, memoryMb: 512,
       labels: { zone: 'a', disk: '' }, swarmKeyFile: keyFile, apiToken: 'tok', profile: 'test', colocated: false,
-      logLevel: 'debug', drainTimeoutMs: 2_500, cells: 4, logFormat: 'json',
+      logLevel: 'debug', drainTimeoutMs: 2_500, cells: 4, logFormat: 'json', jobRetentionMs: 90_000,
     })
   })
 
@@ -53,13 +53,13 @@ describe('parseAgentFlags', () => {
       MURMUR_API_HOST: 'localhost', MURMUR_P2P_HOST: '127.0.0.2', MURMUR_JOIN: `${JOIN}, ${JOIN}`,
       MURMUR_NO_MDNS: '1', MURMUR_CPU: '2', MURMUR_MEM: '1024', MURMUR_LABEL: 'zone=b,tier=gold',
       MURMUR_SWARM_KEY: keyFile, MURMUR_API_TOKEN: 'secret', MURMUR_PROFILE: 'test', MURMUR_LOG_LEVEL: 'warn',
-      MURMUR_DRAIN_TIMEOUT: '0', MURMUR_CELLS: '4096',
+      MURMUR_DRAIN_TIMEOUT: '0', MURMUR_CELLS: '4096', MURMUR_JOB_RETENTION: '500ms',
     })
     expect(config).toEqual({
       name: 'e1', dataDir: '/d', p2pPort: 7100, p2pHost: '127.0.0.2', apiPort: 7200, apiHost: 'localhost',
       join: [JOIN, JOIN], mdns: false, cpu: 2, memoryMb: 1024, labels: { zone: 'b', tier: 'gold' },
       swarmKeyFile: keyFile, apiToken: 'secret', profile: 'test', colocated: true, logLevel: 'warn', drainTimeoutMs: 0,
-      cells: 4096,
+      cells: 4096, jobRetentionMs: 500,
     })
   })
 
@@ -74,6 +74,8 @@ describe('parseAgentFlags', () => {
     ['a port that is not a number', ['--p2p-port', 'nope'], {}, /^--p2p-port: 'nope' is not a port/],
     ['a drain timeout that is not seconds', ['--drain-timeout', 'soon'], {}, /^--drain-timeout: 'soon' is not a number of seconds from 0 to 3600/],
     ['zero cells', ['--cells', '0'], {}, /^--cells: '0' is not a whole number \(1-4096\)/],
+    ['a retention that is not a duration', ['--job-retention', 'an hour'], {}, /^--job-retention: 'an hour' is not a duration from 1ms to 365d/],
+    ['a retention over a year', ['--job-retention', '400d'], {}, /^--job-retention: '400d' is not a duration/],
     ['more cells than MAX_CELLS', ['--cells', '4097'], {}, /^--cells: '4097' is not a whole number \(1-4096\)/],
     ['cells that are not a whole number', ['--cells', '2.5'], {}, /^--cells: '2.5' is not a whole number/],
     ['bad cells from env, named by its variable', [], { MURMUR_CELLS: 'two' }, /^MURMUR_CELLS: 'two' is not a whole number/],

@@ -141,3 +141,28 @@ describe('the arbiter dies between a claim and its start', () => {
     expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
   })
 })
+
+describe('a start that waited out a freeze', () => {
+  it('is not run once the node thaws: the instance ran elsewhere meanwhile (the node asks for fresh copies first)', () => {
+    const sim = new SimCluster({ seed: 9, latencyMs: 1, jitterMs: 1 })
+    for (let i = 1; i <= 3; i++) sim.start(`node-${i}`, `n${i}`)
+    sim.start('node-4', 'n4', { cpu: 4, memoryMb: 4096 }, { zone: 'b' })
+    sim.start('node-5', 'n5', { cpu: 4, memoryMb: 4096 }, { zone: 'b' })
+    sim.runUntilTrue(() => sim.ids().every((o) => sim.core(o).records().filter((r) => r.state === 'alive').length === 5), 5_000)
+    let job = ''
+    for (let i = 0; job === ''; i++) if (!sim.storing(`thaw-${i}`).some((n) => n === 'node-4' || n === 'node-5')) job = `thaw-${i}`
+    // The runner freezes the moment its start leaves the arbiter: the start waits in its socket.
+    let frozen = ''
+    sim.hooks.onSend = (at, _from, to, msg) => {
+      if (frozen === '' && msg.type === 'start' && msg.job.id === job) { frozen = to; sim.at(at, () => sim.freeze(to)) }
+    }
+    sim.submit('node-1', job, simSpec({ constraints: ZONE_B, env: { SIM_DURATION_MS: '300' } }))
+    sim.runUntilTrue(() => frozen !== '' && sim.statesOnStoring(job).every((s) => s === 'succeeded'), 15_000)
+    const other = frozen === 'node-4' ? 'node-5' : 'node-4'
+    expect(sim.runs.filter((r) => r.jobId === job).map((r) => r.node)).toEqual([other])
+    sim.thaw(frozen)
+    sim.run(5_000)
+    expect(sim.runs.filter((r) => r.jobId === job).map((r) => r.node)).toEqual([other])
+    expect(sim.violations()).toEqual({ duplicates: [], overcommit: [] })
+  })
+})
