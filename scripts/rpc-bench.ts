@@ -11,7 +11,7 @@ import '../src/node/polyfill.js'
 import { parseArgs } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createClusterHost, type ClusterHost } from '../src/node/host.js'
-import { RPC_PROTOCOL as CHANNEL_PROTOCOL } from '../src/gossip/topics.js'
+import { CHANNEL_PROTOCOL } from '../src/node/channel-registry.js'
 
 const { values } = parseArgs({
   options: {
