@@ -34,6 +34,24 @@ function rssMb(pid: number): number {
   return Number(/(\d+)/.exec(line)?.[1] ?? NaN) / 1024
 }
 
+/**
+ * Memory that is this agent's alone (Private_Clean + Private_Dirty, "USS"): RSS also counts the
+ * node binary's and shared libraries' pages, which every agent on the machine shares.
+ */
+function ussMb(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN)
+  return (kb('Private_Clean') + kb('Private_Dirty')) / 1024
+}
+
+/** V8 heap used / total and external memory of an agent, from its /metrics. */
+async function heapOf(agent: AgentProc): Promise<string> {
+  const text = await (await fetch(`${agent.api}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
+  const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1024 / 1024
+  const p = 'murmur_process_nodejs_'
+  return [metric(`${p}heap_size_used_bytes`), metric(`${p}heap_size_total_bytes`), metric(`${p}external_memory_bytes`)].map((x) => x.toFixed(0)).join('/')
+}
+
 async function main(): Promise<void> {
   const n = Number(values.agents)
   if (values['node-args'] !== undefined) process.env.MURMUR_TEST_NODE_ARGS = values['node-args']
@@ -55,10 +73,14 @@ async function main(): Promise<void> {
     const after = pids.map(cpuTicks)
     const pcts = pids.map((_, i) => (100 * ((after[i] as number) - (before[i] as number))) / TICKS_PER_SECOND / seconds)
     const rss = pids.map(rssMb)
+    const uss = pids.map(ussMb)
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
+    const heaps = await Promise.all(agents.map(heapOf))
     console.log(`agents=${n} window=${seconds.toFixed(0)}s node-args=${values['node-args'] ?? ''}`)
     console.log(`cpu % of a core: ${pcts.map((p) => p.toFixed(2)).join(' ')}  mean ${mean(pcts).toFixed(2)}`)
     console.log(`rss MB:          ${rss.map((r) => r.toFixed(0)).join(' ')}  mean ${mean(rss).toFixed(0)}`)
+    console.log(`private (USS) MB: ${uss.map((r) => r.toFixed(0)).join(' ')}  mean ${mean(uss).toFixed(0)}`)
+    console.log(`heap used/total/external MB: ${heaps.join('  ')}`)
   } finally {
     await fleet.cleanup()
   }
