@@ -155,6 +155,7 @@ export class ChannelRegistry {
       if (this.#channels.get(key) === closed) this.#channels.delete(key)
     })
     this.#channels.set(key, channel)
+    this.#opts.log.debug({ peer: key }, 'channel opened')
     return channel
   }
 
