@@ -47,7 +47,7 @@ async function aliveCount(agent: AgentProc): Promise<number> {
 }
 
 /** Polls every agent until all see `n` alive; returns ms, or the slowest view at the deadline. */
-async function converge(agents: AgentProc[], n: number): Promise<{ ms: number } | { views: number[] }> {
+async function converge(agents: AgentProc[], n: number): Promise<{ ms: number } | { views: number[]; worst: AgentProc }> {
   const t0 = Date.now()
   let views: number[] = []
   while (Date.now() - t0 < deadlineMs) {
@@ -55,7 +55,20 @@ async function converge(agents: AgentProc[], n: number): Promise<{ ms: number } 
     if (views.every((v) => v === n)) return { ms: Date.now() - t0 }
     await new Promise((r) => setTimeout(r, Number(values['poll-ms'])))
   }
-  return { views }
+  const worst = agents[views.indexOf(Math.min(...views))] as AgentProc
+  return { views, worst }
+}
+
+/** Message counters of one agent (sums over types), to tell a gossip storm from a quiet start. */
+async function traffic(agent: AgentProc): Promise<string> {
+  try {
+    const text = await (await fetch(`${agent.api}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
+    const sum = (name: string): number => [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)`, 'gm'))].reduce((a, m) => a + Number(m[2]), 0)
+    const failures = [...text.matchAll(/^murmur_rpc_failed_total\{([^}]*)\} (\S+)/gm)].map((m) => `${m[1]}=${m[2]}`).join(' ')
+    return `gossip published ${sum('murmur_gossip_published_total')}, received ${sum('murmur_gossip_received_total')}; rpc sent ${sum('murmur_rpc_sent_total')}, failed ${sum('murmur_rpc_failed_total')}; suspicions ${sum('murmur_suspicions_total')}, refutations ${sum('murmur_refutations_total')}; failures: ${failures}`
+  } catch (err) {
+    return `no metrics: ${String(err)}`
+  }
 }
 
 /** SIGKILLs `victim`; resolves to ms until every observer says dead (or undefined past 30 s). */
@@ -88,7 +101,9 @@ async function runSize(n: number): Promise<void> {
     const result = await converge(agents, n)
     const totalMs = Date.now() - t0
     if ('views' in result) {
-      console.log(`n=${n}: ready ${readyMs} ms; NOT converged in ${deadlineMs} ms; alive counts seen: ${result.views.sort((a, b) => a - b).join(',')} (load ${loadavg()[0]?.toFixed(1)})`)
+      console.log(`n=${n}: ready ${readyMs} ms; NOT converged in ${deadlineMs} ms; alive counts seen: ${[...result.views].sort((a, b) => a - b).join(',')} (load ${loadavg()[0]?.toFixed(1)})`)
+      console.log(`${first.name}: ${await traffic(first)}`)
+      console.log(`last log lines of ${result.worst.name}:\n${result.worst.stderr.slice(-6).join('\n')}`)
       return
     }
     const pids = agents.map((a) => a.child.pid as number)
@@ -100,6 +115,7 @@ async function runSize(n: number): Promise<void> {
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
     console.log(`n=${n}: ready ${readyMs} ms, then all see ${n} alive after ${result.ms} ms (${totalMs} ms from the first start); ` +
       `10 s after: ${mean(cpu).toFixed(2)}% of a core and ${mean(rss).toFixed(0)} MB RSS per agent (load ${loadavg()[0]?.toFixed(1)})`)
+    console.log(`${first.name}: ${await traffic(first)}`)
     const live = [...agents]
     for (let k = 0; k < Number(values.kills) && live.length > 2; k++) {
       const victim = live.pop() as AgentProc

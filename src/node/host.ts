@@ -136,6 +136,7 @@ class Libp2pClusterHost implements ClusterHost {
       self: libp2p.peerId,
       dial: async (peer, signal) => { await libp2p.dial(peer, { signal }) },
       isConnected: (peer) => libp2p.getConnections(peer).some((c) => c.status === 'open'),
+      connectedCount: () => this.#connected.size,
     }
     this.#dialer = new DiscoveryDialer(connector, this.#log)
     this.#joinLoop = new JoinLoop(joinTargets, connector, this.#log)
