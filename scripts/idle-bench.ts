@@ -4,7 +4,8 @@
 //   --agents N     (default 5: each agent then has 4 peers)
 //   --settle S     seconds after convergence before sampling (default 10)
 //   --seconds S    sampling window (default 40)
-//   --node-args A  extra node flags for the agents (e.g. "--max-semi-space-size=1")
+//   --node-args A  extra node flags for the agents (e.g. "--node-args=--max-semi-space-size=1")
+//   --profile P    the agents' profile (default test, as the multiproc tests; lan is production's)
 // Prints per-agent and mean % of one core, and RSS in MB. Every agent is killed before it exits.
 import '../src/node/polyfill.js'
 import { readFileSync } from 'node:fs'
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     settle: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '40' },
     'node-args': { type: 'string' },
+    profile: { type: 'string', default: 'test' },
   },
 })
 
@@ -57,8 +59,9 @@ async function main(): Promise<void> {
   if (values['node-args'] !== undefined) process.env.MURMUR_TEST_NODE_ARGS = values['node-args']
   const fleet = new AgentFleet()
   try {
-    const first = await fleet.start('i1', [], { timeoutMs: 120_000 })
-    const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => fleet.start(`i${i + 2}`, ['--join', first.p2p], { timeoutMs: 120_000 })))
+    const profile = ['--profile', values.profile ?? 'test']
+    const first = await fleet.start('i1', profile, { timeoutMs: 120_000 })
+    const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => fleet.start(`i${i + 2}`, [...profile, '--join', first.p2p], { timeoutMs: 120_000 })))
     const agents: AgentProc[] = [first, ...rest]
     await waitFor(`${n} agents to see ${n} alive`, async () => {
       const views = await Promise.all(agents.map(nodesSeenBy))
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
     const uss = pids.map(ussMb)
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
     const heaps = await Promise.all(agents.map(heapOf))
-    console.log(`agents=${n} window=${seconds.toFixed(0)}s node-args=${values['node-args'] ?? ''}`)
+    console.log(`agents=${n} profile=${values.profile} window=${seconds.toFixed(0)}s node-args=${values['node-args'] ?? ''}`)
     console.log(`cpu % of a core: ${pcts.map((p) => p.toFixed(2)).join(' ')}  mean ${mean(pcts).toFixed(2)}`)
     console.log(`rss MB:          ${rss.map((r) => r.toFixed(0)).join(' ')}  mean ${mean(rss).toFixed(0)}`)
     console.log(`private (USS) MB: ${uss.map((r) => r.toFixed(0)).join(' ')}  mean ${mean(uss).toFixed(0)}`)
