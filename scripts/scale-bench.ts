@@ -64,8 +64,9 @@ async function traffic(agent: AgentProc): Promise<string> {
   try {
     const text = await (await fetch(`${agent.api}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
     const sum = (name: string): number => [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)`, 'gm'))].reduce((a, m) => a + Number(m[2]), 0)
+    const published = [...text.matchAll(/^murmur_gossip_published_total\{type="([^"]*)"\} (\S+)/gm)].map((m) => `${m[1]}=${m[2]}`).join(' ')
     const failures = [...text.matchAll(/^murmur_rpc_failed_total\{([^}]*)\} (\S+)/gm)].map((m) => `${m[1]}=${m[2]}`).join(' ')
-    return `gossip published ${sum('murmur_gossip_published_total')}, received ${sum('murmur_gossip_received_total')}; rpc sent ${sum('murmur_rpc_sent_total')}, failed ${sum('murmur_rpc_failed_total')}; suspicions ${sum('murmur_suspicions_total')}, refutations ${sum('murmur_refutations_total')}; failures: ${failures}`
+    return `gossip published ${sum('murmur_gossip_published_total')} (${published}), received ${sum('murmur_gossip_received_total')}; rpc sent ${sum('murmur_rpc_sent_total')}, failed ${sum('murmur_rpc_failed_total')}; suspicions ${sum('murmur_suspicions_total')}, refutations ${sum('murmur_refutations_total')}; failures: ${failures}`
   } catch (err) {
     return `no metrics: ${String(err)}`
   }
