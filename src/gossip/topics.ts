@@ -17,8 +17,6 @@ export function eventsTopic(clusterTopic: string): string {
 export function topicFor(type: 'records' | 'activity', clusterTopic: string): string {
   return type === 'activity' ? eventsTopic(clusterTopic) : clusterTopic
 }
-/** libp2p protocol for direct request/response (probes, push-pull sync, leave, jobs). */
-export const RPC_PROTOCOL = '/murmur/rpc/2.0.0'
 
 /**
  * Largest gossip message we publish or accept. A record is ~400 bytes, and a batch carries a few;

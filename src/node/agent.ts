@@ -15,9 +15,10 @@ import { DRAIN_KEY } from '../core/jobs.js'
 import { NodeCore } from '../core/node-core.js'
 import type { ApiReply, JobRecord, JobStatus } from '../core/job-types.js'
 import { DEFAULT_GRACE_MS, readLog, Supervisor } from '../execution/index.js'
-import { CLUSTER_TOPIC, MAX_RPC_BYTES, RPC_PROTOCOL } from '../gossip/topics.js'
+import { CLUSTER_TOPIC, MAX_RPC_BYTES } from '../gossip/topics.js'
 import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import type { AgentConfig, RunningAgent } from './agent-config.js'
+import { CHANNEL_PROTOCOL } from './channel-registry.js'
 import { CoreRuntime, type ProcessRunner } from './core-runtime.js'
 import { createClusterHost } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -44,7 +45,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     const topic = cellTopic(CLUSTER_TOPIC, cellOf(peerIdFromPrivateKey(privateKey).toString(), config.cells), config.cells)
     const host = await createClusterHost({
       privateKey, listenHost: config.p2pHost, listenPort: config.p2pPort, join: config.join, mdns: config.mdns,
-      swarmKey, topic, rpcProtocol: RPC_PROTOCOL, maxMessageBytes: MAX_RPC_BYTES,
+      swarmKey, topic, rpcProtocol: CHANNEL_PROTOCOL, maxMessageBytes: MAX_RPC_BYTES,
       colocated: config.colocated, logger: log.child({ part: 'host' }),
     })
 

@@ -1,5 +1,5 @@
-// Drives the pure core against the real world: feeds it events with Date.now(), ticks it on a
-// timer, and carries out its effects on the libp2p host, the store and the event bus. This is
+// Drives the pure core against the real world: feeds it events with Date.now(), ticks it when it
+// next has something due, and carries out its effects on the libp2p host, the store and the event bus. This is
 // the only place where the core's effects become I/O.
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
@@ -37,6 +37,13 @@ const SEND_GUARD_MS = 1_000
 /** An API request waits at most this long for the core (a submit waits for 3 replicas' disks). */
 const API_REPLY_LIMIT_MS = 15_000
 
+/**
+ * Longest the runtime lets the core sleep although its wakeAt() says nothing is due: a backstop,
+ * so that a deadline wakeAt() ever failed to report is late by at most this, not forever. An
+ * idle member probes every 500 ms anyway, so it costs nothing while the cluster has members.
+ */
+const MAX_SLEEP_MS = 1_000
+
 export class CoreRuntime {
   private core: NodeCore | undefined
   private readonly early: Array<{ ev: CoreEvent; at: number }> = []
@@ -46,6 +53,10 @@ export class CoreRuntime {
   private readonly bus = new EventEmitter()
   private nextReqId = 1
   private timer: NodeJS.Timeout | undefined
+  /** When the armed tick timer fires (Infinity: none armed). */
+  private timerAt = Infinity
+  private lastTickAt = 0
+  private tickMs = 100
   private persistChain: Promise<void> = Promise.resolve()
   private stopped = false
   private readonly cellsWarned = new Set<string>()
@@ -97,9 +108,11 @@ export class CoreRuntime {
   /** Attach the core (created once the host knows its addresses) and start ticking. */
   attach(core: NodeCore, initial: Effect[], tickMs: number): void {
     this.core = core
+    this.tickMs = tickMs
+    this.lastTickAt = Date.now()
     this.execute(initial)
     for (const { ev } of this.early.splice(0)) this.dispatch(ev)
-    this.timer = setInterval(() => this.dispatch({ kind: 'tick' }), tickMs)
+    this.armTick()
   }
 
   /** Feed one event to the core and carry out what it asks for. */
@@ -110,6 +123,32 @@ export class CoreRuntime {
       return
     }
     this.execute(this.core.step(ev, Date.now()))
+    // Any step (a message, an answer, an API call) may bring a deadline closer.
+    this.armTick()
+  }
+
+  /**
+   * Ticks come when the core next has something due (NodeCore.wakeAt, re-read after every step),
+   * never more often than every tickMs, and at least every MAX_SLEEP_MS: one timer instead of
+   * ten wake-ups a second. The core's stall detector knows a skipped tick is no stall (wakeAt()
+   * tells it when it may sleep until), so a late tick still means a stalled event loop.
+   */
+  private armTick(): void {
+    const core = this.core
+    if (this.stopped || core === undefined) return
+    const at = Math.min(Math.max(core.wakeAt(), this.lastTickAt + this.tickMs), this.lastTickAt + MAX_SLEEP_MS)
+    // An earlier timer is already armed: it ticks, and the step re-arms from there.
+    if (this.timer !== undefined && this.timerAt <= at) return
+    clearTimeout(this.timer)
+    this.timerAt = at
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - Date.now()))
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined
+    this.timerAt = Infinity
+    this.lastTickAt = Date.now()
+    this.dispatch({ kind: 'tick' })
   }
 
   /** An API request that changes state: it goes through the core, which answers with api-reply. */
@@ -167,7 +206,8 @@ export class CoreRuntime {
 
   async stop(): Promise<void> {
     this.stopped = true
-    if (this.timer !== undefined) clearInterval(this.timer)
+    clearTimeout(this.timer)
+    this.timer = undefined
     this.inbound.settleAll({ type: 'error', code: 'stopping', message: 'node is stopping' })
     this.apiWaiting.settleAll({ status: 503, body: { error: { code: 'stopping', message: 'node is stopping' } } })
     await this.persistChain

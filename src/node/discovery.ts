@@ -1,5 +1,6 @@
 // Turning "we heard of a peer" into connections. libp2p 3 has no auto-dialer, so the host dials
-// discovered peers itself (DiscoveryDialer), keeps knocking on its join (bootstrap) peers until
+// discovered peers itself (DiscoveryDialer) until it has a few connections (not every peer: the
+// request channels dial any member on demand), keeps knocking on its join (bootstrap) peers until
 // they answer (JoinLoop), so a node started before its seed still joins, and decides when to
 // announce itself for peer exchange (AnnounceThrottle).
 // Every dial carries an abort signal: a pnet node dialling a non-pnet one never fails otherwise.
@@ -23,6 +24,15 @@ export const DIAL_TIMEOUT_MS = 5_000
  * streams, peer store), so the value is about bounding bursts, not speed.
  */
 const MAX_CONCURRENT_DIALS = 8
+
+/**
+ * Discovery dials stop once a node has this many connections. Gossip needs only a connected
+ * overlay (gossipsub keeps D=6 mesh peers, up to 12), and everything else a node sends goes to a
+ * member it names, over a channel that dials that member itself when not yet connected. Dialling
+ * every announced peer made a full mesh at once: N(N-1)/2 handshakes of ~50 ms of cpu for both
+ * ends, which at 30+ agents on two cores starved every agent's probes for tens of seconds.
+ */
+export const DISCOVERY_TARGET_CONNECTIONS = 8
 
 /**
  * A failed discovery dial is retried by the dialer itself (a peer announces itself once per
@@ -74,9 +84,14 @@ export interface PeerConnector {
   readonly self: PeerId
   dial(peer: PeerId, signal: AbortSignal): Promise<void>
   isConnected(peer: PeerId): boolean
+  /** Peers we hold an open connection to. */
+  connectedCount(): number
 }
 
-/** Dials peers as they are discovered, with bounded concurrency and a per-peer failure backoff. */
+/**
+ * Dials peers as they are discovered, while the node has fewer than the target connections, with
+ * bounded concurrency and a per-peer failure backoff.
+ */
 export class DiscoveryDialer {
   readonly #connector: PeerConnector
   readonly #log: Logger
@@ -86,15 +101,19 @@ export class DiscoveryDialer {
   readonly #retryTimers = new Set<NodeJS.Timeout>()
   readonly #stop = new AbortController()
 
-  constructor(connector: PeerConnector, log: Logger) {
+  readonly #targetConnections: number
+
+  constructor(connector: PeerConnector, log: Logger, targetConnections = DISCOVERY_TARGET_CONNECTIONS) {
     this.#connector = connector
     this.#log = log
+    this.#targetConnections = targetConnections
   }
 
   /** Called for every announcement; cheap to call often. */
   consider(peer: PeerId): void {
     const key = peer.toString()
     if (this.#stop.signal.aborted || peer.equals(this.#connector.self)) return
+    if (this.#connector.connectedCount() + this.#inFlight.size >= this.#targetConnections) return
     if (this.#inFlight.has(key) || this.#queued.has(key) || this.#connector.isConnected(peer)) return
     const backoff = this.#backoff.get(key)
     if (backoff !== undefined && Date.now() < backoff.retryAt) return
@@ -127,7 +146,8 @@ export class DiscoveryDialer {
   }
 
   async #dial(key: string, peer: PeerId): Promise<void> {
-    if (this.#connector.isConnected(peer)) return
+    // Queued before the node reached its target: the target may be met by now.
+    if (this.#connector.isConnected(peer) || this.#connector.connectedCount() >= this.#targetConnections) return
     const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
     try {
       await this.#connector.dial(peer, signal)

@@ -1,11 +1,19 @@
 // Errors the cluster host raises. One class per failure, each with a stable `name` that callers
 // and tests check (the core's failure detector treats them differently: an unreachable peer is
 // evidence of failure, a timeout is weaker evidence, a remote error is none).
-// host.ts re-exports them; they live here so rpc-transport.ts can use them without a cycle.
+// host.ts re-exports them; they live here so the channel files can use them without a cycle.
 
 /** A request got no response before its deadline, or its caller aborted it. */
 export class RpcTimeoutError extends Error {
   override name = 'RpcTimeoutError'
+}
+
+/**
+ * Too many requests already wait for this peer (its channel's bound on requests in flight or on
+ * bytes queued): the peer is not keeping up. A timeout, to the failure detector: weak evidence.
+ */
+export class ChannelBusyError extends RpcTimeoutError {
+  override name = 'ChannelBusyError'
 }
 
 /**

@@ -3,6 +3,9 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { NodeCore } from '../core/node-core.js'
 
+/** Event-loop lag resolution: a stall worth seeing (the failure detector cares about 300 ms) shows. */
+const EVENT_LOOP_SAMPLE_MS = 100
+
 export interface AgentMetrics {
   registry: Registry
   gossipPublished: Counter<'type'>
@@ -15,7 +18,9 @@ export interface AgentMetrics {
 
 export function createAgentMetrics(getCore: () => NodeCore | undefined, now: () => number): AgentMetrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'murmur_process_' })
+  // The event-loop lag histogram samples with a native timer at this period; prom-client's 10 ms
+  // default woke an idle agent's event loop 100 times a second for a figure only read when scraped.
+  collectDefaultMetrics({ register: registry, prefix: 'murmur_process_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS })
   const c = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> =>
     new Counter({ name, help, labelNames, registers: [registry] })
   new Gauge({

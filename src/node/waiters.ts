@@ -5,7 +5,7 @@
 export class Waiters<T> {
   private readonly waiting = new Map<number, (value: T) => void>()
 
-  /** Wait for `settle(id, …)`; after `limitMs` resolve with `onTimeout` instead. */
+  /** Wait for `settle(id, ...)`; after `limitMs` resolve with `onTimeout` instead. */
   wait(id: number, limitMs: number, onTimeout: T): Promise<T> {
     return new Promise<T>((resolve) => {
       this.waiting.set(id, resolve)

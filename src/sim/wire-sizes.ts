@@ -77,20 +77,17 @@ export function pruneFrameBytes(topicLen: number): number {
 }
 
 /**
- * One request/response over a fresh yamux stream (src/node/rpc-transport.ts), per direction on
- * top of the payload:
- * - client: stream open (window update + SYN), multistream-select sent optimistically
- *   ("/multistream/1.0.0\n" and "/murmur/rpc/1.0.0\n", 39 bytes), the length-prefixed request,
- *   and the half-close (FIN): 4 frames.
- * - server: ACK, the multistream echo (39 bytes), the length-prefixed status byte + response,
- *   and its FIN: 4 frames.
+ * One request or response on the long-lived per-peer channel (src/node/channel-frames.ts): a
+ * frame of varint length, type byte, 4-byte correlation id and body, in one yamux data frame (one
+ * noise message), and the window update yamux sends back for it: 2 connection frames. (Writes
+ * coalesced in one event-loop turn share frames; not modelled: a small overcount under load.)
  */
 export function rpcRequestBytes(payload: number): number {
-  return 4 * CONNECTION_FRAME_BYTES + 39 + varintLen(payload) + payload
+  return 2 * CONNECTION_FRAME_BYTES + varintLen(payload + 5) + 5 + payload
 }
 
 export function rpcResponseBytes(payload: number): number {
-  return 4 * CONNECTION_FRAME_BYTES + 39 + varintLen(payload + 1) + 1 + payload
+  return 2 * CONNECTION_FRAME_BYTES + varintLen(payload + 5) + 5 + payload
 }
 
 /**

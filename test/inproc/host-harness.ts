@@ -3,10 +3,10 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { fromString as bytesFromString } from 'uint8arrays/from-string'
 import { toString as bytesToString } from 'uint8arrays/to-string'
-import { createClusterHost, type ClusterHost, type HostOptions } from '../../src/node/host.js'
+import { createClusterHost, type ClusterHost, type HostHandlers, type HostOptions } from '../../src/node/host.js'
 
 export const TOPIC = '/murmur-test/cluster/1'
-export const RPC_PROTOCOL = '/murmur-test/rpc/1.0.0'
+export const RPC_PROTOCOL = '/murmur-test/chan/1.0.0'
 export const MAX_MESSAGE_BYTES = 64 * 1024
 
 export interface Recorder {
@@ -23,9 +23,9 @@ export interface TestHost {
 
 /**
  * Starts a host whose request handler echoes, except for two magic payloads: 'boom' throws and
- * 'hang' never answers (for error and timeout tests).
+ * 'hang' never answers (for error and timeout tests). `serve`, when given, answers instead.
  */
-export async function startTestHost(overrides: Partial<HostOptions> = {}): Promise<TestHost> {
+export async function startTestHost(overrides: Partial<HostOptions> = {}, serve?: HostHandlers['onRequest']): Promise<TestHost> {
   const rec: Recorder = { gossip: [], requests: [], connected: [], disconnected: [] }
   const host = await createClusterHost({
     privateKey: await generateKeyPair('Ed25519'),
@@ -43,6 +43,7 @@ export async function startTestHost(overrides: Partial<HostOptions> = {}): Promi
     onGossip: (from, data) => { rec.gossip.push({ from, text: bytesToString(data) }) },
     onRequest: async (from, data) => {
       rec.requests.push({ from, bytes: data.byteLength })
+      if (serve !== undefined) return serve(from, data)
       const text = data.byteLength < 16 ? bytesToString(data) : ''
       if (text === 'boom') throw new Error('handler exploded on purpose')
       if (text === 'hang') return new Promise<Uint8Array>(() => { /* never answers */ })
