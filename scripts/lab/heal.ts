@@ -3,7 +3,7 @@
 // stopped and counted, and a heal stops only duplicates: a run nobody contested is never
 // restarted by it. With the default reconcile policy (longest_running), the run of a contested
 // instance that has run longest stays. Pure.
-import { BEAT_MS, type Run } from './runs.js'
+import { BEAT_MS, longestOverlapMs, type Run } from './runs.js'
 
 /** A run named for reports: `index/attempt@host`. */
 export function runName(r: { index: number; attempt: number; host: string }): string {
@@ -43,11 +43,16 @@ export interface HealReport {
   /** The job's duplicates recorded at or after the heal. */
   duplicatesRecorded: string[]
   duplicatesCounted: number
-  /** Per contested instance, the run that stayed and the one that ran longest. */
+  /** Per contested instance, the one run that stayed (null: none or several) and the one that ran longest. */
   kept: Array<{ index: number; kept: string | null; longestRunning: string }>
   /** Live runs per instance after the heal. */
   livePerInstance: Record<number, string[]>
   highestAttempt: number
+  /**
+   * The longest time two runs of one instance ran at once (by their own beats), over the whole
+   * job: with `stopAfterMs` a cut-off copy must stop itself, bounding this by it plus detection.
+   */
+  longestDuplicateMs: number
 }
 
 export function analyzeHeal(input: HealInput): HealReport {
@@ -65,8 +70,9 @@ export function analyzeHeal(input: HealInput): HealReport {
   const kept = contested.map((index) => {
     const rs = byIndex.get(index) as Run[]
     const longest = rs.reduce((a, b) => (b.startedAt < a.startedAt ? b : a))
-    const survivor = rs.find(isLive)
-    return { index, kept: survivor === undefined ? null : runName(survivor), longestRunning: runName(longest) }
+    // Kept: the one run of the instance still alive (none, or several, is no decision).
+    const survivors = rs.filter(isLive)
+    return { index, kept: survivors.length === 1 ? runName(survivors[0] as Run) : null, longestRunning: runName(longest) }
   })
   return {
     runsAtHeal: atHeal.map(runName),
@@ -81,6 +87,7 @@ export function analyzeHeal(input: HealInput): HealReport {
     kept,
     livePerInstance,
     highestAttempt: Math.max(0, ...mine.map((r) => r.attempt)),
+    longestDuplicateMs: Math.round(Math.max(0, ...longestOverlapMs(mine, input.jobId, input.settledAt).values())),
   }
 }
 

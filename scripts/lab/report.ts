@@ -96,6 +96,7 @@ export function formatReport(r: LabReport): string {
     lines.push(`  contested instances: ${h.contested.join(' ') || 'none'}; uncontested runs: ${h.uncontested.join(' ') || 'none'}`)
     lines.push(`  stopped at the heal: ${h.stoppedAtHeal.length} [${h.stoppedAtHeal.join(' ')}]; started by the heal: ${h.startedAfterHeal.length} [${h.startedAfterHeal.join(' ')}]`)
     lines.push(`  duplicates recorded: ${h.duplicatesRecorded.length} [${h.duplicatesRecorded.join(' ')}], counted in /metrics: ${h.duplicatesCounted}; highest attempt ${h.highestAttempt}`)
+    lines.push(`  longest time two runs of one instance ran at once: ${ms(h.longestDuplicateMs)}`)
     for (const c of r.heal.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`)
   }
   lines.push('')
