@@ -2,7 +2,8 @@
 // found by mDNS; a real link cut and its heal, checked against the contract (scripts/lab/README.md).
 // Needs root (CI runs as root). Usage: see USAGE in scripts/lab/options.ts.
 // Exit status: 0 when every invariant held, 1 when one broke, 2 on bad flags or when the lab could
-// not be built. Whatever happens, every namespace and process of the run is removed.
+// not be built or the run could not finish (the report says where). Whatever happens, every
+// namespace and process of the run is removed.
 import '../src/node/polyfill.js'
 import { Lab } from './lab/lab.js'
 import { API_PORT } from './lab/names.js'
@@ -56,7 +57,7 @@ try {
   const report = await runLab(options, { signal: abort.signal, log, beforeTeardown: hold })
   process.stdout.write(`${options.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`)
   log(`lab: done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  process.exitCode = abort.signal.aborted ? 130 : report.ok ? 0 : 1
+  process.exitCode = abort.signal.aborted ? 130 : report.error !== undefined ? 2 : report.ok ? 0 : 1
 } catch (err) {
   process.stderr.write(`lab: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   process.exitCode = 2
