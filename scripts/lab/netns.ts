@@ -51,6 +51,11 @@ export function listNamespacesSync(): string[] {
 export async function labSupport(): Promise<{ ok: true } | { ok: false; why: string }> {
   if (process.platform !== 'linux') return { ok: false, why: `network namespaces are Linux only (this is ${process.platform})` }
   if (process.getuid?.() !== 0) return { ok: false, why: 'building network namespaces needs root' }
+  try {
+    await cmd('tc', ['-V'])
+  } catch (err) {
+    return { ok: false, why: `tc (iproute2) is missing: ${err instanceof Error ? err.message : String(err)}` }
+  }
   const probe = `mlab-probe-${process.pid}`
   try {
     await cmd('ip', ['netns', 'add', probe])
