@@ -65,6 +65,17 @@ const BRIDGE_READY_MS = 10_000
 /** A SIGTERMed agent drains (at most its --drain-timeout, 0 here) and leaves; longer is a hang. */
 const STOP_LIMIT_MS = 15_000
 
+/**
+ * The environment variable naming a session of labs (4 hex digits, put first in each lab's tag):
+ * a test run sets it, so that after its last test it can tell its own labs from others'.
+ */
+export const LAB_SESSION_ENV = 'MURMUR_LAB_SESSION'
+
+function labSession(): string {
+  const s = process.env[LAB_SESSION_ENV]
+  return s !== undefined && /^[0-9a-f]{4}$/.test(s) ? s : ''
+}
+
 export class Lab {
   readonly names: RunNames
   readonly runDir: string
@@ -88,7 +99,7 @@ export class Lab {
   static async create(opts: LabOptions = {}): Promise<Lab> {
     const support = await labSupport()
     if (!support.ok) throw new Error(`cannot build a lab here: ${support.why}`)
-    const lab = new Lab(runNames(process.pid, randomBytes(2).toString('hex')), opts)
+    const lab = new Lab(runNames(process.pid, `${labSession()}${randomBytes(2).toString('hex')}`), opts)
     sweepLeftovers((l) => lab.did(l))
     mkdirSync(lab.runDir, { recursive: true })
     // A crash or process.exit() between here and teardown() still removes the lab.
