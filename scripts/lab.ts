@@ -30,14 +30,24 @@ if (options.sweep) {
 
 const abort = new AbortController()
 let holding: (() => void) | undefined
+/**
+ * A second signal sooner than this after the first is the same Ctrl-C reaching us twice (the
+ * terminal signals the whole process group, and npm or a wrapper may relay it): not a second press.
+ */
+const SECOND_SIGNAL_MS = 1_000
+let firstSignalAt = 0
 // Ctrl-C or SIGTERM ends the run early and still tears the lab down; a second one exits at once
-// (the exit handler Lab installed still removes the namespaces).
+// (the exit handler Lab installed still removes the namespaces, synchronously).
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    log(`lab: ${sig}, tearing the lab down (again to exit now)`)
-    abort.abort()
-    holding?.()
-    process.once(sig, () => process.exit(130))
+  process.on(sig, () => {
+    if (firstSignalAt === 0) {
+      firstSignalAt = Date.now()
+      log(`lab: ${sig}, tearing the lab down (again to exit now)`)
+      abort.abort()
+      holding?.()
+    } else if (Date.now() - firstSignalAt > SECOND_SIGNAL_MS) {
+      process.exit(130)
+    }
   })
 }
 

@@ -11,9 +11,9 @@ import { isAlive, startAgentIn, startBridgeIn, type Exit, type LabAgent } from '
 import { apiGet, apiRequest, type ApiAnswer, type ApiTarget } from './http.js'
 import { API_PORT, hostNames, P2P_PORT, runNames, type HostNames, type RunNames } from './names.js'
 import { tcpConnect, throughputKbit } from './net-checks.js'
-import { createHost, createSwitch, labSupport, pidsIn, setBlackhole, setPort, setSlow, type SlowLink } from './netns.js'
+import { createHost, createSwitch, destroyNamespaces, destroyNamespacesSync, labSupport, pidsIn, setBlackhole, setPort, setSlow, type SlowLink } from './netns.js'
 import { allocIdsOf, readRuns, type Run } from './runs.js'
-import { destroyAll, leftoversOf, RUNS_ROOT, sweepLeftovers, type Leftovers } from './teardown.js'
+import { leftoversOf, RUNS_ROOT, sweepLeftovers, type Leftovers } from './teardown.js'
 
 /** A node as an agent's GET /v1/nodes shows it. */
 export interface LabNode {
@@ -85,7 +85,10 @@ export class Lab {
   private readonly hosts = new Map<string, Host>()
   private readonly started = Date.now()
   private tornDown = false
-  private readonly onExit = (): void => { this.teardownNow() }
+  private readonly onExit = (): void => {
+    this.teardownNow()
+    if (!this.opts.keep) rmSync(this.runDir, { recursive: true, force: true })
+  }
 
   private constructor(names: RunNames, private readonly opts: LabOptions) {
     this.names = names
@@ -332,23 +335,37 @@ export class Lab {
    * is still there (nothing, normally). Safe to call twice.
    */
   async teardown(): Promise<Leftovers> {
-    const agents = [...this.hosts.values()].flatMap((h) => [h.agent?.exited, h.bridge?.exited]).filter((p) => p !== undefined)
-    this.teardownNow()
-    // Every spawned child was in a namespace and is gone now; wait (bounded) for their exits.
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([Promise.all(agents), new Promise((r) => { timer = setTimeout(r, 5_000) })])
-    clearTimeout(timer)
+    if (!this.tornDown) {
+      const children = [...this.hosts.values()].flatMap((h) => [h.agent?.exited, h.bridge?.exited]).filter((p) => p !== undefined)
+      const stuck = await destroyNamespaces(this.namespaces())
+      // Only now: an exit meanwhile (a second Ctrl-C) still runs the exit handler's teardown.
+      this.tornDown = true
+      this.didTeardown(stuck)
+      // Every child we spawned was in a namespace and is gone now; wait (bounded) for their exits.
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([Promise.all(children), new Promise((r) => { timer = setTimeout(r, 5_000) })])
+      clearTimeout(timer)
+    }
     const left = leftoversOf(this.names.prefix, this.runDir)
     if (!this.opts.keep) rmSync(this.runDir, { recursive: true, force: true })
+    process.removeListener('exit', this.onExit)
     return left
   }
 
+  /** Hosts first, the switch last. */
+  private namespaces(): string[] {
+    return [...[...this.hosts.values()].map((h) => h.names.ns), this.names.switchNs]
+  }
+
+  private didTeardown(stuck: readonly string[]): void {
+    this.did(`teardown: removed ${this.namespaces().length - stuck.length} namespace(s)${stuck.length > 0 ? `; could not remove ${stuck.join(', ')}` : ''}`)
+  }
+
+  /** The exit handler's teardown: synchronous, since nothing asynchronous runs during 'exit'. */
   private teardownNow(): void {
     if (this.tornDown) return
     this.tornDown = true
     process.removeListener('exit', this.onExit)
-    const namespaces = [...[...this.hosts.values()].map((h) => h.names.ns), this.names.switchNs]
-    const stuck = destroyAll(namespaces)
-    this.did(`teardown: removed ${namespaces.length - stuck.length} namespace(s)${stuck.length > 0 ? `; could not remove ${stuck.join(', ')}` : ''}`)
+    this.didTeardown(destroyNamespacesSync(this.namespaces()))
   }
 }

@@ -119,38 +119,74 @@ export async function setSlow(names: RunNames, host: HostNames, link: SlowLink |
 /** The pids of every process in a namespace (agent, its jobs, the API bridge); [] when it is gone. */
 export function pidsIn(ns: string): number[] {
   try {
-    return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: CMD_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'] })
-      .split('\n').map(Number).filter((p) => Number.isInteger(p) && p > 0)
+    return parsePids(execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: CMD_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'] }))
   } catch {
     return []
   }
 }
 
-/**
- * SIGKILLs every process in the namespace until none is left (bounded), then deletes it.
- * Synchronous, so that an exit handler can run it too. Returns what it could not remove.
- */
-export function destroyNamespace(ns: string): { pids: number[]; removed: boolean } {
-  const until = Date.now() + 5_000
-  let pids = pidsIn(ns)
-  while (pids.length > 0 && Date.now() < until) {
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {
-        // already gone
-      }
-    }
-    // A killed process leaves the namespace once the kernel reaps it: wait a little, look again.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
-    pids = pidsIn(ns).filter(isRunning)
-  }
+async function pidsInAsync(ns: string): Promise<number[]> {
   try {
-    execFileSync('ip', ['netns', 'del', ns], { timeout: CMD_TIMEOUT_MS, stdio: 'ignore' })
+    return parsePids(await cmd('ip', ['netns', 'pids', ns]))
   } catch {
-    // not there (already removed) or busy: the check below says which
+    return []
   }
-  return { pids, removed: !listNamespacesSync().includes(ns) }
+}
+
+function parsePids(text: string): number[] {
+  return text.split('\n').map(Number).filter((p) => Number.isInteger(p) && p > 0)
+}
+
+function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** A SIGKILLed process leaves its namespace once the kernel reaps it: this long at most. */
+const KILL_WAIT_MS = 5_000
+
+/**
+ * SIGKILLs every process in the namespaces (all of them first, then one bounded wait), then
+ * deletes the namespaces in order. Returns those that could not be removed. Asynchronous, so
+ * the process stays responsive (a wrapper such as tsx SIGKILLs a child that does not answer
+ * its signal relay within milliseconds).
+ */
+export async function destroyNamespaces(namespaces: readonly string[]): Promise<string[]> {
+  const until = Date.now() + KILL_WAIT_MS
+  for (;;) {
+    const pids = (await Promise.all(namespaces.map(pidsInAsync))).flat().filter(isRunning)
+    if (pids.length === 0 || Date.now() > until) break
+    killAll(pids)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  for (const ns of namespaces) await cmd('ip', ['netns', 'del', ns]).catch(() => undefined)
+  const left = await listNamespaces()
+  return namespaces.filter((n) => left.includes(n))
+}
+
+/** destroyNamespaces, synchronously: for an exit handler, where nothing asynchronous runs any more. */
+export function destroyNamespacesSync(namespaces: readonly string[]): string[] {
+  const until = Date.now() + KILL_WAIT_MS
+  for (;;) {
+    const pids = namespaces.flatMap(pidsIn).filter(isRunning)
+    if (pids.length === 0 || Date.now() > until) break
+    killAll(pids)
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+  }
+  for (const ns of namespaces) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { timeout: CMD_TIMEOUT_MS, stdio: 'ignore' })
+    } catch {
+      // not there, or busy: the check below says which
+    }
+  }
+  const left = listNamespacesSync()
+  return namespaces.filter((n) => left.includes(n))
 }
 
 /** A pid that exists and is not a zombie (a zombie runs nothing; its parent reaps it). */

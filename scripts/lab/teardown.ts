@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { leftoverRuns } from './names.js'
-import { destroyNamespace, isRunning, listNamespacesSync } from './netns.js'
+import { destroyNamespacesSync, isRunning, listNamespacesSync } from './netns.js'
 
 /** Where run dirs live unless the caller names one; each is named after its run's prefix. */
 export const RUNS_ROOT = join(tmpdir(), 'murmur-lab')
@@ -16,13 +16,6 @@ export interface Leftovers {
   processes: number[]
 }
 
-/** Destroys namespaces in order (hosts before the switch); returns those that could not be removed. */
-export function destroyAll(namespaces: readonly string[]): string[] {
-  const stuck: string[] = []
-  for (const ns of namespaces) if (!destroyNamespace(ns).removed) stuck.push(ns)
-  return stuck
-}
-
 /**
  * Removes the labs of runs whose owner process is gone, and their run dirs under RUNS_ROOT.
  * A lab whose owner lives (another engineer's run, a parallel CI job) is left alone.
@@ -31,7 +24,7 @@ export function sweepLeftovers(log: (line: string) => void): string[] {
   const swept: string[] = []
   for (const run of leftoverRuns(listNamespacesSync(), isRunning)) {
     log(`removing the leftovers of an earlier run whose owner is gone: ${run.namespaces.join(' ')}`)
-    destroyAll(run.namespaces)
+    destroyNamespacesSync(run.namespaces)
     swept.push(run.prefix)
   }
   let dirs: string[] = []
