@@ -10,11 +10,11 @@
 // run: one contested by the majority side (the cut host's), one contested by the cut host, and one
 // nobody contested.
 //
-// SKIPPED until the core implements the policy. Today every open run on the other side is marked
-// `lost` by each side's arbiter, `lost` outranks `running` in the job merge, and the newest attempt
-// fences older ones: at the heal every run is stopped, uncontested ones included, and each side
-// places new attempts while the other is still dead in its view (the integrator's report for issue
-// 20 has the sequence). Unskip with the core change.
+// SKIPPED until the core implements the policy. Today each side's arbiter marks the other side's
+// runs `lost`, `lost` outranks `running` in the job merge, and the newest attempt fences older
+// ones: at the heal every original run is stopped, uncontested ones included, and an arbiter may
+// place again while it still holds the other side dead (docs/lab.md has the sequence). Unskip
+// with the core change.
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { analyzeHeal, healChecks } from '../../scripts/lab/heal.js'
 import type { Lab } from '../../scripts/lab/lab.js'
