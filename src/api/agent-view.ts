@@ -19,6 +19,12 @@ export interface AgentView {
   node(idOrName: string): NodeStatus | undefined
   /** Live state changes for /v1/events; returns an unsubscribe function. */
   subscribe(listener: (event: ClusterEvent) => void): () => void
+  /**
+   * Someone watches this node's event stream (an open /v1/events): the node then hears every
+   * node's job events, not only its own (it joins the cell's event topic). Returns the call that
+   * says the watcher left.
+   */
+  watch?(): () => void
   /** Prometheus registry with this agent's metrics. */
   readonly metrics: Registry
 

@@ -119,7 +119,7 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
   healthRoutes(app, view)
   nodeRoutes(app, view, history)
   jobRoutes(app, view)
-  eventRoutes(app, history, metrics, { ...DEFAULT_SSE_OPTIONS, ...opts.sse })
+  eventRoutes(app, history, metrics, { ...DEFAULT_SSE_OPTIONS, ...opts.sse }, () => view.watch?.() ?? (() => undefined))
   metricsRoutes(app, view)
   dashboardRoutes(app)
   return app

@@ -357,6 +357,9 @@ export class Arbiter {
     // services spread by capacity, so that one dead node takes few of them down.
     const opts = r.spec.type === 'batch' ? { sample: this.book.config.placementSample, prefer: this.book.replicaSet(r.id) } : {}
     let ranked = rankNodes(job, allocKeyStr, pool, { ...opts, exclude })
+    // Instances go to different nodes: before two share one, an older figure of a node that holds
+    // none is taken (at worst its start is refused and the instance placed again).
+    if (ranked.candidates.length === 0 && avoid.size > 0) ranked = rankNodes(job, allocKeyStr, this.views(), { ...opts, exclude })
     if (ranked.candidates.length === 0 && avoid.size > 0) ranked = rankNodes(job, allocKeyStr, pool, from === undefined ? opts : { ...opts, exclude: new Set([from]) })
     // Room held for it is a promise: that node first, whatever the ranking says.
     const held = reserved === undefined ? -1 : ranked.candidates.findIndex((c) => c.nodeId === reserved)

@@ -80,6 +80,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       nodes: () => core?.nodes(Date.now()) ?? [],
       node: (idOrName) => core?.nodes(Date.now()).find((n) => n.id === idOrName || n.name === idOrName),
       subscribe: (listener) => runtime.subscribe(listener),
+      watch: () => runtime.watch(),
       metrics: metrics.registry,
       jobs: async () => {
         const answer = await runtime.request({ op: 'list' })

@@ -34,6 +34,9 @@ export interface ProcessRunner {
 /** How long past its own deadline a send may stay unsettled before the runtime fails it itself. */
 const SEND_GUARD_MS = 1_000
 
+/** The event topic is kept this long after the last watcher of /v1/events left. */
+const WATCH_LINGER_MS = 5 * 60_000
+
 /** An API request waits at most this long for the core (a submit waits for 3 replicas' disks). */
 const API_REPLY_LIMIT_MS = 15_000
 
@@ -206,6 +209,7 @@ export class CoreRuntime {
 
   async stop(): Promise<void> {
     this.stopped = true
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer)
     clearTimeout(this.timer)
     this.timer = undefined
     this.inbound.settleAll({ type: 'error', code: 'stopping', message: 'node is stopping' })
@@ -267,12 +271,38 @@ export class CoreRuntime {
 
   private async publish(msg: Parameters<typeof gossipCodec.encode>[0]): Promise<void> {
     try {
-      await this.host.publish(gossipCodec.encode(msg))
-      this.metrics.gossipPublished.inc({ type: msg.type })
+      // Activity digests go on the event topic, to the nodes someone watches (src/core/activity.ts).
+      const sent = await this.host.publish(gossipCodec.encode(msg), msg.type === 'activity' ? 'events' : 'cluster')
+      if (sent) this.metrics.gossipPublished.inc({ type: msg.type })
     } catch (err) {
       this.log.warn({ err }, 'publish failed')
     }
   }
+
+  /**
+   * Someone watches this node's event stream: it joins the event topic while anyone does, and
+   * for WATCH_LINGER_MS after the last one left (a page that reloads, or fails over and back,
+   * finds the stream as it left it).
+   */
+  watch(): () => void {
+    if (this.watchers++ === 0) {
+      if (this.lingerTimer !== undefined) { clearTimeout(this.lingerTimer); this.lingerTimer = undefined } else this.host.watchEvents(true)
+    }
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      if (--this.watchers > 0 || this.stopped) return
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined
+        if (this.watchers === 0 && !this.stopped) this.host.watchEvents(false)
+      }, WATCH_LINGER_MS)
+      this.lingerTimer.unref()
+    }
+  }
+
+  private watchers = 0
+  private lingerTimer: NodeJS.Timeout | undefined
 
   private async send(to: string, corr: number, msg: RpcRequest, timeoutMs: number): Promise<void> {
     this.metrics.rpcSent.inc({ type: msg.type })

@@ -15,6 +15,7 @@ import type { Logger } from 'pino'
 import { AnnounceThrottle, DiscoveryDialer, JoinLoop, parseJoinAddrs, type JoinTarget, type PeerConnector } from './discovery.js'
 import { HostNotRunningError, InvalidHostOptionsError, MessageTooLargeError, PeerUnreachableError } from './host-errors.js'
 import { buildLibp2pOptions, discoveryTopic, type HostServices } from './libp2p-config.js'
+import { eventsTopic } from '../gossip/topics.js'
 import { plainBytes } from './channel-frames.js'
 import { CHANNEL_STREAMS_PER_CONNECTION, ChannelRegistry } from './channel-registry.js'
 
@@ -71,8 +72,14 @@ export interface ClusterHost {
   multiaddrs(): string[]
   start(handlers: HostHandlers): Promise<void>
   stop(): Promise<void>
-  /** Never throws for "no peers subscribed"; throws MessageTooLargeError when over the cap. */
-  publish(data: Uint8Array): Promise<void>
+  /**
+   * Publish on the cluster topic, or on its event topic (activity digests), which goes only to
+   * peers that joined it: with none, nothing is sent and this resolves false. Never throws for
+   * "no peers subscribed"; throws MessageTooLargeError when over the cap.
+   */
+  publish(data: Uint8Array, topic?: 'cluster' | 'events'): Promise<boolean>
+  /** Join (or leave) the event topic: every node's job events reach us while someone watches ours. */
+  watchEvents(on: boolean): void
   /**
    * One request, one response, over the peer's channel on rpcProtocol (opened on first use, and
    * again after it closed). Dials if needed (using `addrs` hints added to the peer store). Rejects
@@ -162,6 +169,8 @@ class Libp2pClusterHost implements ClusterHost {
       { maxInboundStreams: CHANNEL_STREAMS_PER_CONNECTION, maxOutboundStreams: CHANNEL_STREAMS_PER_CONNECTION })
     pubsub.topicValidators.set(this.#opts.topic, (_peer, msg) =>
       msg.data.byteLength > cap ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
+    pubsub.topicValidators.set(eventsTopic(this.#opts.topic), (_peer, msg) =>
+      msg.data.byteLength > cap ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
     pubsub.topicValidators.set(discoveryTopic(this.#opts.topic), (_peer, msg) =>
       msg.data.byteLength > PEER_EXCHANGE_MAX_BYTES ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
     pubsub.addEventListener('message', this.#onMessage)
@@ -206,12 +215,24 @@ class Libp2pClusterHost implements ClusterHost {
     this.#log.info({ peerId: this.peerId }, 'host stopped')
   }
 
-  async publish(data: Uint8Array): Promise<void> {
+  async publish(data: Uint8Array, topic: 'cluster' | 'events' = 'cluster'): Promise<boolean> {
     this.#assertRunning('publish')
     if (data.byteLength > this.#opts.maxMessageBytes) {
       throw new MessageTooLargeError(`gossip message of ${data.byteLength} bytes exceeds ${this.#opts.maxMessageBytes}`)
     }
-    await this.#libp2p.services.pubsub.publish(this.#opts.topic, data)
+    const pubsub = this.#libp2p.services.pubsub
+    const name = topic === 'events' ? eventsTopic(this.#opts.topic) : this.#opts.topic
+    // Nobody watches: signing a message for nobody is the one cost left, and it is skipped.
+    if (topic === 'events' && pubsub.getSubscribers(name).length === 0) return false
+    await pubsub.publish(name, data)
+    return true
+  }
+
+  watchEvents(on: boolean): void {
+    if (this.#state !== 'running') return
+    const pubsub = this.#libp2p.services.pubsub
+    if (on) pubsub.subscribe(eventsTopic(this.#opts.topic))
+    else pubsub.unsubscribe(eventsTopic(this.#opts.topic))
   }
 
   async request(
@@ -244,7 +265,8 @@ class Libp2pClusterHost implements ClusterHost {
 
   readonly #onMessage = (evt: CustomEvent<Message>): void => {
     const msg = evt.detail
-    if (this.#state !== 'running' || msg.topic !== this.#opts.topic || msg.type !== 'signed') return
+    if (this.#state !== 'running' || msg.type !== 'signed') return
+    if (msg.topic !== this.#opts.topic && msg.topic !== eventsTopic(this.#opts.topic)) return
     try {
       this.#handlers?.onGossip(msg.from.toString(), plainBytes(msg.data))
     } catch (err) {

@@ -12,7 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Libp2pOptions } from 'libp2p'
 import type { FastMsgIdFn } from '@libp2p/gossipsub/types'
-import { GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
+import { eventsTopic, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
 import type { HostOptions } from './host.js'
 
 /**
@@ -119,7 +119,7 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
         gossipFactor: GOSSIP_FACTOR,
         maxInboundDataLength: gossipFrameCap(opts.maxMessageBytes),
         // Remote peers cannot make us track topics we do not use.
-        allowedTopics: [opts.topic, exchangeTopic],
+        allowedTopics: [opts.topic, exchangeTopic, eventsTopic(opts.topic)],
         // The IP-colocation penalty (>10 peers per IP) emptied the mesh at 25+ nodes on one
         // host (measured); when peers share an IP on purpose it only does harm.
         scoreParams: opts.colocated ? { IPColocationFactorWeight: 0 } : {},

@@ -6,7 +6,7 @@ import type { EventHistory } from '../event-history.js'
 import type { HttpMetrics } from '../http-metrics.js'
 import { openSse, type SseOptions, type SseStream } from '../sse.js'
 
-export function eventRoutes(app: FastifyInstance, history: EventHistory, metrics: HttpMetrics, sse: SseOptions): void {
+export function eventRoutes(app: FastifyInstance, history: EventHistory, metrics: HttpMetrics, sse: SseOptions, watch: () => () => void = () => () => undefined): void {
   const open = new Set<SseStream>()
 
   // Open streams never end on their own; without this, app.close() would wait for every client.
@@ -19,8 +19,10 @@ export function eventRoutes(app: FastifyInstance, history: EventHistory, metrics
     open.add(stream)
     metrics.sseClients.inc()
     const unsubscribe = history.subscribe((event) => stream.send(event.type, event))
+    const unwatch = watch()
     stream.onClose(() => {
       unsubscribe()
+      unwatch()
       open.delete(stream)
       metrics.sseClients.dec()
     })
