@@ -15,6 +15,7 @@ function StringEnum<const T extends readonly string[]>(values: T, options: { def
 
 export const JOB_TYPES = ['batch', 'service'] as const
 export const CONSTRAINT_OPS = ['=', '!=', 'in', 'not_in'] as const
+export const RECONCILE_MODES = ['keep_original', 'keep_replacement', 'longest_running', 'best_score'] as const
 export const LOG_STREAMS = ['stdout', 'stderr'] as const
 
 /** Defaults the API fills in (CONTRACT section 3); each one documented with its reason. */
@@ -27,6 +28,9 @@ export const JOB_DEFAULTS = {
   restart: { attempts: 0, backoffMs: 1000 },
   // 0 = no timeout; services run forever and batch jobs may legitimately be long.
   timeoutMs: 0,
+  // Nomad's defaults: a run nobody can see is replaced; at a heal the run that has run longest
+  // stays; a cut-off node does not stop its runs by itself.
+  disconnect: { replace: true, reconcile: 'longest_running', stopAfterMs: null },
 } as const
 
 /** Upper bounds beyond which a number is a typo, not a request. */
@@ -64,6 +68,12 @@ export const JobSpecInput = Type.Object({
     backoffMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_BACKOFF_MS })),
   }, { additionalProperties: false })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMEOUT_MS })),
+  disconnect: Type.Optional(Type.Object({
+    replace: Type.Optional(Type.Boolean()),
+    reconcile: Type.Optional(StringEnum(RECONCILE_MODES)),
+    // null or 0: never (a node cut off keeps its runs).
+    stopAfterMs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: MAX_TIMEOUT_MS }), Type.Null()])),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false })
 export type JobSpecInput = Static<typeof JobSpecInput>
 
@@ -102,6 +112,11 @@ export function normalizeJobSpec(input: JobSpecInput): JobSpec {
       backoffMs: input.restart?.backoffMs ?? JOB_DEFAULTS.restart.backoffMs,
     },
     timeoutMs: input.timeoutMs ?? JOB_DEFAULTS.timeoutMs,
+    disconnect: {
+      replace: input.disconnect?.replace ?? JOB_DEFAULTS.disconnect.replace,
+      reconcile: input.disconnect?.reconcile ?? JOB_DEFAULTS.disconnect.reconcile,
+      stopAfterMs: input.disconnect?.stopAfterMs === 0 ? null : input.disconnect?.stopAfterMs ?? JOB_DEFAULTS.disconnect.stopAfterMs,
+    },
   }
 }
 

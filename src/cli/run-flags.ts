@@ -18,7 +18,13 @@ export const RUN_OPTIONS = {
   backoff: { type: 'string' },
   'idempotency-key': { type: 'string' },
   wait: { type: 'boolean' },
+  // What a partition does to its runs (the JobSpec's `disconnect`).
+  'no-replace': { type: 'boolean' },
+  reconcile: { type: 'string' },
+  'stop-after': { type: 'string' },
 } as const
+
+const RECONCILE = ['keep_original', 'keep_replacement', 'longest_running', 'best_score'] as const
 
 /** What `murmur run` does besides the spec: where to send it and whether to wait. */
 export interface RunRequest {
@@ -103,6 +109,17 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
     spec.restart = {}
     if (values.retries !== undefined) spec.restart.attempts = parseInteger(values.retries, '--retries', 0, 1000)
     if (values.backoff !== undefined) spec.restart.backoffMs = parseInteger(values.backoff, '--backoff', 0, 86_400_000)
+  }
+
+  if (values['no-replace'] === true || values.reconcile !== undefined || values['stop-after'] !== undefined) {
+    spec.disconnect = {}
+    if (values['no-replace'] === true) spec.disconnect.replace = false
+    if (values.reconcile !== undefined) {
+      const mode = values.reconcile
+      if (!(RECONCILE as readonly string[]).includes(mode)) throw new FlagError(`--reconcile: '${mode}' is not one of ${RECONCILE.join(', ')}`)
+      spec.disconnect.reconcile = mode as (typeof RECONCILE)[number]
+    }
+    if (values['stop-after'] !== undefined) spec.disconnect.stopAfterMs = parseSeconds(values['stop-after'], '--stop-after')
   }
 
   const request: RunRequest = { spec, wait: values.wait === true, client: { api: values.api, token: values.token } }

@@ -10,6 +10,8 @@ import type { CapacityView } from './capacity-view.js'
 import { live, type JobBook } from './job-book.js'
 import type { Grants } from './job-grants.js'
 import { allocationId, toNodeView } from './job-status.js'
+import { isTerminalAlloc } from './job-merge.js'
+import { cutOffSince } from './partition-policy.js'
 import type { Allocation, JobRecord } from './job-types.js'
 import { reconcile, type Action, type ReconcileView } from './reconcile.js'
 import type { Effect, Millis, NodeId } from './types.js'
@@ -17,6 +19,12 @@ import type { Effect, Millis, NodeId } from './types.js'
 type NodeViews = ReturnType<typeof toNodeView>[]
 
 const NO_NODES: ReadonlySet<NodeId> = new Set()
+/**
+ * A death another node declared counts this long after we learnt it (see goneAt): a healed
+ * partition brings the other side's verdicts about members we see answering, and their
+ * refutation arrives within a round trip (12 ms in the lab). Short next to the detector's second.
+ */
+const DEATH_GRACE_MS = 300
 /** A waiting job's changed pending reason is written at most this often (see place). */
 const REASON_REFRESH_MS = 5_000
 
@@ -33,6 +41,12 @@ export class Arbiter {
   private readonly reservedFor = new Map<string, NodeId>()
   /** When each waiting job's pending reason was last written. */
   private readonly reasonAt = new Map<string, Millis>()
+  /** Per job, the open runs we knew while their nodes were in sight (see ReconcileView.known). */
+  private readonly knownOpen = new Map<string, Set<string>>()
+  /** Runs noted by reconcile (first heard of on a gone node, or taken for lost by another node): when. */
+  private readonly noted = new Map<string, Millis>()
+  /** Members out of sight (not live): since when we know it. */
+  private readonly goneSince = new Map<NodeId, Millis>()
   /** Consecutive placements of an instance that found no room: its retries back off. */
   private readonly misses = new Map<string, number>()
   private readonly nextTryAt = new Map<string, Millis>()
@@ -174,6 +188,8 @@ export class Arbiter {
   forget(jobId: string, count: number): void {
     this.reservedFor.delete(jobId)
     this.reasonAt.delete(jobId)
+    this.knownOpen.delete(jobId)
+    for (const id of this.noted.keys()) if (id.startsWith(`${jobId}.`)) this.noted.delete(id)
     this.wake.delete(jobId)
     this.setUnsettled(jobId, Infinity)
     for (let index = 0; index < count; index++) {
@@ -185,7 +201,7 @@ export class Arbiter {
 
   /** Entries the arbiter keeps per instance (tests: none once every job ended). */
   heldEntries(): number {
-    return this.nextTryAt.size + this.misses.size + this.reservedFor.size + this.reasonAt.size
+    return this.nextTryAt.size + this.misses.size + this.reservedFor.size + this.reasonAt.size + this.knownOpen.size + this.noted.size
   }
 
   /** The job's record changed: the next pass decides it again, if we decide it. */
@@ -195,7 +211,30 @@ export class Arbiter {
   }
 
   arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
-    const { actions, wakeAt } = reconcile(r, this.reconcileView(now))
+    const m = this.book.members
+    if (cutOffSince(r, m.selfId, m.records(), this.book.config.replicas, (id) => m.lastHeard(id)) !== null) {
+      // The side that sees most of the job's storing nodes runs it (partition-policy.ts): we
+      // decide nothing until we see them again (a change of the member table).
+      this.wake.set(r.id, Infinity)
+      this.setUnsettled(r.id, Infinity)
+      return
+    }
+    let known = this.knownOpen.get(r.id)
+    if (known === undefined) {
+      // First decision of this job here: every open run counts as known.
+      known = new Set()
+      for (const a of Object.values(r.allocations)) if (!isTerminalAlloc(a.state)) known.add(allocationId(r.id, a.index, a.attempt))
+      this.knownOpen.set(r.id, known)
+    }
+    const { actions, wakeAt } = reconcile(r, this.reconcileView(now, known))
+    // Known from now on: the open runs on nodes in sight (those we knew stay known while open).
+    const next = new Set<string>()
+    for (const a of Object.values(r.allocations)) {
+      if (isTerminalAlloc(a.state)) continue
+      const id = allocationId(r.id, a.index, a.attempt)
+      if (known.has(id) || this.goneAt(a.nodeId, now) === Infinity) next.add(id)
+    }
+    this.knownOpen.set(r.id, next)
     let at = wakeAt
     // Nodes claimed in this pass hold an instance too: the next one goes elsewhere if it can.
     const chosen: NodeId[] = []
@@ -207,10 +246,14 @@ export class Arbiter {
     this.setUnsettled(r.id, at)
   }
 
-  private reconcileView(now: Millis): ReconcileView {
+  private reconcileView(now: Millis, known: ReadonlySet<string>): ReconcileView {
     return {
       now,
-      gone: (id) => this.gone(id, now),
+      self: this.book.members.selfId,
+      goneAt: (id) => this.goneAt(id, now),
+      goneWhy: (id) => this.book.members.record(id)?.state ?? 'gone',
+      known: (id) => known.has(id),
+      notedAt: (id) => this.noted.get(id),
       draining: (id) => this.book.members.record(id)?.draining === true,
       startState: (id) => this.grants.state(id),
       retryAt: (key) => this.nextTryAt.get(key) ?? 0,
@@ -218,25 +261,35 @@ export class Arbiter {
   }
 
   /**
-   * Why the node of a run is gone, or null while it is live. A node we do not know at all is gone
-   * only once we have been up long enough to have heard of every member (a node that just
-   * restarted knows nobody yet, and must not declare every run elsewhere lost).
+   * When the node of a run counts as gone (Infinity while it is live). Dead or left in our view:
+   * at once when we declared it ourselves (or it left), DEATH_GRACE_MS after we learnt it when
+   * another node did (a refutation may follow). A node we do not know at all is gone only once we
+   * have been up long enough to have heard of every member (a node that just restarted knows
+   * nobody yet, and must not declare every run elsewhere lost).
    */
-  private gone(id: NodeId, now: Millis): string | null {
+  private goneAt(id: NodeId, now: Millis): Millis {
     const r = this.book.members.record(id)
-    if (r !== undefined) return live(r) ? null : r.state
-    return this.upSince !== null && now - this.upSince > this.book.config.unknownNodeGraceMs ? 'gone' : null
+    if (r === undefined) return this.upSince === null ? Infinity : this.upSince + this.book.config.unknownNodeGraceMs
+    if (live(r)) { this.goneSince.delete(id); return Infinity }
+    let since = this.goneSince.get(id)
+    if (since === undefined) this.goneSince.set(id, since = now)
+    return r.state === 'left' || r.by === this.book.members.selfId ? since : since + DEATH_GRACE_MS
   }
 
   /** Carry out one action; returns when to look again when it found no room (else null). */
   private execute(r: JobRecord, action: Action, chosen: NodeId[], now: Millis, out: Effect[]): Millis | null {
     switch (action.kind) {
       case 'mark-lost':
-        this.book.author({ id: r.id, allocs: [{ ...action.alloc, state: 'lost', finishedAt: now, reason: action.reason }] }, now, out)
+        this.book.author({ id: r.id, allocs: [{ ...action.alloc, state: 'lost', finishedAt: now, reason: action.reason, lostBy: this.book.members.selfId }] }, now, out)
         this.capacity.settle(action.alloc.nodeId, allocationId(r.id, action.alloc.index, action.alloc.attempt))
         return null
       case 'close-claim':
         this.book.author({ id: r.id, allocs: [{ ...action.alloc, state: 'cancelled', finishedAt: now, reason: 'job cancelled before it started' }] }, now, out)
+        return null
+      case 'note':
+        this.noted.set(allocationId(r.id, action.alloc.index, action.alloc.attempt), now)
+        // The run's node may not have heard that others took its run for lost: tell it now.
+        if (action.ask) this.book.outbox.add(action.alloc.nodeId, { id: r.id, allocs: [action.alloc] })
         return null
       case 'resend-start':
         this.grants.takeOver({ id: r.id, index: action.alloc.index, attempt: action.alloc.attempt }, action.alloc.nodeId, now)

@@ -14,6 +14,8 @@ export interface MemberView {
   records(): NodeRecord[]
   record(id: NodeId): NodeRecord | undefined
   selfRecord(): NodeRecord
+  /** When we last had a message straight from a member (undefined: never). */
+  lastHeard(id: NodeId): Millis | undefined
   /** Live members but this node, sorted; the same array until the live set changes (do not change it). */
   liveOthers(): readonly NodeId[]
   /** Changes whenever a member becomes live or stops being live (a cache key for the live set). */

@@ -10,7 +10,8 @@ import type { Millis } from './types.js'
  * How far an allocation got; a later stage wins. Terminal states rank by how final they are:
  * `lost` is a guess made by others (the node went silent), while `succeeded` and `failed` are
  * what the run itself reported, so they outrank it: a run that finished before its node was
- * declared dead keeps its real outcome, and a success once shown is never taken back.
+ * declared dead keeps its real outcome, and a success once shown is never taken back. A run its
+ * node re-asserts (a higher epoch) outranks the guess (see compareAlloc).
  */
 const ALLOC_RANK: Record<AllocState, number> = { claimed: 0, running: 1, lost: 2, succeeded: 3, failed: 4, cancelled: 5 }
 
@@ -22,7 +23,20 @@ export function isTerminalAlloc(state: AllocState): boolean {
   return ALLOC_RANK[state] >= ALLOC_RANK.lost
 }
 
+/** What a run itself reported as its end (or a cancel): final, whatever anyone guessed before. */
+function isFinal(state: AllocState): boolean {
+  return ALLOC_RANK[state] > ALLOC_RANK.lost
+}
+
+/**
+ * The order of two versions of one allocation: a final state outranks any other; before that a
+ * higher epoch (raised by the run's own node to re-assert a run others took for lost: a
+ * partition) outranks a lower; then how far it got.
+ */
 function compareAlloc(a: Allocation, b: Allocation): number {
+  const fa = isFinal(a.state)
+  if (fa !== isFinal(b.state)) return fa ? 1 : -1
+  if (!fa && (a.epoch ?? 0) !== (b.epoch ?? 0)) return (a.epoch ?? 0) - (b.epoch ?? 0)
   const d = ALLOC_RANK[a.state] - ALLOC_RANK[b.state]
   if (d !== 0) return d
   if (sameJson(a, b)) return 0

@@ -12,6 +12,33 @@ export interface JobConstraint {
   value: string
 }
 
+/** Which of two runs of one instance stays when a partition heals (see DisconnectPolicy). */
+export type ReconcileMode = 'keep_original' | 'keep_replacement' | 'longest_running' | 'best_score'
+
+/**
+ * What a partition does to a job's runs (Nomad 1.8's `disconnect` block). A side that cannot see
+ * a run's node takes the run for lost:
+ * - `replace`: whether it starts a replacement (false: the run is left alone for
+ *   DISCONNECTED_LOST_AFTER_MS, in case its node is only cut off, then replaced);
+ * - `reconcile`: when the sides meet again with two runs of one instance, which stays (the other
+ *   is stopped and listed under `duplicates`); a run nobody contested is never restarted;
+ * - `stopAfterMs`: a node cut off from every other storing node of the job this long stops its
+ *   run and starts none (self-fencing), so that a duplicate cannot outlive the bound; null: never.
+ */
+export interface DisconnectPolicy {
+  replace: boolean
+  reconcile: ReconcileMode
+  stopAfterMs: number | null
+}
+
+/** The policy of a job that sets none. */
+export const DEFAULT_DISCONNECT: DisconnectPolicy = { replace: true, reconcile: 'longest_running', stopAfterMs: null }
+
+/** A job's partition policy (records written before it existed have none: the default). */
+export function disconnectOf(spec: JobSpec): DisconnectPolicy {
+  return spec.disconnect ?? DEFAULT_DISCONNECT
+}
+
 /** A job as submitted, after defaults are filled in (the API fills them). */
 export interface JobSpec {
   name: string
@@ -23,6 +50,8 @@ export interface JobSpec {
   constraints: JobConstraint[]
   restart: { attempts: number; backoffMs: number }
   timeoutMs: number
+  /** What a partition does to its runs; absent on records from before it existed (the default). */
+  disconnect?: DisconnectPolicy
 }
 
 export type AllocState = 'claimed' | 'running' | 'succeeded' | 'failed' | 'lost' | 'cancelled'
@@ -45,6 +74,13 @@ export interface Allocation {
    * run keeps going until this one runs (it is not a zombie to fence), then it is stopped.
    */
   replaces?: number
+  /**
+   * Raised by the run's own node when others took the run for lost while it still ran (a
+   * partition): a higher epoch outranks their `lost` in the merge (job-merge.ts). Absent: 0.
+   */
+  epoch?: number
+  /** For a run taken for lost: the node that took it so (its arbiter, or its own node). */
+  lostBy?: NodeId
 }
 
 /** A copy of a run that was found running where the record says it must not (a zombie), and stopped. */

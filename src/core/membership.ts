@@ -115,7 +115,11 @@ export class Membership {
     return this.members.get(id)?.record
   }
 
-  /** Members that are alive or suspect (not yet dead), itself included. */
+  /** When we last had a message straight from this member (undefined: never, or unknown). */
+  lastHeard(id: NodeId): Millis | undefined {
+    return id === this.self.id ? undefined : this.members.get(id)?.lastHeard
+  }
+
   /** Bumped whenever a member becomes live or stops being live: the job machine re-checks then. */
   liveVersion(): number {
     return this.liveChanges
@@ -126,6 +130,7 @@ export class Membership {
     return this.tableChanges
   }
 
+  /** Members that are alive or suspect (not yet dead), itself included. */
   liveCount(): number {
     let n = 0
     for (const m of this.members.values()) if (m.record.state === 'alive' || m.record.state === 'suspect') n++

@@ -73,6 +73,7 @@ export class NodeCore {
       records: () => this.membership.records(),
       record: (id: string) => this.membership.record(id),
       selfRecord: () => this.membership.selfRecord(),
+      lastHeard: (id: string) => this.membership.lastHeard(id),
       liveOthers: () => this.membership.liveOthers(),
       liveVersion: () => this.membership.liveVersion(),
       tableVersion: () => this.membership.tableVersion(),

@@ -4,15 +4,33 @@
 // the same job and view always give the same actions, which the table tests in
 // test/unit/reconcile.test.ts pin down case by case.
 import { batchInstanceDone, failedRuns, isTerminalAlloc, jobState, latestAllocations, maxAttempts } from './job-merge.js'
-import type { Allocation, JobRecord } from './job-types.js'
+import { disconnectOf, type Allocation, type JobRecord } from './job-types.js'
+import { DISCONNECTED_LOST_AFTER_MS } from './partition-policy.js'
 import type { Millis, NodeId } from './types.js'
 import type { StartState } from './job-grants.js'
 
 /** What reconcile needs to know beyond the record. */
 export interface ReconcileView {
   now: Millis
-  /** Why the node of a run is gone (its state: dead, left, unknown), or null while it is live. */
-  gone(node: NodeId): string | null
+  /**
+   * When the node of a run counts as gone: Infinity while it is live, a time (maybe still to
+   * come) once it is not. A death another node declared counts a moment later than one we
+   * declared ourselves: a healed partition brings the other side's verdicts about members we
+   * see answering, which their refutation undoes within a round trip.
+   */
+  goneAt(node: NodeId): Millis
+  /** Why the node is gone (its state: dead, left, unknown), for the record. */
+  goneWhy(node: NodeId): string
+  /** This node: the arbiter deciding. */
+  self: NodeId
+  /**
+   * Whether we knew this open run while its node was in sight (or it was open when we first
+   * decided the job). A run we first hear of on a node already gone ran on the other side of a
+   * partition: its node may be back any moment.
+   */
+  known(allocId: string): boolean
+  /** When we first noted a run (see the `note` action), or undefined. */
+  notedAt(allocId: string): Millis | undefined
   /** Is the node draining (no new work; its services move)? */
   draining(node: NodeId): boolean
   /** How far the start of a claim got on this node (job-grants.ts). */
@@ -31,6 +49,12 @@ export type Action =
   /** A drain move is done (its replacement runs): the old copy stops. */
   | { kind: 'stop-moved'; old: Allocation; by: Allocation }
   /**
+   * Remember when we first saw this run as it is now (notedAt): a run heard of on a gone node,
+   * or a run another node took for lost on a node we see (`ask`: tell that node, which then says
+   * it still runs it, or lets it go).
+   */
+  | { kind: 'note'; alloc: Allocation; ask: boolean }
+  /**
    * Place an attempt of an instance. `avoid`: nodes that hold the job's other instances (placed
    * elsewhere unless only they fit). `replaces`: the run it moves off a draining node, which goes
    * on until this one runs (and must not take it).
@@ -45,6 +69,14 @@ export interface Reconciled {
 
 const allocId = (r: JobRecord, a: Allocation): string => `${r.id}.${a.index}.${a.attempt}`
 
+/** A run first heard of on a node already gone is taken for lost after this (Nomad's lost_after for a disconnected client). */
+export const UNKNOWN_LOST_AFTER_MS = 30_000
+/**
+ * An instance whose last run another node took for lost, on a node we see, waits this long for
+ * that node to say it still runs it before a new attempt is placed: a few round trips.
+ */
+export const REASSERT_WAIT_MS = 2_000
+
 export function reconcile(r: JobRecord, view: ReconcileView): Reconciled {
   const actions: Action[] = []
   const { now } = view
@@ -54,9 +86,8 @@ export function reconcile(r: JobRecord, view: ReconcileView): Reconciled {
     // close them. A run that did start is stopped by its node, which records the end.
     for (const a of all) {
       if (a.state === 'claimed') actions.push({ kind: 'close-claim', alloc: a })
-      else if (a.state === 'running') {
-        const gone = view.gone(a.nodeId)
-        if (gone !== null) actions.push({ kind: 'mark-lost', alloc: a, reason: `node ${a.nodeName} is ${gone}` })
+      else if (a.state === 'running' && view.goneAt(a.nodeId) <= now) {
+        actions.push({ kind: 'mark-lost', alloc: a, reason: `node ${a.nodeName} is ${view.goneWhy(a.nodeId)}` })
       }
     }
     return { actions, wakeAt: actions.length > 0 || all.some((a) => !isTerminalAlloc(a.state)) ? -Infinity : Infinity }
@@ -67,17 +98,29 @@ export function reconcile(r: JobRecord, view: ReconcileView): Reconciled {
   const latest = latestAllocations(r)
   // Nodes holding an open run of some instance: another instance goes elsewhere if it can.
   const holders = new Set<NodeId>()
-  for (const a of all) if (!isTerminalAlloc(a.state) && view.gone(a.nodeId) === null) holders.add(a.nodeId)
+  for (const a of all) if (!isTerminalAlloc(a.state) && view.goneAt(a.nodeId) === Infinity) holders.add(a.nodeId)
   for (let index = 0; index < r.spec.count; index++) {
     const last = latest.get(index)
     const mine = all.filter((a) => a.index === index)
-    // Open runs of this instance: one, or two while a drain moves it (the old one and its replacement).
+    // Open runs of this instance: one, or two while a drain moves it (the old one and its
+    // replacement), or two after a partition healed (its runners settle which stays).
     const open: Allocation[] = []
     for (const a of mine) {
       if (isTerminalAlloc(a.state)) continue
-      const gone = view.gone(a.nodeId)
-      if (gone !== null) actions.push({ kind: 'mark-lost', alloc: a, reason: `node ${a.nodeName} is ${gone}` })
-      else open.push(a)
+      const at = view.goneAt(a.nodeId)
+      if (at === Infinity) { open.push(a); continue }
+      const id = allocId(r, a)
+      if (!view.known(id)) {
+        // The other side of a partition ran it; its node may be back in a moment.
+        const noted = view.notedAt(id)
+        if (noted === undefined) actions.push({ kind: 'note', alloc: a, ask: false })
+        const until = (noted ?? now) + UNKNOWN_LOST_AFTER_MS
+        if (until > now) { open.push(a); wake = Math.min(wake, until); continue }
+      }
+      // Left alone for a while when the job says not to replace a run nobody can see.
+      const until = Math.max(at, disconnectOf(r.spec).replace ? at : at + DISCONNECTED_LOST_AFTER_MS)
+      if (until > now) { open.push(a); wake = Math.min(wake, until); continue }
+      actions.push({ kind: 'mark-lost', alloc: a, reason: `node ${a.nodeName} is ${view.goneWhy(a.nodeId)}` })
     }
     open.sort((a, b) => b.attempt - a.attempt)
     const nextAttempt = Math.max(0, ...mine.map((a) => a.attempt)) + 1
@@ -105,6 +148,14 @@ export function reconcile(r: JobRecord, view: ReconcileView): Reconciled {
     if (now < backoffEnd) { wake = Math.min(wake, backoffEnd); continue }
     const retryAt = view.retryAt(`${r.id}/${index}`)
     if (retryAt > now) { wake = Math.min(wake, retryAt); continue }
+    // Another node took the last run for lost, and we see its node (or learnt of its death from
+    // another node a moment ago): it may still run it.
+    if (last !== undefined && last.state === 'lost' && last.lostBy !== undefined && last.lostBy !== view.self && last.lostBy !== last.nodeId && view.goneAt(last.nodeId) > now) {
+      const noted = view.notedAt(allocId(r, last))
+      if (noted === undefined) actions.push({ kind: 'note', alloc: last, ask: true })
+      const until = (noted ?? now) + REASSERT_WAIT_MS
+      if (until > now) { wake = Math.min(wake, until); continue }
+    }
     actions.push({ kind: 'place', index, attempt: nextAttempt, avoid: [...holders].filter((n) => n !== last?.nodeId) })
     wake = -Infinity
   }

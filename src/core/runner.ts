@@ -2,12 +2,16 @@
 // (job-grants.ts) and only if its own books have room (else it closes the claim, which is then
 // placed elsewhere); reports the run to the storing nodes (its start after runningReportMs, folded
 // into its end when the run is shorter: most batch runs cost one report); and stops any copy that
-// the merged record says is not, or no longer, its own: fencing by (index, attempt).
+// the merged record says is not its own: fencing by (index, attempt). After a partition it
+// re-asserts a run others took for lost while it ran, and of two runs of one instance keeps the
+// one the job's policy keeps (partition-policy.ts); a node cut off from most of a job's storing
+// nodes past the job's `stopAfterMs` stops its run of it (self-fencing), and starts none.
 import { admits } from '../placement/index.js'
-import { allocKey, batchInstanceDone, jobState, latestAllocations } from './job-merge.js'
+import { allocKey, batchInstanceDone, jobState } from './job-merge.js'
+import { asStarted, cutOffSince, keptRun, rivalsOf } from './partition-policy.js'
 import type { JobBook } from './job-book.js'
 import { allocationId } from './job-status.js'
-import type { Allocation, AllocState, DuplicateRun, JobRecord, ProcessExit } from './job-types.js'
+import { disconnectOf, type Allocation, type AllocState, type DuplicateRun, type JobRecord, type ProcessExit } from './job-types.js'
 import type { AllocRef, Effect, Millis, NodeId, Resources } from './types.js'
 
 interface LocalRun {
@@ -15,10 +19,14 @@ interface LocalRun {
   index: number
   attempt: number
   resources: Resources
+  /** When it started here (the record's copy may lack it: a `lost` verdict made before the report). */
+  startedAt: Millis
   /** When its start is reported to the storing nodes (null: reported, or no need). */
   reportAt: Millis | null
+  /** The job's `disconnect.stopAfterMs`, when it has one (the run stops when cut off that long). */
+  stopAfterMs: number | null
   /** Why we asked the process to stop, so its exit is recorded right. */
-  stopping?: 'cancel' | 'fenced' | 'moved' | 'drain'
+  stopping?: 'cancel' | 'fenced' | 'moved' | 'drain' | 'cutoff'
 }
 
 /**
@@ -53,6 +61,8 @@ const HOLD_MS = 5_000
 
 export class Runner {
   private readonly local = new Map<string, LocalRun>()
+  /** How many of them have a `stopAfterMs` (most jobs have none: nothing to check for them). */
+  private bounded = 0
   private readonly ends = new Map<string, EndReport>()
   /** Starts put off after a stall (RESUME_GUARD_MS), decided again once it passed. */
   private readonly deferred = new Map<string, AllocRef>()
@@ -124,7 +134,20 @@ export class Runner {
       if (this.deferred.size > 0) at = Math.min(at, this.resumedAt + RESUME_GUARD_MS)
       this.wakeCache = at
     }
-    return Math.min(drainDeadline ?? Infinity, this.wakeCache)
+    return Math.min(drainDeadline ?? Infinity, this.wakeCache, this.nextCutOffStop())
+  }
+
+  /** When the first of our runs that `stopAfterMs` will stop is due (Infinity: none; not cached: membership moves it). */
+  private nextCutOffStop(): Millis {
+    if (this.bounded === 0) return Infinity
+    let at = Infinity
+    for (const la of this.local.values()) {
+      if (la.stopping !== undefined || la.stopAfterMs === null) continue
+      const r = this.book.get(la.jobId)
+      const since = r === undefined ? null : this.cutOffSince(r)
+      if (since !== null && since + la.stopAfterMs < at) at = since + la.stopAfterMs
+    }
+    return at
   }
 
   private localChanged(): void {
@@ -149,6 +172,21 @@ export class Runner {
     const self = this.book.members.selfRecord()
     // Not ours, not a claim any more (it ran, or ended), or stale: nothing to start.
     if (r === undefined || cur === undefined || cur.nodeId !== self.id || cur.state !== 'claimed' || r.cancelled || batchInstanceDone(r, ref.index)) return
+    // After a partition: an older run of this instance may be back in sight, and the policy may keep it.
+    const rivals = rivalsOf(r, cur).filter((a) => a.state === 'running')
+    if (rivals.length > 0) {
+      const kept = keptRun(disconnectOf(r.spec).reconcile, r.id, [asStarted(cur, now), ...rivals])
+      if (kept.attempt !== cur.attempt) {
+        this.book.author({ id: r.id, allocs: [{ ...cur, state: 'cancelled', finishedAt: now, reason: `not started: attempt ${kept.attempt} on ${kept.nodeName} runs this instance, and the job's policy (${disconnectOf(r.spec).reconcile}) keeps it` }] }, now, out)
+        return
+      }
+    }
+    if (this.cutOffSince(r) !== null) {
+      // The side that sees most of the job's storing nodes runs it; a start from before the cut
+      // would be a duplicate there.
+      this.book.author({ id: r.id, allocs: [{ ...cur, state: 'lost', finishedAt: now, lostBy: self.id, reason: `node ${self.name} refused the start: it is cut off from most of the job's storing nodes (disconnect.stopAfterMs)` }] }, now, out)
+      return
+    }
     // Room held for this job at its admission is room for this run.
     const held = this.holds.get(r.id)
     if (held !== undefined) { this.holds.delete(r.id); this.localChanged() }
@@ -162,7 +200,9 @@ export class Runner {
       return
     }
     const reportAt = this.book.replicaSet(r.id).some((n) => n !== self.id) ? now + this.book.config.runningReportMs : null
-    this.local.set(id, { jobId: r.id, index: ref.index, attempt: ref.attempt, resources: need, reportAt })
+    const stopAfterMs = disconnectOf(r.spec).stopAfterMs
+    this.local.set(id, { jobId: r.id, index: ref.index, attempt: ref.attempt, resources: need, startedAt: now, reportAt, stopAfterMs })
+    if (stopAfterMs !== null) this.bounded++
     this.localChanged()
     this.book.stats.started++
     out.push({ kind: 'start-process', allocId: id, jobId: r.id, index: ref.index, attempt: ref.attempt, spec: r.spec })
@@ -173,6 +213,7 @@ export class Runner {
     const la = this.local.get(exit.allocId)
     if (la === undefined) return
     this.local.delete(exit.allocId)
+    if (la.stopAfterMs !== null) this.bounded--
     this.localChanged()
     // A fenced copy was a duplicate, and a moved one was replaced: the record already says how
     // this run ended.
@@ -182,7 +223,12 @@ export class Runner {
     if (cur === undefined) return
     if (la.stopping === 'drain') {
       // Lost, not failed: a drain must not use up the job's restarts. The arbiter places it again.
-      this.reportEnd(la.jobId, { ...cur, state: 'lost', exitCode: exit.exitCode, finishedAt: now, reason: `its node ${this.book.members.selfRecord().name} drained; the drain deadline passed` }, now, out)
+      this.reportEnd(la.jobId, { ...cur, state: 'lost', exitCode: exit.exitCode, finishedAt: now, lostBy: this.book.members.selfId, reason: `its node ${this.book.members.selfRecord().name} drained; the drain deadline passed` }, now, out)
+      return
+    }
+    if (la.stopping === 'cutoff') {
+      const after = la.stopAfterMs ?? 0
+      this.reportEnd(la.jobId, { ...cur, state: 'lost', exitCode: exit.exitCode, finishedAt: now, lostBy: this.book.members.selfId, reason: `stopped by its node ${this.book.members.selfRecord().name}: cut off from most of the job's storing nodes for ${after / 1000} s (disconnect.stopAfterMs)` }, now, out)
       return
     }
     const state: AllocState = la.stopping === 'cancel' ? 'cancelled' : exit.exitCode === 0 && exit.reason === 'exited' ? 'succeeded' : 'failed'
@@ -258,6 +304,7 @@ export class Runner {
       if (a === undefined || a.state !== 'running') continue
       for (const n of this.book.replicaSet(la.jobId)) if (n !== this.book.members.selfId) this.book.outbox.add(n, { id: la.jobId, allocs: [a] })
     }
+    this.fenceCutOff(now, out)
     if (drainDeadline !== null && now >= drainDeadline) {
       for (const [id, la] of this.local) {
         if (la.stopping !== undefined) continue
@@ -267,37 +314,71 @@ export class Runner {
     }
   }
 
+  /** Since when we are cut off from `r`'s storing nodes (null: we are not; partition-policy.ts). */
+  private cutOffSince(r: JobRecord): Millis | null {
+    const m = this.book.members
+    return cutOffSince(r, m.selfId, m.records(), this.book.config.replicas, (id) => m.lastHeard(id))
+  }
+
+  /** Stop our runs of jobs we have been cut off from for their `stopAfterMs`: they run on the other side by now. */
+  private fenceCutOff(now: Millis, out: Effect[]): void {
+    if (this.bounded === 0) return
+    for (const [id, la] of this.local) {
+      if (la.stopping !== undefined || la.stopAfterMs === null) continue
+      const r = this.book.get(la.jobId)
+      const since = r === undefined ? null : this.cutOffSince(r)
+      if (since === null || now - since < la.stopAfterMs) continue
+      la.stopping = 'cutoff'
+      out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+    }
+  }
+
   /** After any change to a record: stop what we run that it says is not ours, or is cancelled. */
   reconcile(r: JobRecord, now: Millis, out: Effect[]): void {
-    const latest = latestAllocations(r)
+    const self = this.book.members.selfRecord()
     const stopped: Array<{ index: number; attempt: number }> = []
     for (const [id, la] of this.local) {
       if (la.jobId !== r.id || la.stopping !== undefined) continue
       const cur = r.allocations[allocKey(la.index, la.attempt)]
-      const newest = latest.get(la.index)
-      // A newer attempt fences this run, unless it is the replacement a drain placed for it.
-      const fenced = cur === undefined || cur.nodeId !== this.book.members.selfId || cur.state === 'lost' ||
-        (newest !== undefined && newest.attempt > la.attempt && newest.replaces !== la.attempt)
-      if (r.cancelled && !fenced) {
-        la.stopping = 'cancel'
-        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
-      } else if (fenced) {
-        la.stopping = 'fenced'
-        this.book.stats.duplicatesStopped++
-        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+      if (cur === undefined || cur.nodeId !== self.id) {
+        // The record gives this run to another node: a zombie (a claim we never had).
+        this.stop(id, la, 'fenced', out)
         stopped.push({ index: la.index, attempt: la.attempt })
-      } else if (cur.state === 'cancelled') {
-        // Moved off this draining node: its replacement runs elsewhere.
-        la.stopping = 'moved'
-        out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
+        continue
+      }
+      if (r.cancelled) { this.stop(id, la, 'cancel', out); continue }
+      // Moved off this draining node (its replacement runs elsewhere), or stopped by the policy.
+      if (cur.state === 'cancelled') { this.stop(id, la, 'moved', out); continue }
+      const rivals = rivalsOf(r, cur)
+      const policy = disconnectOf(r.spec).reconcile
+      // Ours as it really ran: the record's copy may be a verdict made before our start was reported.
+      const ours = { ...cur, startedAt: la.startedAt }
+      const kept = rivals.length === 0 ? ours : keptRun(policy, r.id, [ours, ...rivals])
+      if (kept.attempt !== cur.attempt) {
+        // Two runs of one instance (a healed partition, a thawed node): the job's policy keeps
+        // the other. Ours stops, and is recorded as the duplicate it is.
+        this.stop(id, la, 'fenced', out)
+        stopped.push({ index: la.index, attempt: la.attempt })
+        if (cur.state !== 'lost') this.book.author({ id: r.id, allocs: [{ ...cur, state: 'cancelled', finishedAt: now, reason: `a duplicate of attempt ${kept.attempt} on ${kept.nodeName}, which the job's policy (${policy}) keeps` }] }, now, out)
+      } else if (cur.state === 'lost') {
+        // Others took our run for lost while it ran (we were out of their sight): it runs, and
+        // the policy keeps it. A higher epoch says so over their guess.
+        const { reason: _reason, lostBy: _lostBy, ...rest } = cur
+        this.book.author({ id: r.id, allocs: [{ ...rest, state: 'running', startedAt: la.startedAt, finishedAt: null, epoch: (cur.epoch ?? 0) + 1 }] }, now, out)
       }
     }
     if (stopped.length === 0) return
     // Into the job's own history: which copy ran where it must not have, and when it was stopped.
-    const self = this.book.members.selfRecord()
     const duplicates: DuplicateRun[] = stopped.map((d) => ({ ...d, nodeId: self.id, nodeName: self.name, stoppedAt: now }))
-    this.book.announce({ type: 'job', job: r.id, name: r.spec.name, state: jobState(r), reason: `stopped ${stopped.length} duplicate run(s) on ${self.name}` }, now, out)
+    const current = this.book.get(r.id) ?? r
+    this.book.announce({ type: 'job', job: r.id, name: r.spec.name, state: jobState(current), reason: `stopped ${stopped.length} duplicate run(s) on ${self.name}` }, now, out)
     this.book.author({ id: r.id, duplicates }, now, out)
+  }
+
+  private stop(id: string, la: LocalRun, why: NonNullable<LocalRun['stopping']>, out: Effect[]): void {
+    la.stopping = why
+    if (why === 'fenced') this.book.stats.duplicatesStopped++
+    out.push({ kind: 'kill-process', allocId: id, reason: 'killed' })
   }
 }
 

@@ -46,6 +46,11 @@ export const JobSpecSchema = Type.Object({
   }, { additionalProperties: false }), { maxItems: 64 }),
   restart: Type.Object({ attempts: Type.Integer({ minimum: 0, maximum: 1000 }), backoffMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }) }, { additionalProperties: false }),
   timeoutMs: Type.Integer({ minimum: 0, maximum: 30 * 86_400_000 }),
+  disconnect: Type.Optional(Type.Object({
+    replace: Type.Boolean(),
+    reconcile: Type.Union([Type.Literal('keep_original'), Type.Literal('keep_replacement'), Type.Literal('longest_running'), Type.Literal('best_score')]),
+    stopAfterMs: Type.Union([Type.Integer({ minimum: 1, maximum: 30 * 86_400_000 }), Type.Null()]),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false })
 
 const Millis = Type.Number({ minimum: 0 })
@@ -60,6 +65,8 @@ const AllocationSchema = Type.Object({
   finishedAt: Type.Union([Millis, Type.Null()]),
   reason: Type.Optional(Type.String({ maxLength: 1024 })),
   replaces: Type.Optional(Count),
+  epoch: Type.Optional(Count),
+  lostBy: Type.Optional(Id),
 }, { additionalProperties: false })
 
 const DuplicateRunSchema = Type.Object({

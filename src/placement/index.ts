@@ -22,7 +22,7 @@ export type {
 export { admits, checkFeasibility, DEFAULT_EXCLUDE_DETAIL, FEASIBILITY_CHECKS, RESOURCE_EPSILON } from './feasibility.js'
 export type { FeasibilityCheck, FeasibilityContext, Verdict } from './feasibility.js'
 export { parseList, satisfies, describeFailure } from './constraints.js'
-export { fnv1a64, hash64Hex, mix64, rendezvousHash, rendezvousHasher, toUnitInterval } from './hash.js'
+export { fnv1a64, hash64Hex, keyedScorer, mix64, rendezvousHash, rendezvousHasher, toUnitInterval } from './hash.js'
 export type { Hash64 } from './hash.js'
 export { capacityWeight, rendezvousScore } from './score.js'
 export { compareCandidates, rankNodes } from './rank.js'

@@ -10,17 +10,12 @@
 // run: one contested by the majority side (the cut host's), one contested by the cut host, and one
 // nobody contested.
 //
-// SKIPPED until the core implements the policy. Today each side's arbiter marks the other side's
-// runs `lost`, `lost` outranks `running` in the job merge, and the newest attempt fences older
-// ones: at the heal every original run is stopped, uncontested ones included, and an arbiter may
-// place again while it still holds the other side dead (docs/lab.md has the sequence). Unskip
-// with the core change.
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { analyzeHeal, healChecks } from '../../scripts/lab/heal.js'
 import type { Lab } from '../../scripts/lab/lab.js'
 import { duplicatesStopped } from '../../scripts/lab/metrics.js'
 import { timeStates, waitAllAlive, waitUntil } from '../../scripts/lab/observe.js'
-import { parseAllocId } from '../../scripts/lab/runs.js'
+import { BEAT_MS, parseAllocId } from '../../scripts/lab/runs.js'
 import { waitSettled } from '../../scripts/lab/settle.js'
 import { closeLab, describeLab, labService, newLab } from '../support/lab.js'
 
@@ -40,7 +35,7 @@ describeLab('the heal keeps what ran and stops only duplicates (default policy)'
   })
   afterAll(() => closeLab(lab))
 
-  it.skip('a heal after a one-host cut: views agree, one run per instance, stopped = duplicates, nothing uncontested touched', async () => {
+  it('a heal after a one-host cut: views agree, one run per instance, stopped = duplicates, nothing uncontested touched', async () => {
     const l = lab as Lab
     const jobId = await l.submit('h1', labService('svc', 3, 0.5))
     await waitUntil('one running instance per host', async () => {
@@ -73,5 +68,58 @@ describeLab('the heal keeps what ran and stops only duplicates (default policy)'
     expect(healChecks(heal).filter((c) => !c.ok)).toEqual([])
     expect(heal.stoppedAtHeal).toHaveLength(2)
     expect(heal.highestAttempt).toBe(2)
+  })
+})
+
+describeLab('a cut-off host stops its runs after the job\'s stopAfterMs (self-fencing)', () => {
+  const STOP_AFTER_MS = 5_000
+  let lab: Lab | undefined
+
+  beforeAll(async () => {
+    lab = await newLab()
+    await lab.addHosts(3)
+    await lab.startAll(HOSTS)
+    await waitAllAlive(lab, HOSTS, 15_000)
+  })
+  afterAll(() => closeLab(lab))
+
+  it('duplicates last no longer than the bound, the cut side starts nothing, and the heal stops and starts nothing', async () => {
+    const l = lab as Lab
+    const jobId = await l.submit('h1', labService('fenced', 3, 0.5, { disconnect: { replace: true, stopAfterMs: STOP_AFTER_MS } }))
+    await waitUntil('one running instance per host', async () => {
+      const running = (await l.job('h1', jobId))?.allocations.filter((a) => a.state === 'running') ?? []
+      return new Set(running.map((a) => a.nodeName)).size === 3 ? true : undefined
+    }, 20_000, 100)
+
+    await l.cut(VICTIM)
+    // The majority side replaces the cut host's run; the cut host stops its own once the bound passed.
+    await waitUntil('the cut host runs nothing of the job, the majority all of it', () => {
+      const live = l.liveAllocs()
+      const onSide = (hosts: string[]): number => hosts.reduce((n, h) => n + [...live.get(h) ?? []].filter((a) => parseAllocId(a)?.jobId === jobId).length, 0)
+      return Promise.resolve(onSide(MAJORITY) === 3 && onSide([VICTIM]) === 0 ? true : undefined)
+    }, STOP_AFTER_MS + 10_000, 100)
+    const cutRuns = l.runs().filter((r) => r.host === VICTIM && r.jobId === jobId)
+    expect(cutRuns).toHaveLength(1)
+    // Heal only once its last beat is old enough for the report to see it ended before the heal.
+    await waitUntil('the cut host\'s run beat last before the heal window', () => {
+      const run = l.runs().find((r) => r.host === VICTIM && r.jobId === jobId)
+      return Promise.resolve(run !== undefined && run.lastBeatAt < Date.now() - 3 * BEAT_MS ? true : undefined)
+    }, 5_000, 100)
+
+    await l.reconnect(VICTIM)
+    const healAt = Date.now()
+    await waitAllAlive(l, HOSTS, 30_000)
+    const { settledAt, job } = await waitSettled(l, HOSTS, jobId, 3, 60_000)
+    const heal = analyzeHeal({
+      jobId, count: 3, healAt, settledAt, runs: l.runs(), live: l.liveAllocs(),
+      duplicates: job.duplicates ?? [], duplicatesCounted: 0,
+    })
+    console.log(`stopAfterMs ${STOP_AFTER_MS}: longest duplicate ${heal.longestDuplicateMs} ms\n${JSON.stringify(heal, null, 1)}`)
+    // The replacement starts once the majority declared the host dead (about 2 s); the original
+    // stops STOP_AFTER_MS after the cut host last heard from the others.
+    expect(heal.longestDuplicateMs).toBeLessThan(STOP_AFTER_MS)
+    expect(heal.stoppedAtHeal).toEqual([])
+    expect(heal.startedAfterHeal).toEqual([])
+    expect(job.allocations.find((a) => a.nodeName === VICTIM && a.attempt === 1)).toMatchObject({ state: 'lost', reason: expect.stringMatching(/stopAfterMs/) })
   })
 })

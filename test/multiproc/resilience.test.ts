@@ -1,5 +1,5 @@
 // Issue 4 on real agents in separate processes, through the contract's CLI and HTTP API only:
-// SIGKILL and restart from the data dir, SIGSTOP/SIGCONT and the zombie it leaves, drain (CLI),
+// SIGKILL and restart from the data dir, SIGSTOP/SIGCONT and the duplicate it leaves, drain (CLI),
 // SIGTERM draining before it leaves, and replica repair proven by a newcomer's disk.
 import { execFile } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -81,24 +81,30 @@ describe('resilience on real agents', () => {
     expect(seen?.state).toBe('running')
   }, 90_000)
 
-  it('SIGSTOP: runs move within seconds; after SIGCONT the stale copy is stopped and recorded as a duplicate', async () => {
+  it('SIGSTOP: runs move within seconds; after SIGCONT the original, which ran longest, stays and the replacement is stopped and recorded', async () => {
     const jobs = await services(byName('r2'), 4, 's')
     const frozen = running(jobs[0] as Job)[0]?.nodeName as string
     const job = jobs[0] as Job
-    const stalePid = pidOf(job.id, running(job)[0] as { index: number; attempt: number })
+    const originalPid = pidOf(job.id, running(job)[0] as { index: number; attempt: number })
     const observer = live().find((a) => a.name !== frozen) as AgentProc
     const t0 = Date.now()
     fleet.signal(frozen, 'SIGSTOP')
     const moved = await waitJob(fleet, observer, job.id, 'running elsewhere', (x) => running(x).some((a) => a.nodeName !== frozen))
     console.log(`SIGSTOP ${frozen}: running elsewhere after ${Date.now() - t0} ms`)
     expect(moved.allocations.find((a) => a.attempt === 1)?.state).toBe('lost')
-    expect(gone(stalePid)).toBe(false)
+    expect(gone(originalPid)).toBe(false)
+    const replacement = running(moved).find((a) => a.nodeName !== frozen) as { index: number; attempt: number; nodeName: string }
+    const replacementPid = pidOf(job.id, replacement)
 
+    // The default policy (disconnect.reconcile longest_running): the thawed run re-asserts itself
+    // over the lost verdict, and the replacement's node stops its copy.
     fleet.signal(frozen, 'SIGCONT')
-    const fenced = await waitJob(fleet, observer, job.id, 'duplicate recorded', (x) => (x.duplicates ?? []).some((d) => d.nodeName === frozen))
-    expect(fenced.duplicates?.[0]).toMatchObject({ index: 0, attempt: 1, nodeName: frozen })
-    await waitFor('the zombie process to be gone', async () => gone(stalePid) ? true : undefined, 10_000)
-    const metrics = await (await fetch(`${byName(frozen).api}/metrics`)).text()
+    const settled = await waitJob(fleet, observer, job.id, 'duplicate recorded', (x) => (x.duplicates ?? []).length > 0 && running(x).length === 1)
+    expect(settled.duplicates?.[0]).toMatchObject({ index: 0, attempt: replacement.attempt, nodeName: replacement.nodeName })
+    expect(running(settled)[0]).toMatchObject({ index: 0, attempt: 1, nodeName: frozen })
+    await waitFor('the replacement process to be gone', async () => gone(replacementPid) ? true : undefined, 10_000)
+    expect(gone(originalPid)).toBe(false)
+    const metrics = await (await fetch(`${byName(replacement.nodeName).api}/metrics`)).text()
     expect(Number(/^murmur_duplicates_stopped_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1)
     await allSee(5)
   }, 90_000)

@@ -93,6 +93,7 @@ describe('POST /v1/jobs', () => {
     expect(view.submits).toEqual([{ key: undefined, spec: {
       name: 'python3', command: ['/usr/bin/python3', '-c', 'print(1)'], env: {}, resources: { cpu: 0.1, memoryMb: 64 },
       count: 1, type: 'batch', constraints: [], restart: { attempts: 0, backoffMs: 1000 }, timeoutMs: 0,
+      disconnect: { replace: true, reconcile: 'longest_running', stopAfterMs: null },
     } }])
   })
 
@@ -102,9 +103,22 @@ describe('POST /v1/jobs', () => {
     const given = {
       name: 'web', command: ['srv'], env: { A: '1' }, resources: { memoryMb: 256 }, count: 3, type: 'service',
       constraints: [{ label: 'zone', op: 'in', value: 'a,b' }], restart: { attempts: 2 }, timeoutMs: 60_000,
+      disconnect: { stopAfterMs: 5_000 },
     }
     expect((await post(app, given)).statusCode).toBe(201)
-    expect(view.submits[0]?.spec).toEqual({ ...given, resources: { cpu: 0.1, memoryMb: 256 }, restart: { attempts: 2, backoffMs: 1000 } })
+    expect(view.submits[0]?.spec).toEqual({
+      ...given, resources: { cpu: 0.1, memoryMb: 256 }, restart: { attempts: 2, backoffMs: 1000 },
+      disconnect: { replace: true, reconcile: 'longest_running', stopAfterMs: 5_000 },
+    })
+  })
+
+  it('refuses a disconnect block it cannot honour, naming the field', async () => {
+    const app = await server(fakeView(N1, 'n1'))
+    const bad = await post(app, { command: ['x'], disconnect: { reconcile: 'newest' } })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().error.message).toMatch(/disconnect\/reconcile must be equal to one of the allowed values|disconnect\/reconcile/)
+    expect((await post(app, { command: ['x'], disconnect: { stopAfterMs: -5 } })).statusCode).toBe(400)
+    expect((await post(app, { command: ['x'], disconnect: { replace: 'no' } })).statusCode).toBe(400)
   })
 
   it.each([

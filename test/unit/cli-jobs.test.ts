@@ -26,6 +26,9 @@ describe('murmur run flags', () => {
     [['--timeout', '1.5', '--retries', '2', '--backoff', '0', '--', 'x'],
       { command: ['x'], timeoutMs: 1500, restart: { attempts: 2, backoffMs: 0 } }],
     [['--timeout', '0', '--', 'x'], { command: ['x'], timeoutMs: 0 }],
+    [['--no-replace', '--', 'x'], { command: ['x'], disconnect: { replace: false } }],
+    [['--reconcile', 'keep_replacement', '--stop-after', '5', '--', 'x'],
+      { command: ['x'], disconnect: { reconcile: 'keep_replacement', stopAfterMs: 5000 } }],
   ])('%j -> %j', (argv, spec) => {
     expect(parseRunArgs(argv).spec).toEqual(spec)
   })
@@ -50,6 +53,8 @@ describe('murmur run flags', () => {
     [['--retries=-1', 'x'], "--retries: '-1' is not a whole number (0-1000)"],
     [['--retries', '-1', 'x'], "option '--retries' argument is ambiguous"],
     [['--timeout', 'soon', 'x'], "--timeout: 'soon' is not a positive number"],
+    [['--reconcile', 'newest', 'x'], "--reconcile: 'newest' is not one of keep_original, keep_replacement, longest_running, best_score"],
+    [['--stop-after', 'never', 'x'], "--stop-after: 'never' is not a positive number"],
     [['--bogus', 'x'], "unknown option '--bogus'"],
     [['--', 'x', ''], 'the command has an empty argument'],
   ])('%j is a FlagError: %s', (argv, message) => {

@@ -17,10 +17,12 @@ const alloc: fc.Arbitrary<Allocation> = fc.record({
   finishedAt: fc.option(fc.integer({ min: 0, max: 10 }), { nil: null }),
   reason: fc.option(fc.constantFrom('a', 'b'), { nil: undefined }),
   replaces: fc.option(fc.integer({ min: 1, max: 2 }), { nil: undefined }),
+  epoch: fc.option(fc.integer({ min: 1, max: 2 }), { nil: undefined }),
 }).map((a) => {
   const out: Allocation = { ...a, nodeName: a.nodeId }
   if (out.reason === undefined) delete out.reason
   if (out.replaces === undefined) delete out.replaces
+  if (out.epoch === undefined) delete out.epoch
   return out
 })
 const dup: fc.Arbitrary<DuplicateRun> = fc.record({
@@ -89,7 +91,15 @@ describe('mergeJob', () => {
     const done = { ...base, allocations: { '0/1': { ...run, state: 'succeeded' as const, exitCode: 0, finishedAt: 4 } } }
     expect(mergeJob(lost, done).allocations['0/1']?.state).toBe('succeeded')
     expect(mergeJob(done, lost).allocations['0/1']?.state).toBe('succeeded')
-    // ...while a run still running is superseded by the lost verdict (that is what fences it).
+    // ...while a run still running is superseded by the lost verdict...
     expect(mergeJob({ ...base, allocations: { '0/1': run } }, lost).allocations['0/1']?.state).toBe('lost')
+    // ...until its own node re-asserts it (a higher epoch: it ran through a partition).
+    const back = { ...base, allocations: { '0/1': { ...run, epoch: 1 } } }
+    expect(mergeJob(lost, back).allocations['0/1']).toMatchObject({ state: 'running', epoch: 1 })
+    expect(mergeJob(back, lost).allocations['0/1']).toMatchObject({ state: 'running', epoch: 1 })
+    // A later verdict at that epoch wins again, and a real end wins over every epoch.
+    const lostAgain = { ...base, allocations: { '0/1': { ...run, state: 'lost' as const, epoch: 1, finishedAt: 9 } } }
+    expect(mergeJob(back, lostAgain).allocations['0/1']?.state).toBe('lost')
+    expect(mergeJob(back, done).allocations['0/1']?.state).toBe('succeeded')
   })
 })

@@ -67,12 +67,13 @@ describe('jobs without a broadcast', () => {
 
   it('a runner frozen while its run moved learns it was superseded (its lease) and stops its copy', () => {
     // The lease is for runners that do not store their job: the first job name whose run lands
-    // on a node outside its storing nodes (one job alone, so nothing else brings the news).
+    // on a node outside its storing nodes (one job alone, so nothing else brings the news). The
+    // job keeps the replacement at a heal (its policy), so the thawed copy is the one to stop.
     let sim = cluster(6, 11)
     let job = ''
     for (const name of 'abcdefghij') {
       sim = cluster(6, 11)
-      sim.submit('node-1', name, simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+      sim.submit('node-1', name, simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' }, disconnect: { replace: true, reconcile: 'keep_replacement', stopAfterMs: null } }))
       sim.runUntilTrue(() => running(sim, name).length === 1, 5_000)
       if (!sim.core('node-1').replicaSet(name).includes(running(sim, name)[0] as string)) { job = name; break }
     }

@@ -121,14 +121,33 @@ describe('replica repair', () => {
 })
 
 describe('zombies', () => {
-  it('a frozen node, thawed, stops its stale copy and the job records the duplicate', () => {
+  /** A service's runner frozen until the run moved, then thawed: two runs of one instance. */
+  function frozenAndBack(reconcile: 'longest_running' | 'keep_replacement'): { sim: SimCluster; frozen: string; moved: string } {
     const sim = cluster(4, 5)
-    sim.submit('node-1', 'z', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' } }))
+    sim.submit('node-1', 'z', simSpec({ type: 'service', env: { SIM_DURATION_MS: '3600000' }, disconnect: { replace: true, reconcile, stopAfterMs: null } }))
     sim.runUntilTrue(() => runningOn(sim, 'z').length === 1, 3_000)
     const frozen = runningOn(sim, 'z')[0] as string
     sim.freeze(frozen)
     sim.runUntilTrue(() => runningOn(sim, 'z').some((n) => n !== frozen), 10_000)
+    const moved = runningOn(sim, 'z').find((n) => n !== frozen) as string
     sim.thaw(frozen)
+    return { sim, frozen, moved }
+  }
+
+  it('with the default policy the thawed run, which has run longest, stays; the replacement is stopped and recorded', () => {
+    const { sim, frozen, moved } = frozenAndBack('longest_running')
+    sim.runUntilTrue(() => runningOn(sim, 'z').length === 1, 5_000)
+    expect(runningOn(sim, 'z')).toEqual([frozen])
+    sim.runUntilTrue(() => (status(sim, 'z')?.duplicates?.length ?? 0) > 0, 5_000)
+    expect(status(sim, 'z')?.duplicates?.[0]).toMatchObject({ index: 0, attempt: 2, nodeId: moved })
+    expect(sim.core(moved).stats.duplicatesStopped).toBe(1)
+    // The record agrees: the original runs (re-asserted over the lost verdict), the replacement ended.
+    expect(status(sim, 'z')?.allocations.map((a) => [a.attempt, a.state])).toEqual([[1, 'running'], [2, 'cancelled']])
+    expect(sim.runs.filter((r) => r.jobId === 'z')).toHaveLength(2)
+  })
+
+  it('with keep_replacement the thawed node stops its stale copy and the job records the duplicate', () => {
+    const { sim, frozen } = frozenAndBack('keep_replacement')
     sim.runUntilTrue(() => runningOn(sim, 'z').length === 1 && runningOn(sim, 'z')[0] !== frozen, 5_000)
     sim.runUntilTrue(() => (status(sim, 'z')?.duplicates?.length ?? 0) > 0, 5_000)
     const dup = status(sim, 'z')?.duplicates?.[0]

@@ -24,6 +24,11 @@ flags:
   --retries N                 retries of a failed instance (default 0)
   --backoff MS                wait between retries (default 1000)
   --idempotency-key KEY       the same key submits once and answers the same id
+  --no-replace                a run nobody can see (its node cut off) is not replaced for 5 min
+  --reconcile MODE            when a partition heals with two runs of one instance, which stays:
+                              longest_running (default), keep_original, keep_replacement, best_score
+  --stop-after S              a node cut off from the job's other storing nodes for S seconds
+                              stops its run (default: never)
   --wait                      follow the job until it ends: states on stderr, its output on
                               stdout/stderr; exit with its exit code (cancelled: 130).
                               Ctrl-C stops waiting; the job keeps running (murmur stop JOB)
