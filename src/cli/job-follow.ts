@@ -9,14 +9,15 @@ export type Allocation = JobStatus['allocations'][number]
 export type LogStream = 'stdout' | 'stderr'
 
 /**
- * Between two status polls. Job state travels by gossip and settles within about a gossip round,
- * so 250 ms makes `--wait` feel immediate while costing the node ~4 small requests a second per
+ * Between two status polls. A node that does not store the job asks a storing node for each
+ * poll, so 250 ms makes `--wait` feel immediate while costing ~4 small requests a second per
  * follower (plus one log read per stream).
  */
 export const POLL_MS = 250
 /**
  * How long a just-submitted job may be unknown to the node we ask: it is acknowledged once stored
- * on its replicas, which need not include the node we talk to; gossip brings it within seconds.
+ * on its storing nodes, and a node we ask that is not one of them asks them; one whose view of
+ * the members is behind (it just joined) may not find them for a few seconds.
  */
 export const UNKNOWN_JOB_GRACE_MS = 10_000
 /** A log read is one disk read, perhaps proxied (the node gives up after 5 s): 10 s means stuck. */
