@@ -2,6 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AgentFleet, getJson, nodesSeenBy, waitFor, type AgentProc } from '../support/agents.js'
 import { jobOn, post, waitState as waitStateIn, type Job } from '../support/jobs.js'
+import { topFor } from '../../src/core/replica-ranking.js'
+import { jobIdFor } from '../../src/node/agent.js'
 
 const fleet = new AgentFleet()
 let a: AgentProc
@@ -27,6 +29,8 @@ beforeAll(async () => {
 })
 afterAll(() => fleet.cleanup())
 
+const byName = (name: string): AgentProc => all.find((x) => x.name === name) as AgentProc
+
 describe('jobs on real agents', () => {
   it('submitted to A, runs on B, status and logs from C', async () => {
     const res = await post(a, { name: 'hello', command: ['sh', '-c', 'echo hello from $MURMUR_JOB_ID; echo oops >&2'], constraints: [{ label: 'role', op: '=', value: 'b' }] })
@@ -40,6 +44,30 @@ describe('jobs on real agents', () => {
     expect(await out.text()).toBe(`hello from ${id}\n`)
     const err = await fetch(`${c.api}/v1/jobs/${id}/logs?stream=stderr`)
     expect(await err.text()).toBe('oops\n')
+  })
+
+  it('the event stream of a node that neither stores nor runs a job shows it, from placement to succeeded', async () => {
+    // A key whose job id the four agents' rendezvous ranking does not store on jd (it runs on jb).
+    const peers = all.map((x) => x.peer)
+    let key = ''
+    for (let i = 0; key === ''; i++) {
+      const k = `watched-${Date.now()}-${i}`
+      if (!topFor(jobIdFor(k), peers, 3).includes(byName('jd').peer)) key = k
+    }
+    const events = await openEvents(byName('jd'))
+    try {
+      const res = await post(a, { name: 'watched', command: ['true'], constraints: [{ label: 'role', op: '=', value: 'b' }] }, { 'Idempotency-Key': key })
+      expect(res.status).toBe(201)
+      const id = res.body.id as string
+      const job = await waitState(c, id, 'succeeded')
+      expect(job.storedOn).not.toContain('jd')
+      await waitFor(`jd's stream to show job ${id} succeeded`, async () => (events.states(id).includes('succeeded') ? true : undefined), 10_000)
+      // Its placement came before its end (a run this short reports its start folded into its end).
+      expect(events.allocStates(id)[0]).toBe('claimed')
+      expect(events.states(id).at(-1)).toBe('succeeded')
+    } finally {
+      events.close()
+    }
   })
 
   it('rejects bad specs with a 400 naming the field, and changes nothing', async () => {
@@ -136,3 +164,36 @@ describe('jobs on real agents', () => {
     }
   })
 })
+
+/** A node's /v1/events stream, read as it arrives: the job events' states per job id. */
+async function openEvents(agent: AgentProc): Promise<{ states(id: string): string[]; allocStates(id: string): string[]; close(): void }> {
+  const abort = new AbortController()
+  const res = await fetch(`${agent.api}/v1/events`, { signal: abort.signal })
+  if (!res.ok || res.body === null) throw new Error(`${agent.name}: /v1/events answered ${res.status}`)
+  const seen = new Map<string, Array<{ state: string; allocState?: string }>>()
+  void (async () => {
+    const decoder = new TextDecoder()
+    let buf = ''
+    try {
+      for await (const chunk of res.body as ReadableStream<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true })
+        let end: number
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, end)
+          buf = buf.slice(end + 2)
+          if (!frame.includes('event: job')) continue
+          const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('')
+          const e = JSON.parse(data) as { job: string; state: string; allocState?: string }
+          seen.set(e.job, [...seen.get(e.job) ?? [], e])
+        }
+      }
+    } catch {
+      // closed
+    }
+  })()
+  return {
+    states: (id) => (seen.get(id) ?? []).map((e) => e.state),
+    allocStates: (id) => (seen.get(id) ?? []).flatMap((e) => (e.allocState === undefined ? [] : [e.allocState])),
+    close: () => abort.abort(),
+  }
+}
