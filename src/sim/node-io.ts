@@ -8,7 +8,7 @@ import type { MembershipConfig } from '../core/config.js'
 import { EffectInterpreter, type EffectPorts } from '../core/effect-interpreter.js'
 import type { NodeCore } from '../core/node-core.js'
 import type { ApiReply, JobSpec } from '../core/job-types.js'
-import type { ClusterEvent, CoreEvent, Effect, GossipMessage, Millis, NodeId, Resources, RpcRequest, RpcResponse } from '../core/types.js'
+import type { ClusterEvent, CoreEvent, Effect, GossipMessage, Millis, NodeId, Resources, RpcFailure, RpcRequest, RpcResponse } from '../core/types.js'
 import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
 import type { EventQueue } from './event-queue.js'
 import { CLUSTER, EVENTS, type Gossipsub, type GossipMsg } from './gossipsub.js'
@@ -87,8 +87,12 @@ export interface SimHooks {
   onEmit?(at: Millis, observer: NodeId, event: ClusterEvent): void
   onApiReply?(at: Millis, reqId: number, reply: ApiReply): void
   onRunStart?(run: SimRun): void
-  /** A node sent a request (message counts and traces by type). */
-  onSend?(at: Millis, from: NodeId, to: NodeId, msg: RpcRequest): void
+  /** A node sent a request (message counts and traces by type); `corr` names it among the sender's requests. */
+  onSend?(at: Millis, from: NodeId, to: NodeId, msg: RpcRequest, corr: number): void
+  /** A node replied to a request of `to` (`corr`: the asker's, as onSend gave it), before dropReply decides its fate. */
+  onReply?(at: Millis, from: NodeId, to: NodeId, msg: RpcResponse, corr: number): void
+  /** A request failed (timeout, refused, over a size limit): the rpc-failed its sender's core gets now. */
+  onFail?(at: Millis, node: NodeId, to: NodeId, corr: number, reason: RpcFailure): void
   /**
    * Whether this request is lost on the wire (tests: the fate of single messages). The sender
    * sees its timeout, as with any lost request.
@@ -288,7 +292,7 @@ export class NodeIo {
     const { net, nodes } = this.host
     const target = nodes.find(to)
     const fromGen = from.gen
-    this.host.record.hooks.onSend?.(this.now, from.id, to, msg)
+    this.host.record.hooks.onSend?.(this.now, from.id, to, msg, corr)
     let wire: { bytes: number; value: RpcRequest }
     try {
       wire = rpcRequestCodec.transcode(msg, this.checked)
@@ -316,17 +320,24 @@ export class NodeIo {
   }
 
   /** The request `corr` of `from` fails after `delay`, unless it was answered (or failed) first. */
-  failLater(from: SimNode, gen: number, to: NodeId, corr: number, reason: 'timeout' | 'refused' | 'protocol', delay: number): void {
+  failLater(from: SimNode, gen: number, to: NodeId, corr: number, reason: RpcFailure, delay: number): void {
     this.host.queue.pushAfter(this.now, delay, () => {
       if (from.gen !== gen || !from.effects.owes(corr)) return
-      this.input(from, gen, () => from.effects.failed(to, corr, reason))
+      this.input(from, gen, () => this.fail(from, to, corr, reason))
     })
+  }
+
+  private fail(from: SimNode, to: NodeId, corr: number, reason: RpcFailure): void {
+    const onFail = this.host.record.hooks.onFail
+    if (onFail !== undefined && from.effects.owes(corr)) onFail(this.now, from.id, to, corr, reason)
+    from.effects.failed(to, corr, reason)
   }
 
   /** A reply over the network to the node that asked. */
   transmitReply(node: SimNode, req: SimOrigin, msg: RpcResponse): void {
     const net = this.host.net
     const asker = this.host.nodes.at(req.from)
+    this.host.record.hooks.onReply?.(this.now, node.id, asker.id, msg, req.corr)
     if (this.host.record.hooks.dropReply?.(this.now, node.id, asker.id, msg) === true) return
     let wire: { bytes: number; value: RpcResponse }
     try {
@@ -335,7 +346,7 @@ export class NodeIo {
       // The server's stream handler throws; the client sees the stream fail.
       if (!tooLarge(err)) throw err
       this.host.record.codecErrors++
-      net.transmit(node.idx, asker.idx, rpcResponseBytes(0), 'rpc', () => this.input(asker, req.gen, () => asker.effects.failed(node.id, req.corr, 'protocol')))
+      net.transmit(node.idx, asker.idx, rpcResponseBytes(0), 'rpc', () => this.input(asker, req.gen, () => this.fail(asker, node.id, req.corr, 'protocol')))
       return
     }
     const decoded = wire.value
