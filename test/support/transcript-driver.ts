@@ -4,8 +4,9 @@
 //
 //   cluster seed=1                      a new cluster (before the first start; default seed 1)
 //   start n1..n5 [cpu=4] [mem=4096] [labels=zone:b]
-//   converge [max=5s]                   run until every node sees every live node alive; the
-//                                       message log starts afresh, and times count from here
+//   converge [max=5s] [settle=0ms]      run until every node sees every live node alive, then
+//                                       `settle` more (away from the phase of periodic work); the
+//                                       message log starts afresh, and times count from there
 //   submit via=n4 job=j1 [count=1] [type=batch|service] [ms=50] [exit=0] [cpu=0.5] [mem=128]
 //          [on=zone:b] [attempts=2]     (a submit with an idempotency key: it keeps its id)
 //   cancel via=n2 job=j1
@@ -184,9 +185,11 @@ export class TranscriptDriver {
     const max = parseDuration(args.kv.get('max') ?? '5s')
     const live = sim.liveIds()
     const took = sim.runUntilTrue(() => live.every((o) => sim.core(o).records().filter((r) => r.state === 'alive').length === live.length), max)
+    const settle = parseDuration(args.kv.get('settle') ?? '0ms')
+    sim.run(settle)
     this.log = []
     this.epoch = sim.now
-    return [`every node sees ${live.length} alive, after ${took} ms; times count from here`]
+    return [`every node sees ${live.length} alive after ${took} ms${settle > 0 ? `, then ${settle} ms more` : ''}; times count from here`]
   }
 
   private submit(args: Args): string[] {
