@@ -91,9 +91,18 @@ export class EffectInterpreter<Origin> {
           this.unwritten.add(barrier)
           this.ports.persist(e.key, e.value, barrier)
           break
-        case 'send': case 'reply': case 'api-reply':
+        // The three that acknowledge something, each dispatched here (the simulator's hot path).
+        case 'send':
           if (barrier !== 0 && this.unwritten.has(barrier)) this.hold(barrier, e)
-          else this.run(e)
+          else this.send(e.to, e.corr, e.msg, e.timeoutMs)
+          break
+        case 'reply':
+          if (barrier !== 0 && this.unwritten.has(barrier)) this.hold(barrier, e)
+          else this.reply(e.reqId, e.msg)
+          break
+        case 'api-reply':
+          if (barrier !== 0 && this.unwritten.has(barrier)) this.hold(barrier, e)
+          else this.ports.apiReply(e.reqId, e.reply)
           break
         default:
           this.run(e)

@@ -206,7 +206,7 @@ export class NodeIo {
     this.step(node, { kind: 'gossip', from: this.host.nodes.at(msg.origin).id, msg: msg.payload as GossipMessage })
   }
 
-  /** The effects of a new process of `node` (in slot `slot`), carried out in the simulated world. */
+  /** The effects of a new process of node `id` (in slot `slot`), carried out in the simulated world. */
   interpreter(slot: number, id: NodeId): EffectInterpreter<SimOrigin> {
     return new EffectInterpreter(id, new SimPorts(this, this.host.nodes, slot))
   }
@@ -372,7 +372,10 @@ class SimPorts implements EffectPorts<SimOrigin> {
   publish(msg: GossipMessage): void { this.io.publish(this.node, msg) }
   transmit(to: NodeId, corr: number, msg: RpcRequest): void { this.io.transmit(this.node, to, corr, msg) }
   // The simulated network keeps no deadline of its own: the guard is the request's timeout.
-  guard(to: NodeId, corr: number, ms: number): void { this.io.failLater(this.node, this.node.gen, to, corr, 'timeout', ms) }
+  guard(to: NodeId, corr: number, ms: number): void {
+    const node = this.node
+    this.io.failLater(node, node.gen, to, corr, 'timeout', ms)
+  }
   transmitReply(origin: SimOrigin, msg: RpcResponse): void { this.io.transmitReply(this.node, origin, msg) }
   soon(fn: () => void): void { this.io.soon(this.node, fn) }
   step(ev: CoreEvent): void { this.io.step(this.node, ev) }
