@@ -31,8 +31,8 @@ export class Directory {
     /** A few live members of our own cell, ourselves first: what we tell other cells. */
     private readonly ownSample: (k: number) => Contact[],
     private readonly nextCorr: () => number,
-    /** A node of our own cell someone told us of (membership may not know it yet). */
-    private readonly ownCell: (c: Contact) => void,
+    /** A node of our own cell someone told us of (membership may not know it yet), in the step that brought it. */
+    private readonly ownCell: (c: Contact, now: Millis, out: Effect[]) => void,
     now: Millis,
   ) {
     this.myCell = cellOf(selfId, config.cells)
@@ -55,13 +55,15 @@ export class Directory {
   }
 
   /** Something a node of another cell said about itself or others; one of our own cell goes to `ownCell`. */
+  heard(c: Contact, now: Millis, out: Effect[]): void {
+    if (this.enabled && c.id !== this.selfId && this.cellOf(c.id) === this.myCell) this.ownCell(c, now, out)
+    else this.note(c)
+  }
+
+  /** A contact in another cell (one of our own cell, or ourselves, is not kept here). */
   note(c: Contact): void {
     const cell = this.cellOf(c.id)
-    if (!this.enabled || c.id === this.selfId) return
-    if (cell === this.myCell) {
-      this.ownCell(c)
-      return
-    }
+    if (!this.enabled || c.id === this.selfId || cell === this.myCell) return
     const list = this.byCell.get(cell) ?? []
     const i = list.findIndex((x) => x.id === c.id)
     if (i >= 0) {
@@ -148,15 +150,15 @@ export class Directory {
   }
 
   /** Returns true when the request was a directory exchange (answered). */
-  onRequest(reqId: number, msg: RpcRequest, out: Effect[]): boolean {
+  onRequest(reqId: number, msg: RpcRequest, now: Millis, out: Effect[]): boolean {
     if (msg.type !== 'directory') return false
-    for (const c of msg.contacts) this.note(c)
+    for (const c of msg.contacts) this.heard(c, now, out)
     out.push({ kind: 'reply', reqId, msg: this.message() })
     return true
   }
 
   /** Returns true when the answer was to one of our exchanges. */
-  onResponse(corr: number, msg: RpcResponse | null): boolean {
+  onResponse(corr: number, msg: RpcResponse | null, now: Millis, out: Effect[]): boolean {
     const to = this.pending.get(corr)
     if (to === undefined) return false
     this.pending.delete(corr)
@@ -165,7 +167,7 @@ export class Directory {
       this.drop(to)
       return true
     }
-    for (const c of msg.contacts) this.note(c)
+    for (const c of msg.contacts) this.heard(c, now, out)
     return true
   }
 }

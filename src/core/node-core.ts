@@ -8,6 +8,7 @@ import type { ApiReply, ApiRequest, JobRecord, JobStatus } from './job-types.js'
 import { Jobs, JOBS_DEFAULTS, type JobsConfig, type JobsStats } from './jobs.js'
 import { Membership, type MembershipStats, type SelfInfo } from './membership.js'
 import { Rng, seedFromString } from './rng.js'
+import { SelfRequests, type SelfRequest } from './self-requests.js'
 import type { Contact, CoreEvent, Effect, Millis, NodeRecord, NodeStatus, Resources, RpcRequest } from './types.js'
 
 export interface CoreInit {
@@ -58,9 +59,8 @@ export class NodeCore {
   private readonly tickMs: number
   private readonly directory: Directory
   private readonly router: CellRouter
-  /** API requests this core made of itself (a forwarded request, a listing's own cell): reqId -> where the reply goes. */
-  private readonly internal = new Map<number, (reply: ApiReply, out: Effect[]) => void>()
-  private nextInternal = -1
+  /** API requests this core made of itself (a forwarded request, a listing's own cell), until their reply. */
+  private readonly selfRequests = new SelfRequests()
   /** Addresses of nodes of our cell a directory told us of, until membership has their records. */
   private readonly hints = new Map<string, string[]>()
 
@@ -83,9 +83,9 @@ export class NodeCore {
     this.tickMs = init.config.tickMs
     const cells = init.cells ?? 1
     this.directory = new Directory(init.self.id, { cells, perCell: 3, exchangeMs: DIRECTORY_EXCHANGE_MS, timeoutMs: 2 * init.config.probeRoundMs },
-      rng, (k) => this.ownSample(k), nextCorr, (c) => {
+      rng, (k) => this.ownSample(k), nextCorr, (c, now, out) => {
         this.hints.set(c.id, c.addrs)
-        this.membership.syncWith(c.id, this.lastNow, this.stepOut)
+        this.membership.syncWith(c.id, now, out)
       }, init.now)
     this.membership = new Membership(init.self, init.lastIncarnation, init.config, rng, init.now, out, nextCorr, (r) => {
       if (this.directory.cellOf(r.id) === this.directory.myCell) return false
@@ -95,7 +95,7 @@ export class NodeCore {
       own: () => this.jobs.free(),
       heard: (node, free, now) => this.jobs.heardFromProbe(node, free, now),
     })
-    this.router = new CellRouter(this.directory, nextCorr, FORWARD_TIMEOUT_MS, (req, o, done) => this.internalApi(req, o, done), cells, () => this.lastNow)
+    this.router = new CellRouter(this.directory, nextCorr, FORWARD_TIMEOUT_MS, { runHere: (req, then, now, out) => this.runHere(req, then, now, out) }, cells)
     if (init.storedJobs !== undefined && init.storedJobs.length > 0) this.jobs.load(init.storedJobs, init.now, out)
     if (init.drain != null) {
       this.jobs.restoreDrain(init.drain.deadlineAt)
@@ -121,8 +121,6 @@ export class NodeCore {
     // A timer that should have fired long ago did not: the event loop stalled (SIGSTOP, a long
     // pause), and what arrives now piled up meanwhile.
     if (now > this.tickDueBy + STALL_MS) this.jobs.resumed(now)
-    this.lastNow = now
-    this.stepOut = out
     switch (event.kind) {
       case 'tick':
         this.jobs.onTick(now, out)
@@ -141,30 +139,29 @@ export class NodeCore {
         break
       case 'rpc-request':
         if (event.msg.type === 'api') {
-          const reqId = event.reqId
           // Asked by a node of another cell: answer here, never forward again.
-          this.internalApi(event.msg.req, out, (reply, o) => o.push({ kind: 'reply', reqId, msg: { type: 'api-reply', status: reply.status, body: reply.body } }))
+          this.runHere(event.msg.req, { purpose: 'forwarded-rpc', reqId: event.reqId }, now, out)
         } else if (this.otherCells(event.msg)) {
           // A node of a cluster split into another number of cells: its records and contacts are
           // not ours to merge (every node of a cluster must be started with the same --cells).
           const message = `node ${this.membership.id} runs with --cells ${this.directory.cells}, node ${event.from} with --cells ${String(event.msg.cells)}: every node of a cluster needs the same`
           out.push({ kind: 'reply', reqId: event.reqId, msg: { type: 'error', code: CELLS_MISMATCH, message } })
-        } else if (!this.directory.onRequest(event.reqId, event.msg, out) && !this.jobs.onRequest(event.from, event.reqId, event.msg, now, out)) {
+        } else if (!this.directory.onRequest(event.reqId, event.msg, now, out) && !this.jobs.onRequest(event.from, event.reqId, event.msg, now, out)) {
           this.membership.handle(event, now, out)
         }
         break
       case 'rpc-response':
-        if (this.router.onResponse(event.corr, event.from, event.msg, out) || this.directory.onResponse(event.corr, event.msg)) break
+        if (this.router.onResponse(event.corr, event.from, event.msg, now, out) || this.directory.onResponse(event.corr, event.msg, now, out)) break
         this.jobs.onResponse(event.corr, event.from, event.msg, now, out)
         this.membership.handle(event, now, out)
         break
       case 'rpc-failed':
-        if (this.router.onResponse(event.corr, event.to, null, out) || this.directory.onResponse(event.corr, null)) break
+        if (this.router.onResponse(event.corr, event.to, null, now, out) || this.directory.onResponse(event.corr, null, now, out)) break
         this.jobs.onResponse(event.corr, event.to, null, now, out)
         this.membership.handle(event, now, out)
         break
       case 'api':
-        if (!this.router.route(event.reqId, event.req, out)) this.jobs.onApi(event.reqId, event.req, now, out)
+        if (!this.router.route(event.reqId, event.req, now, out)) this.jobs.onApi(event.reqId, event.req, now, out)
         break
       case 'process-exit':
         this.jobs.onProcessExit(event.exit, now, out)
@@ -178,7 +175,7 @@ export class NodeCore {
       this.jobs.onLiveChange(now, out)
     }
     this.jobs.endStep(now, out)
-    const effects = this.internal.size === 0 ? out : this.takeInternalReplies(out)
+    const effects = this.selfRequests.size === 0 ? out : this.takeSelfReplies(out, now)
     this.wake = null
     // The runtime wakes us by then (at wakeAt, or on its next tick).
     const wake = this.wakeAt()
@@ -189,33 +186,37 @@ export class NodeCore {
   /** When a tick must have come at the latest, as of the last step (see STALL_MS). */
   private tickDueBy = Infinity
 
-  private lastNow: Millis = 0
-  private stepOut: Effect[] = []
-
   /** A sync or directory exchange from a node that splits the cluster into another number of cells. */
   private otherCells(msg: RpcRequest): msg is RpcRequest & { cells: number } {
     return (msg.type === 'sync' || msg.type === 'directory') && msg.cells !== undefined && msg.cells !== this.directory.cells
   }
 
-  /** Run an API request here, its reply going to `done` instead of the API. */
-  private internalApi(req: ApiRequest, out: Effect[], done: (reply: ApiReply, out: Effect[]) => void): void {
-    const reqId = this.nextInternal--
-    this.internal.set(reqId, done)
-    this.jobs.onApi(reqId, req, this.lastNow, out)
+  /** Run an API request here, its reply going where `then` says instead of to the API (see resume). */
+  private runHere(req: ApiRequest, then: SelfRequest, now: Millis, out: Effect[]): void {
+    this.jobs.onApi(this.selfRequests.open(then), req, now, out)
   }
 
   /** Replies to our own API requests leave the effects and go where they were asked for. */
-  private takeInternalReplies(out: Effect[]): Effect[] {
+  private takeSelfReplies(out: Effect[], now: Millis): Effect[] {
     const kept: Effect[] = []
     for (let i = 0; i < out.length; i++) {
       const e = out[i] as Effect
-      const done = e.kind === 'api-reply' ? this.internal.get(e.reqId) : undefined
-      if (done === undefined || e.kind !== 'api-reply') { kept.push(e); continue }
-      this.internal.delete(e.reqId)
+      const p = e.kind === 'api-reply' ? this.selfRequests.take(e.reqId) : undefined
+      if (p === undefined || e.kind !== 'api-reply') { kept.push(e); continue }
       // What it does (a reply, more requests) joins this step's effects, and is looked at in turn.
-      done(e.reply, out)
+      this.resume(p, e.reply, now, out)
     }
     return kept
+  }
+
+  /** The reply to an API request this core made of itself, where it was asked for. */
+  private resume(p: SelfRequest, reply: ApiReply, now: Millis, out: Effect[]): void {
+    switch (p.purpose) {
+      case 'forwarded-rpc': out.push({ kind: 'reply', reqId: p.reqId, msg: { type: 'api-reply', status: reply.status, body: reply.body } }); break
+      case 'api': out.push({ kind: 'api-reply', reqId: p.reqId, reply }); break
+      case 'spill': this.router.spillAnswer(p.spill, reply, now, out); break
+      case 'listing': this.router.ownCellListed(p.listing, reply, out); break
+    }
   }
 
   /** A few live members of our cell, ourselves first: the contacts we give other cells. */

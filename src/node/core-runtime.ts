@@ -1,11 +1,14 @@
 // Drives the pure core against the real world: feeds it events with Date.now(), ticks it when it
-// next has something due, and carries out its effects on the libp2p host, the store and the event bus. This is
-// the only place where the core's effects become I/O.
+// next has something due, and carries out its effects on the libp2p host, the store and the event
+// bus. This is the only place where the core's effects become I/O; the rules for carrying them out
+// (the disk barrier, one answer per request, requests to oneself) are the shared
+// EffectInterpreter's (src/core/effect-interpreter.ts), whose ports are here.
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
+import { EffectInterpreter, type EffectPorts } from '../core/effect-interpreter.js'
 import { CELLS_MISMATCH, type NodeCore } from '../core/node-core.js'
 import type { ApiReply, ApiRequest } from '../core/job-types.js'
-import type { ClusterEvent, CoreEvent, Effect, RpcFailure, RpcRequest, RpcResponse } from '../core/types.js'
+import type { ClusterEvent, CoreEvent, Effect, GossipMessage, RpcFailure, RpcRequest, RpcResponse } from '../core/types.js'
 import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
 import { PeerUnreachableError, RpcTimeoutError, type ClusterHost, type HostHandlers } from './host.js'
 import type { AgentMetrics } from './metrics.js'
@@ -31,7 +34,10 @@ export interface ProcessRunner {
   remove(allocId: string): Promise<void>
 }
 
-/** How long past its own deadline a send may stay unsettled before the runtime fails it itself. */
+/**
+ * How long past its own deadline a send may stay unsettled before the runtime fails it itself:
+ * the host's deadline should settle it; this only catches a libp2p call that hangs past its signal.
+ */
 const SEND_GUARD_MS = 1_000
 
 /** The event topic is kept this long after the last watcher of /v1/events left. */
@@ -50,11 +56,14 @@ const MAX_SLEEP_MS = 1_000
 export class CoreRuntime {
   private core: NodeCore | undefined
   private readonly early: Array<{ ev: CoreEvent; at: number }> = []
-  private readonly inbound = new Waiters<RpcResponse>()
+  /** Inbound requests are owed a reply through this; the origin is the handler's resolve. */
+  private readonly effects: EffectInterpreter<(answer: RpcResponse) => void>
+  /** Guard timers of sends (see SEND_GUARD_MS), cleared when the send settles. */
+  private readonly guards = new Map<number, NodeJS.Timeout>()
   private readonly apiWaiting = new Waiters<ApiReply>()
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly bus = new EventEmitter()
-  private nextReqId = 1
+  private nextApiReqId = 1
   private timer: NodeJS.Timeout | undefined
   /** When the armed tick timer fires (Infinity: none armed). */
   private timerAt = Infinity
@@ -72,6 +81,7 @@ export class CoreRuntime {
     private readonly log: Logger,
   ) {
     this.bus.setMaxListeners(0)
+    this.effects = new EffectInterpreter(host.peerId, this.ports(), SEND_GUARD_MS)
   }
 
   /** Handlers for the host: bytes in, decoded core events out. */
@@ -96,10 +106,11 @@ export class CoreRuntime {
           return rpcResponseCodec.encode({ type: 'error', code, message: err instanceof Error ? err.message : 'bad request' })
         }
         this.metrics.rpcReceived.inc({ type: msg.type })
-        const reqId = this.nextReqId++
-        const reply = this.inbound.wait(reqId, INBOUND_REPLY_LIMIT_MS, { type: 'error', code: 'timeout', message: 'no reply in time' })
-        this.dispatch({ kind: 'rpc-request', from, reqId, msg })
-        const answer = await reply
+        const answer = await new Promise<RpcResponse>((resolve) => {
+          const reqId = this.effects.received(resolve)
+          setTimeout(() => this.effects.reply(reqId, { type: 'error', code: 'timeout', message: 'no reply in time' }), INBOUND_REPLY_LIMIT_MS).unref()
+          this.dispatch({ kind: 'rpc-request', from, reqId, msg })
+        })
         this.warnCellsMismatch(from, answer)
         return rpcResponseCodec.encode(answer)
       },
@@ -113,7 +124,7 @@ export class CoreRuntime {
     this.core = core
     this.tickMs = tickMs
     this.lastTickAt = Date.now()
-    this.execute(initial)
+    this.effects.apply(initial)
     for (const { ev } of this.early.splice(0)) this.dispatch(ev)
     this.armTick()
   }
@@ -125,7 +136,7 @@ export class CoreRuntime {
       this.early.push({ ev, at: Date.now() })
       return
     }
-    this.execute(this.core.step(ev, Date.now()))
+    this.effects.apply(this.core.step(ev, Date.now()))
     // Any step (a message, an answer, an API call) may bring a deadline closer.
     this.armTick()
   }
@@ -156,7 +167,7 @@ export class CoreRuntime {
 
   /** An API request that changes state: it goes through the core, which answers with api-reply. */
   request(req: ApiRequest): Promise<ApiReply> {
-    const reqId = this.nextReqId++
+    const reqId = this.nextApiReqId++
     const reply = this.apiWaiting.wait(reqId, API_REPLY_LIMIT_MS, { status: 503, body: { error: { code: 'timeout', message: 'the cluster did not answer in time' } } })
     this.dispatch({ kind: 'api', reqId, req })
     return reply
@@ -212,55 +223,55 @@ export class CoreRuntime {
     if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer)
     clearTimeout(this.timer)
     this.timer = undefined
-    this.inbound.settleAll({ type: 'error', code: 'stopping', message: 'node is stopping' })
+    for (const guard of this.guards.values()) clearTimeout(guard)
+    this.guards.clear()
+    this.effects.replyAll({ type: 'error', code: 'stopping', message: 'node is stopping' })
     this.apiWaiting.settleAll({ status: 503, body: { error: { code: 'stopping', message: 'node is stopping' } } })
     await this.persistChain
   }
 
-  private execute(effects: Effect[]): void {
-    // Once a batch has persisted something, what follows in it (answers, messages) waits until
-    // that is on disk: nothing is acknowledged before it is durable.
-    let barrier: Promise<void> | undefined
-    const after = (fn: () => void): void => {
-      if (barrier === undefined) fn()
-      else void barrier.then(fn)
-    }
-    for (const e of effects) {
-      switch (e.kind) {
-        case 'publish': this.track(this.publish(e.msg)); break
-        case 'send': after(() => this.track(this.send(e.to, e.corr, e.msg, e.timeoutMs))); break
-        case 'reply': after(() => this.inbound.settle(e.reqId, e.msg)); break
-        case 'api-reply': after(() => this.apiWaiting.settle(e.reqId, e.reply)); break
-        case 'persist': {
-          // Persists run in order. A failed write must not be acknowledged: it stops the chain's
-          // dependents by leaving them waiting (the requester times out and retries elsewhere).
-          const write = this.persistChain.then(() => this.store.putJson(e.key, e.value))
-          this.persistChain = write.catch((err: unknown) => { this.log.error({ err, key: e.key }, 'persist failed') })
-          barrier = write.then(() => undefined, () => new Promise<void>(() => undefined))
-          break
-        }
-        case 'unpersist': {
-          // In order with the writes: a job written and then collected ends up absent.
-          const del = this.persistChain.then(() => this.store.delete(e.key))
-          this.persistChain = del.catch((err: unknown) => { this.log.error({ err, key: e.key }, 'delete failed') })
-          break
-        }
-        case 'remove-run':
-          void this.runner.remove(e.allocId).catch((err: unknown) => this.log.warn({ err, alloc: e.allocId }, 'removing a run\'s files failed'))
-          break
-        case 'start-process':
-          this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit }))
-          break
-        case 'kill-process':
-          void this.runner.stop(e.allocId, e.reason).catch((err: unknown) => this.log.warn({ err, job: jobOfAlloc(e.allocId), alloc: e.allocId }, 'stop failed'))
-          break
-        case 'emit':
-          this.log.info({ ...eventLogFields(e.event), event: e.event }, e.event.type === 'node'
-            ? `node ${e.event.name} ${e.event.from} -> ${e.event.to} (${e.event.reason})`
-            : `job ${e.event.job} ${e.event.state}${e.event.allocState === undefined ? '' : ` (instance ${e.event.index} attempt ${e.event.attempt} ${e.event.allocState} on ${e.event.node})`}`)
-          this.bus.emit('event', e.event)
-          break
-      }
+  /** The real world's side of each effect (see EffectPorts). */
+  private ports(): EffectPorts<(answer: RpcResponse) => void> {
+    return {
+      persist: (key, value, seq) => {
+        // Writes run in order. A failed one is never reported durable: what waits on it is never
+        // acknowledged (the requester times out and retries elsewhere).
+        const write = this.persistChain.then(() => this.store.putJson(key, value))
+        this.persistChain = write.catch((err: unknown) => { this.log.error({ err, key }, 'persist failed') })
+        void write.then(() => this.effects.persisted(seq), () => undefined)
+      },
+      unpersist: (key) => {
+        // In order with the writes: a job written and then collected ends up absent.
+        const del = this.persistChain.then(() => this.store.delete(key))
+        this.persistChain = del.catch((err: unknown) => { this.log.error({ err, key }, 'delete failed') })
+      },
+      publish: (msg) => this.track(this.publish(msg)),
+      transmit: (to, corr, msg, timeoutMs) => this.track(this.send(to, corr, msg, timeoutMs)),
+      guard: (to, corr, ms) => {
+        this.guards.set(corr, setTimeout(() => {
+          this.guards.delete(corr)
+          if (!this.effects.owes(corr)) return
+          this.log.warn({ to, corr }, `request did not settle ${SEND_GUARD_MS} ms after its deadline`)
+          this.effects.failed(to, corr, 'timeout')
+        }, ms))
+      },
+      transmitReply: (resolve, msg) => resolve(msg),
+      soon: (fn) => queueMicrotask(fn),
+      step: (ev) => this.dispatch(ev),
+      apiReply: (reqId, reply) => this.apiWaiting.settle(reqId, reply),
+      emit: (event) => {
+        this.log.info({ ...eventLogFields(event), event }, event.type === 'node'
+          ? `node ${event.name} ${event.from} -> ${event.to} (${event.reason})`
+          : `job ${event.job} ${event.state}${event.allocState === undefined ? '' : ` (instance ${event.index} attempt ${event.attempt} ${event.allocState} on ${event.node})`}`)
+        this.bus.emit('event', event)
+      },
+      startProcess: (e) => this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit })),
+      killProcess: (e) => {
+        void this.runner.stop(e.allocId, e.reason).catch((err: unknown) => this.log.warn({ err, job: jobOfAlloc(e.allocId), alloc: e.allocId }, 'stop failed'))
+      },
+      removeRun: (allocId) => {
+        void this.runner.remove(allocId).catch((err: unknown) => this.log.warn({ err, alloc: allocId }, 'removing a run\'s files failed'))
+      },
     }
   }
 
@@ -269,7 +280,7 @@ export class CoreRuntime {
     void p.finally(() => this.inflight.delete(p))
   }
 
-  private async publish(msg: Parameters<typeof gossipCodec.encode>[0]): Promise<void> {
+  private async publish(msg: GossipMessage): Promise<void> {
     try {
       // Activity digests go on the event topic, to the nodes someone watches (src/core/activity.ts).
       const sent = await this.host.publish(gossipCodec.encode(msg), msg.type === 'activity' ? 'events' : 'cluster')
@@ -304,37 +315,25 @@ export class CoreRuntime {
   private watchers = 0
   private lingerTimer: NodeJS.Timeout | undefined
 
+  /** A request to another node (one to ourselves never comes here: see EffectInterpreter). */
   private async send(to: string, corr: number, msg: RpcRequest, timeoutMs: number): Promise<void> {
     this.metrics.rpcSent.inc({ type: msg.type })
-    if (to === this.host.peerId) {
-      // libp2p cannot dial itself; a node that offers to, or starts on, itself answers in memory.
-      const reqId = this.nextReqId++
-      const reply = this.inbound.wait(reqId, timeoutMs, { type: 'error', code: 'timeout', message: 'no reply in time' })
-      this.dispatch({ kind: 'rpc-request', from: to, reqId, msg })
-      this.dispatch({ kind: 'rpc-response', from: to, corr, msg: await reply })
-      return
-    }
     const addrs = this.core?.addrsOf(to)
     const started = Date.now()
-    // The core counts on exactly one answer or failure per send. The host's own deadline should
-    // give it; this guard gives it anyway if a libp2p call ever hangs past its signal.
-    let guard: NodeJS.Timeout | undefined
-    const hung = new Promise<never>((_, reject) => {
-      guard = setTimeout(() => reject(new RpcTimeoutError(`request to ${to} did not settle ${SEND_GUARD_MS} ms after its deadline`)), timeoutMs + SEND_GUARD_MS)
-    })
     try {
-      const bytes = await Promise.race([this.host.request(to, rpcRequestCodec.encode(msg), { timeoutMs, addrs }), hung])
+      const bytes = await this.host.request(to, rpcRequestCodec.encode(msg), { timeoutMs, addrs })
       if (this.log.isLevelEnabled('debug')) this.log.debug({ to, type: msg.type, ms: Date.now() - started }, 'rpc done')
       const answer = rpcResponseCodec.decode(bytes)
       this.warnCellsMismatch(to, answer)
-      this.dispatch({ kind: 'rpc-response', from: to, corr, msg: answer })
+      this.effects.answered(to, corr, answer)
     } catch (err) {
       const reason: RpcFailure = err instanceof RpcTimeoutError ? 'timeout' : err instanceof PeerUnreachableError ? (err.refused ? 'refused' : 'unreachable') : 'protocol'
       this.metrics.rpcFailed.inc({ type: msg.type, reason })
       this.log.debug({ err, to, type: msg.type }, 'rpc failed')
-      this.dispatch({ kind: 'rpc-failed', to, corr, reason })
+      this.effects.failed(to, corr, reason)
     } finally {
-      clearTimeout(guard)
+      clearTimeout(this.guards.get(corr))
+      this.guards.delete(corr)
     }
   }
 

@@ -1,12 +1,14 @@
 // A simulated node's event loop and what its effects do in the simulated world. Input reaches a
 // node through here (ticks, local events, gossip, rpc): at once if it is up, on thaw if it is
-// frozen, never if its process died since. Each effect its core returns runs here: gossip through
-// the real codec into the gossipsub model, rpc requests and replies over the network, persists
-// behind the runtime's disk barrier, simulated processes.
+// frozen, never if its process died since. The effects its core returns go through the shared
+// EffectInterpreter (src/core/effect-interpreter.ts: the disk barrier, one answer per request,
+// requests to oneself), whose ports are here: gossip through the real codec into the gossipsub
+// model, rpc requests and replies over the network, the data dir, simulated processes.
 import type { MembershipConfig } from '../core/config.js'
+import { EffectInterpreter, type EffectPorts } from '../core/effect-interpreter.js'
 import type { NodeCore } from '../core/node-core.js'
 import type { ApiReply, JobSpec } from '../core/job-types.js'
-import type { ClusterEvent, CoreEvent, Effect, GossipMessage, Millis, NodeId, Resources, RpcRequest, RpcResponse } from '../core/types.js'
+import type { ClusterEvent, CoreEvent, Effect, GossipMessage, Millis, NodeId, Resources, RpcFailure, RpcRequest, RpcResponse } from '../core/types.js'
 import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../gossip/codec.js'
 import type { EventQueue } from './event-queue.js'
 import { CLUSTER, EVENTS, type Gossipsub, type GossipMsg } from './gossipsub.js'
@@ -29,14 +31,8 @@ export interface SimNode {
   /** Input that reached it while frozen (its sockets and timers kept it), run on thaw in order. */
   backlog: Array<() => void>
   persisted: Map<string, unknown>
-  nextReqId: number
-  inbound: Map<number, { from: number; corr: number; gen: number }>
-  /**
-   * Requests of this process still owed an answer or a failure (by corr). The core gets exactly one
-   * of the two per request, as from the runtime, whose timer stops when the answer comes; a timeout
-   * firing after the answer is dropped here without waking the core.
-   */
-  awaiting: Set<number>
+  /** The process's effects (a new one per process start): what it owes, and what waits for its disk. */
+  effects: EffectInterpreter<SimOrigin>
   /** A time of the node's tick grid, the time of its pending tick, and that tick's token (a tick brought forward voids the later one). */
   tickGrid: Millis
   tickAt: Millis
@@ -79,13 +75,24 @@ export class SimNodes {
   }
 }
 
+/** Where a request came from: the asking node's slot, its corr there, and the asking process. */
+export interface SimOrigin {
+  from: number
+  corr: number
+  gen: number
+}
+
 /** Listeners a runner attaches to measure a run without keeping everything. */
 export interface SimHooks {
   onEmit?(at: Millis, observer: NodeId, event: ClusterEvent): void
   onApiReply?(at: Millis, reqId: number, reply: ApiReply): void
   onRunStart?(run: SimRun): void
-  /** A node sent a request (message counts and traces by type). */
-  onSend?(at: Millis, from: NodeId, to: NodeId, msg: RpcRequest): void
+  /** A node sent a request (message counts and traces by type); `corr` names it among the sender's requests. */
+  onSend?(at: Millis, from: NodeId, to: NodeId, msg: RpcRequest, corr: number): void
+  /** A node replied to a request of `to` (`corr`: the asker's, as onSend gave it), before dropReply decides its fate. */
+  onReply?(at: Millis, from: NodeId, to: NodeId, msg: RpcResponse, corr: number): void
+  /** A request failed (timeout, refused, over a size limit): the rpc-failed its sender's core gets now. */
+  onFail?(at: Millis, node: NodeId, to: NodeId, corr: number, reason: RpcFailure): void
   /**
    * Whether this request is lost on the wire (tests: the fate of single messages). The sender
    * sees its timeout, as with any lost request.
@@ -199,42 +206,41 @@ export class NodeIo {
     this.step(node, { kind: 'gossip', from: this.host.nodes.at(msg.origin).id, msg: msg.payload as GossipMessage })
   }
 
-  apply(node: SimNode, effects: Effect[]): void {
-    const persistMs = this.opts.persistMs ?? 0
-    let barrier = false
-    for (const e of effects) {
-      if (e.kind === 'persist') {
-        node.persisted.set(e.key, e.value)
-        barrier = true
-      } else if (barrier && persistMs > 0 && (e.kind === 'send' || e.kind === 'reply' || e.kind === 'api-reply')) {
-        // Effects after a persist wait for the disk, as the runtime's barrier makes them.
-        const gen = node.gen
-        this.at(this.now + persistMs, () => { if (node.gen === gen && node.state !== 'down') this.effect(node, e) })
-      } else {
-        this.effect(node, e)
-      }
-    }
+  /** The effects of a new process of node `id` (in slot `slot`), carried out in the simulated world. */
+  interpreter(slot: number, id: NodeId): EffectInterpreter<SimOrigin> {
+    return new EffectInterpreter(id, new SimPorts(this, this.host.nodes, slot))
   }
 
-  private effect(node: SimNode, e: Effect): void {
+  /** Carry out effects a node's core returned (also those of its creation). */
+  apply(node: SimNode, effects: Effect[]): void {
+    node.effects.apply(effects)
+  }
+
+  /** Write to the node's data dir; the write is durable persistMs later, if the process still runs then. */
+  persist(node: SimNode, key: string, value: unknown, seq: number): void {
+    node.persisted.set(key, value)
+    const persistMs = this.opts.persistMs ?? 0
+    if (persistMs <= 0) { node.effects.persisted(seq); return }
+    const gen = node.gen
+    this.at(this.now + persistMs, () => { if (node.gen === gen && node.state !== 'down') node.effects.persisted(seq) })
+  }
+
+  emit(node: SimNode, event: ClusterEvent): void {
     const record = this.host.record
-    switch (e.kind) {
-      case 'publish': this.publish(node, e.msg); break
-      case 'send': this.sendRpc(node, e.to, e.corr, e.msg, e.timeoutMs); break
-      case 'reply': this.reply(node, e.reqId, e.msg); break
-      case 'persist': node.persisted.set(e.key, e.value); break
-      case 'unpersist': node.persisted.delete(e.key); break
-      case 'emit':
-        if (this.opts.recordEvents ?? true) record.events.push({ at: this.now, observer: node.id, event: e.event })
-        record.hooks.onEmit?.(this.now, node.id, e.event)
-        break
-      case 'api-reply':
-        if (this.opts.recordReplies ?? true) record.replies.set(e.reqId, e.reply)
-        record.hooks.onApiReply?.(this.now, e.reqId, e.reply)
-        break
-      case 'start-process': this.startProcess(node, e.allocId, e.jobId, e.index, e.spec); break
-      case 'kill-process': this.endProcess(node, e.allocId, null, 'killed'); break
-    }
+    if (this.opts.recordEvents ?? true) record.events.push({ at: this.now, observer: node.id, event })
+    record.hooks.onEmit?.(this.now, node.id, event)
+  }
+
+  apiReply(reqId: number, reply: ApiReply): void {
+    const record = this.host.record
+    if (this.opts.recordReplies ?? true) record.replies.set(reqId, reply)
+    record.hooks.onApiReply?.(this.now, reqId, reply)
+  }
+
+  /** Run `fn` on a node's event loop after what runs now (a request to itself). */
+  soon(node: SimNode, fn: () => void): void {
+    const gen = node.gen
+    this.at(this.now, () => this.input(node, gen, fn))
   }
 
   /** Run `fn` on a node's event loop: now if it is up, on thaw if frozen, never if it died since. */
@@ -244,7 +250,7 @@ export class NodeIo {
     else fn()
   }
 
-  private publish(node: SimNode, msg: GossipMessage): void {
+  publish(node: SimNode, msg: GossipMessage): void {
     this.host.record.hooks.onPublish?.(this.now, node.id, msg)
     let wire: { bytes: number; value: GossipMessage }
     try {
@@ -258,7 +264,7 @@ export class NodeIo {
     this.host.gossip.publish(node.idx, wire.value, wire.bytes, msg.type === 'activity' ? EVENTS : CLUSTER)
   }
 
-  private startProcess(node: SimNode, allocId: string, jobId: string, index: number, spec: JobSpec): void {
+  startProcess(node: SimNode, allocId: string, jobId: string, index: number, spec: JobSpec): void {
     const run: SimRun = { allocId, jobId, index, node: node.id, startedAt: this.now, endedAt: null, resources: spec.resources, exitCode: null }
     this.host.record.runs.push(run)
     node.procs.set(allocId, run)
@@ -270,7 +276,7 @@ export class NodeIo {
     this.at(this.now + duration, () => { if (node.gen === gen) this.endProcess(node, allocId, code, 'exited') })
   }
 
-  private endProcess(node: SimNode, allocId: string, code: number | null, reason: 'exited' | 'killed'): void {
+  endProcess(node: SimNode, allocId: string, code: number | null, reason: 'exited' | 'killed'): void {
     const run = node.procs.get(allocId)
     if (run === undefined || node.state === 'down') return
     node.procs.delete(allocId)
@@ -281,13 +287,12 @@ export class NodeIo {
     this.deliver(node, ev, 1)
   }
 
-  private sendRpc(from: SimNode, to: NodeId, corr: number, msg: RpcRequest, timeoutMs: number): void {
+  /** A request over the network to another node (a request to itself never comes here: see EffectInterpreter). */
+  transmit(from: SimNode, to: NodeId, corr: number, msg: RpcRequest): void {
     const { net, nodes } = this.host
     const target = nodes.find(to)
     const fromGen = from.gen
-    this.host.record.hooks.onSend?.(this.now, from.id, to, msg)
-    from.awaiting.add(corr)
-    this.failLater(from, fromGen, to, corr, 'timeout', timeoutMs)
+    this.host.record.hooks.onSend?.(this.now, from.id, to, msg, corr)
     let wire: { bytes: number; value: RpcRequest }
     try {
       wire = rpcRequestCodec.transcode(msg, this.checked)
@@ -301,16 +306,6 @@ export class NodeIo {
     const decoded = wire.value
     if (this.opts.freezeMessages === true) deepFreeze(decoded)
     if (this.host.record.hooks.dropSend?.(this.now, from.id, to, msg) === true) return
-    if (target === from) {
-      // libp2p cannot dial itself: the runtime answers a self-addressed request in memory.
-      const gen = from.gen
-      this.at(this.now, () => this.input(from, gen, () => {
-        const reqId = from.nextReqId++
-        from.inbound.set(reqId, { from: from.idx, corr, gen })
-        this.step(from, { kind: 'rpc-request', from: to, reqId, msg: decoded })
-      }))
-      return
-    }
     if (target === undefined) return
     // A dead process refuses the dial at once (unless a partition swallows the SYN); a cut link
     // or a frozen peer just never answers.
@@ -319,31 +314,30 @@ export class NodeIo {
       return
     }
     net.transmit(from.idx, target.idx, rpcRequestBytes(wire.bytes), 'rpc', () => {
-      const reqId = target.nextReqId++
-      target.inbound.set(reqId, { from: from.idx, corr, gen: fromGen })
+      const reqId = target.effects.received({ from: from.idx, corr, gen: fromGen })
       this.step(target, { kind: 'rpc-request', from: from.id, reqId, msg: decoded })
     })
   }
 
   /** The request `corr` of `from` fails after `delay`, unless it was answered (or failed) first. */
-  private failLater(from: SimNode, gen: number, to: NodeId, corr: number, reason: 'timeout' | 'refused' | 'protocol', delay: number): void {
+  failLater(from: SimNode, gen: number, to: NodeId, corr: number, reason: RpcFailure, delay: number): void {
     this.host.queue.pushAfter(this.now, delay, () => {
-      if (from.gen !== gen || !from.awaiting.has(corr)) return
-      this.input(from, gen, () => this.answer(from, corr, { kind: 'rpc-failed', to, corr, reason }))
+      if (from.gen !== gen || !from.effects.owes(corr)) return
+      this.input(from, gen, () => this.fail(from, to, corr, reason))
     })
   }
 
-  /** The answer (or failure) of request `corr` reaches its asker: the first one only. */
-  private answer(asker: SimNode, corr: number, ev: CoreEvent): void {
-    if (asker.awaiting.delete(corr)) this.step(asker, ev)
+  private fail(from: SimNode, to: NodeId, corr: number, reason: RpcFailure): void {
+    const onFail = this.host.record.hooks.onFail
+    if (onFail !== undefined && from.effects.owes(corr)) onFail(this.now, from.id, to, corr, reason)
+    from.effects.failed(to, corr, reason)
   }
 
-  private reply(node: SimNode, reqId: number, msg: Parameters<typeof rpcResponseCodec.encode>[0]): void {
-    const req = node.inbound.get(reqId)
-    if (req === undefined) return
-    node.inbound.delete(reqId)
+  /** A reply over the network to the node that asked. */
+  transmitReply(node: SimNode, req: SimOrigin, msg: RpcResponse): void {
     const net = this.host.net
     const asker = this.host.nodes.at(req.from)
+    this.host.record.hooks.onReply?.(this.now, node.id, asker.id, msg, req.corr)
     if (this.host.record.hooks.dropReply?.(this.now, node.id, asker.id, msg) === true) return
     let wire: { bytes: number; value: RpcResponse }
     try {
@@ -352,15 +346,45 @@ export class NodeIo {
       // The server's stream handler throws; the client sees the stream fail.
       if (!tooLarge(err)) throw err
       this.host.record.codecErrors++
-      net.transmit(node.idx, asker.idx, rpcResponseBytes(0), 'rpc', () => this.input(asker, req.gen, () => this.answer(asker, req.corr, { kind: 'rpc-failed', to: node.id, corr: req.corr, reason: 'protocol' })))
+      net.transmit(node.idx, asker.idx, rpcResponseBytes(0), 'rpc', () => this.input(asker, req.gen, () => this.fail(asker, node.id, req.corr, 'protocol')))
       return
     }
     const decoded = wire.value
     if (this.opts.freezeMessages === true) deepFreeze(decoded)
-    const ev: CoreEvent = { kind: 'rpc-response', from: node.id, corr: req.corr, msg: decoded }
-    if (asker === node) this.at(this.now, () => this.input(asker, req.gen, () => this.answer(asker, req.corr, ev)))
-    else net.transmit(node.idx, asker.idx, rpcResponseBytes(wire.bytes), 'rpc', () => this.input(asker, req.gen, () => this.answer(asker, req.corr, ev)))
+    const from = node.id
+    net.transmit(node.idx, asker.idx, rpcResponseBytes(wire.bytes), 'rpc', () => this.input(asker, req.gen, () => asker.effects.answered(from, req.corr, decoded)))
   }
+}
+
+/**
+ * The ports of one node slot's EffectInterpreter: the simulated world's side of each effect. The
+ * node is looked up by slot when an effect runs (a restarted process reuses its slot's node).
+ */
+class SimPorts implements EffectPorts<SimOrigin> {
+  constructor(private readonly io: NodeIo, private readonly nodes: SimNodes, private readonly slot: number) {}
+
+  private get node(): SimNode {
+    return this.nodes.at(this.slot)
+  }
+
+  persist(key: string, value: unknown, seq: number): void { this.io.persist(this.node, key, value, seq) }
+  unpersist(key: string): void { this.node.persisted.delete(key) }
+  publish(msg: GossipMessage): void { this.io.publish(this.node, msg) }
+  transmit(to: NodeId, corr: number, msg: RpcRequest): void { this.io.transmit(this.node, to, corr, msg) }
+  // The simulated network keeps no deadline of its own: the guard is the request's timeout.
+  guard(to: NodeId, corr: number, ms: number): void {
+    const node = this.node
+    this.io.failLater(node, node.gen, to, corr, 'timeout', ms)
+  }
+  transmitReply(origin: SimOrigin, msg: RpcResponse): void { this.io.transmitReply(this.node, origin, msg) }
+  soon(fn: () => void): void { this.io.soon(this.node, fn) }
+  step(ev: CoreEvent): void { this.io.step(this.node, ev) }
+  apiReply(reqId: number, reply: ApiReply): void { this.io.apiReply(reqId, reply) }
+  emit(event: ClusterEvent): void { this.io.emit(this.node, event) }
+  startProcess(e: Extract<Effect, { kind: 'start-process' }>): void { this.io.startProcess(this.node, e.allocId, e.jobId, e.index, e.spec) }
+  killProcess(e: Extract<Effect, { kind: 'kill-process' }>): void { this.io.endProcess(this.node, e.allocId, null, 'killed') }
+  // A simulated run leaves no files.
+  removeRun(): void {}
 }
 
 /** The codec refused a message over its size limit (anything else it refuses is a bug: thrown on). */

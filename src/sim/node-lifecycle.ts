@@ -147,7 +147,6 @@ export class NodeLifecycle {
     // Its processes die with it (the agent's process groups are killed at its next start anyway).
     for (const run of n.procs.values()) run.endedAt = this.now
     n.procs.clear()
-    n.inbound.clear()
     this.host.gossip.stopNode(n.idx)
     for (const p of peers) {
       const other = this.host.nodes.at(p)
@@ -232,6 +231,8 @@ export class NodeLifecycle {
     const storedJobs = [...persisted.entries()].filter(([k]) => k.startsWith('job/')).map(([, v]) => v as JobRecord)
     // Addresses shaped like a real agent's, so records weigh what they weigh on the wire.
     const slot = old?.idx ?? nodes.byIdx.length
+    // What the new process owes (answers, replies) starts empty; its effects resolve the node by slot.
+    const io = this.host.io.interpreter(slot, id)
     const ip = `10.${(slot >> 16) & 255}.${(slot >> 8) & 255}.${slot & 255}`
     const { core, effects } = NodeCore.create({
       self: { id, name, addrs: [`/ip4/${ip}/tcp/7000/p2p/${id}`], api: `http://${ip}:7070`, resources: { total, free: total }, labels, draining: false, allocations: 0 },
@@ -240,9 +241,9 @@ export class NodeLifecycle {
     })
     const node: SimNode = old ?? {
       idx: nodes.byIdx.length, id, name, total, labels, core, state: 'up', gen: 0, backlog: [], persisted,
-      nextReqId: 1, inbound: new Map(), awaiting: new Set(), procs: new Map(), tickGrid: 0, tickAt: Infinity, tickToken: 0,
+      effects: io, procs: new Map(), tickGrid: 0, tickAt: Infinity, tickToken: 0,
     }
-    Object.assign(node, { name, total, labels, core, state: 'up', backlog: [], nextReqId: 1, awaiting: new Set() })
+    Object.assign(node, { name, total, labels, core, state: 'up', backlog: [], effects: io })
     node.gen++
     if (old === undefined) {
       nodes.add(node)

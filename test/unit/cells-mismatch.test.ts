@@ -1,11 +1,12 @@
 // Every node of a cluster must be started with the same --cells: a node that splits the cluster
 // otherwise computes other cells, so its records and contacts are refused (not merged), with an
-// error that names both counts. Two real cores, every message through the wire codec.
+// error that names both counts. Two real cores driven by hand (test/support/hand-network.ts),
+// every message through the wire codec.
 import { describe, expect, it } from 'vitest'
 import { TEST } from '../../src/core/config.js'
 import { CELLS_MISMATCH, NodeCore } from '../../src/core/node-core.js'
-import type { CoreEvent, Effect, RpcResponse } from '../../src/core/types.js'
-import { rpcRequestCodec, rpcResponseCodec } from '../../src/gossip/codec.js'
+import type { RpcResponse } from '../../src/core/types.js'
+import { HandNetwork } from '../support/hand-network.js'
 
 function core(id: string, cells: number): NodeCore {
   return NodeCore.create({
@@ -16,31 +17,13 @@ function core(id: string, cells: number): NodeCore {
 
 /** Two nodes connect and exchange what their cores send each other (requests and answers), until quiet. */
 function connect(a: NodeCore, b: NodeCore): RpcResponse[] {
-  const byId = new Map([[a.selfRecord().id, a], [b.selfRecord().id, b]])
-  const answers: RpcResponse[] = []
-  const queue: Array<{ to: NodeCore; ev: CoreEvent }> = [
-    { to: a, ev: { kind: 'peer-connected', peer: b.selfRecord().id } },
-    { to: b, ev: { kind: 'peer-connected', peer: a.selfRecord().id } },
-  ]
-  for (let i = 0; i < 100 && queue.length > 0; i++) {
-    const { to, ev } = queue.shift() as { to: NodeCore; ev: CoreEvent }
-    const me = to.selfRecord().id
-    const effects: Effect[] = to.step(ev, 1_000 + i)
-    for (const e of effects) {
-      if (e.kind !== 'send') continue
-      const peer = byId.get(e.to)
-      if (peer === undefined) continue
-      const msg = rpcRequestCodec.decode(rpcRequestCodec.encode(e.msg))
-      const replies = peer.step({ kind: 'rpc-request', from: me, reqId: i, msg }, 1_000 + i)
-      for (const r of replies) {
-        if (r.kind !== 'reply') continue
-        const answer = rpcResponseCodec.decode(rpcResponseCodec.encode(r.msg))
-        answers.push(answer)
-        queue.push({ to, ev: { kind: 'rpc-response', from: e.to, corr: e.corr, msg: answer } })
-      }
-    }
-  }
-  return answers
+  const net = new HandNetwork(1_000)
+  net.add(a)
+  net.add(b)
+  net.deliver(a.selfRecord().id, { kind: 'peer-connected', peer: b.selfRecord().id })
+  net.deliver(b.selfRecord().id, { kind: 'peer-connected', peer: a.selfRecord().id })
+  net.settle()
+  return net.answers
 }
 
 const known = (c: NodeCore): string[] => c.records().map((r) => r.id).sort()
