@@ -31,6 +31,7 @@ for (const n of list(values.sizes)) {
     const c = new StarvedCluster(n, SMALL_MACHINE, seed)
     c.runUntilConverged(Number(values['max-s']) * 1000)
     const f = c.figures()
+    const spent = [...c.spent.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')
     let after = ''
     if (f.convergedMs !== undefined) {
       c.sim.run(5_000)
@@ -40,6 +41,6 @@ for (const n of list(values.sizes)) {
       after = `; SIGKILL -> dead everywhere ${kill?.toFixed(0) ?? '>15000'} ms, SIGSTOP ${stop?.toFixed(0) ?? '>15000'} ms`
     }
     console.log(`n=${n} seed=${seed}: last up ${(f.lastUpMs / 1000).toFixed(1)} s, all see ${n} alive ${f.convergedMs === undefined ? 'NEVER' : `${(f.convergedMs / 1000).toFixed(1)} s`}; ` +
-      `publishes ${f.publishes}, peak ${f.peakDeliveriesPerSecond} received/s/node, suspicions ${f.suspicions}, deaths ${f.deaths}, refutations ${f.refutations}, max incarnation ${f.maxIncarnation}, cpu ${(100 * f.cpuUse).toFixed(0)}%${after}`)
+      `publishes ${f.publishes}, peak ${f.peakDeliveriesPerSecond} received/s/node, suspicions ${f.suspicions}, deaths ${f.deaths}, refutations ${f.refutations}, max incarnation ${f.maxIncarnation}, cpu ${(100 * f.cpuUse).toFixed(0)}%, ${f.connections} connections${after}\n  cpu s by kind: ${spent}`)
   }
 }

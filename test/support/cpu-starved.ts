@@ -65,6 +65,8 @@ export interface StormFigures {
   maxIncarnation: number
   /** Share of the machine's CPU used over the run. */
   cpuUse: number
+  /** Connections made (each paid by both ends). */
+  connections: number
 }
 
 /** A cluster of `n` nodes launched at once on a machine with `costs`; node-1 is up first (the --join seed). */
@@ -95,19 +97,22 @@ export class StarvedCluster {
     for (let i = 2; i <= n; i++) this.starting.set(`node-${i}`, costs.startupMs * (1 + costs.startupJitter * (2 * rand() - 1)))
     this.sim.hooks.onPublish = (_at, from) => {
       this.publishes++
-      this.charge(from, costs.publishMs)
+      this.charge(from, costs.publishMs, 'publish')
       for (const id of this.up) {
         if (id === from) continue
-        this.charge(id, costs.deliverMs)
+        this.charge(id, costs.deliverMs, 'deliver')
         this.deliveredThisSecond.set(id, (this.deliveredThisSecond.get(id) ?? 0) + 1)
       }
     }
     this.sim.hooks.onSend = (_at, from, to, msg) => {
+      // The first request between two nodes dials a connection (the request channels dial any
+      // member on demand), and libp2p keeps it.
+      if (from !== to && this.up.has(to) && !this.linked(from, to)) this.link(from, to, `dial:${msg.type}${msg.type === "ping" && msg.from !== null ? "-notice" : ""}`)
       const records = msg.type === 'sync' || msg.type === 'sync-push' ? msg.records.length : 0
       // A sync's answer carries what differs: at start-up, the whole table.
       const answer = msg.type === 'sync' ? this.up.size : 0
-      this.charge(from, costs.rpcMs + costs.recordMs * (records + answer))
-      this.charge(to, costs.rpcMs + costs.recordMs * (records + answer))
+      this.charge(from, costs.rpcMs + costs.recordMs * (records + answer), `rpc:${msg.type}`)
+      this.charge(to, costs.rpcMs + costs.recordMs * (records + answer), `rpc:${msg.type}`)
     }
     this.sim.at(this.sim.now, () => this.window())
   }
@@ -127,9 +132,13 @@ export class StarvedCluster {
     this.sim.at(Math.max(this.sim.now, this.stalledUntil.get(id) ?? 0), () => this.sim.freeze(id))
   }
 
-  private charge(id: NodeId, ms: number): void {
+  private charge(id: NodeId, ms: number, kind: string): void {
     this.backlog.set(id, (this.backlog.get(id) ?? 0) + ms)
+    this.spent.set(kind, (this.spent.get(kind) ?? 0) + ms)
   }
+
+  /** CPU asked for, by kind of work (ms of one core; start-up not included). */
+  readonly spent = new Map<string, number>()
 
   /** One scheduling window: share the cores, start nodes that finished starting, stall the behind. */
   private window(): void {
@@ -140,7 +149,7 @@ export class StarvedCluster {
     const demand = new Map<NodeId, number>()
     for (const id of launched) demand.set(id, this.starting.get(id) as number)
     for (const id of this.up) {
-      this.charge(id, this.costs.idleMsPerSecond * w / 1000)
+      this.charge(id, this.costs.idleMsPerSecond * w / 1000, 'idle')
       demand.set(id, this.backlog.get(id) ?? 0)
     }
     const given = waterFill(demand, cores * w)
@@ -181,11 +190,24 @@ export class StarvedCluster {
   private connected(id: NodeId): void {
     const peers = this.sim.gossip.peersOf(this.sim.indexOf(id)).map((i) => this.sim.idAt(i))
     if (id !== 'node-1' && !peers.includes('node-1')) peers.push('node-1')
-    for (const p of peers) {
-      this.charge(p, this.costs.connectMs)
-      this.charge(id, this.costs.connectMs)
-    }
+    for (const p of peers) if (!this.linked(id, p)) this.link(id, p, 'dial:join')
   }
+
+  private readonly links = new Set<string>()
+
+  private linked(a: NodeId, b: NodeId): boolean {
+    return this.links.has(a < b ? `${a}|${b}` : `${b}|${a}`)
+  }
+
+  private link(a: NodeId, b: NodeId, kind: string): void {
+    this.links.add(a < b ? `${a}|${b}` : `${b}|${a}`)
+    this.connections++
+    this.charge(a, this.costs.connectMs, kind)
+    this.charge(b, this.costs.connectMs, kind)
+  }
+
+  /** Connections made so far (each paid by both ends). */
+  connections = 0
 
   /** Every node up and seeing all `n` alive. */
   converged(): boolean {
@@ -210,6 +232,7 @@ export class StarvedCluster {
       refutations: count('alive', /refuted/),
       maxIncarnation: Math.max(...[...this.up].map((id) => this.sim.core(id).selfRecord().incarnation)),
       cpuUse: this.offered === 0 ? 0 : this.used / this.offered,
+      connections: this.connections,
     }
   }
 }
