@@ -13,15 +13,22 @@ export interface Suspicion {
   confirmers: Set<NodeId>
   /** Our own probe of it was refused outright: nothing listens there (see suspicionRefusedMs). */
   refused?: boolean
+  /** Who raised it (the first claimer we heard of): our own failed probe of the suspect is told to it. */
+  accuser: NodeId
 }
 
-/** max - (max - min) * log(C + 1) / log(K + 1), C = confirmations beyond the first. */
-export function suspicionTimeout(s: Suspicion, config: MembershipConfig, liveCount: number): number {
+/**
+ * max - (max - min) * log(C + 1) / log(K + 1), C = confirmations beyond the first, stretched by
+ * `scale`: our own local health (1 = healthy). A node that is behind (its probes time out, its
+ * event loop stalls) may not have read the suspect's refutation yet, so it waits longer before
+ * it declares a death; a refused dial is a fact, never stretched.
+ */
+export function suspicionTimeout(s: Suspicion, config: MembershipConfig, liveCount: number, scale = 1): number {
   const { suspicionMinMs: min, suspicionMaxMs: max } = config
   if (s.refused === true) return Math.min(min, config.suspicionRefusedMs)
   // K: how many confirmations we can expect; too few members to confirm means use the minimum.
   const k = Math.min(config.suspicionConfirmations, liveCount - 2)
-  if (k < 1) return min
+  if (k < 1) return min * scale
   const c = Math.min(k, s.confirmers.size - 1)
-  return Math.max(min, max - (max - min) * Math.log(c + 1) / Math.log(k + 1))
+  return scale * Math.max(min, max - (max - min) * Math.log(c + 1) / Math.log(k + 1))
 }

@@ -23,6 +23,8 @@ export type Pending =
   | { purpose: 'sync'; peer: NodeId }
   | { purpose: 'sync-push' }
   | { purpose: 'leave'; peer: NodeId }
+  /** A record told to one member directly (a suspicion to its suspect, checkers and accuser). */
+  | { purpose: 'notice' }
 
 /** Counters for /metrics; monotonic. */
 export interface MembershipStats {

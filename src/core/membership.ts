@@ -17,6 +17,7 @@
 import type { MembershipConfig } from './config.js'
 import { suspicionTimeout, type Suspicion } from './lifeguard.js'
 import type { MembershipStats, Pending, Probe } from './membership-types.js'
+import { ProbeTargets } from './probe-targets.js'
 import { compareRecords, newestPerNode, toStatus } from './records.js'
 import type { Rng } from './rng.js'
 import { TickClock } from './tick-clock.js'
@@ -48,7 +49,7 @@ export class Membership {
   private readonly probes = new Map<NodeId, Probe>()
   private readonly pending = new Map<number, Pending>()
   private readonly lastSyncWith = new Map<NodeId, Millis>()
-  private probeOrder: NodeId[] = []
+  private readonly targets: ProbeTargets
   private self: NodeRecord
   private nextSeq = 1
   private nextProbeAt = 0
@@ -91,6 +92,7 @@ export class Membership {
   ) {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
     this.ticks = new TickClock(config.tickMs)
+    this.targets = new ProbeTargets(config, rng)
     this.members.set(info.id, { record: this.self, lastHeard: now })
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     this.nextProbeAt = now + this.rng.int(config.probeIntervalMs)
@@ -171,11 +173,11 @@ export class Membership {
       if (now >= p.roundDeadline) this.probeFailed(p, now, out)
     }
     for (const [id, s] of [...this.suspicions]) {
-      if (now >= s.startedAt + suspicionTimeout(s, this.config, this.liveCount())) this.declareDead(id, now, out)
+      if (now >= s.startedAt + suspicionTimeout(s, this.config, this.liveCount(), 1 + this.health)) this.declareDead(id, now, out)
     }
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
-      const target = this.nextProbeTarget()
+      const target = this.targets.next(this.liveOthers(), (id) => isLive(this.members.get(id)?.record.state ?? 'dead'), now, 1 + this.health)
       if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out)
     }
     const refresh = this.config.announceIntervalMs > 0 && now >= this.nextAnnounceAt
@@ -186,7 +188,11 @@ export class Membership {
     }
     if (now >= this.nextSyncAt) {
       this.nextSyncAt = now + this.config.syncIntervalMs
-      this.syncWithOne(this.liveOthers(), now, out)
+      // A node that knows nobody yet (its first sync failed: a seed too busy to answer in time)
+      // asks the peers it is connected to again, rather than waiting for a new connection.
+      const live = this.liveOthers()
+      const partner = live.length > 0 ? this.targets.syncPartner(live) : this.targets.syncPartner(this.targets.unknownConnected((id) => this.members.has(id)))
+      if (partner !== undefined) this.sendSync(partner, now, out)
     }
     if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
       this.nextReconnectAt = now + this.config.reconnectIntervalMs
@@ -213,7 +219,7 @@ export class Membership {
     for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
     if (this.suspicions.size > 0) {
       const live = this.liveCount()
-      for (const s of this.suspicions.values()) at = Math.min(at, s.startedAt + suspicionTimeout(s, this.config, live))
+      for (const s of this.suspicions.values()) at = Math.min(at, s.startedAt + suspicionTimeout(s, this.config, live, 1 + this.health))
     }
     return at
   }
@@ -222,21 +228,15 @@ export class Membership {
   private adjustForStall(now: Millis): void {
     const shift = this.ticks.tick(now)
     if (shift === 0) return
+    // A stalled event loop is Lifeguard's other sign that we are the slow one (a busy machine, a
+    // GC pause): stretch our own probing as a failed probe does, so that we do not accuse members
+    // that are answering while we cannot read their answers.
+    this.setHealth(+1)
     for (const p of this.probes.values()) {
       p.directDeadline += shift
       p.roundDeadline += shift
     }
     for (const s of this.suspicions.values()) s.startedAt += shift
-  }
-
-  private nextProbeTarget(): NodeId | undefined {
-    while (this.probeOrder.length > 0) {
-      const id = this.probeOrder.pop() as NodeId
-      const m = this.members.get(id)
-      if (m !== undefined && isLive(m.record.state)) return id
-    }
-    this.probeOrder = this.rng.shuffle([...this.liveOthers()])
-    return this.probeOrder.pop()
   }
 
   private startProbe(target: NodeId, now: Millis, out: Effect[]): void {
@@ -249,7 +249,11 @@ export class Membership {
     }
     this.probes.set(target, p)
     this.stats.probes++
-    this.send(target, { type: 'ping', seq, from: null, free: this.capacity.own() }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
+    // Probing a member we hold suspect: the ping carries the suspicion, so that a suspect that
+    // did not hear it from its accuser (a bad link between the two) hears it from us and refutes.
+    const held = this.members.get(target)?.record
+    const from = held?.state === 'suspect' ? held : null
+    this.send(target, { type: 'ping', seq, from, free: this.capacity.own() }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
   }
 
   private scaled(ms: number): number {
@@ -263,7 +267,7 @@ export class Membership {
 
   private startIndirect(p: Probe, now: Millis, out: Effect[]): void {
     p.indirectSent = true
-    const relays = this.rng.sample(this.liveOthers().filter((id) => id !== p.target), this.config.indirectProbes)
+    const relays = this.targets.helpers(this.liveOthers(), p.target, this.config.indirectProbes)
     const timeoutMs = Math.max(1, p.roundDeadline - now)
     for (const via of relays) {
       p.indirectPending++
@@ -286,23 +290,57 @@ export class Membership {
     // A probe that timed out may be our own slowness; one refused outright (the peer's process is
     // gone) says nothing about us.
     if (!p.refused) this.setHealth(+1)
-    this.suspect(p.target, this.self.id, now, out)
-    const s = this.suspicions.get(p.target)
-    if (s !== undefined && p.connRefused === true) s.refused = true
+    this.suspect(p.target, now, out, p.connRefused === true)
   }
 
   // --- suspicion and death ------------------------------------------------------------------------
 
-  /** Our own verdict that `target` is suspect (we probed it and failed). */
-  private suspect(target: NodeId, by: NodeId, now: Millis, out: Effect[]): void {
+  /**
+   * Our own verdict that `target` is suspect: we probed it and failed (`refused`: our dial found
+   * nothing listening). A suspicion is not gossiped (see tell()); a death is.
+   */
+  private suspect(target: NodeId, now: Millis, out: Effect[], refused: boolean): void {
     const m = this.members.get(target)
     if (m === undefined || m.record.state !== 'alive' && m.record.state !== 'suspect') return
+    const mine: NodeRecord = { ...m.record, state: 'suspect', by: this.self.id }
     if (m.record.state === 'suspect') {
-      this.confirm(target, m.record.incarnation, by)
-      if (by === this.self.id) this.outbox.push({ ...m.record, by })
+      // Someone suspected it first: our failed probe confirms it; the accuser counts it.
+      const s = this.suspicions.get(target)
+      if (s === undefined || s.incarnation !== m.record.incarnation || s.confirmers.has(this.self.id)) return
+      s.confirmers.add(this.self.id)
+      if (refused) s.refused = true
+      if (s.accuser !== this.self.id) this.notify(s.accuser, mine, out)
       return
     }
-    this.merge({ ...m.record, state: 'suspect', by }, now, out)
+    this.merge(mine, now, out)
+    const s = this.suspicions.get(target)
+    if (s === undefined) return
+    if (refused) {
+      // Nothing listens there: no checker could learn more, and the suspect cannot answer.
+      s.refused = true
+      return
+    }
+    this.tell(mine, out)
+  }
+
+  /**
+   * Our new suspicion goes directly to the suspect (Lifeguard's buddy system: it refutes at once)
+   * and to suspicionConfirmations + 1 checkers (one spare for a checker that is slow itself),
+   * members we are connected to when we can, which probe the suspect themselves and tell us when
+   * they fail too (Lifeguard's confirmations). Gossiping a suspicion to everyone made every member
+   * probe the suspect and gossip its confirmation: O(N^2) deliveries per suspicion, which on a
+   * CPU-starved machine made the next probes fail (the start-up storm). Now a false suspicion
+   * costs the cluster one gossip message (the refutation), a true one the death.
+   */
+  private tell(r: NodeRecord, out: Effect[]): void {
+    this.notify(r.id, r, out)
+    for (const id of this.targets.helpers(this.liveOthers(), r.id, this.config.suspicionConfirmations + 1)) this.notify(id, r, out)
+  }
+
+  /** A record for one member, on a ping (its `from`), which merges whatever record it carries. */
+  private notify(to: NodeId, r: NodeRecord, out: Effect[]): void {
+    const seq = this.nextSeq++
+    this.send(to, { type: 'ping', seq, from: r }, this.config.probeTimeoutMs, { purpose: 'notice' }, out)
   }
 
   private confirm(target: NodeId, incarnation: number, by: NodeId): void {
@@ -339,17 +377,12 @@ export class Membership {
     this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? now })
     this.tableChanges++
     if ((from !== 'unknown' && isLive(from)) !== isLive(r.state)) this.liveChanges++
-    if (r.by === this.self.id) this.outbox.push(r)
+    if (r.by === this.self.id && r.state !== 'suspect') this.outbox.push(r)
     if (r.state === 'suspect') {
       const s = this.suspicions.get(r.id)
       if (s === undefined || s.incarnation !== r.incarnation) {
-        this.suspicions.set(r.id, { incarnation: r.incarnation, startedAt: now, confirmers: new Set([r.by]) })
+        this.suspicions.set(r.id, { incarnation: r.incarnation, startedAt: now, confirmers: new Set([r.by]), accuser: r.by })
         if (r.by === this.self.id) this.stats.suspicions++
-        // Someone else suspects it: probe it now rather than when our turn comes round (up to N
-        // probe periods away). Our own failed probe is an independent confirmation, and
-        // Lifeguard shortens the suspicion with each one; an ack from it clears nothing by
-        // itself (only the member's refutation does) but costs one ping.
-        else if (!this.leaving && !this.probes.has(r.id)) this.startProbe(r.id, now, out)
       } else {
         s.confirmers.add(r.by)
       }
@@ -394,7 +427,14 @@ export class Membership {
     this.heard(from, now)
     switch (msg.type) {
       case 'ping':
-        if (msg.from !== null) this.merge(msg.from, now, out)
+        if (msg.from !== null) {
+          this.merge(msg.from, now, out)
+          // A suspicion told to us (tell()): we are one of its checkers. Probe it now rather than
+          // when our turn comes round (up to N probe periods away): our own failed probe is an
+          // independent confirmation, and Lifeguard shortens the suspicion with each one.
+          const r = this.members.get(msg.from.id)?.record
+          if (r?.state === 'suspect' && msg.from.state === 'suspect' && r.incarnation === msg.from.incarnation && !this.leaving && !this.probes.has(r.id)) this.startProbe(r.id, now, out)
+        }
         if (msg.free !== undefined) this.capacity.heard(from, msg.free, now)
         out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq, free: this.capacity.own() } })
         return
@@ -402,6 +442,12 @@ export class Membership {
         // Relay a probe for someone else; the answer goes back on their request.
         if (msg.target === this.self.id) {
           out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq } })
+          return
+        }
+        // Without a connection to the target, relaying means a handshake: only when our budget
+        // of new connections allows (probe-targets.ts); otherwise we say at once that we cannot.
+        if (!this.targets.mayReach(msg.target, now, 1 + this.health)) {
+          out.push({ kind: 'reply', reqId, msg: { type: 'nack', seq: msg.seq } })
           return
         }
         this.send(msg.target, { type: 'ping', seq: msg.seq, from: null }, this.scaled(this.config.probeTimeoutMs), { purpose: 'relay', target: msg.target, reqId, seq: msg.seq }, out)
@@ -458,8 +504,8 @@ export class Membership {
         }
         return
       case 'sync-push':
-        return
       case 'leave':
+      case 'notice':
         return
     }
   }
@@ -486,13 +532,15 @@ export class Membership {
         this.indirectFailed(p.target, p.seq, now, out)
         return
       case 'relay':
-        // We could not reach it either: that is our own evidence, so we suspect it too (Lifeguard
-        // confirmations make the verdict faster when several members agree).
+        // We could not reach it either. The asker decides; a suspicion of our own would be one
+        // more record gossiped to everyone for each of the k relays of every failed probe, and
+        // the suspicion's checkers confirm it anyway (lifeguard.ts).
         out.push({ kind: 'reply', reqId: p.reqId, msg: { type: 'nack', seq: p.seq } })
-        this.suspect(p.target, this.self.id, now, out)
         return
       case 'sync':
+      case 'sync-push':
       case 'leave':
+      case 'notice':
         return
     }
   }
@@ -512,6 +560,7 @@ export class Membership {
   }
 
   private onConnected(peer: NodeId, now: Millis, out: Effect[]): void {
+    this.targets.connect(peer)
     if (this.leaving) return
     const last = this.lastSyncWith.get(peer)
     if (last !== undefined && now - last < this.config.syncDebounceMs) return
@@ -520,6 +569,7 @@ export class Membership {
 
   /** A closed connection is a hint, not a verdict: probe the member now instead of waiting its turn. */
   private onDisconnected(peer: NodeId, now: Millis, out: Effect[]): void {
+    this.targets.disconnect(peer)
     if (this.leaving) return
     const m = this.members.get(peer)
     if (m === undefined || m.record.state !== 'alive') return
