@@ -1,51 +1,39 @@
 // Membership and failure detection: SWIM probing with Lifeguard's refinements, as a pure state
 // machine. Who is in the cluster, in which state (alive/suspect/dead/left), at which incarnation.
 //
-// - Every probe interval a node pings one member (round-robin over a shuffled list). No ack within
-//   probeTimeoutMs: k other members are asked to ping it (ping-req). No ack by the end of the round:
-//   the member becomes suspect, and the claim is gossiped.
+// - Every probe interval a node pings one member, round-robin over a shuffled list of those it
+//   holds a connection to (others at a bounded rate: probe-targets.ts). No ack within
+//   probeTimeoutMs: k other members are asked to ping it (ping-req). No ack by the end of the
+//   round: the member becomes suspect here, and we tell it and a few checkers directly (tell()).
 // - A closed connection is only a hint: it starts an immediate probe of that member. A direct
 //   probe refused outright (nothing listens) makes it suspect at once, with a short timeout; any
 //   other failure still needs the indirect probes to fail too.
-// - Hearing that someone else suspects a member starts our own probe of it (a confirmation).
+// - A checker probes the suspect at once, and tells the accuser when it fails too.
 // - A suspect becomes dead when its suspicion timeout runs out (lifeguard.ts); the timeout shrinks
 //   from suspicionMaxMs to suspicionMinMs as other members independently confirm the suspicion.
-// - A node that hears it is suspected or dead refutes with a higher incarnation. Older news never
-//   overrides newer: records merge by (incarnation, state, seq) (see records.ts).
+//   Deaths are gossiped.
+// - A node that hears it is suspected or dead refutes with a higher incarnation, gossiped. Older
+//   news never overrides newer: records merge by (incarnation, state, seq) (see records.ts).
 // - Local health: when our own ticks arrive late (our event loop stalled), all our deadlines move
-//   by the stall, because we could not have heard the acks and refutations in the meantime (tick-clock.ts).
+//   by the stall, because we could not have heard the acks and refutations in the meantime
+//   (tick-clock.ts); failed probes, refutations and stalls stretch our probing and suspicions.
+// - Dead and left members are reaped after reapAfterMs (member-table.ts).
 import type { MembershipConfig } from './config.js'
-import { suspicionTimeout, type Suspicion } from './lifeguard.js'
-import type { MembershipStats, Pending, Probe } from './membership-types.js'
+import { Suspicions } from './lifeguard.js'
+import { NO_CAPACITY, type CapacityPort, type MembershipStats, type Pending, type Probe, type SelfInfo } from './membership-types.js'
 import { ProbeTargets } from './probe-targets.js'
-import { compareRecords, newestPerNode, toStatus } from './records.js'
+import { isLive, MemberTable } from './member-table.js'
+import { compareRecords, newestPerNode } from './records.js'
 import type { Rng } from './rng.js'
 import { TickClock } from './tick-clock.js'
-import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
-import type { ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, Resources, RpcFailure, RpcRequest, RpcResponse } from './types.js'
+import { differingBuckets, inBuckets } from './table-digest.js'
+import type { ClusterEvent, CoreEvent, Effect, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse } from './types.js'
 
-/** The node's own data, as it starts. */
-export type SelfInfo = Pick<NodeRecord, 'id' | 'name' | 'addrs' | 'api' | 'resources' | 'labels' | 'draining' | 'allocations'>
-
-interface Member {
-  record: NodeRecord
-  /** Last time we had direct evidence of life: a message from it, an ack, its own gossip. */
-  lastHeard: Millis
-}
-
-export type { MembershipStats } from './membership-types.js'
-
-/** Where probes get this node's free capacity, and tell the capacity a member's probe carried. */
-export interface CapacityPort {
-  own(): Resources
-  heard(node: NodeId, free: Resources, now: Millis): void
-}
-
-const NO_CAPACITY: CapacityPort = { own: () => ({ cpu: 0, memoryMb: 0 }), heard: () => undefined }
+export type { CapacityPort, MembershipStats, SelfInfo } from './membership-types.js'
 
 export class Membership {
-  private readonly members = new Map<NodeId, Member>()
-  private readonly suspicions = new Map<NodeId, Suspicion>()
+  private readonly table: MemberTable
+  private readonly suspicions: Suspicions
   private readonly probes = new Map<NodeId, Probe>()
   private readonly pending = new Map<number, Pending>()
   private readonly lastSyncWith = new Map<NodeId, Millis>()
@@ -62,13 +50,8 @@ export class Membership {
   private leaving = false
   /** Records to publish at the end of this event, batched into one gossip message. */
   private outbox: NodeRecord[] = []
-  private liveChanges = 0
-  /** Bumped on every change of the member table: the key of the cached digest. */
-  private tableChanges = 0
-  private digestCache: { at: number; digest: string[] } | null = null
-  private liveOthersCache: { at: number; ids: readonly NodeId[] } = { at: -1, ids: [] }
   private readonly ticks: TickClock
-  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0 }
+  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0, reaped: 0 }
 
   constructor(
     info: SelfInfo,
@@ -93,7 +76,9 @@ export class Membership {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
     this.ticks = new TickClock(config.tickMs)
     this.targets = new ProbeTargets(config, rng)
-    this.members.set(info.id, { record: this.self, lastHeard: now })
+    this.suspicions = new Suspicions(config)
+    this.table = new MemberTable(info.id, config)
+    this.table.put(this.self, now)
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     this.nextProbeAt = now + this.rng.int(config.probeIntervalMs)
     this.nextSyncAt = now + config.syncIntervalMs
@@ -108,41 +93,44 @@ export class Membership {
     return this.self
   }
 
-  /** Every record this node holds, itself included. */
+  /** Every record this node holds, itself included (dead and left members until they are reaped). */
   records(): NodeRecord[] {
-    return [...this.members.values()].map((m) => m.record)
+    return this.table.records()
   }
 
   record(id: NodeId): NodeRecord | undefined {
-    return this.members.get(id)?.record
+    return this.table.get(id)
   }
 
-  /** Members that are alive or suspect (not yet dead), itself included. */
   /** Bumped whenever a member becomes live or stops being live: the job machine re-checks then. */
   liveVersion(): number {
-    return this.liveChanges
+    return this.table.liveVersion()
   }
 
   /** Bumped on every change to any member's record (state, drain flag, capacity, addresses). */
   tableVersion(): number {
-    return this.tableChanges
+    return this.table.tableVersion()
   }
 
+  /** Members that are alive or suspect (not yet dead), itself included. */
   liveCount(): number {
-    let n = 0
-    for (const m of this.members.values()) if (m.record.state === 'alive' || m.record.state === 'suspect') n++
-    return n
+    return this.table.liveCount()
   }
 
   statuses(now: Millis): NodeStatus[] {
-    return [...this.members.values()].map((m) => toStatus(m.record, m.record.id === this.self.id ? now : m.lastHeard, now))
+    return this.table.statuses(now)
+  }
+
+  /** Live members but us, sorted (callers copy before changing it). */
+  liveOthers(): readonly NodeId[] {
+    return this.table.liveOthers()
   }
 
   handle(ev: CoreEvent, now: Millis, out: Effect[]): void {
     switch (ev.kind) {
       case 'tick': this.onTick(now, out); break
       case 'gossip':
-        this.heard(ev.from, now)
+        this.table.heard(ev.from, now)
         if (ev.msg.type === 'records') for (const r of ev.msg.records) this.merge(r, now, out)
         break
       case 'rpc-request': this.onRequest(ev.from, ev.reqId, ev.msg, now, out); break
@@ -153,10 +141,10 @@ export class Membership {
       case 'rpc-failed': this.onFailed(ev.corr, ev.reason, now, out); break
       case 'peer-connected': this.onConnected(ev.peer, now, out); break
       case 'peer-disconnected': this.onDisconnected(ev.peer, now, out); break
-      case 'leave': this.onLeave(out); break
+      case 'leave': this.onLeave(now, out); break
       case 'self-update':
         this.self = { ...this.self, ...ev.patch, seq: this.self.seq + 1 }
-        this.setSelf(this.self)
+        this.table.put(this.self, now)
         this.selfDirty = true
         break
     }
@@ -172,12 +160,10 @@ export class Membership {
       if (!p.indirectSent && now >= p.directDeadline) this.startIndirect(p, now, out)
       if (now >= p.roundDeadline) this.probeFailed(p, now, out)
     }
-    for (const [id, s] of [...this.suspicions]) {
-      if (now >= s.startedAt + suspicionTimeout(s, this.config, this.liveCount(), 1 + this.health)) this.declareDead(id, now, out)
-    }
+    for (const id of this.suspicions.expired(now, this.liveCount(), 1 + this.health)) this.declareDead(id, now, out)
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
-      const target = this.targets.next(this.liveOthers(), (id) => isLive(this.members.get(id)?.record.state ?? 'dead'), now, 1 + this.health)
+      const target = this.targets.next(this.liveOthers(), (id) => isLive(this.table.get(id)?.state ?? 'dead'), now, 1 + this.health)
       if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out)
     }
     const refresh = this.config.announceIntervalMs > 0 && now >= this.nextAnnounceAt
@@ -191,12 +177,16 @@ export class Membership {
       // A node that knows nobody yet (its first sync failed: a seed too busy to answer in time)
       // asks the peers it is connected to again, rather than waiting for a new connection.
       const live = this.liveOthers()
-      const partner = live.length > 0 ? this.targets.syncPartner(live) : this.targets.syncPartner(this.targets.unknownConnected((id) => this.members.has(id)))
+      const partner = live.length > 0 ? this.targets.syncPartner(live) : this.targets.syncPartner(this.targets.unknownConnected((id) => this.table.has(id)))
       if (partner !== undefined) this.sendSync(partner, now, out)
     }
     if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
       this.nextReconnectAt = now + this.config.reconnectIntervalMs
       this.syncWithOne(this.records().filter((r) => r.state === 'dead').map((r) => r.id), now, out)
+    }
+    for (const id of this.table.reap(now)) {
+      this.stats.reaped++
+      this.lastSyncWith.delete(id)
     }
   }
 
@@ -217,11 +207,7 @@ export class Membership {
     if (this.config.announceIntervalMs > 0) at = Math.min(at, this.nextAnnounceAt)
     if (this.config.reconnectIntervalMs > 0) at = Math.min(at, this.nextReconnectAt)
     for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
-    if (this.suspicions.size > 0) {
-      const live = this.liveCount()
-      for (const s of this.suspicions.values()) at = Math.min(at, s.startedAt + suspicionTimeout(s, this.config, live, 1 + this.health))
-    }
-    return at
+    return Math.min(at, this.suspicions.nextDue(this.liveCount(), 1 + this.health), this.table.reapDue())
   }
 
   /** Our ticks came late: we were stalled, so give every deadline back the time we lost. */
@@ -236,7 +222,7 @@ export class Membership {
       p.directDeadline += shift
       p.roundDeadline += shift
     }
-    for (const s of this.suspicions.values()) s.startedAt += shift
+    this.suspicions.shift(shift)
   }
 
   private startProbe(target: NodeId, now: Millis, out: Effect[]): void {
@@ -251,7 +237,7 @@ export class Membership {
     this.stats.probes++
     // Probing a member we hold suspect: the ping carries the suspicion, so that a suspect that
     // did not hear it from its accuser (a bad link between the two) hears it from us and refutes.
-    const held = this.members.get(target)?.record
+    const held = this.table.get(target)
     const from = held?.state === 'suspect' ? held : null
     this.send(target, { type: 'ping', seq, from, free: this.capacity.own() }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
   }
@@ -281,7 +267,7 @@ export class Membership {
     const p = this.probes.get(target)
     if (p === undefined || p.seq !== seq) return
     this.probes.delete(target)
-    this.heard(target, now)
+    this.table.heard(target, now)
     this.setHealth(-1)
   }
 
@@ -300,13 +286,13 @@ export class Membership {
    * nothing listening). A suspicion is not gossiped (see tell()); a death is.
    */
   private suspect(target: NodeId, now: Millis, out: Effect[], refused: boolean): void {
-    const m = this.members.get(target)
-    if (m === undefined || m.record.state !== 'alive' && m.record.state !== 'suspect') return
-    const mine: NodeRecord = { ...m.record, state: 'suspect', by: this.self.id }
-    if (m.record.state === 'suspect') {
+    const held = this.table.get(target)
+    if (held === undefined || !isLive(held.state)) return
+    const mine: NodeRecord = { ...held, state: 'suspect', by: this.self.id }
+    if (held.state === 'suspect') {
       // Someone suspected it first: our failed probe confirms it; the accuser counts it.
       const s = this.suspicions.get(target)
-      if (s === undefined || s.incarnation !== m.record.incarnation || s.confirmers.has(this.self.id)) return
+      if (s === undefined || s.incarnation !== held.incarnation || s.confirmers.has(this.self.id)) return
       s.confirmers.add(this.self.id)
       if (refused) s.refused = true
       if (s.accuser !== this.self.id) this.notify(s.accuser, mine, out)
@@ -343,17 +329,12 @@ export class Membership {
     this.send(to, { type: 'ping', seq, from: r }, this.config.probeTimeoutMs, { purpose: 'notice' }, out)
   }
 
-  private confirm(target: NodeId, incarnation: number, by: NodeId): void {
-    const s = this.suspicions.get(target)
-    if (s !== undefined && s.incarnation === incarnation) s.confirmers.add(by)
-  }
-
   private declareDead(id: NodeId, now: Millis, out: Effect[]): void {
     this.suspicions.delete(id)
-    const m = this.members.get(id)
-    if (m === undefined || m.record.state !== 'suspect') return
+    const held = this.table.get(id)
+    if (held?.state !== 'suspect') return
     this.stats.deathsDeclared++
-    this.merge({ ...m.record, state: 'dead', by: this.self.id }, now, out)
+    this.merge({ ...held, state: 'dead', by: this.self.id }, now, out)
   }
 
   // --- merging what others say -----------------------------------------------------------------
@@ -362,49 +343,37 @@ export class Membership {
   private merge(r: NodeRecord, now: Millis, out: Effect[]): void {
     if (this.foreign?.(r) === true) return
     if (r.id === this.self.id) {
-      this.mergeAboutSelf(r, out)
+      this.mergeAboutSelf(r, now, out)
       return
     }
-    const m = this.members.get(r.id)
-    if (m !== undefined && compareRecords(r, m.record) <= 0) {
+    if (!this.table.admits(r, now)) return
+    const held = this.table.get(r.id)
+    if (held !== undefined && compareRecords(r, held) <= 0) {
       // Not newer, but a suspicion of the same incarnation from someone else confirms ours.
-      if (r.state === 'suspect' && m.record.state === 'suspect' && r.incarnation === m.record.incarnation) {
-        this.confirm(r.id, r.incarnation, r.by)
+      if (r.state === 'suspect' && held.state === 'suspect' && r.incarnation === held.incarnation) {
+        this.suspicions.confirm(r.id, r.incarnation, r.by)
       }
       return
     }
-    const from: MemberState | 'unknown' = m === undefined ? 'unknown' : m.record.state
-    this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? now })
-    this.tableChanges++
-    if ((from !== 'unknown' && isLive(from)) !== isLive(r.state)) this.liveChanges++
+    const from = this.table.put(r, now)
     if (r.by === this.self.id && r.state !== 'suspect') this.outbox.push(r)
-    if (r.state === 'suspect') {
-      const s = this.suspicions.get(r.id)
-      if (s === undefined || s.incarnation !== r.incarnation) {
-        this.suspicions.set(r.id, { incarnation: r.incarnation, startedAt: now, confirmers: new Set([r.by]), accuser: r.by })
-        if (r.by === this.self.id) this.stats.suspicions++
-      } else {
-        s.confirmers.add(r.by)
-      }
-    } else {
-      this.suspicions.delete(r.id)
-    }
+    if (this.suspicions.note(r.id, r.state, r.incarnation, r.by, now) && r.by === this.self.id) this.stats.suspicions++
     if (!isLive(r.state)) this.probes.delete(r.id)
     if (from !== r.state) {
-      const reason = r.state === 'alive' ? (from === 'unknown' ? 'joined' : 'refuted') : r.by === '' ? 'announced' : `claimed by ${this.nameOf(r.by)}`
+      const reason = r.state === 'alive' ? (from === 'unknown' ? 'joined' : 'refuted') : r.by === '' ? 'announced' : `claimed by ${this.table.nameOf(r.by)}`
       this.emit(out, { type: 'node', node: r.id, name: r.name, from, to: r.state, incarnation: r.incarnation, reason })
     }
   }
 
   /** Someone says something about us. Anything that would override our alive record gets refuted. */
-  private mergeAboutSelf(r: NodeRecord, out: Effect[]): void {
+  private mergeAboutSelf(r: NodeRecord, now: Millis, out: Effect[]): void {
     if (this.leaving) return
     if (compareRecords(r, this.self) <= 0) return
     if (r.incarnation < this.self.incarnation) return
     // A suspicion, death or leave at our incarnation, or any record from a past life with a higher
     // incarnation: jump above it, so our alive record wins everywhere.
     this.self = { ...this.self, incarnation: r.incarnation + 1, seq: this.self.seq + 1 }
-    this.setSelf(this.self)
+    this.table.put(this.self, now)
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     // Refute now, not on the next tick: the suspicion timeout is running on every other node.
     this.outbox.push(this.self)
@@ -415,16 +384,10 @@ export class Membership {
     }
   }
 
-  private setSelf(r: NodeRecord): void {
-    const m = this.members.get(r.id)
-    this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? 0 })
-    this.tableChanges++
-  }
-
   // --- direct requests ----------------------------------------------------------------------------
 
   private onRequest(from: NodeId, reqId: number, msg: RpcRequest, now: Millis, out: Effect[]): void {
-    this.heard(from, now)
+    this.table.heard(from, now)
     switch (msg.type) {
       case 'ping':
         if (msg.from !== null) {
@@ -432,7 +395,7 @@ export class Membership {
           // A suspicion told to us (tell()): we are one of its checkers. Probe it now rather than
           // when our turn comes round (up to N probe periods away): our own failed probe is an
           // independent confirmation, and Lifeguard shortens the suspicion with each one.
-          const r = this.members.get(msg.from.id)?.record
+          const r = this.table.get(msg.from.id)
           if (r?.state === 'suspect' && msg.from.state === 'suspect' && r.incarnation === msg.from.incarnation && !this.leaving && !this.probes.has(r.id)) this.startProbe(r.id, now, out)
         }
         if (msg.free !== undefined) this.capacity.heard(from, msg.free, now)
@@ -462,7 +425,7 @@ export class Membership {
         }
         // Delta: only the buckets that differ; the initiator pushes its side of them next.
         const table = this.records()
-        const buckets = differingBuckets(this.digest(), msg.digest)
+        const buckets = differingBuckets(this.table.digest(), msg.digest)
         out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: inBuckets(table, buckets), buckets } })
         return
       }
@@ -481,7 +444,7 @@ export class Membership {
     const p = this.pending.get(corr)
     if (p === undefined) return
     this.pending.delete(corr)
-    this.heard(from, now)
+    this.table.heard(from, now)
     if (msg.type === 'ack' && msg.free !== undefined && p.purpose === 'probe-direct') this.capacity.heard(from, msg.free, now)
     switch (p.purpose) {
       case 'probe-direct':
@@ -492,7 +455,7 @@ export class Membership {
         else this.indirectFailed(p.target, p.seq, now, out)
         return
       case 'relay':
-        if (msg.type === 'ack') this.heard(p.target, now)
+        if (msg.type === 'ack') this.table.heard(p.target, now)
         out.push({ kind: 'reply', reqId: p.reqId, msg: msg.type === 'ack' ? { type: 'ack', seq: p.seq } : { type: 'nack', seq: p.seq } })
         return
       case 'sync':
@@ -556,7 +519,7 @@ export class Membership {
 
   /** A push-pull with a node of our cell we have no record of yet (a contact a directory gave us). */
   syncWith(peer: NodeId, now: Millis, out: Effect[]): void {
-    if (!this.leaving && !this.members.has(peer)) this.sendSync(peer, now, out)
+    if (!this.leaving && !this.table.has(peer)) this.sendSync(peer, now, out)
   }
 
   private onConnected(peer: NodeId, now: Millis, out: Effect[]): void {
@@ -571,8 +534,7 @@ export class Membership {
   private onDisconnected(peer: NodeId, now: Millis, out: Effect[]): void {
     this.targets.disconnect(peer)
     if (this.leaving) return
-    const m = this.members.get(peer)
-    if (m === undefined || m.record.state !== 'alive') return
+    if (this.table.get(peer)?.state !== 'alive') return
     const p = this.probes.get(peer)
     if (p === undefined) {
       this.startProbe(peer, now, out)
@@ -591,20 +553,13 @@ export class Membership {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
     // 2 probe rounds: an answer may carry many records, but it is still one frame on loopback/LAN.
-    this.send(peer, { type: 'sync', records: [], digest: this.digest(), cells: this.cells }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+    this.send(peer, { type: 'sync', records: [], digest: this.table.digest(), cells: this.cells }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
   }
 
-  /** The table's bucket digest, computed again only after the table changed. */
-  private digest(): string[] {
-    if (this.digestCache?.at !== this.tableChanges) this.digestCache = { at: this.tableChanges, digest: tableDigest(this.records()) }
-    return this.digestCache.digest
-  }
-
-  private onLeave(out: Effect[]): void {
+  private onLeave(now: Millis, out: Effect[]): void {
     if (this.leaving) return
     this.self = { ...this.self, state: 'left', seq: this.self.seq + 1 }
-    this.liveChanges++
-    this.setSelf(this.self)
+    this.table.put(this.self, now)
     this.leaving = true
     this.probes.clear()
     this.suspicions.clear()
@@ -624,25 +579,6 @@ export class Membership {
     out.push({ kind: 'send', to, corr, msg, timeoutMs })
   }
 
-  private heard(id: NodeId, now: Millis): void {
-    const m = this.members.get(id)
-    if (m !== undefined) m.lastHeard = now
-  }
-
-  /** Live members but us, sorted; kept per live version (callers copy before changing it). */
-  liveOthers(): readonly NodeId[] {
-    if (this.liveOthersCache.at === this.liveChanges) return this.liveOthersCache.ids
-    const ids: NodeId[] = []
-    for (const [id, m] of this.members) if (id !== this.self.id && isLive(m.record.state)) ids.push(id)
-    ids.sort()
-    this.liveOthersCache = { at: this.liveChanges, ids }
-    return ids
-  }
-
-  private nameOf(id: NodeId): string {
-    return this.members.get(id)?.record.name ?? id.slice(-8)
-  }
-
   private emit(out: Effect[], event: ClusterEvent): void {
     out.push({ kind: 'emit', event })
   }
@@ -658,8 +594,4 @@ export class Membership {
     this.outbox = []
     out.push({ kind: 'publish', msg: { type: 'records', records } })
   }
-}
-
-function isLive(state: MemberState): boolean {
-  return state === 'alive' || state === 'suspect'
 }
