@@ -18,19 +18,18 @@ export interface Suspicion {
 }
 
 /**
- * max - (max - min) * log(C + 1) / log(K + 1), C = confirmations beyond the first, stretched by
- * `scale`: our own local health (1 = healthy). A node that is behind (its probes time out, its
- * event loop stalls) may not have read the suspect's refutation yet, so it waits longer before
- * it declares a death; a refused dial is a fact, never stretched.
+ * max - (max - min) * log(C + 1) / log(K + 1), C = confirmations beyond the first. Not stretched
+ * by local health (as memberlist): a node cut off from everyone has the worst health of all, and
+ * must still see the others gone within the bound.
  */
-export function suspicionTimeout(s: Suspicion, config: MembershipConfig, liveCount: number, scale = 1): number {
+export function suspicionTimeout(s: Suspicion, config: MembershipConfig, liveCount: number): number {
   const { suspicionMinMs: min, suspicionMaxMs: max } = config
   if (s.refused === true) return Math.min(min, config.suspicionRefusedMs)
   // K: how many confirmations we can expect; too few members to confirm means use the minimum.
   const k = Math.min(config.suspicionConfirmations, liveCount - 2)
-  if (k < 1) return min * scale
+  if (k < 1) return min
   const c = Math.min(k, s.confirmers.size - 1)
-  return scale * Math.max(min, max - (max - min) * Math.log(c + 1) / Math.log(k + 1))
+  return Math.max(min, max - (max - min) * Math.log(c + 1) / Math.log(k + 1))
 }
 
 /** The suspicions a node holds, one per suspected member, with their timers. */
@@ -76,17 +75,17 @@ export class Suspicions {
     this.held.clear()
   }
 
-  /** The suspects whose timers ran out by `now` (see suspicionTimeout for `scale`). */
-  expired(now: Millis, liveCount: number, scale: number): NodeId[] {
+  /** The suspects whose timers ran out by `now`. */
+  expired(now: Millis, liveCount: number): NodeId[] {
     const out: NodeId[] = []
-    for (const [id, s] of this.held) if (now >= s.startedAt + suspicionTimeout(s, this.config, liveCount, scale)) out.push(id)
+    for (const [id, s] of this.held) if (now >= s.startedAt + suspicionTimeout(s, this.config, liveCount)) out.push(id)
     return out
   }
 
   /** When the next timer runs out (Infinity: none held). */
-  nextDue(liveCount: number, scale: number): Millis {
+  nextDue(liveCount: number): Millis {
     let at = Infinity
-    for (const s of this.held.values()) at = Math.min(at, s.startedAt + suspicionTimeout(s, this.config, liveCount, scale))
+    for (const s of this.held.values()) at = Math.min(at, s.startedAt + suspicionTimeout(s, this.config, liveCount))
     return at
   }
 

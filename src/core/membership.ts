@@ -16,7 +16,7 @@
 //   news never overrides newer: records merge by (incarnation, state, seq) (see records.ts).
 // - Local health: when our own ticks arrive late (our event loop stalled), all our deadlines move
 //   by the stall, because we could not have heard the acks and refutations in the meantime
-//   (tick-clock.ts); failed probes, refutations and stalls stretch our probing and suspicions.
+//   (tick-clock.ts); failed probes, refutations and stalls stretch our probing.
 // - Dead and left members are reaped after reapAfterMs (member-table.ts).
 import type { MembershipConfig } from './config.js'
 import { Suspicions } from './lifeguard.js'
@@ -160,7 +160,7 @@ export class Membership {
       if (!p.indirectSent && now >= p.directDeadline) this.startIndirect(p, now, out)
       if (now >= p.roundDeadline) this.probeFailed(p, now, out)
     }
-    for (const id of this.suspicions.expired(now, this.liveCount(), 1 + this.health)) this.declareDead(id, now, out)
+    for (const id of this.suspicions.expired(now, this.liveCount())) this.declareDead(id, now, out)
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
       const target = this.targets.next(this.liveOthers(), (id) => isLive(this.table.get(id)?.state ?? 'dead'), now, 1 + this.health)
@@ -207,7 +207,7 @@ export class Membership {
     if (this.config.announceIntervalMs > 0) at = Math.min(at, this.nextAnnounceAt)
     if (this.config.reconnectIntervalMs > 0) at = Math.min(at, this.nextReconnectAt)
     for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
-    return Math.min(at, this.suspicions.nextDue(this.liveCount(), 1 + this.health), this.table.reapDue())
+    return Math.min(at, this.suspicions.nextDue(this.liveCount()), this.table.reapDue())
   }
 
   /** Our ticks came late: we were stalled, so give every deadline back the time we lost. */
