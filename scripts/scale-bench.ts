@@ -5,10 +5,14 @@
 //   kill:      SIGKILL one agent -> every other agent says dead (each observer polled in its own
 //              loop every 100 ms; the figure is the slowest observer's first 'dead')
 // plus the machine's load average and the agents' mean cpu and RSS once converged.
+// cpu figures are in % of one core (200% = both cores of this machine).
 //   --sizes LIST   (default 10,30)   --kills K (default 2)   --deadline S (default 120, per wait)
 //   --profile P    agent profile (default test, as the multiproc tests; 'lan' is production's)
+//   --timeline-ms T   while waiting for convergence, a progress line every T ms (0: none): views,
+//                  agents not answering, TCP connections per agent (ss), the agents' cpu, load
 // Every agent is SIGKILLed and its data dir removed before the script moves on or exits.
 import '../src/node/polyfill.js'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -21,6 +25,7 @@ const { values } = parseArgs({
     deadline: { type: 'string', default: '120' },
     'poll-ms': { type: 'string', default: '500' },
     profile: { type: 'string', default: 'test' },
+    'timeline-ms': { type: 'string', default: '5000' },
   },
 })
 
@@ -46,13 +51,67 @@ async function aliveCount(agent: AgentProc): Promise<number> {
   }
 }
 
+/** Established TCP connections per pid (both ends of a connection between agents count once each). */
+function connectionsByPid(): Map<number, number> {
+  const out = new Map<number, number>()
+  try {
+    const text = execFileSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8', timeout: 5_000 })
+    for (const m of text.matchAll(/pid=(\d+)/g)) out.set(Number(m[1]), (out.get(Number(m[1])) ?? 0) + 1)
+  } catch {
+    // no ss here: the timeline goes without connection counts
+  }
+  return out
+}
+
+const quantiles = (xs: number[]): string => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? '-' : `${s[0]}/${s[Math.floor(s.length / 2)]}/${s[s.length - 1]}`
+}
+
+/**
+ * One line every --timeline-ms while waiting: what each agent sees (min/median/max alive,
+ * agents whose API did not answer), its connections, and the CPU the agents used meanwhile.
+ */
+class Timeline {
+  private lastAt = Date.now()
+  private lastCpu: number[]
+  constructor(private readonly agents: AgentProc[], private readonly t0: number) {
+    this.lastCpu = agents.map((a) => safeCpu(a.child.pid as number))
+  }
+
+  maybePrint(views: number[]): void {
+    const every = Number(values['timeline-ms'])
+    if (every <= 0 || Date.now() - this.lastAt < every) return
+    const cpu = this.agents.map((a) => safeCpu(a.child.pid as number))
+    const secs = (Date.now() - this.lastAt) / 1000
+    const used = cpu.reduce((sum, c, i) => sum + (c - (this.lastCpu[i] as number)), 0) / secs
+    const seed = ((cpu[0] as number) - (this.lastCpu[0] as number)) / secs
+    const conns = connectionsByPid()
+    this.lastAt = Date.now()
+    this.lastCpu = cpu
+    const answered = views.filter((v) => v >= 0)
+    console.log(`  t=${((Date.now() - this.t0) / 1000).toFixed(0)}s alive seen ${quantiles(answered)} (min/median/max), ${views.length - answered.length} did not answer; ` +
+      `connections ${quantiles(this.agents.map((a) => conns.get(a.child.pid as number) ?? 0))}; agents used ${used.toFixed(0)}% cpu (the seed ${seed.toFixed(0)}%); load ${loadavg()[0]?.toFixed(1)}`)
+  }
+}
+
+function safeCpu(pid: number): number {
+  try {
+    return cpuTicks(pid)
+  } catch {
+    return 0
+  }
+}
+
 /** Polls every agent until all see `n` alive; returns ms, or the slowest view at the deadline. */
-async function converge(agents: AgentProc[], n: number): Promise<{ ms: number } | { views: number[]; worst: AgentProc }> {
+async function converge(agents: AgentProc[], n: number, t0Launch: number): Promise<{ ms: number } | { views: number[]; worst: AgentProc }> {
   const t0 = Date.now()
+  const timeline = new Timeline(agents, t0Launch)
   let views: number[] = []
   while (Date.now() - t0 < deadlineMs) {
     views = await Promise.all(agents.map(aliveCount))
     if (views.every((v) => v === n)) return { ms: Date.now() - t0 }
+    timeline.maybePrint(views)
     await new Promise((r) => setTimeout(r, Number(values['poll-ms'])))
   }
   const worst = agents[views.indexOf(Math.min(...views))] as AgentProc
@@ -99,7 +158,7 @@ async function runSize(n: number): Promise<void> {
     const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => fleet.start(`s${i + 2}`, [...profile, '--join', first.p2p], { timeoutMs: deadlineMs })))
     const agents = [first, ...rest]
     const readyMs = Date.now() - t0
-    const result = await converge(agents, n)
+    const result = await converge(agents, n, t0)
     const totalMs = Date.now() - t0
     if ('views' in result) {
       console.log(`n=${n}: ready ${readyMs} ms; NOT converged in ${deadlineMs} ms; alive counts seen: ${[...result.views].sort((a, b) => a - b).join(',')} (load ${loadavg()[0]?.toFixed(1)})`)

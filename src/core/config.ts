@@ -46,6 +46,20 @@ export interface MembershipConfig {
    */
   reconnectIntervalMs: number
   /**
+   * A probe goes to a member we hold no connection to at most this often; members we are
+   * connected to are probed in between (probe-targets.ts). A new connection costs ~50 ms of CPU
+   * for both ends, and the connections a probe dials stay open, so this is how fast a node's
+   * share of the full mesh grows.
+   */
+  probeDialIntervalMs: number
+  /**
+   * A dead or left member is dropped from the table this long after this node saw it go, and its
+   * old records are ignored for as long again (member-table.ts). Serf reaps failed and left
+   * members after 24 h; the dead are also who the reconnect push-pull tries, so a partition that
+   * lasts longer than this heals only through discovery (mDNS, the join loop).
+   */
+  reapAfterMs: number
+  /**
    * Lifeguard's local health multiplier cap: a node whose own probes fail, or that has to refute
    * suspicions of itself, is probably the slow one, so it stretches its probe interval and
    * timeouts by (1 + health) instead of accusing others. memberlist uses 8.
@@ -98,6 +112,11 @@ export const LAN: MembershipConfig = {
   // 10 s: a healed partition merges within ~10 s / (nodes on the other side); a dial to a member
   // that is really gone is refused at once, ~1 round trip per node per 10 s.
   reconnectIntervalMs: 10_000,
+  // 2 s: one agent per machine pays 50 ms per 2 s (2.5% of a core) while its connections grow;
+  // it is probed by its neighbours meanwhile, so detection does not wait for the mesh.
+  probeDialIntervalMs: 2_000,
+  // 24 h, as Serf: a member table holds the members of the last day.
+  reapAfterMs: 24 * 3_600_000,
   maxLocalHealth: 8,
 }
 
@@ -118,14 +137,25 @@ export const WAN: MembershipConfig = {
   syncIntervalMs: 15000,
   syncDebounceMs: 2000,
   reconnectIntervalMs: 30_000,
+  probeDialIntervalMs: 5_000,
+  reapAfterMs: 24 * 3_600_000,
   maxLocalHealth: 8,
 }
 
-/** Tests: the LAN detector (it is what tests must prove), with faster repair of lost gossip. */
+/**
+ * Tests: the LAN detector (it is what tests must prove), with faster repair of lost gossip,
+ * slower growth of the connection mesh (many agents share one machine), and reaping in seconds.
+ */
 export const TEST: MembershipConfig = {
   ...LAN,
   syncIntervalMs: 2000,
   reconnectIntervalMs: 2000,
+  // Tests run tens of agents on one 2-core machine: 50 agents dialling every 2 s made 25
+  // handshakes a second, more than half the machine while they start.
+  probeDialIntervalMs: 5_000,
+  // 30 s: long enough for what tests check after a death (dead cards, lost runs, a page served
+  // by the dead agent), short enough that a test sees a member reaped.
+  reapAfterMs: 30_000,
 }
 
 export const PROFILES = { lan: LAN, wan: WAN, test: TEST } as const

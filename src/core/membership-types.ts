@@ -1,6 +1,17 @@
-// Types private to the membership machine (membership.ts): its probes, what its outstanding
-// requests were for, and its counters.
-import type { Millis, NodeId } from './types.js'
+// Types of the membership machine (membership.ts): what it starts with and asks of the job
+// machine, its probes, what its outstanding requests were for, and its counters.
+import type { Millis, NodeId, NodeRecord, Resources } from './types.js'
+
+/** The node's own data, as it starts. */
+export type SelfInfo = Pick<NodeRecord, 'id' | 'name' | 'addrs' | 'api' | 'resources' | 'labels' | 'draining' | 'allocations'>
+
+/** Where probes get this node's free capacity, and tell the capacity a member's probe carried. */
+export interface CapacityPort {
+  own(): Resources
+  heard(node: NodeId, free: Resources, now: Millis): void
+}
+
+export const NO_CAPACITY: CapacityPort = { own: () => ({ cpu: 0, memoryMb: 0 }), heard: () => undefined }
 
 export interface Probe {
   target: NodeId
@@ -23,6 +34,8 @@ export type Pending =
   | { purpose: 'sync'; peer: NodeId }
   | { purpose: 'sync-push' }
   | { purpose: 'leave'; peer: NodeId }
+  /** A record told to one member directly (a suspicion to its suspect, checkers and accuser). */
+  | { purpose: 'notice' }
 
 /** Counters for /metrics; monotonic. */
 export interface MembershipStats {
@@ -34,4 +47,6 @@ export interface MembershipStats {
   syncs: number
   /** Current local health multiplier (a gauge, not a counter). */
   localHealth: number
+  /** Dead or left members dropped from the table after reapAfterMs. */
+  reaped: number
 }

@@ -1,54 +1,43 @@
 // Membership and failure detection: SWIM probing with Lifeguard's refinements, as a pure state
 // machine. Who is in the cluster, in which state (alive/suspect/dead/left), at which incarnation.
 //
-// - Every probe interval a node pings one member (round-robin over a shuffled list). No ack within
-//   probeTimeoutMs: k other members are asked to ping it (ping-req). No ack by the end of the round:
-//   the member becomes suspect, and the claim is gossiped.
+// - Every probe interval a node pings one member, round-robin over a shuffled list of those it
+//   holds a connection to (others at a bounded rate: probe-targets.ts). No ack within
+//   probeTimeoutMs: k other members are asked to ping it (ping-req). No ack by the end of the
+//   round: the member becomes suspect here, and we tell it and a few checkers directly (tell()).
 // - A closed connection is only a hint: it starts an immediate probe of that member. A direct
 //   probe refused outright (nothing listens) makes it suspect at once, with a short timeout; any
 //   other failure still needs the indirect probes to fail too.
-// - Hearing that someone else suspects a member starts our own probe of it (a confirmation).
+// - A checker probes the suspect at once, and tells the accuser when it fails too.
 // - A suspect becomes dead when its suspicion timeout runs out (lifeguard.ts); the timeout shrinks
 //   from suspicionMaxMs to suspicionMinMs as other members independently confirm the suspicion.
-// - A node that hears it is suspected or dead refutes with a higher incarnation. Older news never
-//   overrides newer: records merge by (incarnation, state, seq) (see records.ts).
+//   Deaths are gossiped.
+// - A node that hears it is suspected or dead refutes with a higher incarnation, gossiped. Older
+//   news never overrides newer: records merge by (incarnation, state, seq) (see records.ts).
 // - Local health: when our own ticks arrive late (our event loop stalled), all our deadlines move
-//   by the stall, because we could not have heard the acks and refutations in the meantime (tick-clock.ts).
+//   by the stall, because we could not have heard the acks and refutations in the meantime
+//   (tick-clock.ts); failed probes, refutations and stalls stretch our probing.
+// - Dead and left members are reaped after reapAfterMs (member-table.ts).
 import type { MembershipConfig } from './config.js'
-import { suspicionTimeout, type Suspicion } from './lifeguard.js'
-import type { MembershipStats, Pending, Probe } from './membership-types.js'
-import { compareRecords, newestPerNode, toStatus } from './records.js'
+import { Suspicions } from './lifeguard.js'
+import { NO_CAPACITY, type CapacityPort, type MembershipStats, type Pending, type Probe, type SelfInfo } from './membership-types.js'
+import { ProbeTargets } from './probe-targets.js'
+import { isLive, MemberTable } from './member-table.js'
+import { compareRecords, newestPerNode } from './records.js'
 import type { Rng } from './rng.js'
 import { TickClock } from './tick-clock.js'
-import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
-import type { ClusterEvent, CoreEvent, Effect, MemberState, Millis, NodeId, NodeRecord, NodeStatus, Resources, RpcFailure, RpcRequest, RpcResponse } from './types.js'
+import { differingBuckets, inBuckets } from './table-digest.js'
+import type { ClusterEvent, CoreEvent, Effect, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse } from './types.js'
 
-/** The node's own data, as it starts. */
-export type SelfInfo = Pick<NodeRecord, 'id' | 'name' | 'addrs' | 'api' | 'resources' | 'labels' | 'draining' | 'allocations'>
-
-interface Member {
-  record: NodeRecord
-  /** Last time we had direct evidence of life: a message from it, an ack, its own gossip. */
-  lastHeard: Millis
-}
-
-export type { MembershipStats } from './membership-types.js'
-
-/** Where probes get this node's free capacity, and tell the capacity a member's probe carried. */
-export interface CapacityPort {
-  own(): Resources
-  heard(node: NodeId, free: Resources, now: Millis): void
-}
-
-const NO_CAPACITY: CapacityPort = { own: () => ({ cpu: 0, memoryMb: 0 }), heard: () => undefined }
+export type { CapacityPort, MembershipStats, SelfInfo } from './membership-types.js'
 
 export class Membership {
-  private readonly members = new Map<NodeId, Member>()
-  private readonly suspicions = new Map<NodeId, Suspicion>()
+  private readonly table: MemberTable
+  private readonly suspicions: Suspicions
   private readonly probes = new Map<NodeId, Probe>()
   private readonly pending = new Map<number, Pending>()
   private readonly lastSyncWith = new Map<NodeId, Millis>()
-  private probeOrder: NodeId[] = []
+  private readonly targets: ProbeTargets
   private self: NodeRecord
   private nextSeq = 1
   private nextProbeAt = 0
@@ -61,13 +50,8 @@ export class Membership {
   private leaving = false
   /** Records to publish at the end of this event, batched into one gossip message. */
   private outbox: NodeRecord[] = []
-  private liveChanges = 0
-  /** Bumped on every change of the member table: the key of the cached digest. */
-  private tableChanges = 0
-  private digestCache: { at: number; digest: string[] } | null = null
-  private liveOthersCache: { at: number; ids: readonly NodeId[] } = { at: -1, ids: [] }
   private readonly ticks: TickClock
-  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0 }
+  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0, reaped: 0 }
 
   constructor(
     info: SelfInfo,
@@ -91,7 +75,10 @@ export class Membership {
   ) {
     this.self = { ...info, incarnation: lastIncarnation + 1, state: 'alive', seq: 0, by: '' }
     this.ticks = new TickClock(config.tickMs)
-    this.members.set(info.id, { record: this.self, lastHeard: now })
+    this.targets = new ProbeTargets(config, rng)
+    this.suspicions = new Suspicions(config)
+    this.table = new MemberTable(info.id, config)
+    this.table.put(this.self, now)
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     this.nextProbeAt = now + this.rng.int(config.probeIntervalMs)
     this.nextSyncAt = now + config.syncIntervalMs
@@ -106,46 +93,49 @@ export class Membership {
     return this.self
   }
 
-  /** Every record this node holds, itself included. */
+  /** Every record this node holds, itself included (dead and left members until they are reaped). */
   records(): NodeRecord[] {
-    return [...this.members.values()].map((m) => m.record)
+    return this.table.records()
   }
 
   record(id: NodeId): NodeRecord | undefined {
-    return this.members.get(id)?.record
+    return this.table.get(id)
   }
 
   /** When we last had a message straight from this member (undefined: never, or unknown). */
   lastHeard(id: NodeId): Millis | undefined {
-    return id === this.self.id ? undefined : this.members.get(id)?.lastHeard
+    return id === this.self.id ? undefined : this.table.lastHeard(id)
   }
 
   /** Bumped whenever a member becomes live or stops being live: the job machine re-checks then. */
   liveVersion(): number {
-    return this.liveChanges
+    return this.table.liveVersion()
   }
 
   /** Bumped on every change to any member's record (state, drain flag, capacity, addresses). */
   tableVersion(): number {
-    return this.tableChanges
+    return this.table.tableVersion()
   }
 
   /** Members that are alive or suspect (not yet dead), itself included. */
   liveCount(): number {
-    let n = 0
-    for (const m of this.members.values()) if (m.record.state === 'alive' || m.record.state === 'suspect') n++
-    return n
+    return this.table.liveCount()
   }
 
   statuses(now: Millis): NodeStatus[] {
-    return [...this.members.values()].map((m) => toStatus(m.record, m.record.id === this.self.id ? now : m.lastHeard, now))
+    return this.table.statuses(now)
+  }
+
+  /** Live members but us, sorted (callers copy before changing it). */
+  liveOthers(): readonly NodeId[] {
+    return this.table.liveOthers()
   }
 
   handle(ev: CoreEvent, now: Millis, out: Effect[]): void {
     switch (ev.kind) {
       case 'tick': this.onTick(now, out); break
       case 'gossip':
-        this.heard(ev.from, now)
+        this.table.heard(ev.from, now)
         if (ev.msg.type === 'records') for (const r of ev.msg.records) this.merge(r, now, out)
         break
       case 'rpc-request': this.onRequest(ev.from, ev.reqId, ev.msg, now, out); break
@@ -156,10 +146,10 @@ export class Membership {
       case 'rpc-failed': this.onFailed(ev.corr, ev.reason, now, out); break
       case 'peer-connected': this.onConnected(ev.peer, now, out); break
       case 'peer-disconnected': this.onDisconnected(ev.peer, now, out); break
-      case 'leave': this.onLeave(out); break
+      case 'leave': this.onLeave(now, out); break
       case 'self-update':
         this.self = { ...this.self, ...ev.patch, seq: this.self.seq + 1 }
-        this.setSelf(this.self)
+        this.table.put(this.self, now)
         this.selfDirty = true
         break
     }
@@ -175,12 +165,10 @@ export class Membership {
       if (!p.indirectSent && now >= p.directDeadline) this.startIndirect(p, now, out)
       if (now >= p.roundDeadline) this.probeFailed(p, now, out)
     }
-    for (const [id, s] of [...this.suspicions]) {
-      if (now >= s.startedAt + suspicionTimeout(s, this.config, this.liveCount())) this.declareDead(id, now, out)
-    }
+    for (const id of this.suspicions.expired(now, this.liveCount())) this.declareDead(id, now, out)
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
-      const target = this.nextProbeTarget()
+      const target = this.targets.next(this.liveOthers(), (id) => isLive(this.table.get(id)?.state ?? 'dead'), now, 1 + this.health)
       if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out)
     }
     const refresh = this.config.announceIntervalMs > 0 && now >= this.nextAnnounceAt
@@ -191,11 +179,19 @@ export class Membership {
     }
     if (now >= this.nextSyncAt) {
       this.nextSyncAt = now + this.config.syncIntervalMs
-      this.syncWithOne(this.liveOthers(), now, out)
+      // A node that knows nobody yet (its first sync failed: a seed too busy to answer in time)
+      // asks the peers it is connected to again, rather than waiting for a new connection.
+      const live = this.liveOthers()
+      const partner = live.length > 0 ? this.targets.syncPartner(live) : this.targets.syncPartner(this.targets.unknownConnected((id) => this.table.has(id)))
+      if (partner !== undefined) this.sendSync(partner, now, out)
     }
     if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
       this.nextReconnectAt = now + this.config.reconnectIntervalMs
       this.syncWithOne(this.records().filter((r) => r.state === 'dead').map((r) => r.id), now, out)
+    }
+    for (const id of this.table.reap(now)) {
+      this.stats.reaped++
+      this.lastSyncWith.delete(id)
     }
   }
 
@@ -216,32 +212,22 @@ export class Membership {
     if (this.config.announceIntervalMs > 0) at = Math.min(at, this.nextAnnounceAt)
     if (this.config.reconnectIntervalMs > 0) at = Math.min(at, this.nextReconnectAt)
     for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
-    if (this.suspicions.size > 0) {
-      const live = this.liveCount()
-      for (const s of this.suspicions.values()) at = Math.min(at, s.startedAt + suspicionTimeout(s, this.config, live))
-    }
-    return at
+    return Math.min(at, this.suspicions.nextDue(this.liveCount()), this.table.reapDue())
   }
 
   /** Our ticks came late: we were stalled, so give every deadline back the time we lost. */
   private adjustForStall(now: Millis): void {
     const shift = this.ticks.tick(now)
     if (shift === 0) return
+    // A stalled event loop is Lifeguard's other sign that we are the slow one (a busy machine, a
+    // GC pause): stretch our own probing as a failed probe does, so that we do not accuse members
+    // that are answering while we cannot read their answers.
+    this.setHealth(+1)
     for (const p of this.probes.values()) {
       p.directDeadline += shift
       p.roundDeadline += shift
     }
-    for (const s of this.suspicions.values()) s.startedAt += shift
-  }
-
-  private nextProbeTarget(): NodeId | undefined {
-    while (this.probeOrder.length > 0) {
-      const id = this.probeOrder.pop() as NodeId
-      const m = this.members.get(id)
-      if (m !== undefined && isLive(m.record.state)) return id
-    }
-    this.probeOrder = this.rng.shuffle([...this.liveOthers()])
-    return this.probeOrder.pop()
+    this.suspicions.shift(shift)
   }
 
   private startProbe(target: NodeId, now: Millis, out: Effect[]): void {
@@ -254,7 +240,11 @@ export class Membership {
     }
     this.probes.set(target, p)
     this.stats.probes++
-    this.send(target, { type: 'ping', seq, from: null, free: this.capacity.own() }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
+    // Probing a member we hold suspect: the ping carries the suspicion, so that a suspect that
+    // did not hear it from its accuser (a bad link between the two) hears it from us and refutes.
+    const held = this.table.get(target)
+    const from = held?.state === 'suspect' ? held : null
+    this.send(target, { type: 'ping', seq, from, free: this.capacity.own() }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
   }
 
   private scaled(ms: number): number {
@@ -268,7 +258,7 @@ export class Membership {
 
   private startIndirect(p: Probe, now: Millis, out: Effect[]): void {
     p.indirectSent = true
-    const relays = this.rng.sample(this.liveOthers().filter((id) => id !== p.target), this.config.indirectProbes)
+    const relays = this.targets.helpers(this.liveOthers(), p.target, this.config.indirectProbes)
     const timeoutMs = Math.max(1, p.roundDeadline - now)
     for (const via of relays) {
       p.indirectPending++
@@ -282,7 +272,7 @@ export class Membership {
     const p = this.probes.get(target)
     if (p === undefined || p.seq !== seq) return
     this.probes.delete(target)
-    this.heard(target, now)
+    this.table.heard(target, now)
     this.setHealth(-1)
   }
 
@@ -291,36 +281,65 @@ export class Membership {
     // A probe that timed out may be our own slowness; one refused outright (the peer's process is
     // gone) says nothing about us.
     if (!p.refused) this.setHealth(+1)
-    this.suspect(p.target, this.self.id, now, out)
-    const s = this.suspicions.get(p.target)
-    if (s !== undefined && p.connRefused === true) s.refused = true
+    this.suspect(p.target, now, out, p.connRefused === true)
   }
 
   // --- suspicion and death ------------------------------------------------------------------------
 
-  /** Our own verdict that `target` is suspect (we probed it and failed). */
-  private suspect(target: NodeId, by: NodeId, now: Millis, out: Effect[]): void {
-    const m = this.members.get(target)
-    if (m === undefined || m.record.state !== 'alive' && m.record.state !== 'suspect') return
-    if (m.record.state === 'suspect') {
-      this.confirm(target, m.record.incarnation, by)
-      if (by === this.self.id) this.outbox.push({ ...m.record, by })
+  /**
+   * Our own verdict that `target` is suspect: we probed it and failed (`refused`: our dial found
+   * nothing listening). A suspicion is not gossiped (see tell()); a death is.
+   */
+  private suspect(target: NodeId, now: Millis, out: Effect[], refused: boolean): void {
+    const held = this.table.get(target)
+    if (held === undefined || !isLive(held.state)) return
+    const mine: NodeRecord = { ...held, state: 'suspect', by: this.self.id }
+    if (held.state === 'suspect') {
+      // Someone suspected it first: our failed probe confirms it; the accuser counts it.
+      const s = this.suspicions.get(target)
+      if (s === undefined || s.incarnation !== held.incarnation || s.confirmers.has(this.self.id)) return
+      s.confirmers.add(this.self.id)
+      if (refused) s.refused = true
+      if (s.accuser !== this.self.id) this.notify(s.accuser, mine, out)
       return
     }
-    this.merge({ ...m.record, state: 'suspect', by }, now, out)
+    this.merge(mine, now, out)
+    const s = this.suspicions.get(target)
+    if (s === undefined) return
+    if (refused) {
+      // Nothing listens there: no checker could learn more, and the suspect cannot answer.
+      s.refused = true
+      return
+    }
+    this.tell(mine, out)
   }
 
-  private confirm(target: NodeId, incarnation: number, by: NodeId): void {
-    const s = this.suspicions.get(target)
-    if (s !== undefined && s.incarnation === incarnation) s.confirmers.add(by)
+  /**
+   * Our new suspicion goes directly to the suspect (Lifeguard's buddy system: it refutes at once)
+   * and to suspicionConfirmations + 1 checkers (one spare for a checker that is slow itself),
+   * members we are connected to when we can, which probe the suspect themselves and tell us when
+   * they fail too (Lifeguard's confirmations). Gossiping a suspicion to everyone made every member
+   * probe the suspect and gossip its confirmation: O(N^2) deliveries per suspicion, which on a
+   * CPU-starved machine made the next probes fail (the start-up storm). Now a false suspicion
+   * costs the cluster one gossip message (the refutation), a true one the death.
+   */
+  private tell(r: NodeRecord, out: Effect[]): void {
+    this.notify(r.id, r, out)
+    for (const id of this.targets.helpers(this.liveOthers(), r.id, this.config.suspicionConfirmations + 1)) this.notify(id, r, out)
+  }
+
+  /** A record for one member, on a ping (its `from`), which merges whatever record it carries. */
+  private notify(to: NodeId, r: NodeRecord, out: Effect[]): void {
+    const seq = this.nextSeq++
+    this.send(to, { type: 'ping', seq, from: r }, this.config.probeTimeoutMs, { purpose: 'notice' }, out)
   }
 
   private declareDead(id: NodeId, now: Millis, out: Effect[]): void {
     this.suspicions.delete(id)
-    const m = this.members.get(id)
-    if (m === undefined || m.record.state !== 'suspect') return
+    const held = this.table.get(id)
+    if (held?.state !== 'suspect') return
     this.stats.deathsDeclared++
-    this.merge({ ...m.record, state: 'dead', by: this.self.id }, now, out)
+    this.merge({ ...held, state: 'dead', by: this.self.id }, now, out)
   }
 
   // --- merging what others say -----------------------------------------------------------------
@@ -329,54 +348,37 @@ export class Membership {
   private merge(r: NodeRecord, now: Millis, out: Effect[]): void {
     if (this.foreign?.(r) === true) return
     if (r.id === this.self.id) {
-      this.mergeAboutSelf(r, out)
+      this.mergeAboutSelf(r, now, out)
       return
     }
-    const m = this.members.get(r.id)
-    if (m !== undefined && compareRecords(r, m.record) <= 0) {
+    if (!this.table.admits(r, now)) return
+    const held = this.table.get(r.id)
+    if (held !== undefined && compareRecords(r, held) <= 0) {
       // Not newer, but a suspicion of the same incarnation from someone else confirms ours.
-      if (r.state === 'suspect' && m.record.state === 'suspect' && r.incarnation === m.record.incarnation) {
-        this.confirm(r.id, r.incarnation, r.by)
+      if (r.state === 'suspect' && held.state === 'suspect' && r.incarnation === held.incarnation) {
+        this.suspicions.confirm(r.id, r.incarnation, r.by)
       }
       return
     }
-    const from: MemberState | 'unknown' = m === undefined ? 'unknown' : m.record.state
-    this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? now })
-    this.tableChanges++
-    if ((from !== 'unknown' && isLive(from)) !== isLive(r.state)) this.liveChanges++
-    if (r.by === this.self.id) this.outbox.push(r)
-    if (r.state === 'suspect') {
-      const s = this.suspicions.get(r.id)
-      if (s === undefined || s.incarnation !== r.incarnation) {
-        this.suspicions.set(r.id, { incarnation: r.incarnation, startedAt: now, confirmers: new Set([r.by]) })
-        if (r.by === this.self.id) this.stats.suspicions++
-        // Someone else suspects it: probe it now rather than when our turn comes round (up to N
-        // probe periods away). Our own failed probe is an independent confirmation, and
-        // Lifeguard shortens the suspicion with each one; an ack from it clears nothing by
-        // itself (only the member's refutation does) but costs one ping.
-        else if (!this.leaving && !this.probes.has(r.id)) this.startProbe(r.id, now, out)
-      } else {
-        s.confirmers.add(r.by)
-      }
-    } else {
-      this.suspicions.delete(r.id)
-    }
+    const from = this.table.put(r, now)
+    if (r.by === this.self.id && r.state !== 'suspect') this.outbox.push(r)
+    if (this.suspicions.note(r.id, r.state, r.incarnation, r.by, now) && r.by === this.self.id) this.stats.suspicions++
     if (!isLive(r.state)) this.probes.delete(r.id)
     if (from !== r.state) {
-      const reason = r.state === 'alive' ? (from === 'unknown' ? 'joined' : 'refuted') : r.by === '' ? 'announced' : `claimed by ${this.nameOf(r.by)}`
+      const reason = r.state === 'alive' ? (from === 'unknown' ? 'joined' : 'refuted') : r.by === '' ? 'announced' : `claimed by ${this.table.nameOf(r.by)}`
       this.emit(out, { type: 'node', node: r.id, name: r.name, from, to: r.state, incarnation: r.incarnation, reason })
     }
   }
 
   /** Someone says something about us. Anything that would override our alive record gets refuted. */
-  private mergeAboutSelf(r: NodeRecord, out: Effect[]): void {
+  private mergeAboutSelf(r: NodeRecord, now: Millis, out: Effect[]): void {
     if (this.leaving) return
     if (compareRecords(r, this.self) <= 0) return
     if (r.incarnation < this.self.incarnation) return
     // A suspicion, death or leave at our incarnation, or any record from a past life with a higher
     // incarnation: jump above it, so our alive record wins everywhere.
     this.self = { ...this.self, incarnation: r.incarnation + 1, seq: this.self.seq + 1 }
-    this.setSelf(this.self)
+    this.table.put(this.self, now)
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     // Refute now, not on the next tick: the suspicion timeout is running on every other node.
     this.outbox.push(this.self)
@@ -387,19 +389,20 @@ export class Membership {
     }
   }
 
-  private setSelf(r: NodeRecord): void {
-    const m = this.members.get(r.id)
-    this.members.set(r.id, { record: r, lastHeard: m?.lastHeard ?? 0 })
-    this.tableChanges++
-  }
-
   // --- direct requests ----------------------------------------------------------------------------
 
   private onRequest(from: NodeId, reqId: number, msg: RpcRequest, now: Millis, out: Effect[]): void {
-    this.heard(from, now)
+    this.table.heard(from, now)
     switch (msg.type) {
       case 'ping':
-        if (msg.from !== null) this.merge(msg.from, now, out)
+        if (msg.from !== null) {
+          this.merge(msg.from, now, out)
+          // A suspicion told to us (tell()): we are one of its checkers. Probe it now rather than
+          // when our turn comes round (up to N probe periods away): our own failed probe is an
+          // independent confirmation, and Lifeguard shortens the suspicion with each one.
+          const r = this.table.get(msg.from.id)
+          if (r?.state === 'suspect' && msg.from.state === 'suspect' && r.incarnation === msg.from.incarnation && !this.leaving && !this.probes.has(r.id)) this.startProbe(r.id, now, out)
+        }
         if (msg.free !== undefined) this.capacity.heard(from, msg.free, now)
         out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq, free: this.capacity.own() } })
         return
@@ -407,6 +410,12 @@ export class Membership {
         // Relay a probe for someone else; the answer goes back on their request.
         if (msg.target === this.self.id) {
           out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq } })
+          return
+        }
+        // Without a connection to the target, relaying means a handshake: only when our budget
+        // of new connections allows (probe-targets.ts); otherwise we say at once that we cannot.
+        if (!this.targets.mayReach(msg.target, now, 1 + this.health)) {
+          out.push({ kind: 'reply', reqId, msg: { type: 'nack', seq: msg.seq } })
           return
         }
         this.send(msg.target, { type: 'ping', seq: msg.seq, from: null }, this.scaled(this.config.probeTimeoutMs), { purpose: 'relay', target: msg.target, reqId, seq: msg.seq }, out)
@@ -421,7 +430,7 @@ export class Membership {
         }
         // Delta: only the buckets that differ; the initiator pushes its side of them next.
         const table = this.records()
-        const buckets = differingBuckets(this.digest(), msg.digest)
+        const buckets = differingBuckets(this.table.digest(), msg.digest)
         out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: inBuckets(table, buckets), buckets } })
         return
       }
@@ -440,7 +449,7 @@ export class Membership {
     const p = this.pending.get(corr)
     if (p === undefined) return
     this.pending.delete(corr)
-    this.heard(from, now)
+    this.table.heard(from, now)
     if (msg.type === 'ack' && msg.free !== undefined && p.purpose === 'probe-direct') this.capacity.heard(from, msg.free, now)
     switch (p.purpose) {
       case 'probe-direct':
@@ -451,7 +460,7 @@ export class Membership {
         else this.indirectFailed(p.target, p.seq, now, out)
         return
       case 'relay':
-        if (msg.type === 'ack') this.heard(p.target, now)
+        if (msg.type === 'ack') this.table.heard(p.target, now)
         out.push({ kind: 'reply', reqId: p.reqId, msg: msg.type === 'ack' ? { type: 'ack', seq: p.seq } : { type: 'nack', seq: p.seq } })
         return
       case 'sync':
@@ -463,8 +472,8 @@ export class Membership {
         }
         return
       case 'sync-push':
-        return
       case 'leave':
+      case 'notice':
         return
     }
   }
@@ -491,13 +500,15 @@ export class Membership {
         this.indirectFailed(p.target, p.seq, now, out)
         return
       case 'relay':
-        // We could not reach it either: that is our own evidence, so we suspect it too (Lifeguard
-        // confirmations make the verdict faster when several members agree).
+        // We could not reach it either. The asker decides; a suspicion of our own would be one
+        // more record gossiped to everyone for each of the k relays of every failed probe, and
+        // the suspicion's checkers confirm it anyway (lifeguard.ts).
         out.push({ kind: 'reply', reqId: p.reqId, msg: { type: 'nack', seq: p.seq } })
-        this.suspect(p.target, this.self.id, now, out)
         return
       case 'sync':
+      case 'sync-push':
       case 'leave':
+      case 'notice':
         return
     }
   }
@@ -513,10 +524,11 @@ export class Membership {
 
   /** A push-pull with a node of our cell we have no record of yet (a contact a directory gave us). */
   syncWith(peer: NodeId, now: Millis, out: Effect[]): void {
-    if (!this.leaving && !this.members.has(peer)) this.sendSync(peer, now, out)
+    if (!this.leaving && !this.table.has(peer)) this.sendSync(peer, now, out)
   }
 
   private onConnected(peer: NodeId, now: Millis, out: Effect[]): void {
+    this.targets.connect(peer)
     if (this.leaving) return
     const last = this.lastSyncWith.get(peer)
     if (last !== undefined && now - last < this.config.syncDebounceMs) return
@@ -525,9 +537,9 @@ export class Membership {
 
   /** A closed connection is a hint, not a verdict: probe the member now instead of waiting its turn. */
   private onDisconnected(peer: NodeId, now: Millis, out: Effect[]): void {
+    this.targets.disconnect(peer)
     if (this.leaving) return
-    const m = this.members.get(peer)
-    if (m === undefined || m.record.state !== 'alive') return
+    if (this.table.get(peer)?.state !== 'alive') return
     const p = this.probes.get(peer)
     if (p === undefined) {
       this.startProbe(peer, now, out)
@@ -546,20 +558,13 @@ export class Membership {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
     // 2 probe rounds: an answer may carry many records, but it is still one frame on loopback/LAN.
-    this.send(peer, { type: 'sync', records: [], digest: this.digest(), cells: this.cells }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+    this.send(peer, { type: 'sync', records: [], digest: this.table.digest(), cells: this.cells }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
   }
 
-  /** The table's bucket digest, computed again only after the table changed. */
-  private digest(): string[] {
-    if (this.digestCache?.at !== this.tableChanges) this.digestCache = { at: this.tableChanges, digest: tableDigest(this.records()) }
-    return this.digestCache.digest
-  }
-
-  private onLeave(out: Effect[]): void {
+  private onLeave(now: Millis, out: Effect[]): void {
     if (this.leaving) return
     this.self = { ...this.self, state: 'left', seq: this.self.seq + 1 }
-    this.liveChanges++
-    this.setSelf(this.self)
+    this.table.put(this.self, now)
     this.leaving = true
     this.probes.clear()
     this.suspicions.clear()
@@ -579,25 +584,6 @@ export class Membership {
     out.push({ kind: 'send', to, corr, msg, timeoutMs })
   }
 
-  private heard(id: NodeId, now: Millis): void {
-    const m = this.members.get(id)
-    if (m !== undefined) m.lastHeard = now
-  }
-
-  /** Live members but us, sorted; kept per live version (callers copy before changing it). */
-  liveOthers(): readonly NodeId[] {
-    if (this.liveOthersCache.at === this.liveChanges) return this.liveOthersCache.ids
-    const ids: NodeId[] = []
-    for (const [id, m] of this.members) if (id !== this.self.id && isLive(m.record.state)) ids.push(id)
-    ids.sort()
-    this.liveOthersCache = { at: this.liveChanges, ids }
-    return ids
-  }
-
-  private nameOf(id: NodeId): string {
-    return this.members.get(id)?.record.name ?? id.slice(-8)
-  }
-
   private emit(out: Effect[], event: ClusterEvent): void {
     out.push({ kind: 'emit', event })
   }
@@ -613,8 +599,4 @@ export class Membership {
     this.outbox = []
     out.push({ kind: 'publish', msg: { type: 'records', records } })
   }
-}
-
-function isLive(state: MemberState): boolean {
-  return state === 'alive' || state === 'suspect'
 }

@@ -162,6 +162,13 @@ export class CoreRuntime {
     this.timer = undefined
     this.timerAt = Infinity
     this.lastTickAt = Date.now()
+    // Timers run before the event loop reads its sockets. When this process waited for the CPU
+    // (a busy machine), an ack or a refutation may already be here, unread, as a probe's deadline
+    // passes: the tick runs after the poll phase that reads it (setImmediate), not before.
+    setImmediate(this.onTick)
+  }
+
+  private readonly onTick = (): void => {
     this.dispatch({ kind: 'tick' })
   }
 

@@ -46,6 +46,16 @@ const DISCOVERY_RETRY_MAX_MS = 30_000
 const DISCOVERY_DIAL_ATTEMPTS = 4
 
 /**
+ * Budget for one join dial. Every new node dials its join peer at once, so a seed takes a burst of
+ * handshakes (~25 ms of its CPU each) while, on a shared machine, its share of the CPU may be a
+ * few percent: measured with 50 agents joining one on 2 cores, the seed took 23 s to accept the
+ * first. A handshake that waits is making progress; aborting it at DIAL_TIMEOUT_MS threw away
+ * what both ends had done, and the retry started over, so nobody got in. A seed that is really
+ * gone refuses at once; one that is frozen costs a retry per budget.
+ */
+export const JOIN_DIAL_TIMEOUT_MS = 30_000
+
+/**
  * Join retry: first retry after 250 ms (a seed started a moment later is found at once),
  * doubling to at most 2 s so a node waiting for its seed joins within 2 s of it coming up.
  * A refused dial costs one SYN/RST, so polling a dead seed every 2 s is cheap.
@@ -229,7 +239,7 @@ export class JoinLoop {
       return
     }
     state.dialing = true
-    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
+    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(JOIN_DIAL_TIMEOUT_MS)])
     let failed = false
     try {
       await this.#connector.dial(peer, signal)

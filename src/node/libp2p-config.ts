@@ -13,6 +13,7 @@ import { yamux } from '@libp2p/yamux'
 import type { Libp2pOptions } from 'libp2p'
 import type { FastMsgIdFn } from '@libp2p/gossipsub/types'
 import { eventsTopic, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
+import { JOIN_DIAL_TIMEOUT_MS } from './discovery.js'
 import type { HostOptions } from './host.js'
 
 /**
@@ -55,6 +56,16 @@ const INBOUND_CONNECTIONS_PER_SECOND = 100
 
 /** Handshakes in progress at once (default 10): the same join storm, before upgrade completes. */
 const MAX_INCOMING_PENDING_CONNECTIONS = 100
+
+/**
+ * libp2p's own budgets for a dial (6 s per address, 10 s in all) and for an inbound upgrade
+ * (10 s). Each caller of ours passes its own abort signal with the budget it means (a join dial,
+ * discovery.ts; a request channel, channel-registry.ts), so libp2p's must not be the shorter
+ * one: with 50 agents joining one on a 2-core machine, the seed needed more than 6 s to finish
+ * a handshake, every joiner gave up at 6 s and started over, and the seed's work was thrown away
+ * (nobody joined for 20 s). Our longest budget is the join's (JOIN_DIAL_TIMEOUT_MS).
+ */
+const LIBP2P_DIAL_BUDGET_MS = JOIN_DIAL_TIMEOUT_MS
 
 /**
  * gossipsub decodes whole RPC frames, and one frame can carry several messages (an IWANT reply
@@ -105,6 +116,9 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
       allow: opts.colocated ? ['/ip4/127.0.0.0/ipcidr/8'] : [],
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
       maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS,
+      dialTimeout: LIBP2P_DIAL_BUDGET_MS,
+      addressDialTimeout: LIBP2P_DIAL_BUDGET_MS,
+      inboundUpgradeTimeout: LIBP2P_DIAL_BUDGET_MS,
     },
     connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
     services: {

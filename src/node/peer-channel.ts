@@ -99,7 +99,12 @@ export class PeerChannel {
     return new Promise<Uint8Array>((resolve, reject) => {
       const entry: Pending = {
         resolve, reject, queued, signal, onAbort: undefined,
-        timer: setTimeout(() => { this.#settle(id, new RpcTimeoutError(`${describe} timed out (deadline ${timeoutMs} ms)`)) }, timeoutMs),
+        // The answer may be here already, unread: a process that waited for the CPU runs its
+        // timers before it reads its sockets. Time out after the poll phase (setImmediate), so
+        // an answer that arrived in time is taken, not counted as a failed probe.
+        timer: setTimeout(() => {
+          setImmediate(() => { this.#settle(id, new RpcTimeoutError(`${describe} timed out (deadline ${timeoutMs} ms)`)) })
+        }, timeoutMs),
       }
       if (signal !== undefined) {
         entry.onAbort = () => { this.#settle(id, new RpcTimeoutError(`${describe} was aborted`)) }

@@ -1,0 +1,85 @@
+// Whom the failure detector talks to: the next probe target, the relays of an indirect probe and
+// the partner of a periodic push-pull, chosen among the members we hold a connection to.
+//
+// Every request to a member we are not connected to dials it first, and a libp2p connection costs
+// ~50 ms of CPU for both ends (noise, identify, gossipsub streams). SWIM's round-robin over all
+// members therefore built a full mesh within N probe periods of a start: at 50 agents on one
+// 2-core machine that was 1,225 handshakes in ~25 s, on top of 50 processes starting, and the
+// probes that waited behind them timed out. Members we are connected to are probed, relayed
+// through and synced with first; a member we are not connected to is probed at most once per
+// probeDialIntervalMs (and then stays connected, as libp2p keeps the connection), so every
+// member is still probed by everyone eventually and by its neighbours all the time, and the
+// connections of a new cluster grow at a bounded rate instead of all at once.
+import type { MembershipConfig } from './config.js'
+import type { Rng } from './rng.js'
+import type { Millis, NodeId } from './types.js'
+
+export class ProbeTargets {
+  /** Peers with an open connection (the runtime's peer-connected / peer-disconnected). */
+  private readonly connected = new Set<NodeId>()
+  private order: NodeId[] = []
+  private nextDialAt = -Infinity
+
+  constructor(private readonly config: MembershipConfig, private readonly rng: Rng) {}
+
+  connect(peer: NodeId): void {
+    this.connected.add(peer)
+  }
+
+  disconnect(peer: NodeId): void {
+    this.connected.delete(peer)
+  }
+
+  isConnected(peer: NodeId): boolean {
+    return this.connected.has(peer)
+  }
+
+  /** Connected peers that `known` does not list (a join seed before its table arrived). */
+  unknownConnected(known: (id: NodeId) => boolean): NodeId[] {
+    return [...this.connected].filter((id) => !known(id)).sort()
+  }
+
+  /**
+   * The next member to probe: round-robin over a shuffled list of the live members, skipping (for
+   * this round) one we are not connected to unless a dial is due. The dial interval stretches by
+   * `scale` (Lifeguard's local health: a node that is behind is the last that should take on
+   * handshakes). Undefined: nobody to probe now.
+   */
+  next(live: readonly NodeId[], isLive: (id: NodeId) => boolean, now: Millis, scale: number): NodeId | undefined {
+    for (let pass = 0; pass < 2; pass++) {
+      while (this.order.length > 0) {
+        const id = this.order.pop() as NodeId
+        if (!isLive(id)) continue
+        if (this.mayReach(id, now, scale)) return id
+      }
+      this.order = this.rng.shuffle([...live])
+    }
+    return undefined
+  }
+
+  /**
+   * Whether a request to `peer` may go now: we are connected to it, or a dial is due (which it
+   * then uses up). `scale` as in next().
+   */
+  mayReach(peer: NodeId, now: Millis, scale: number): boolean {
+    if (this.connected.has(peer)) return true
+    if (now < this.nextDialAt) return false
+    this.nextDialAt = now + this.config.probeDialIntervalMs * scale
+    return true
+  }
+
+  /** Up to k members to ask about `target` (relays of an indirect probe, checkers of a suspicion): connected ones first. */
+  helpers(live: readonly NodeId[], target: NodeId, k: number): NodeId[] {
+    const candidates = live.filter((id) => id !== target)
+    const near = candidates.filter((id) => this.connected.has(id))
+    if (near.length >= k) return this.rng.sample(near, k)
+    return [...this.rng.shuffle(near), ...this.rng.sample(candidates.filter((id) => !this.connected.has(id)), k - near.length)]
+  }
+
+  /** A member for the periodic push-pull: a connected one when there is any. */
+  syncPartner(live: readonly NodeId[]): NodeId | undefined {
+    const near = live.filter((id) => this.connected.has(id))
+    const pool = near.length > 0 ? near : live
+    return pool.length === 0 ? undefined : pool[this.rng.int(pool.length)]
+  }
+}
