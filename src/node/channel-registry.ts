@@ -166,11 +166,21 @@ export class ChannelRegistry {
       // waiting a round trip for the peer to agree: every peer of ours speaks this protocol.
       return await this.#dialer.dialProtocol(peer, this.#opts.protocol, { signal, negotiateFully: false })
     } catch (err) {
-      if (signal.aborted || !(err instanceof Error) || !STALE_CONNECTION_ERRORS.has(err.name)) throw err
+      if (signal.aborted || !isStaleConnectionFailure(err)) throw err
       // A dead peer still fails fast here (the fresh dial is refused); a live one is reached.
       return await this.#dialer.dialProtocol(peer, this.#opts.protocol, { signal, force: true, negotiateFully: false })
     }
   }
+}
+
+/**
+ * A stream open that failed because the connection it reused was going away. Besides the named
+ * errors, libp2p rejects a write it had to wait on (multistream-select's, on a socket the peer
+ * already closed) with the stream's bare `close` event, not an Error.
+ */
+function isStaleConnectionFailure(err: unknown): boolean {
+  if (err instanceof Error) return STALE_CONNECTION_ERRORS.has(err.name)
+  return err instanceof Event && err.type === 'close'
 }
 
 /**

@@ -9,12 +9,13 @@ import { noise } from '@libp2p/noise'
 import { preSharedKey } from '@libp2p/pnet'
 import { PubSubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
 import type { Libp2pOptions } from 'libp2p'
 import type { FastMsgIdFn } from '@libp2p/gossipsub/types'
 import { eventsTopic, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
 import { JOIN_DIAL_TIMEOUT_MS } from './discovery.js'
 import type { HostOptions } from './host.js'
+import { oneWriteEncrypter } from './one-write.js'
+import { lazyWindowYamux } from './yamux-window.js'
 
 /**
  * The services the host runs; `pubsub` is the name pubsub-peer-discovery looks for. A type
@@ -105,8 +106,10 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
     privateKey: opts.privateKey,
     addresses: { listen: [listenAddr(opts.listenHost, opts.listenPort)] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // One socket write per noise message, not one per buffer of it (one-write.ts).
+    connectionEncrypters: [oneWriteEncrypter(noise())],
+    // Window updates per half window, not per data frame (yamux-window.ts).
+    streamMuxers: [lazyWindowYamux()],
     ...(opts.swarmKey === undefined ? {} : { connectionProtector: preSharedKey({ psk: opts.swarmKey }) }),
     // No @libp2p/bootstrap: it dials each join peer once, without our abort signal, and never
     // retries. The host's JoinLoop (discovery.ts) dials join peers until they answer.
