@@ -7,6 +7,7 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { createChannelHandler, type ChannelServerOptions } from './channel-server.js'
 import { HostNotRunningError, MessageTooLargeError, PeerUnreachableError, RpcTimeoutError } from './host-errors.js'
+import { LivenessChecker, type ConnectionSource, type LivenessStats } from './liveness.js'
 import { PeerChannel, type PeerChannelLimits } from './peer-channel.js'
 
 /**
@@ -39,8 +40,8 @@ export const MAX_PENDING_PER_PEER = 4_096
  */
 const STALE_CONNECTION_ERRORS = new Set(['ConnectionClosedError', 'ConnectionClosingError', 'MuxerClosedError'])
 
-/** What the registry needs of libp2p to open a stream. */
-export interface ChannelDialer {
+/** What the registry needs of libp2p: open a stream, and find the connection under one. */
+export interface ChannelDialer extends ConnectionSource {
   dialProtocol(peer: PeerId, protocol: string, options: { signal: AbortSignal; force?: boolean; negotiateFully?: boolean }): Promise<Stream>
 }
 
@@ -52,6 +53,8 @@ export interface ChannelRegistryOptions {
   maxPendingPerPeer?: number
   /** How long our handler may take to answer (default RPC_SERVE_TIMEOUT_MS; tests lower it). */
   serveTimeoutMs?: number
+  /** How long a silent peer has to answer a liveness check (default LIVENESS_TIMEOUT_MS; tests lower it). */
+  livenessTimeoutMs?: number
 }
 
 export class ChannelRegistry {
@@ -61,10 +64,12 @@ export class ChannelRegistry {
   readonly #channels = new Map<string, PeerChannel>()
   readonly #opening = new Map<string, Promise<PeerChannel>>()
   readonly #stop = new AbortController()
+  readonly #liveness: LivenessChecker
 
   constructor(dialer: ChannelDialer, opts: ChannelRegistryOptions) {
     this.#dialer = dialer
     this.#opts = opts
+    this.#liveness = new LivenessChecker(dialer, opts.log, opts.livenessTimeoutMs)
     this.#limits = {
       maxMessageBytes: opts.maxMessageBytes,
       maxPending: opts.maxPendingPerPeer ?? MAX_PENDING_PER_PEER,
@@ -81,6 +86,11 @@ export class ChannelRegistry {
   /** Peers with an open channel (for tests and metrics). */
   openChannels(): number {
     return this.#channels.size
+  }
+
+  /** What the liveness checks of silent connections found (liveness.ts). */
+  livenessStats(): Readonly<LivenessStats> {
+    return this.#liveness.stats
   }
 
   /** Whether requests to `peer` (a peer id string) go out on an open channel now. */
@@ -153,7 +163,7 @@ export class ChannelRegistry {
     }
     const channel = new PeerChannel(key, stream, this.#limits, this.#opts.log, (closed) => {
       if (this.#channels.get(key) === closed) this.#channels.delete(key)
-    })
+    }, (silent, on) => { if (!this.#stop.signal.aborted) this.#liveness.suspect(silent.peer, on) })
     this.#channels.set(key, channel)
     this.#opts.log.debug({ peer: key }, 'channel opened')
     return channel

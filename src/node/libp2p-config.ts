@@ -40,15 +40,6 @@ export function discoveryTopic(clusterTopic: string): string {
 }
 
 /**
- * libp2p pings every connection this often and drops the connection when pings fail. It is
- * the only idle traffic (~30 B/s per connection, measured) and the only thing that notices a
- * half-open TCP connection (peer vanished without FIN/RST), which would otherwise stay "up"
- * until the OS gives up minutes later. The failure detector has its own probes, so 10 s (the
- * libp2p default) is frequent enough.
- */
-const CONNECTION_PING_INTERVAL_MS = 10_000
-
-/**
  * libp2p refuses a host's inbound connections beyond 5 per second by default. At cluster start
  * every node dials the seed and then, within a second, every node it hears about; on a shared
  * NAT or in `murmur up` that is tens of connections per second from one address.
@@ -123,7 +114,11 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
       addressDialTimeout: LIBP2P_DIAL_BUDGET_MS,
       inboundUpgradeTimeout: LIBP2P_DIAL_BUDGET_MS,
     },
-    connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
+    // libp2p's monitor opened a stream on every connection every 10 s to find half-open ones: a
+    // quarter of an idle agent's CPU. The channels find them from their own traffic instead, and
+    // only when a request went unanswered (liveness.ts). yamux's own keepalive (a ping frame every
+    // 30 s, no stream) still keeps idle connections under @libp2p/tcp's 2-minute inactivity limit.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       pubsub: gossipsub({

@@ -45,6 +45,12 @@ interface Pending {
   onAbort: (() => void) | undefined
 }
 
+/**
+ * A request went unanswered past its deadline and nothing at all came back on the channel since
+ * it was sent: the owner checks whether the connection under it is still alive (liveness.ts).
+ */
+export type SilenceListener = (channel: PeerChannel, stream: Stream) => void
+
 export class PeerChannel {
   readonly peer: string
   readonly #stream: Stream
@@ -54,15 +60,22 @@ export class PeerChannel {
   readonly #writer: FrameWriter
   readonly #pending = new Map<number, Pending>()
   readonly #onClosed: (channel: PeerChannel) => void
+  readonly #onSilence: SilenceListener | undefined
   #nextId = 1
   #closedBy: Error | undefined
+  /** When a frame last arrived (performance.now()). */
+  #lastHeardAt = performance.now()
 
-  constructor(peer: string, stream: Stream, limits: PeerChannelLimits, log: Logger, onClosed: (channel: PeerChannel) => void) {
+  constructor(
+    peer: string, stream: Stream, limits: PeerChannelLimits, log: Logger,
+    onClosed: (channel: PeerChannel) => void, onSilence?: SilenceListener,
+  ) {
     this.peer = peer
     this.#stream = stream
     this.#limits = limits
     this.#log = log
     this.#onClosed = onClosed
+    this.#onSilence = onSilence
     this.#decoder = new FrameDecoder(limits.maxMessageBytes)
     this.#writer = new FrameWriter(stream, limits.maxQueuedBytes, (err) => { this.close(err) })
     stream.addEventListener('message', this.#onMessage)
@@ -96,6 +109,7 @@ export class PeerChannel {
     if (queued === undefined) {
       return Promise.reject(new ChannelBusyError(`${describe}: ${this.#writer.queuedBytes} bytes already queued for this peer`))
     }
+    const sentAt = performance.now()
     return new Promise<Uint8Array>((resolve, reject) => {
       const entry: Pending = {
         resolve, reject, queued, signal, onAbort: undefined,
@@ -103,7 +117,10 @@ export class PeerChannel {
         // timers before it reads its sockets. Time out after the poll phase (setImmediate), so
         // an answer that arrived in time is taken, not counted as a failed probe.
         timer: setTimeout(() => {
-          setImmediate(() => { this.#settle(id, new RpcTimeoutError(`${describe} timed out (deadline ${timeoutMs} ms)`)) })
+          setImmediate(() => {
+            this.#settle(id, new RpcTimeoutError(`${describe} timed out (deadline ${timeoutMs} ms)`))
+            if (this.#lastHeardAt < sentAt && this.#closedBy === undefined) this.#onSilence?.(this, this.#stream)
+          })
         }, timeoutMs),
       }
       if (signal !== undefined) {
@@ -156,6 +173,7 @@ export class PeerChannel {
   }
 
   readonly #onMessage = (evt: StreamMessageEvent): void => {
+    this.#lastHeardAt = performance.now()
     let frames: DecodedFrame[]
     try {
       frames = this.#decoder.push(evt.data)
