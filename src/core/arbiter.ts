@@ -25,6 +25,15 @@ const NO_NODES: ReadonlySet<NodeId> = new Set()
  * refutation arrives within a round trip (12 ms in the lab). Short next to the detector's second.
  */
 const DEATH_GRACE_MS = 300
+/**
+ * After this node sees most of the cluster again (a partition that cut it off healed), it decides
+ * nothing for this long: its copies of jobs lack what the other side did meanwhile (the state
+ * exchange brings it within a round or two), and the deaths it declared while cut off are of
+ * members the others saw alive all along (their refutations come within a few probe rounds).
+ * Deciding at once, the first arbiter back in the majority marked their runs lost, claimed
+ * attempts the other side had already used, and started copies the heal then had to stop.
+ */
+export const REJOIN_GRACE_MS = 3_000
 /** A waiting job's changed pending reason is written at most this often (see place). */
 const REASON_REFRESH_MS = 5_000
 
@@ -52,6 +61,11 @@ export class Arbiter {
   private readonly nextTryAt = new Map<string, Millis>()
   /** When this node's first tick came: a bound on how long a member can be unknown to it. */
   private upSince: Millis | null = null
+  /** Whether the member table showed most members live when last looked at (see noteMajority). */
+  private sawMajority = true
+  private majorityCheckedAt = -1
+  /** When this node last came back to seeing most members live (-Infinity: never lost sight). */
+  private rejoinedAt = -Infinity
   /**
    * When each job next needs deciding, by its last decision (Infinity: only a change of its record
    * or of the member table matters), valid while the member table is at `wakeVersion`.
@@ -110,6 +124,20 @@ export class Arbiter {
 
   noteTick(now: Millis): void {
     this.upSince ??= now
+    this.noteMajority(now)
+  }
+
+  /** Notes when this node comes back to seeing most of the cluster's members live. */
+  private noteMajority(now: Millis): void {
+    const m = this.book.members
+    const version = m.liveVersion()
+    if (version === this.majorityCheckedAt) return
+    this.majorityCheckedAt = version
+    let known = 0
+    for (const r of m.records()) if (r.state !== 'left') known++
+    const sees = (m.liveOthers().length + 1) * 2 > known
+    if (sees && !this.sawMajority) this.rejoinedAt = now
+    this.sawMajority = sees
   }
 
   /** When this node's first tick came (null before it): how long it has been up. */
@@ -212,11 +240,18 @@ export class Arbiter {
 
   arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
     const m = this.book.members
+    this.noteMajority(now)
     if (cutOffSince(r, m.selfId, m.records(), this.book.config.replicas, (id) => m.lastHeard(id)) !== null) {
       // The side that sees most of the job's storing nodes runs it (partition-policy.ts): we
       // decide nothing until we see them again (a change of the member table).
       this.wake.set(r.id, Infinity)
       this.setUnsettled(r.id, Infinity)
+      return
+    }
+    const settled = this.rejoinedAt + REJOIN_GRACE_MS
+    if (now < settled) {
+      this.wake.set(r.id, settled)
+      this.setUnsettled(r.id, settled)
       return
     }
     let known = this.knownOpen.get(r.id)
