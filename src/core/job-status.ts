@@ -3,7 +3,7 @@
 import type { NodeView } from '../placement/index.js'
 import { jobState } from './job-merge.js'
 import type { JobRecord, JobStatus } from './job-types.js'
-import type { ClusterEvent, NodeRecord } from './types.js'
+import type { ClusterEvent, JobEvent, NodeRecord } from './types.js'
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString())
 
@@ -72,4 +72,29 @@ export function recordBatches(records: JobRecord[], maxBytes: number): JobRecord
   }
   if (batch.length > 0) batches.push(batch)
   return batches
+}
+
+/**
+ * The events of one change this node tells on its event topic (activity.ts), so that each is told
+ * by one node: a change this node made (`ours`) is told, but for the end of one of its own runs
+ * when it is not the job's arbiter (the arbiter tells that); of a change from another node, only
+ * the arbiter tells, and only the ends of runs (their runner may be gone).
+ */
+export function eventsToTell(prev: JobRecord | undefined, next: JobRecord, ours: boolean, arbiter: boolean, selfName: string): JobEvent[] {
+  if (!ours && !arbiter) return []
+  const told: JobEvent[] = []
+  for (const event of jobChangeEvents(prev, next)) {
+    const ends = endsARun(event)
+    const runnersOwn = event.type === 'job' && event.node === selfName
+    if (ours ? ends && !arbiter && runnersOwn : !ends) continue
+    told.push(event as JobEvent)
+  }
+  return told
+}
+
+/** A run's end (or the job's, by it). */
+function endsARun(event: ClusterEvent): boolean {
+  if (event.type !== 'job') return false
+  if (event.allocState !== undefined) return event.allocState === 'succeeded' || event.allocState === 'failed' || event.allocState === 'cancelled' || event.allocState === 'lost'
+  return event.state === 'succeeded' || event.state === 'failed'
 }

@@ -18,12 +18,13 @@
 import { Activity } from './activity.js'
 import { Arbiter } from './arbiter.js'
 import { CapacityView } from './capacity-view.js'
+import { DrainControl } from './drain-control.js'
 import { live, type JobBook, type JobsStats, type MemberView, type Pending } from './job-book.js'
 import { JobExchange } from './job-exchange.js'
 import { Grants } from './job-grants.js'
 import { allocKey, isTerminalAlloc } from './job-merge.js'
 import { JobOutbox, type DeltaTag } from './job-outbox.js'
-import { allocationId, jobChangeEvents, toJobStatus } from './job-status.js'
+import { allocationId, eventsToTell, toJobStatus } from './job-status.js'
 import { holdersOf, JobTable, type ChangeSource } from './job-table.js'
 import type { ApiRequest, JobDelta, JobRecord, JobStatus, ProcessExit } from './job-types.js'
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
@@ -32,7 +33,7 @@ import { ReplicaRepair } from './replica-repair.js'
 import { Retention } from './retention.js'
 import { Runner } from './runner.js'
 import { Submits } from './job-submit.js'
-import type { AllocRef, ClusterEvent, Effect, GossipMessage, JobEvent, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
+import type { AllocRef, Effect, GossipMessage, JobEvent, Millis, NodeId, Resources, RpcRequest, RpcResponse } from './types.js'
 
 export { JOBS_DEFAULTS, type JobsConfig, type JobsStats, type MemberView }
 export { jobKey } from './job-table.js'
@@ -41,8 +42,7 @@ export class Jobs {
   private readonly table: JobTable
   private readonly pending = new Map<number, Pending>()
   private readonly rankings: ReplicaRanking
-  /** While this node drains: when its remaining runs are stopped and placed elsewhere. */
-  private drainDeadline: Millis | null = null
+  private readonly drain: DrainControl
   /**
    * A node that restarted holds job records from its disk, possibly older than the cluster's. It
    * does not arbitrate until a state exchange brought it up to date (or restartHoldMs passed):
@@ -91,6 +91,7 @@ export class Jobs {
       touch: (id) => { if (this.table.active.has(id)) this.dirty.add(id) },
     }
     this.rankings = new ReplicaRanking(config.replicas)
+    this.drain = new DrainControl(members, config, (out, to, msg, timeoutMs, p) => this.send(out, to, msg, timeoutMs, p))
     this.runner = new Runner(book, () => this.runnerChanged(), (id, out) => {
       for (const n of this.replicaSet(id)) if (n !== members.selfId) this.send(out, n, { type: 'job-fetch', ids: [id] }, config.readTimeoutMs, { purpose: 'refresh', node: n })
     })
@@ -160,7 +161,7 @@ export class Jobs {
 
   /** When this node's drain deadline passes, or null when it is not draining. */
   drainDeadlineAt(): Millis | null {
-    return this.drainDeadline
+    return this.drain.deadlineAt()
   }
 
   /** The nodes that store a job: the top live nodes by rendezvous hash of its id. */
@@ -189,7 +190,7 @@ export class Jobs {
 
   /** A drain that was under way when this node stopped goes on after its restart. */
   restoreDrain(deadlineAt: Millis): void {
-    this.drainDeadline = deadlineAt
+    this.drain.restore(deadlineAt)
   }
 
   /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
@@ -212,7 +213,7 @@ export class Jobs {
     else if (req.op === 'cancel') this.exchange.get(reqId, req.id, 'cancel', now, out)
     else if (req.op === 'get') this.exchange.get(reqId, req.id, 'api', now, out)
     else if (req.op === 'list') this.exchange.list(reqId, now, out)
-    else this.drainRequest(reqId, req.node, req.enable, req.deadlineMs, req.transient === true, now, out)
+    else this.drain.request(reqId, req.node, req.enable, req.deadlineMs, req.transient === true, now, out)
   }
 
   /** Returns true when the request was one of ours. */
@@ -253,7 +254,7 @@ export class Jobs {
         this.reply(out, reqId, this.ok())
         return true
       case 'drain':
-        this.setDrain(msg.enable, msg.deadlineMs, now, out)
+        this.drain.set(msg.enable, msg.deadlineMs, now, out)
         this.reply(out, reqId, { type: 'ok' })
         return true
       case 'capacity':
@@ -369,7 +370,7 @@ export class Jobs {
 
   onTick(now: Millis, out: Effect[]): void {
     this.arbiter.noteTick(now)
-    this.runner.onTick(now, this.drainDeadline, out)
+    this.runner.onTick(now, this.drain.deadlineAt(), out)
     this.repair.check(this.table, out)
     this.arbitrateAll(now, out)
     this.exchange.onTick(now, this.catchingUp, out)
@@ -409,7 +410,7 @@ export class Jobs {
     const mine = this.arbitered()
     if (mine.size > 0 && this.arbiter.stale()) return -Infinity
     const jobsAt = this.arbiter.earliestWake(this.table.active, mine)
-    return Math.min(jobsAt, this.exchange.wakeAt(), this.runner.wakeAt(this.drainDeadline), this.grants.wakeAt(), this.activity.wakeAt(), this.retention.wakeAt())
+    return Math.min(jobsAt, this.exchange.wakeAt(), this.runner.wakeAt(this.drain.deadlineAt()), this.grants.wakeAt(), this.activity.wakeAt(), this.retention.wakeAt())
   }
 
   /**
@@ -518,17 +519,7 @@ export class Jobs {
     // be old (a job that succeeded elsewhere meanwhile would be told as pending again).
     if (this.catchingUp) return
     const arbiter = this.arbiter.isArbiterOf(next.id)
-    if (by === 'theirs' && !arbiter) return
-    for (const event of jobChangeEvents(prev, next)) {
-      const ends = endsARun(event)
-      if (by === 'ours' ? ends && !arbiter && this.runsEvent(event) : !ends) continue
-      this.activity.authored(event as JobEvent, now, out)
-    }
-  }
-
-  /** An event about a run of this node (its end is for the arbiter to tell). */
-  private runsEvent(event: ClusterEvent): boolean {
-    return event.type === 'job' && event.node === this.members.selfRecord().name
+    for (const event of eventsToTell(prev, next, by === 'ours', arbiter, this.members.selfRecord().name)) this.activity.authored(event, now, out)
   }
 
   /** Our runs changed: our capacity in our own view, and in our next digest. */
@@ -550,7 +541,7 @@ export class Jobs {
     return { type: 'ok', free: this.runner.free() }
   }
 
-  // --- cancel and drain ---------------------------------------------------------------------------
+  // --- cancel ---------------------------------------------------------------------------------------
 
   /** A cancel, once the job was read (from our copy, or from its storing nodes). */
   private cancelFound(reqId: number, id: string, found: JobRecord | undefined, now: Millis, out: Effect[]): void {
@@ -565,35 +556,6 @@ export class Jobs {
     const r = this.table.receive(found, now, out)
     if (!r.cancelled) this.author({ id, cancelledAt: now }, now, out)
     out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
-  }
-
-  /** An operator's drain: this node itself, or another node told over a direct request. */
-  private drainRequest(reqId: number, node: NodeId, enable: boolean, deadlineMs: number, transient: boolean, now: Millis, out: Effect[]): void {
-    if (node === this.members.selfId) {
-      this.setDrain(enable, deadlineMs, now, out, !transient)
-      const self = this.members.selfRecord()
-      out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id: self.id, name: self.name, draining: enable } } })
-      return
-    }
-    const target = this.members.record(node)
-    if (!live(target)) {
-      out.push({ kind: 'api-reply', reqId, reply: { status: 409, body: { error: {
-        code: 'not_alive', message: `node ${target?.name ?? node} is ${target?.state ?? 'unknown'}; only a live node can be drained`,
-      } } } })
-      return
-    }
-    this.send(out, node, { type: 'drain', enable, deadlineMs }, this.config.storeTimeoutMs, { purpose: 'drain', reqId, node })
-  }
-
-  /**
-   * Start (or stop) draining this node: no claim is started here, service runs move (the arbiter
-   * places a replacement first), and whatever still runs at the deadline is stopped and placed
-   * again. The flag is persisted, so a restart goes on draining.
-   */
-  private setDrain(enable: boolean, deadlineMs: number, now: Millis, out: Effect[], keep = true): void {
-    this.drainDeadline = enable ? now + deadlineMs : null
-    if (keep) out.push({ kind: 'persist', key: DRAIN_KEY, value: enable ? { deadlineAt: this.drainDeadline } : null })
-    if (this.members.selfRecord().draining !== enable) this.members.setDraining(enable, now, out)
   }
 
   // --- helpers ------------------------------------------------------------------------------------
@@ -630,14 +592,6 @@ export class Jobs {
   }
 }
 
-/** A run's end (or the job's, by it): told by the arbiter (see Jobs.tellEvents). */
-function endsARun(event: ClusterEvent): boolean {
-  if (event.type !== 'job') return false
-  if (event.allocState !== undefined) return event.allocState === 'succeeded' || event.allocState === 'failed' || event.allocState === 'cancelled' || event.allocState === 'lost'
-  return event.state === 'succeeded' || event.state === 'failed'
-}
-
-/** Where a node keeps its drain (null when not draining): it survives a restart. */
-export const DRAIN_KEY = 'self/drain'
+export { DRAIN_KEY } from './drain-control.js'
 
 export type { JobEvent }

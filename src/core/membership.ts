@@ -117,11 +117,6 @@ export class Membership {
     return this.table.tableVersion()
   }
 
-  /** Members that are alive or suspect (not yet dead), itself included. */
-  liveCount(): number {
-    return this.table.liveCount()
-  }
-
   statuses(now: Millis): NodeStatus[] {
     return this.table.statuses(now)
   }
@@ -165,7 +160,7 @@ export class Membership {
       if (!p.indirectSent && now >= p.directDeadline) this.startIndirect(p, now, out)
       if (now >= p.roundDeadline) this.probeFailed(p, now, out)
     }
-    for (const id of this.suspicions.expired(now, this.liveCount())) this.declareDead(id, now, out)
+    for (const id of this.suspicions.expired(now, this.table.liveCount())) this.declareDead(id, now, out)
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
       const target = this.targets.next(this.liveOthers(), (id) => isLive(this.table.get(id)?.state ?? 'dead'), now, 1 + this.health)
@@ -212,7 +207,7 @@ export class Membership {
     if (this.config.announceIntervalMs > 0) at = Math.min(at, this.nextAnnounceAt)
     if (this.config.reconnectIntervalMs > 0) at = Math.min(at, this.nextReconnectAt)
     for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
-    return Math.min(at, this.suspicions.nextDue(this.liveCount()), this.table.reapDue())
+    return Math.min(at, this.suspicions.nextDue(this.table.liveCount()), this.table.reapDue())
   }
 
   /** Our ticks came late: we were stalled, so give every deadline back the time we lost. */
