@@ -254,22 +254,9 @@ export class Arbiter {
       this.setUnsettled(r.id, settled)
       return
     }
-    let known = this.knownOpen.get(r.id)
-    if (known === undefined) {
-      // First decision of this job here: every open run counts as known.
-      known = new Set()
-      for (const a of Object.values(r.allocations)) if (!isTerminalAlloc(a.state)) known.add(allocationId(r.id, a.index, a.attempt))
-      this.knownOpen.set(r.id, known)
-    }
+    const known = this.knownOpen.get(r.id) ?? this.noteRuns(r)
     const { actions, wakeAt } = reconcile(r, this.reconcileView(now, known))
-    // Known from now on: the open runs on nodes in sight (those we knew stay known while open).
-    const next = new Set<string>()
-    for (const a of Object.values(r.allocations)) {
-      if (isTerminalAlloc(a.state)) continue
-      const id = allocationId(r.id, a.index, a.attempt)
-      if (known.has(id) || this.goneAt(a.nodeId, now) === Infinity) next.add(id)
-    }
-    this.knownOpen.set(r.id, next)
+    this.noteRuns(r)
     let at = wakeAt
     // Nodes claimed in this pass hold an instance too: the next one goes elsewhere if it can.
     const chosen: NodeId[] = []
@@ -279,6 +266,28 @@ export class Arbiter {
     }
     this.wake.set(r.id, at)
     this.setUnsettled(r.id, at)
+  }
+
+  /**
+   * A job we store changed (or is decided): its open runs on nodes in sight are known from now
+   * on, and those we knew stay known while open; the first time, every open run counts as known.
+   * Kept for every active job we store (its next arbiter is one of its storing nodes), arbiter
+   * or not: the arbiter a death makes must know the runs that began while another node decided
+   * the job, or it takes them for runs of the other side of a partition and waits
+   * UNKNOWN_LOST_AFTER_MS before replacing them.
+   */
+  noteRuns(r: JobRecord): ReadonlySet<string> {
+    const known = this.knownOpen.get(r.id)
+    const next = new Set<string>()
+    for (const a of Object.values(r.allocations)) {
+      if (isTerminalAlloc(a.state)) continue
+      const id = allocationId(r.id, a.index, a.attempt)
+      const node = this.book.members.record(a.nodeId)
+      // A node we do not know yet, before our first tick, is not gone (see goneAt).
+      if (known === undefined || known.has(id) || live(node) || (node === undefined && this.upSince === null)) next.add(id)
+    }
+    this.knownOpen.set(r.id, next)
+    return next
   }
 
   private reconcileView(now: Millis, known: ReadonlySet<string>): ReconcileView {

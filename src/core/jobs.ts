@@ -77,7 +77,7 @@ export class Jobs {
       stores: (id) => this.replicaSet(id).includes(members.selfId),
       set: (r, active) => this.onSet(r, active),
       changed: (prev, next, by, now, out) => this.onChanged(prev, next, by, now, out),
-      collected: (id) => this.exchange.forgetJob(id),
+      collected: (id) => { this.exchange.forgetJob(id); this.arbiter.forget(id, 0) },
       refuses: (r, now) => this.retention.isCollected(r.id, now) || this.retention.expired(r, now),
     })
     const book: JobBook = {
@@ -505,7 +505,10 @@ export class Jobs {
     }
     // Only a job still to be decided: an ended one re-entering the arbiter's wake list kept the
     // node waking every tick for nothing.
-    if (this.table.active.has(next.id)) this.arbiter.retryNow(next.id, next.spec.count)
+    if (this.table.active.has(next.id)) {
+      if (this.replicaSet(next.id).includes(this.members.selfId)) this.arbiter.noteRuns(next)
+      this.arbiter.retryNow(next.id, next.spec.count)
+    }
   }
 
   /**
