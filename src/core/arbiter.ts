@@ -34,6 +34,14 @@ const DEATH_GRACE_MS = 300
  * attempts the other side had already used, and started copies the heal then had to stop.
  */
 export const REJOIN_GRACE_MS = 3_000
+/**
+ * The deaths this node declared itself while it saw less than most of the cluster are doubted
+ * this long after it sees most of it again: the others may have seen those members alive all
+ * along, and such a member refutes only once the verdict reaches it (the push-pull with members
+ * held dead runs every reconnectIntervalMs, 10 s on a LAN). A member that really died meanwhile is
+ * replaced this much later, by this node; the others were not cut off and did not wait.
+ */
+export const DOUBT_OWN_DEATHS_MS = 15_000
 /** A waiting job's changed pending reason is written at most this often (see place). */
 const REASON_REFRESH_MS = 5_000
 
@@ -66,6 +74,8 @@ export class Arbiter {
   private majorityCheckedAt = -1
   /** When this node last came back to seeing most members live (-Infinity: never lost sight). */
   private rejoinedAt = -Infinity
+  /** Members this node declared dead while it saw less than most of the cluster (see DOUBT_OWN_DEATHS_MS). */
+  private readonly doubted = new Set<NodeId>()
   /**
    * When each job next needs deciding, by its last decision (Infinity: only a change of its record
    * or of the member table matters), valid while the member table is at `wakeVersion`.
@@ -136,7 +146,11 @@ export class Arbiter {
     let known = 0
     for (const r of m.records()) if (r.state !== 'left') known++
     const sees = (m.liveOthers().length + 1) * 2 > known
-    if (sees && !this.sawMajority) this.rejoinedAt = now
+    if (sees && !this.sawMajority) {
+      this.rejoinedAt = now
+      this.doubted.clear()
+      for (const r of m.records()) if (r.state === 'dead' && r.by === m.selfId) this.doubted.add(r.id)
+    }
     this.sawMajority = sees
   }
 
@@ -314,9 +328,13 @@ export class Arbiter {
   private goneAt(id: NodeId, now: Millis): Millis {
     const r = this.book.members.record(id)
     if (r === undefined) return this.upSince === null ? Infinity : this.upSince + this.book.config.unknownNodeGraceMs
-    if (live(r)) { this.goneSince.delete(id); return Infinity }
+    if (live(r)) { this.goneSince.delete(id); this.doubted.delete(id); return Infinity }
     let since = this.goneSince.get(id)
     if (since === undefined) this.goneSince.set(id, since = now)
+    if (this.doubted.has(id) && r.by === this.book.members.selfId) {
+      if (now < this.rejoinedAt + DOUBT_OWN_DEATHS_MS) return this.rejoinedAt + DOUBT_OWN_DEATHS_MS
+      this.doubted.delete(id)
+    }
     return r.state === 'left' || r.by === this.book.members.selfId ? since : since + DEATH_GRACE_MS
   }
 

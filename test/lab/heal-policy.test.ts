@@ -20,6 +20,10 @@ import { waitSettled } from '../../scripts/lab/settle.js'
 import { closeLab, describeLab, labService, newLab } from '../support/lab.js'
 
 const HOSTS = ['h1', 'h2', 'h3']
+
+/** The job's runs as the record has them, one per line (what a failure is read from). */
+const allocLines = (job: { allocations: Array<{ index: number; attempt: number; nodeName: string; state: string; reason?: string | null }> }): string =>
+  job.allocations.map((a) => `  ${a.index}/${a.attempt}@${a.nodeName} ${a.state}${a.reason ? `: ${a.reason}` : ''}`).join('\n')
 const VICTIM = 'h3'
 const MAJORITY = ['h1', 'h2']
 
@@ -62,7 +66,7 @@ describeLab('the heal keeps what ran and stops only duplicates (default policy)'
       jobId, count: 3, healAt, settledAt, runs: l.runs(), live: l.liveAllocs(),
       duplicates: job.duplicates ?? [], duplicatesCounted: (await duplicatesStopped(l, HOSTS)) - dupsBefore,
     })
-    console.log(`heal: views agree after ${agreeAt - healAt} ms, settled after ${settledAt - healAt} ms\n${JSON.stringify(heal, null, 1)}`)
+    console.log(`heal: views agree after ${agreeAt - healAt} ms, settled after ${settledAt - healAt} ms\n${JSON.stringify(heal, null, 1)}\n${allocLines(job)}`)
     expect(heal.contested.length).toBe(2)
     expect(heal.uncontested).toHaveLength(1)
     expect(healChecks(heal).filter((c) => !c.ok)).toEqual([])
@@ -114,7 +118,7 @@ describeLab('a cut-off host stops its runs after the job\'s stopAfterMs (self-fe
       jobId, count: 3, healAt, settledAt, runs: l.runs(), live: l.liveAllocs(),
       duplicates: job.duplicates ?? [], duplicatesCounted: 0,
     })
-    console.log(`stopAfterMs ${STOP_AFTER_MS}: longest duplicate ${heal.longestDuplicateMs} ms\n${JSON.stringify(heal, null, 1)}`)
+    console.log(`stopAfterMs ${STOP_AFTER_MS}: longest duplicate ${heal.longestDuplicateMs} ms\n${JSON.stringify(heal, null, 1)}\n${allocLines(job)}`)
     // The replacement starts once the majority declared the host dead (about 2 s); the original
     // stops STOP_AFTER_MS after the cut host last heard from the others.
     expect(heal.longestDuplicateMs).toBeLessThan(STOP_AFTER_MS)
