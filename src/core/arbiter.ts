@@ -374,14 +374,18 @@ export class Arbiter {
     // The first instance goes where room was held for it at admission, when that node fits.
     const reserved = action.index === 0 ? this.reservedFor.get(r.id) : undefined
     if (reserved !== undefined) this.reservedFor.delete(r.id)
-    const ranked = this.rank(job, `${r.id}/${action.index}/${action.attempt}`, avoid, from, r, this.trustedViews(now, reserved), reserved)
+    const trusted = this.trustedViews(now, reserved)
+    const ranked = this.rank(job, `${r.id}/${action.index}/${action.attempt}`, avoid, from, r, trusted, reserved)
     const candidate = ranked.candidates.find((c) => c.nodeId !== from)
     // No room in the view: nodes we have not heard from lately may have some. Their answers come
     // back as capacity, which makes every waiting instance try again (Jobs.heardCapacity).
     if (candidate === undefined && this.ask(job, now, out)) return now + this.book.config.placementRetryMs
     if (candidate === undefined) {
       // A move with nowhere to go waits for the drain deadline; a new run says why it waits.
-      const reason = ranked.pendingReason ?? 'every node that could take it is its draining node'
+      // Said of every node we know, not only those whose capacity we heard of lately: a node
+      // whose figure is old still lacks what it lacked (and one that would fit was asked).
+      const overAll = trusted.length < this.views().length ? this.rank(job, `${r.id}/${action.index}/${action.attempt}`, avoid, from, r, this.views()) : ranked
+      const reason = (overAll.candidates.length === 0 ? overAll.pendingReason : undefined) ?? ranked.pendingReason ?? 'every node that could take it is its draining node'
       // A new reason goes to the storing nodes at once, a changed one at most every
       // REASON_REFRESH_MS: its figures move with every start and end in a full cell.
       if (action.replaces === undefined && reason !== r.pendingReason && (r.pendingReason === '' || now - (this.reasonAt.get(r.id) ?? -Infinity) >= REASON_REFRESH_MS)) {
