@@ -271,6 +271,7 @@ export class CoreRuntime {
           ? `node ${event.name} ${event.from} -> ${event.to} (${event.reason})`
           : `job ${event.job} ${event.state}${event.allocState === undefined ? '' : ` (instance ${event.index} attempt ${event.attempt} ${event.allocState} on ${event.node})`}`)
         this.bus.emit('event', event)
+        if (event.type === 'node' && event.to === 'alive') this.connectWatched(event.node)
       },
       startProcess: (e) => this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit })),
       killProcess: (e) => {
@@ -305,6 +306,8 @@ export class CoreRuntime {
   watch(): () => void {
     if (this.watchers++ === 0) {
       if (this.lingerTimer !== undefined) { clearTimeout(this.lingerTimer); this.lingerTimer = undefined } else this.host.watchEvents(true)
+      // Every node of our cell publishes its events: be connected to each (see Host.connect).
+      for (const r of this.core?.records() ?? []) if (r.state === 'alive') this.connectWatched(r.id)
     }
     let done = false
     return () => {
@@ -321,6 +324,12 @@ export class CoreRuntime {
 
   private watchers = 0
   private lingerTimer: NodeJS.Timeout | undefined
+
+  /** While watched: a connection to a member that publishes events (best effort, logged). */
+  private connectWatched(id: string): void {
+    if (this.watchers === 0 || this.stopped || id === this.core?.id) return
+    void this.host.connect(id, this.core?.addrsOf(id) ?? []).catch((err: unknown) => this.log.debug({ err, peer: id }, 'watcher cannot connect to a member'))
+  }
 
   /** A request to another node (one to ourselves never comes here: see EffectInterpreter). */
   private async send(to: string, corr: number, msg: RpcRequest, timeoutMs: number): Promise<void> {

@@ -87,6 +87,12 @@ export interface ClusterHost {
    * RpcRemoteError.
    */
   request(peer: string, data: Uint8Array, opts: { timeoutMs: number; addrs?: string[]; signal?: AbortSignal }): Promise<Uint8Array>
+  /**
+   * Opens a connection to `peer` unless there is one (with `addrs` hints). A node that watches the
+   * event topic must be connected to every node that publishes on it: gossipsub delivers only
+   * among peers subscribed to a topic, and a publisher that sees no subscriber sends nothing.
+   */
+  connect(peer: string, addrs: string[]): Promise<void>
   connectedPeers(): string[]
 }
 
@@ -95,6 +101,8 @@ export interface ClusterHost {
  * anything much larger is not an announcement and is rejected before it is relayed.
  */
 const PEER_EXCHANGE_MAX_BYTES = 16 * 1024
+/** A watcher's dial to a publisher of the event topic (connect): the channels' budget. */
+const CONNECT_TIMEOUT_MS = 5_000
 
 /** A fresh pnet swarm key, in the file format `swarmKey` expects (`murmur keygen`). */
 export function generateSwarmKey(): Uint8Array {
@@ -257,6 +265,14 @@ class Libp2pClusterHost implements ClusterHost {
       if (hints.length > 0 && !this.#connected.has(peer)) await this.#libp2p.peerStore.merge(peerId, { multiaddrs: hints })
     }
     return this.#channels.request(peer, data, { timeoutMs: opts.timeoutMs, signal: opts.signal })
+  }
+
+  async connect(peer: string, addrs: string[]): Promise<void> {
+    if (this.#state !== 'running' || this.#connected.has(peer)) return
+    const peerId = peerIdFromString(peer)
+    const hints = parseAddrHints(addrs)
+    if (hints.length > 0) await this.#libp2p.peerStore.merge(peerId, { multiaddrs: hints })
+    await this.#libp2p.dial(peerId, { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) })
   }
 
   #assertRunning(what: string): void {
