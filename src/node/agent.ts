@@ -24,7 +24,7 @@ import { createClusterHost } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createLogger } from './logger.js'
 import { createAgentMetrics } from './metrics.js'
-import { deleteKey, getJson, openStore, putJson } from './store.js'
+import { batchJson, getJson, openStore } from './store.js'
 
 /**
  * How long a leaving node waits for its goodbyes to be delivered. Peers are told directly, with
@@ -72,7 +72,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       stop: (allocId, reason) => supervisor.stop(allocId, reason),
       remove: (allocId) => supervisor.remove(allocId),
     }
-    const runtime = new CoreRuntime(host, { putJson: (k, v) => putJson(store, k, v), delete: (k) => deleteKey(store, k) }, runner, metrics, log.child({ part: 'core' }))
+    const runtime = new CoreRuntime(host, { batch: (ops) => batchJson(store, ops) }, runner, metrics, log.child({ part: 'core' }))
 
     const view: AgentView = {
       nodeId: host.peerId,

@@ -32,7 +32,13 @@ export async function putJson(store: Datastore, key: string | Key, value: unknow
   await store.put(k, bytesFromString(JSON.stringify(value)))
 }
 
-/** Deletes a key (absent is fine). */
-export async function deleteKey(store: Datastore, key: string | Key): Promise<void> {
-  await store.delete(typeof key === 'string' ? new Key(key) : key)
+/** Applies writes (as JSON) and deletes (value undefined) in one batch, in order. */
+export async function batchJson(store: Datastore, ops: ReadonlyArray<{ key: string; value: unknown }>): Promise<void> {
+  const b = store.batch()
+  for (const op of ops) {
+    const k = new Key(op.key)
+    if (op.value === undefined) b.delete(k)
+    else b.put(k, bytesFromString(JSON.stringify(op.value)))
+  }
+  await b.commit()
 }
