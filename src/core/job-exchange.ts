@@ -28,6 +28,8 @@ export interface ExchangeTable {
   receive(r: JobRecord, now: Millis, out: Effect[]): void
   /** A state exchange answered: a restarted node may arbitrate now. */
   caughtUp(): void
+  /** A restarted node before that: its copies, read from its disk, may be older than the cluster's. */
+  catchingUp(): boolean
   /** Whether a job was collected here within its tombstone's window (retention.ts). */
   collected(id: string, now: Millis): boolean
   /** A read made for a cancel found the job (or found nothing): the cancel goes on (jobs.ts). */
@@ -150,7 +152,9 @@ export class JobExchange {
 
   /**
    * GET /v1/jobs/{id} (or the read before a cancel): from our copy when we store the job, else
-   * from its storing nodes (merged with any copy we hold).
+   * from its storing nodes (merged with any copy we hold). A restarted node that has not caught
+   * up asks them too: its copy is from its disk, and answering from it alone took back a success
+   * it had already reported before the restart.
    */
   get(reqId: number, id: string, purpose: ReadPurpose, now: Millis, out: Effect[]): void {
     const set = this.book.replicaSet(id)
@@ -158,7 +162,7 @@ export class JobExchange {
     const others = set.filter((n) => n !== this.self)
     const read = this.open(reqId, id, mine, purpose)
     read.read.collected = this.table.collected(id, now)
-    if ((mine !== undefined && set.includes(this.self)) || others.length === 0 || read.read.collected) {
+    if ((mine !== undefined && set.includes(this.self) && !this.table.catchingUp()) || others.length === 0 || read.read.collected) {
       this.finish(read.readId, now, out)
       return
     }

@@ -114,7 +114,7 @@ export class Jobs {
     this.exchange = new JobExchange(book, {
       jobs: this.table.all(), digestOf: (id) => this.table.digestOf(id),
       receive: (r, now, out) => { this.table.receive(r, now, out) },
-      caughtUp: () => { this.catchingUp = false },
+      caughtUp: () => { this.catchingUp = false }, catchingUp: () => this.catchingUp,
       collected: (id, now) => this.retention.isCollected(id, now),
       cancelRead: (reqId, id, found, now, out) => this.cancelFound(reqId, id, found, now, out),
     })
