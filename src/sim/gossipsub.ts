@@ -358,7 +358,7 @@ export class Gossipsub {
       windows.unshift([])
       if (windows.length > p.mcacheLength) windows.length = p.mcacheLength
     }
-    // Keepalive pings on every connection (libp2p's connection monitor), both directions.
+    // Keepalive pings on every connection (yamux's), both directions.
     const ka = r.peers.size * KEEPALIVE_BYTES_PER_CONNECTION_PER_SECOND * (p.heartbeatMs / 1000)
     if (ka > 0) {
       this.host.net.traffic.sent(node, ka, 'keepalive', 0)

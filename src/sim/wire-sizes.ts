@@ -91,8 +91,9 @@ export function rpcResponseBytes(payload: number): number {
 }
 
 /**
- * libp2p's connection monitor pings every connection every 10 s over a fresh stream (32 random
- * bytes each way, plus stream open, multistream and close): ~150 bytes each way per ping, so
- * ~15 B/s per direction per connection. The only traffic of an idle connection.
+ * The only traffic of an idle connection: yamux's keepalive. Each side pings every 30 s (a
+ * 12-byte frame, 30 bytes once noise framed it) and answers the other's ping, so 60 bytes per
+ * 30 s per direction per connection. (libp2p's connection monitor, 15 B/s with its stream per
+ * ping, is off: src/node/liveness.ts checks a connection only when a request on it went silent.)
  */
-export const KEEPALIVE_BYTES_PER_CONNECTION_PER_SECOND = 15
+export const KEEPALIVE_BYTES_PER_CONNECTION_PER_SECOND = 2
