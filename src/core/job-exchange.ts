@@ -28,8 +28,6 @@ export interface ExchangeTable {
   receive(r: JobRecord, now: Millis, out: Effect[]): void
   /** A state exchange answered: a restarted node may arbitrate now. */
   caughtUp(): void
-  /** A restarted node before that: its copies, read from its disk, may be older than the cluster's. */
-  catchingUp(): boolean
   /** Whether a job was collected here within its tombstone's window (retention.ts). */
   collected(id: string, now: Millis): boolean
   /** A read made for a cancel found the job (or found nothing): the cancel goes on (jobs.ts). */
@@ -59,6 +57,8 @@ export class JobExchange {
   private nextSyncAt = 0
   private turn = 0
   private readonly reads = new Map<number, Read>()
+  /** Jobs read from our disk at start-up whose copy no other storing node has confirmed yet (see get). */
+  private readonly fromDisk = new Set<string>()
   private nextRead = 1
 
   private readonly holders: HolderIndex
@@ -82,6 +82,7 @@ export class JobExchange {
   /** The table dropped a job (collected). */
   forgetJob(id: string): void {
     this.holders.forget(id)
+    this.fromDisk.delete(id)
   }
 
   // --- anti-entropy and leases --------------------------------------------------------------------
@@ -142,7 +143,7 @@ export class JobExchange {
 
   onSyncAnswer(from: NodeId, msg: RpcResponse | null, now: Millis, out: Effect[]): void {
     if (msg === null || msg.type !== 'jobs') return
-    for (const j of msg.jobs) this.table.receive(j, now, out)
+    for (const j of msg.jobs) { this.table.receive(j, now, out); this.fromDisk.delete(j.id) }
     this.table.caughtUp()
     const push = (msg.want ?? []).map((id) => this.table.jobs.get(id)).filter((r): r is JobRecord => r !== undefined)
     if (push.length > 0) this.book.send(out, from, { type: 'job-update', jobs: push }, this.book.config.storeTimeoutMs, { purpose: 'sync-push' })
@@ -150,11 +151,16 @@ export class JobExchange {
 
   // --- reads ----------------------------------------------------------------------------------------
 
+  /** A job this node read from its disk at start-up. */
+  loadedFromDisk(id: string): void {
+    this.fromDisk.add(id)
+  }
+
   /**
    * GET /v1/jobs/{id} (or the read before a cancel): from our copy when we store the job, else
-   * from its storing nodes (merged with any copy we hold). A restarted node that has not caught
-   * up asks them too: its copy is from its disk, and answering from it alone took back a success
-   * it had already reported before the restart.
+   * from its storing nodes (merged with any copy we hold). A copy read from our disk at start-up
+   * is not enough until another storing node's copy was merged into it: answering from it alone
+   * took back a success this node had reported before it restarted.
    */
   get(reqId: number, id: string, purpose: ReadPurpose, now: Millis, out: Effect[]): void {
     const set = this.book.replicaSet(id)
@@ -162,7 +168,7 @@ export class JobExchange {
     const others = set.filter((n) => n !== this.self)
     const read = this.open(reqId, id, mine, purpose)
     read.read.collected = this.table.collected(id, now)
-    if ((mine !== undefined && set.includes(this.self) && !this.table.catchingUp()) || others.length === 0 || read.read.collected) {
+    if ((mine !== undefined && set.includes(this.self) && !this.fromDisk.has(id)) || others.length === 0 || read.read.collected) {
       this.finish(read.readId, now, out)
       return
     }
@@ -207,6 +213,8 @@ export class JobExchange {
       for (const j of msg.jobs) {
         const cur = read.found.get(j.id)
         read.found.set(j.id, cur === undefined ? j : mergeJob(cur, j))
+        // Our copy from disk, brought up to date by another storing node's.
+        if (this.fromDisk.delete(j.id)) this.table.receive(j, now, out)
       }
       // A listing page that was cut short names where the next one starts.
       const next = read.id === null ? msg.next : undefined

@@ -114,7 +114,7 @@ export class Jobs {
     this.exchange = new JobExchange(book, {
       jobs: this.table.all(), digestOf: (id) => this.table.digestOf(id),
       receive: (r, now, out) => { this.table.receive(r, now, out) },
-      caughtUp: () => { this.catchingUp = false }, catchingUp: () => this.catchingUp,
+      caughtUp: () => { this.catchingUp = false },
       collected: (id, now) => this.retention.isCollected(id, now),
       cancelRead: (reqId, id, found, now, out) => this.cancelFound(reqId, id, found, now, out),
     })
@@ -196,7 +196,7 @@ export class Jobs {
   /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
     this.catchingUp = records.length > 0
-    for (const r of records) this.table.load(r)
+    for (const r of records) { this.table.load(r); this.exchange.loadedFromDisk(r.id) }
     for (const r of records) {
       for (const a of Object.values(r.allocations)) {
         if (a.nodeId === this.members.selfId && !isTerminalAlloc(a.state)) {
