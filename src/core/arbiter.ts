@@ -382,13 +382,15 @@ export class Arbiter {
     if (candidate === undefined && this.ask(job, now, out)) return now + this.book.config.placementRetryMs
     if (candidate === undefined) {
       // A move with nowhere to go waits for the drain deadline; a new run says why it waits.
-      // Said of every node we know, not only those whose capacity we heard of lately: a node
-      // whose figure is old still lacks what it lacked (and one that would fit was asked).
-      const overAll = trusted.length < this.views().length ? this.rank(job, `${r.id}/${action.index}/${action.attempt}`, avoid, from, r, this.views()) : ranked
-      const reason = (overAll.candidates.length === 0 ? overAll.pendingReason : undefined) ?? ranked.pendingReason ?? 'every node that could take it is its draining node'
       // A new reason goes to the storing nodes at once, a changed one at most every
-      // REASON_REFRESH_MS: its figures move with every start and end in a full cell.
-      if (action.replaces === undefined && reason !== r.pendingReason && (r.pendingReason === '' || now - (this.reasonAt.get(r.id) ?? -Infinity) >= REASON_REFRESH_MS)) {
+      // REASON_REFRESH_MS: its figures move with every start and end in a full cell. It is said
+      // of every node we know, not only those whose capacity we heard of lately (a node whose
+      // figure is old still lacks what it lacked, and one that would fit was asked); ranked
+      // again only when it may be written, since a full cell retries often.
+      const due = action.replaces === undefined && (r.pendingReason === '' || now - (this.reasonAt.get(r.id) ?? -Infinity) >= REASON_REFRESH_MS)
+      const overAll = due && trusted.length < this.views().length ? this.rank(job, `${r.id}/${action.index}/${action.attempt}`, avoid, from, r, this.views()) : ranked
+      const reason = (overAll.candidates.length === 0 ? overAll.pendingReason : undefined) ?? ranked.pendingReason ?? 'every node that could take it is its draining node'
+      if (due && reason !== r.pendingReason) {
         this.reasonAt.set(r.id, now)
         this.book.author({ id: r.id, reason: { text: reason, version: r.reasonVersion + 1 } }, now, out)
       }
