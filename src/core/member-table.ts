@@ -46,6 +46,7 @@ export class MemberTable {
   private tableChanges = 0
   private digestCache: { at: number; digest: string[] } | null = null
   private liveOthersCache: { at: number; ids: readonly NodeId[] } = { at: -1, ids: [] }
+  private liveCountCache = { at: -1, n: 0 }
 
   constructor(private readonly selfId: NodeId, private readonly config: MembershipConfig) {}
 
@@ -74,8 +75,11 @@ export class MemberTable {
 
   /** Members that are alive or suspect, this node included. */
   liveCount(): number {
+    // Asked on every tick and every wake-up computation: counted again only when the live set changed.
+    if (this.liveCountCache.at === this.liveChanges) return this.liveCountCache.n
     let n = 0
     for (const m of this.members.values()) if (isLive(m.record.state)) n++
+    this.liveCountCache = { at: this.liveChanges, n }
     return n
   }
 
