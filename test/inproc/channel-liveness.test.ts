@@ -2,9 +2,6 @@
 // a peer that stops answering altogether (a process frozen with SIGSTOP: its kernel still holds
 // the connection, nothing answers on it) has its connection closed once a request times out;
 // a live peer whose handler is merely slow keeps it.
-import { spawn } from 'node:child_process'
-import { resolve } from 'node:path'
-import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -16,6 +13,7 @@ import { RpcTimeoutError } from '../../src/node/host-errors.js'
 import { ChannelRegistry, CHANNEL_STREAMS_PER_CONNECTION } from '../../src/node/channel-registry.js'
 import { buildLibp2pOptions, type HostServices } from '../../src/node/libp2p-config.js'
 import { MAX_MESSAGE_BYTES, RPC_PROTOCOL, TOPIC, bytes, rejectionOf, waitFor } from './host-harness.js'
+import { spawnPeerProcess } from '../support/peer-process.js'
 
 const LIVENESS_TIMEOUT_MS = 1_000
 
@@ -72,16 +70,8 @@ describe('liveness of the connection under a channel', () => {
   })
 
   it('closes the connection to a peer that answers nothing (SIGSTOPped), and reaches it again once it is back', async () => {
-    const fixture = resolve(import.meta.dirname, '../fixtures/channel/peer-process.ts')
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture, RPC_PROTOCOL], { stdio: ['ignore', 'pipe', 'inherit'] })
-    const exited = new Promise<void>((res) => child.once('exit', () => res()))
+    const { child, exited, addr } = await spawnPeerProcess(RPC_PROTOCOL)
     try {
-      const addr = await new Promise<string>((res, rej) => {
-        const timer = setTimeout(() => rej(new Error('peer process not ready in 30 s')), 30_000)
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          if (line.startsWith('ready ')) { clearTimeout(timer); res(line.slice(6)) }
-        })
-      })
       const peer = peerIdFromString(addr.slice(addr.lastIndexOf('/') + 1))
       await a.libp2p.peerStore.merge(peer, { multiaddrs: [multiaddr(addr)] })
       expect(bytesToString(await a.registry.request(peer, bytes('hello'), { timeoutMs: 5_000 }))).toBe('hello')

@@ -1,10 +1,7 @@
 // The per-peer request channel through the ClusterHost the agents use: real libp2p hosts on
 // 127.0.0.1, many requests at once both ways, answers out of order, size caps on either side,
 // a failing handler, a refused dial, and a peer SIGKILLed mid-request (in its own process).
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
-import { resolve } from 'node:path'
-import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { toString as bytesToString } from 'uint8arrays/to-string'
@@ -16,6 +13,7 @@ import {
   RpcTimeoutError,
 } from '../../src/node/host.js'
 import { MAX_MESSAGE_BYTES, RPC_PROTOCOL, bytes, rejectionOf, startTestHost, waitFor, type TestHost } from './host-harness.js'
+import { spawnPeerProcess } from '../support/peer-process.js'
 
 /** Echoes; `delay:<ms>:<tag>` answers after ms; `big:<n>` answers n bytes; `boom` throws. */
 async function serve(_from: string, data: Uint8Array): Promise<Uint8Array> {
@@ -148,16 +146,8 @@ describe('request channel to a peer that is SIGKILLed', () => {
   })
 
   it('fails the requests in flight as unreachable at once, then says refused', async () => {
-    const fixture = resolve(import.meta.dirname, '../fixtures/channel/peer-process.ts')
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture, RPC_PROTOCOL], { stdio: ['ignore', 'pipe', 'inherit'] })
-    const exited = new Promise<void>((res) => child.once('exit', () => res()))
+    const { child, exited, addr } = await spawnPeerProcess(RPC_PROTOCOL)
     try {
-      const addr = await new Promise<string>((res, rej) => {
-        const timer = setTimeout(() => rej(new Error('peer process not ready in 30 s')), 30_000)
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          if (line.startsWith('ready ')) { clearTimeout(timer); res(line.slice(6)) }
-        })
-      })
       const peer = addr.slice(addr.lastIndexOf('/') + 1)
       expect(bytesToString(await a.host.request(peer, bytes('hello'), { timeoutMs: 5_000, addrs: [addr] }))).toBe('hello')
       const inFlight = Array.from({ length: 5 }, () => rejectionOf(() => a.host.request(peer, bytes('hang'), { timeoutMs: 10_000 })))
