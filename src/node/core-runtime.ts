@@ -330,7 +330,13 @@ export class CoreRuntime {
   private queueWrite(key: string, value: unknown): void {
     this.queuedWrites.delete(key)
     this.queuedWrites.set(key, value)
-    if (!this.writing) this.writeBatch()
+    // The batch starts once the step that wrote is over, so that it holds every write of the
+    // step and the sequence numbers that wait on them: one disk round per step, not one for the
+    // first write and another for the rest.
+    if (!this.writing) {
+      this.writing = true
+      queueMicrotask(() => this.writeBatch())
+    }
   }
 
   private writeBatch(): void {
