@@ -3,22 +3,25 @@
 // when the node stops.
 
 export class Waiters<T> {
-  private readonly waiting = new Map<number, (value: T) => void>()
+  private readonly waiting = new Map<number, { resolve: (value: T) => void; timer: NodeJS.Timeout }>()
 
   /** Wait for `settle(id, ...)`; after `limitMs` resolve with `onTimeout` instead. */
   wait(id: number, limitMs: number, onTimeout: T): Promise<T> {
     return new Promise<T>((resolve) => {
-      this.waiting.set(id, resolve)
-      setTimeout(() => this.settle(id, onTimeout), limitMs).unref()
+      // Cleared when the answer comes: a busy node answers thousands of requests a second, and
+      // each limit left armed would stay in the timer list (and the heap) for its whole length.
+      const timer = setTimeout(() => this.settle(id, onTimeout), limitMs).unref()
+      this.waiting.set(id, { resolve, timer })
     })
   }
 
   /** Answer one waiter; a second answer for the same id (or one after its timeout) is ignored. */
   settle(id: number, value: T): void {
-    const resolve = this.waiting.get(id)
-    if (resolve === undefined) return
+    const waiter = this.waiting.get(id)
+    if (waiter === undefined) return
     this.waiting.delete(id)
-    resolve(value)
+    clearTimeout(waiter.timer)
+    waiter.resolve(value)
   }
 
   settleAll(value: T): void {
