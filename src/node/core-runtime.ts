@@ -111,11 +111,15 @@ export class CoreRuntime {
           return rpcResponseCodec.encode({ type: 'error', code, message: err instanceof Error ? err.message : 'bad request' })
         }
         this.metrics.rpcReceived.inc({ type: msg.type })
+        let limit: NodeJS.Timeout | undefined
         const answer = await new Promise<RpcResponse>((resolve) => {
           const reqId = this.effects.received(resolve)
-          setTimeout(() => this.effects.reply(reqId, { type: 'error', code: 'timeout', message: 'no reply in time' }), INBOUND_REPLY_LIMIT_MS).unref()
+          limit = setTimeout(() => this.effects.reply(reqId, { type: 'error', code: 'timeout', message: 'no reply in time' }), INBOUND_REPLY_LIMIT_MS).unref()
           this.dispatch({ kind: 'rpc-request', from, reqId, msg })
         })
+        // Cleared, not left to find the request answered: each one left would wake an idle
+        // process once more, 10 s after every probe it answered.
+        clearTimeout(limit)
         this.warnCellsMismatch(from, answer)
         return rpcResponseCodec.encode(answer)
       },
