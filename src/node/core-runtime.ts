@@ -145,7 +145,7 @@ export class CoreRuntime {
       return
     }
     this.effects.apply(this.core.step(ev, Date.now()))
-    // Any step (a message, an answer, an API call) may bring a deadline closer.
+    // Any step (a message, an answer, an API call) may move the next deadline, either way.
     this.armTick()
   }
 
@@ -159,8 +159,10 @@ export class CoreRuntime {
     const core = this.core
     if (this.stopped || core === undefined) return
     const at = Math.min(Math.max(core.wakeAt(), this.lastTickAt + this.tickMs), this.lastTickAt + MAX_SLEEP_MS)
-    // An earlier timer is already armed: it ticks, and the step re-arms from there.
-    if (this.timer !== undefined && this.timerAt <= at) return
+    if (this.timer !== undefined && this.timerAt === at) return
+    // Also when the armed timer is earlier: a step may take a deadline away (an ack ends its
+    // probe's timeout), and a tick at the old time would find nothing due. At idle that was every
+    // other tick.
     clearTimeout(this.timer)
     this.timerAt = at
     this.timer = setTimeout(this.onTimer, Math.max(0, at - Date.now()))

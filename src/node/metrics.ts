@@ -3,8 +3,14 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { NodeCore } from '../core/node-core.js'
 
-/** Event-loop lag resolution: a stall worth seeing (the failure detector cares about 300 ms) shows. */
-const EVENT_LOOP_SAMPLE_MS = 100
+/**
+ * Period of prom-client's event-loop lag histogram. Each sample is a native timer that wakes the
+ * event loop, and an idle agent otherwise wakes only a few times a second (its probes), so a
+ * short period would be much of its idle CPU for a figure read only when scraped. Once a second
+ * still shows sustained lag; a single stall is what the failure detector watches for itself, on
+ * the core's own ticks (src/core/tick-clock.ts).
+ */
+const EVENT_LOOP_SAMPLE_MS = 1_000
 
 export interface AgentMetrics {
   registry: Registry
@@ -18,8 +24,8 @@ export interface AgentMetrics {
 
 export function createAgentMetrics(getCore: () => NodeCore | undefined, now: () => number): AgentMetrics {
   const registry = new Registry()
-  // The event-loop lag histogram samples with a native timer at this period; prom-client's 10 ms
-  // default woke an idle agent's event loop 100 times a second for a figure only read when scraped.
+  // The event-loop lag histogram samples with a native timer at this period (prom-client's default
+  // is 10 ms).
   collectDefaultMetrics({ register: registry, prefix: 'murmur_process_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS })
   const c = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> =>
     new Counter({ name, help, labelNames, registers: [registry] })
