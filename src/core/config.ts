@@ -158,5 +158,19 @@ export const TEST: MembershipConfig = {
   reapAfterMs: 30_000,
 }
 
+/**
+ * Members that share one machine (libp2p on a loopback address: `murmur up`, the bench) pay for
+ * every handshake twice, on the same cores: 50 agents dialling a member each every 2 s (LAN) were
+ * 25 handshakes a second, about 60% of a 2-core machine for the minute and more the mesh takes to grow,
+ * while they were starting; their probes timed out and members flapped dead. At 5 s (as TEST) it
+ * is a quarter of the machine. Detection does not wait for the mesh (probe-targets.ts).
+ */
+const COLOCATED_PROBE_DIAL_MS = 5_000
+
+/** `profile` for a node whose members share its machine (see COLOCATED_PROBE_DIAL_MS). */
+export function colocated(profile: MembershipConfig): MembershipConfig {
+  return { ...profile, probeDialIntervalMs: Math.max(profile.probeDialIntervalMs, COLOCATED_PROBE_DIAL_MS) }
+}
+
 export const PROFILES = { lan: LAN, wan: WAN, test: TEST } as const
 export type ProfileName = keyof typeof PROFILES

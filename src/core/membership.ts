@@ -8,7 +8,8 @@
 // - A closed connection is only a hint: it starts an immediate probe of that member. A direct
 //   probe refused outright (nothing listens) makes it suspect at once, with a short timeout; any
 //   other failure still needs the indirect probes to fail too.
-// - A checker probes the suspect at once, and tells the accuser when it fails too.
+// - A checker probes the suspect at once (if connected or within its dial budget), and tells
+//   the accuser when it fails too.
 // - A suspect becomes dead when its suspicion timeout runs out (lifeguard.ts); the timeout shrinks
 //   from suspicionMaxMs to suspicionMinMs as other members independently confirm the suspicion.
 //   Deaths are gossiped.
@@ -394,9 +395,11 @@ export class Membership {
           this.merge(msg.from, now, out)
           // A suspicion told to us (tell()): we are one of its checkers. Probe it now rather than
           // when our turn comes round (up to N probe periods away): our own failed probe is an
-          // independent confirmation, and Lifeguard shortens the suspicion with each one.
+          // independent confirmation, and Lifeguard shortens the suspicion with each one. Only
+          // within our dial budget (probe-targets.ts): a suspect is often a starved process, and
+          // four handshakes with it at once are what keeps it starved.
           const r = this.table.get(msg.from.id)
-          if (r?.state === 'suspect' && msg.from.state === 'suspect' && r.incarnation === msg.from.incarnation && !this.leaving && !this.probes.has(r.id)) this.startProbe(r.id, now, out)
+          if (r?.state === 'suspect' && msg.from.state === 'suspect' && r.incarnation === msg.from.incarnation && !this.leaving && !this.probes.has(r.id) && this.targets.mayReach(r.id, now, 1 + this.health)) this.startProbe(r.id, now, out)
         }
         if (msg.free !== undefined) this.capacity.heard(from, msg.free, now)
         out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq, free: this.capacity.own() } })

@@ -10,7 +10,7 @@ import { createApiServer } from '../api/server.js'
 import type { AgentView } from '../api/agent-view.js'
 import { ApiError, type ErrorBody } from '../api/errors.js'
 import { cellOf, cellTopic } from '../core/cells.js'
-import { PROFILES } from '../core/config.js'
+import { colocated, PROFILES } from '../core/config.js'
 import { DRAIN_KEY } from '../core/jobs.js'
 import { NodeCore } from '../core/node-core.js'
 import type { ApiReply, JobRecord, JobStatus } from '../core/job-types.js'
@@ -34,7 +34,8 @@ const LEAVE_LIMIT_MS = 1_500
 
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const log = createLogger({ name: config.name, level: config.logLevel, format: config.logFormat })
-  const profile = PROFILES[config.profile]
+  // Agents on a loopback address share this machine's cores: their mesh grows more slowly.
+  const profile = config.colocated ? colocated(PROFILES[config.profile]) : PROFILES[config.profile]
   const store = await openStore(config.dataDir)
   const cleanup: Array<() => Promise<void>> = [async () => { await store.close() }]
   try {
