@@ -40,6 +40,9 @@ export interface ProcessRunner {
  */
 const SEND_GUARD_MS = 1_000
 
+/** At most one warning about sends past their guard per this long (see unsettledWarning). */
+const UNSETTLED_WARN_MS = 10_000
+
 /** The event topic is kept this long after the last watcher of /v1/events left. */
 const WATCH_LINGER_MS = 5 * 60_000
 
@@ -261,7 +264,7 @@ export class CoreRuntime {
         this.guards.set(corr, setTimeout(() => {
           this.guards.delete(corr)
           if (!this.effects.owes(corr)) return
-          this.log.warn({ to, corr }, `request did not settle ${SEND_GUARD_MS} ms after its deadline`)
+          this.unsettledWarning(to)
           this.effects.failed(to, corr, 'timeout')
         }, ms))
       },
@@ -389,6 +392,23 @@ export class CoreRuntime {
       this.guards.delete(corr)
     }
   }
+
+  /**
+   * Said at most once per UNSETTLED_WARN_MS, with how many since: a starved process finds
+   * thousands of its sends past their guard at once (a 50-agent start on 2 cores logged 5,000
+   * such lines per agent), and writing each one only starves it further.
+   */
+  private unsettledWarning(to: string): void {
+    this.unsettledSince++
+    const now = Date.now()
+    if (now - this.unsettledWarnedAt < UNSETTLED_WARN_MS) return
+    this.log.warn({ to, requests: this.unsettledSince }, `${this.unsettledSince} request(s) did not settle ${SEND_GUARD_MS} ms after their deadline (the last to ${to})`)
+    this.unsettledWarnedAt = now
+    this.unsettledSince = 0
+  }
+
+  private unsettledWarnedAt = -Infinity
+  private unsettledSince = 0
 
   /** A peer started with another --cells: said once per peer, at warn (the core refuses its records). */
   private warnCellsMismatch(peer: string, answer: RpcResponse): void {
