@@ -11,7 +11,7 @@
 // since figures even half a second old admitted jobs into cells that had filled meanwhile. When
 // the fresh figures have no room and other nodes could run the job, the verdict is to ask some of
 // those (job-submit.ts asks, and checks again when they answered). A pure function.
-import { checkFeasibility, RESOURCE_EPSILON, type NodeView, type PlacementJob } from '../placement/index.js'
+import { admits, RESOURCE_EPSILON, satisfies, type NodeView, type PlacementJob } from '../placement/index.js'
 import type { NodeId, Resources } from './types.js'
 
 export interface AdmitJob extends PlacementJob {
@@ -24,8 +24,6 @@ export interface AdmitJob extends PlacementJob {
 
 /** A cell with less than this share of its cpu or memory free is crowded (see AdmitJob.spare). */
 export const SPARE = 0.1
-
-const NO_NODES: ReadonlySet<string> = new Set()
 
 /** How many instances of `need` fit in `free` (at most `cap`). */
 export function instancesIn(free: Resources, need: Resources, cap: number): number {
@@ -45,13 +43,18 @@ export type Admission =
  * lately; at most `ask` nodes are named to ask.
  */
 export function checkAdmission(job: AdmitJob, views: readonly NodeView[], fresh: (node: NodeId) => boolean, ask: number): Admission {
-  // The nodes whose totals, labels and drain flag admit a job of this shape.
-  const feasible = views.filter((v) => checkFeasibility({ job, node: { ...v, free: v.total }, exclude: NO_NODES, excludeDetail: '' }) === undefined)
-  if (feasible.length === 0) return { verdict: 'refuse', reason: 'no node of this cell can run it (cpu, memory, labels or drain)' }
-  const known = feasible.filter((v) => fresh(v.id))
+  // One pass over the cell (it runs for every admission): the nodes that could run the job, the
+  // instances the fresh figures have room for (counted until there are enough), and the stale ones.
+  const feasible: NodeView[] = []
+  const stale: NodeView[] = []
   let fits = 0
-  for (const v of known) if ((fits += instancesIn(v.free, job.resources, job.count)) >= job.count) break
-  const stale = feasible.filter((v) => !fresh(v.id))
+  for (const v of views) {
+    if (!couldRun(job, v)) continue
+    feasible.push(v)
+    if (!fresh(v.id)) stale.push(v)
+    else if (fits < job.count) fits += instancesIn(v.free, job.resources, job.count)
+  }
+  if (feasible.length === 0) return { verdict: 'refuse', reason: 'no node of this cell can run it (cpu, memory, labels or drain)' }
   if (fits < job.count) {
     if (stale.length > 0 && ask > 0) return { verdict: 'ask', nodes: stale.slice(0, ask).map((v) => v.id) }
     return { verdict: 'refuse', reason: `room for ${fits} of ${job.count} instance(s) of ${job.resources.cpu} cpu, ${job.resources.memoryMb} MB on the cell's ${feasible.length} nodes that could run it` }
@@ -62,6 +65,15 @@ export function checkAdmission(job: AdmitJob, views: readonly NodeView[], fresh:
     if (share < SPARE) return { verdict: 'refuse', reason: `the cell is crowded: ${Math.round(share * 1000) / 10}% of its capacity is free (it takes jobs another cell could take above ${SPARE * 100}%)` }
   }
   return { verdict: 'admit' }
+}
+
+/**
+ * Whether a node's totals, labels and drain flag admit a job of this shape: placement's
+ * feasibility checks (feasibility.ts) with the node's whole capacity free. Asked of every node of
+ * the cell for every admission, so without the rejection each failed check would describe.
+ */
+function couldRun(job: PlacementJob, v: NodeView): boolean {
+  return v.state === 'alive' && !v.draining && job.constraints.every((c) => satisfies(c, v.labels)) && admits(v.total, job.resources)
 }
 
 /** The smaller share of cpu and memory free over `nodes`. */

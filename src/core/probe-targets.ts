@@ -47,6 +47,9 @@ export class ProbeTargets {
    */
   next(live: readonly NodeId[], isLive: (id: NodeId) => boolean, now: Millis, scale: number): NodeId | undefined {
     for (let pass = 0; pass < 2; pass++) {
+      // Connected to nobody and no dial due: no one in the list is reachable, and looking at each
+      // of them twice per probe interval was a tenth of a 10,000-node simulation.
+      if (this.connected.size === 0 && now < this.nextDialAt) this.order.length = 0
       while (this.order.length > 0) {
         const id = this.order.pop() as NodeId
         if (!isLive(id)) continue

@@ -90,18 +90,26 @@ export class Runner {
   /** Free capacity by this node's own books: what it declared minus what it runs. */
   free(): Resources {
     const total = this.book.members.selfRecord().resources.total
+    // On every answer and every batch of deltas this node sends: summed again only when a run or
+    // a hold came or went (or the declared total changed).
+    if (this.freeCache?.total === total) return this.freeCache.free
     let cpu = total.cpu
     let memoryMb = total.memoryMb
     for (const a of this.local.values()) { cpu -= a.resources.cpu; memoryMb -= a.resources.memoryMb }
     for (const h of this.holds.values()) { cpu -= h.need.cpu; memoryMb -= h.need.memoryMb }
-    return { cpu: Math.max(0, round(cpu)), memoryMb: Math.max(0, round(memoryMb)) }
+    const free = { cpu: Math.max(0, round(cpu)), memoryMb: Math.max(0, round(memoryMb)) }
+    this.freeCache = { total, free }
+    return free
   }
+
+  /** free() as of the last change of runs and holds; null: to compute. */
+  private freeCache: { total: Resources; free: Resources } | null = null
 
   /** A job was collected: end reports of it still unanswered are dropped (an hour and more late). */
   forgetJob(jobId: string): void {
     for (const [id, e] of this.ends) if (e.jobId === jobId) this.ends.delete(id)
     for (const [id, ref] of this.deferred) if (ref.id === jobId) this.deferred.delete(id)
-    this.holds.delete(jobId)
+    if (this.holds.delete(jobId)) this.freeCache = null
     this.wakeCache = null
   }
 
@@ -152,6 +160,7 @@ export class Runner {
 
   private localChanged(): void {
     this.wakeCache = null
+    this.freeCache = null
     this.capacityChanged()
   }
 
