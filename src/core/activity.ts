@@ -100,7 +100,7 @@ export class Activity {
     if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return
     if (now < this.lastAt + this.interval()) return
     this.lastAt = now
-    const msg = { type: 'activity' as const, node: this.selfId, free, allocations, events: this.events, ...(this.dropped > 0 ? { dropped: this.dropped } : {}) }
+    const msg = { type: 'activity' as const, node: this.selfId, free, allocations, events: this.events, ...(this.dropped > 0 ? { dropped: this.dropped } : {}), at: now }
     this.events = []
     this.bytes = 0
     this.dropped = 0

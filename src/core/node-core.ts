@@ -63,9 +63,12 @@ export class NodeCore {
   private readonly selfRequests = new SelfRequests()
   /** Addresses of nodes of our cell a directory told us of, until membership has their records. */
   private readonly hints = new Map<string, string[]>()
+  /** When this core was created: activity digests published before it are old news. */
+  private readonly startedAt: Millis
 
   private constructor(init: CoreInit, out: Effect[]) {
     const rng = new Rng(seedFromString(init.self.id) ^ init.seed)
+    this.startedAt = init.now
     this.rng = rng
     const nextCorr = (): number => this.corr++
     const view = {
@@ -134,8 +137,13 @@ export class NodeCore {
         else this.membership.handle(event, now, out)
         break
       case 'gossip':
-        if (event.msg.type === 'activity') this.jobs.onActivity(event.msg, now, out)
-        else this.membership.handle(event, now, out)
+        if (event.msg.type !== 'activity') this.membership.handle(event, now, out)
+        else if ((event.msg.at ?? Infinity) >= this.startedAt) this.jobs.onActivity(event.msg, now, out)
+        // Else a digest published before this process started: gossipsub hands a peer that just
+        // connected what its neighbours published in their last few heartbeats (IHAVE/IWANT). On a
+        // restarted node it would put old news on the stream after what its first life showed (a
+        // job told succeeded, then running again) and stale free capacity in its view. Only the
+        // author's clock is compared with ours: a skew between hosts moves this edge by the skew.
         break
       case 'rpc-request':
         if (event.msg.type === 'api') {

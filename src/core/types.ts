@@ -50,8 +50,10 @@ export type GossipMessage =
    * (`dropped` more that did not fit), and its free capacity and run count now. Published at a
    * bounded rate, only when something happened: this is how every node's event stream shows
    * every job, and how arbiters know who has room, without a message per job to every node.
+   * `at` is the author's clock when it published (absent from older nodes): a node drops digests
+   * published before it started (see NodeCore's `gossip` case).
    */
-  | { type: 'activity'; node: NodeId; free: Resources; allocations: number; events: JobEvent[]; dropped?: number }
+  | { type: 'activity'; node: NodeId; free: Resources; allocations: number; events: JobEvent[]; dropped?: number; at?: Millis }
 
 /** How to reach a node of another cell (src/core/directory.ts). */
 export interface Contact {

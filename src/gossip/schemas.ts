@@ -117,6 +117,7 @@ export const GossipMessageSchema = Type.Union([
   Type.Object({
     type: Type.Literal('activity'), node: Id, free: ResourcesSchema, allocations: Count,
     events: Type.Array(JobEventSchema, { maxItems: MAX_ACTIVITY_EVENTS }), dropped: Type.Optional(Count),
+    at: Type.Optional(Millis),
   }, { additionalProperties: false }),
 ])
 

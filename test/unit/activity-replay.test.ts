@@ -1,0 +1,59 @@
+// Gossipsub hands a peer that just connected the messages its neighbours published in their last
+// few heartbeats (IHAVE/IWANT). A node that restarted would put those old activity digests on its
+// new stream, after what its first life had shown: the chaos run saw a job told "succeeded", then
+// "running (instance 1 succeeded)" again a second after the restart. A digest carries its author's
+// clock, and a core drops those published before it started. Real cores, every digest through the
+// wire codec.
+import { describe, expect, it } from 'vitest'
+import { Activity } from '../../src/core/activity.js'
+import { TEST } from '../../src/core/config.js'
+import { NodeCore } from '../../src/core/node-core.js'
+import type { Effect, GossipMessage, JobEvent } from '../../src/core/types.js'
+import { gossipCodec } from '../../src/gossip/codec.js'
+
+const STARTED_AT = 50_000
+
+function core(id: string): NodeCore {
+  return NodeCore.create({
+    self: { id, name: id, addrs: [`/ip4/127.0.0.1/tcp/7000/p2p/${id}`], api: 'http://127.0.0.1:7070', resources: { total: { cpu: 4, memoryMb: 4096 }, free: { cpu: 4, memoryMb: 4096 } }, labels: {}, draining: false, allocations: 0 },
+    lastIncarnation: 0, config: TEST, seed: 1, now: STARTED_AT,
+  }).core
+}
+
+const running: JobEvent = { type: 'job', job: 'j-1', name: 'one', state: 'running', index: 1, attempt: 1, node: 'node-b', allocState: 'succeeded' }
+
+function digest(at: number | undefined): GossipMessage {
+  const msg: GossipMessage = { type: 'activity', node: 'node-b', free: { cpu: 1, memoryMb: 512 }, allocations: 3, events: [running], ...(at === undefined ? {} : { at }) }
+  return gossipCodec.decode(gossipCodec.encode(msg))
+}
+
+const emitted = (effects: Effect[]): JobEvent[] => effects.flatMap((e) => (e.kind === 'emit' && e.event.type === 'job' ? [e.event] : []))
+
+describe('activity digests published before a node started', () => {
+  it('are dropped', () => {
+    const c = core('node-a')
+    expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: digest(STARTED_AT - 2_000) }, STARTED_AT + 1_100))).toEqual([])
+  })
+
+  it('are shown when published at or after its start', () => {
+    const c = core('node-a')
+    expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: digest(STARTED_AT) }, STARTED_AT + 5))).toEqual([running])
+    expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: digest(STARTED_AT + 900) }, STARTED_AT + 905))).toEqual([running])
+  })
+
+  it('are shown when they carry no time (a node of an older version)', () => {
+    const c = core('node-a')
+    expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: digest(undefined) }, STARTED_AT + 5))).toEqual([running])
+  })
+
+  it('a digest says when it was published', () => {
+    const activity = new Activity('node-b', 250, 50, () => 5, 60_000)
+    const out: Effect[] = []
+    activity.authored(running, STARTED_AT + 10, out)
+    activity.flush(STARTED_AT + 300, { cpu: 1, memoryMb: 512 }, 3, out)
+    const published = out.flatMap((e) => (e.kind === 'publish' && e.msg.type === 'activity' ? [e.msg] : []))
+    expect(published).toHaveLength(1)
+    expect(published[0]?.at).toBe(STARTED_AT + 300)
+    expect(gossipCodec.decode(gossipCodec.encode(published[0] as GossipMessage))).toEqual(published[0])
+  })
+})
