@@ -72,6 +72,14 @@ export class Activity {
     }
   }
 
+  /**
+   * A job as this node's disk held it when it started again: an ended one counts as shown ended,
+   * since the first life's stream showed it so, and later news of an earlier phase is old.
+   */
+  loaded(job: string, state: string, now: Millis): void {
+    if (isEnded(state) && !this.ended.has(job)) this.ended.set(job, now)
+  }
+
   /** Jobs whose end this node's stream remembers. */
   remembered(): number {
     return this.ended.size
@@ -127,8 +135,12 @@ export class Activity {
     this.sweep(now)
     const ended = this.ended.get(event.job)
     if (ended !== undefined && (event.state === 'pending' || event.state === 'running')) return false
-    if (ended === undefined && (event.state === 'succeeded' || event.state === 'failed' || event.state === 'cancelled')) this.ended.set(event.job, now)
+    if (ended === undefined && isEnded(event.state)) this.ended.set(event.job, now)
     out.push({ kind: 'emit', event })
     return true
   }
+}
+
+function isEnded(state: string): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled'
 }

@@ -196,7 +196,7 @@ export class Jobs {
   /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
     this.catchingUp = records.length > 0
-    for (const r of records) { this.table.load(r); this.exchange.loadedFromDisk(r.id) }
+    for (const r of records) { this.table.load(r); this.exchange.loadedFromDisk(r.id); this.activity.loaded(r.id, toJobStatus(r).state, now) }
     for (const r of records) {
       for (const a of Object.values(r.allocations)) {
         if (a.nodeId === this.members.selfId && !isTerminalAlloc(a.state)) {

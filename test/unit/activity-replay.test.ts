@@ -8,16 +8,24 @@ import { describe, expect, it } from 'vitest'
 import { Activity } from '../../src/core/activity.js'
 import { TEST } from '../../src/core/config.js'
 import { NodeCore } from '../../src/core/node-core.js'
+import type { JobRecord } from '../../src/core/job-types.js'
 import type { Effect, GossipMessage, JobEvent } from '../../src/core/types.js'
 import { gossipCodec } from '../../src/gossip/codec.js'
+import { simSpec } from '../../src/sim/sim-cluster.js'
 
 const STARTED_AT = 50_000
 
-function core(id: string): NodeCore {
+function core(id: string, storedJobs: JobRecord[] = []): NodeCore {
   return NodeCore.create({
     self: { id, name: id, addrs: [`/ip4/127.0.0.1/tcp/7000/p2p/${id}`], api: 'http://127.0.0.1:7070', resources: { total: { cpu: 4, memoryMb: 4096 }, free: { cpu: 4, memoryMb: 4096 } }, labels: {}, draining: false, allocations: 0 },
-    lastIncarnation: 0, config: TEST, seed: 1, now: STARTED_AT,
+    lastIncarnation: 1, config: TEST, seed: 1, now: STARTED_AT, storedJobs,
   }).core
+}
+
+/** j-1 as a storing node's disk holds it after both its runs succeeded. */
+function succeeded(): JobRecord {
+  const run = (index: number, node: string): JobRecord['allocations'][string] => ({ index, attempt: 1, nodeId: node, nodeName: node, state: 'succeeded', exitCode: 0, startedAt: 1_000, finishedAt: 9_000 })
+  return { id: 'j-1', spec: simSpec({ name: 'one', count: 2 }), submittedAt: 900, cancelled: false, allocations: { '0/1': run(0, 'node-c'), '1/1': run(1, 'node-b') }, pendingReason: '', reasonVersion: 0 }
 }
 
 const running: JobEvent = { type: 'job', job: 'j-1', name: 'one', state: 'running', index: 1, attempt: 1, node: 'node-b', allocState: 'succeeded' }
@@ -44,6 +52,15 @@ describe('activity digests published before a node started', () => {
   it('are shown when they carry no time (a node of an older version)', () => {
     const c = core('node-a')
     expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: digest(undefined) }, STARTED_AT + 5))).toEqual([running])
+  })
+
+  it('news of an earlier phase of a job the disk holds as ended is dropped after a restart', () => {
+    // The first life showed j-1 succeeded; a late digest (published after the restart) still says running.
+    const c = core('node-a', [succeeded()])
+    expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: digest(STARTED_AT + 100) }, STARTED_AT + 105))).toEqual([])
+    const ended: JobEvent = { ...running, state: 'succeeded' }
+    const late = { ...(digest(STARTED_AT + 200) as Extract<GossipMessage, { type: 'activity' }>), events: [ended] }
+    expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: late }, STARTED_AT + 205))).toEqual([ended])
   })
 
   it('a digest says when it was published', () => {
