@@ -16,9 +16,12 @@ export function describeLab(name: string, fn: () => void): void {
   else describe.skip(`${name} [lab tier skipped: ${support.why}]`, fn)
 }
 
-/** A new lab; its actions go to the test's output only when LAB_VERBOSE is set. */
+/**
+ * A new lab; its actions go to the test's output only when LAB_VERBOSE is set, and its run dir
+ * (the agents' logs and data) is kept after the teardown when LAB_KEEP is set.
+ */
 export async function newLab(opts: LabOptions = {}): Promise<Lab> {
-  return await Lab.create({ ...opts, log: process.env.LAB_VERBOSE === undefined ? undefined : (l) => console.log(l) })
+  return await Lab.create({ keep: process.env.LAB_KEEP !== undefined, ...opts, log: process.env.LAB_VERBOSE === undefined ? undefined : (l) => console.log(l) })
 }
 
 /** Tears the lab down and checks that nothing of it is left: no namespace, no process. */
