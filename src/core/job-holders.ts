@@ -16,8 +16,11 @@ interface Index {
   version: number
   /** Other node -> the jobs it holds and we hold too (see place: when a mere copy counts). */
   byHolder: Map<NodeId, Set<string>>
-  /** Job -> the other nodes that hold it (what byHolder lists it under). */
-  holders: Map<string, NodeId[]>
+  /**
+   * Job -> the other nodes that hold it (what byHolder lists it under). Most jobs a node keeps
+   * are ended copies no other node is told of (see place): they share one empty list.
+   */
+  holders: Map<string, readonly NodeId[]>
   /** Other nodes that store at least one of the jobs we store, with how many (our exchange peers). */
   storePeers: Map<NodeId, number>
   /** Jobs we run and do not store: we renew a lease on each with its first storing node. */
@@ -155,7 +158,7 @@ export class HolderIndex {
       if (s === undefined) { s = new Set(); idx.byHolder.set(n, s) }
       s.add(r.id)
     }
-    idx.holders.set(r.id, holders)
+    idx.holders.set(r.id, holders.length === 0 ? NONE : holders)
     if (!stored && runsHere) idx.leased.add(r.id)
     else idx.leased.delete(r.id)
     if (stored) idx.stored.add(r.id)

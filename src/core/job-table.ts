@@ -16,6 +16,7 @@
 import { applyDelta, deltaAddsNothing, isTerminalAlloc, jobDigest, jobState, mergeJob } from './job-merge.js'
 import type { JobDelta, JobRecord } from './job-types.js'
 import { sameJson } from './records.js'
+import { internSpec } from './spec-intern.js'
 import type { Effect, Millis, NodeId } from './types.js'
 
 /** What the table tells the rest of the job machine. */
@@ -85,7 +86,7 @@ export class JobTable {
 
   /** Records from our disk at start-up: held and known to be written. */
   load(r: JobRecord): void {
-    this.setRecord(r)
+    this.setRecord(shareSpec(r))
     this.persisted.add(r.id)
   }
 
@@ -95,8 +96,7 @@ export class JobTable {
     if (cur === undefined && this.hooks.refuses(incoming, now)) return incoming
     const next = cur === undefined ? incoming : mergeJob(cur, incoming)
     if (cur !== undefined && (next === cur || sameJson(cur, next))) return cur
-    this.change(cur, next, 'theirs', now, out)
-    return next
+    return this.change(cur, next, 'theirs', now, out)
   }
 
   /** A copy we must keep on disk: written even when it adds nothing to what we hold in memory. */
@@ -120,9 +120,7 @@ export class JobTable {
     const cur = this.jobs.get(d.id)
     if (cur === undefined) return undefined
     if (deltaAddsNothing(cur, d)) return cur
-    const next = applyDelta(cur, d)
-    this.change(cur, next, 'ours', now, out)
-    return next
+    return this.change(cur, applyDelta(cur, d), 'ours', now, out)
   }
 
   /** A new job this node took (a submit): held (written if we store it). */
@@ -146,10 +144,13 @@ export class JobTable {
     this.hooks.collected(id)
   }
 
-  private change(cur: JobRecord | undefined, next: JobRecord, by: ChangeSource, now: Millis, out: Effect[]): void {
+  /** Returns the record as held (its spec the shared copy). */
+  private change(cur: JobRecord | undefined, changed: JobRecord, by: ChangeSource, now: Millis, out: Effect[]): JobRecord {
+    const next = shareSpec(changed)
     this.setRecord(next)
     if (this.persisted.has(next.id) || this.hooks.stores(next.id)) this.write(next, out)
     this.hooks.changed(cur, next, by, now, out)
+    return next
   }
 
   private write(r: JobRecord, out: Effect[]): void {
@@ -167,6 +168,16 @@ export class JobTable {
     else this.active.delete(r.id)
     this.hooks.set(r, active)
   }
+}
+
+/**
+ * `r` with the shared copy of its spec (spec-intern.ts). A copy, not a change in place: the record
+ * may be a message's, which a receiver must not change (the simulator freezes them to check).
+ * Merges keep the held record's spec, so this copies a record only when a job is first held.
+ */
+function shareSpec(r: JobRecord): JobRecord {
+  const spec = internSpec(r.spec)
+  return spec === r.spec ? r : { ...r, spec }
 }
 
 /** Who other than us must hear of a change to `r`: its storing nodes and the nodes running it. */

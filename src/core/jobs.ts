@@ -391,6 +391,7 @@ export class Jobs {
       this.grants.drop(id)
       this.runner.forgetJob(id)
       this.activity.forget(id)
+      this.rankings.forget(id)
       this.stats.collected++
     }
     this.retention.sweepTombstones(now)

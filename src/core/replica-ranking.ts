@@ -41,6 +41,11 @@ export class ReplicaRanking {
     return ranked
   }
 
+  /** A job was collected: its ranking is not asked for again (a pure cache: dropping it changes no answer). */
+  forget(jobId: string): void {
+    this.cache.delete(jobId)
+  }
+
   /** Every live node ranked for the job (uncached: a submit walks down it when stores fail). */
   all(jobId: string, version: number, liveIds: () => NodeId[]): NodeId[] {
     this.follow(version, liveIds)
