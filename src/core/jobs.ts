@@ -390,8 +390,7 @@ export class Jobs {
       this.arbiter.forget(id, r.spec.count)
       this.grants.drop(id)
       this.runner.forgetJob(id)
-      this.activity.forget(id)
-      this.rankings.forget(id)
+      this.activity.forget(id); this.rankings.forget(id)
       this.stats.collected++
     }
     this.retention.sweepTombstones(now)
