@@ -10,7 +10,9 @@
 // figures count as room (the caller says which: job-submit.ts counts its own admission's answers),
 // since figures even half a second old admitted jobs into cells that had filled meanwhile. When
 // the fresh figures have no room and other nodes could run the job, the verdict is to ask some of
-// those (job-submit.ts asks, and checks again when they answered). A pure function.
+// those, the ones whose old figure had room first (job-submit.ts asks, and checks again when they
+// answered). A crowded cell refuses a job that wants spare room before asking anyone: crowding is
+// judged on every figure, old ones as last heard. A pure function.
 import { admits, RESOURCE_EPSILON, satisfies, type NodeView, type PlacementJob } from '../placement/index.js'
 import type { NodeId, Resources } from './types.js'
 
@@ -35,8 +37,11 @@ export function instancesIn(free: Resources, need: Resources, cap: number): numb
 /** The cell's answer: admitted, refused (and why), or first ask these nodes (whose figures are old). */
 export type Admission =
   | { verdict: 'admit' }
-  | { verdict: 'refuse'; reason: string }
+  | { verdict: 'refuse'; reason: string; why: Refusal }
   | { verdict: 'ask'; nodes: NodeId[] }
+
+/** Why a cell refused: no node could ever run it, no room now, or crowded (for a job that wants spare room). */
+export type Refusal = 'infeasible' | 'no-room' | 'crowded'
 
 /**
  * Whether this cell takes the job, by `views` where `fresh(node)` says which figures were heard
@@ -54,17 +59,31 @@ export function checkAdmission(job: AdmitJob, views: readonly NodeView[], fresh:
     if (!fresh(v.id)) stale.push(v)
     else if (fits < job.count) fits += instancesIn(v.free, job.resources, job.count)
   }
-  if (feasible.length === 0) return { verdict: 'refuse', reason: 'no node of this cell can run it (cpu, memory, labels or drain)' }
-  if (fits < job.count) {
-    if (stale.length > 0 && ask > 0) return { verdict: 'ask', nodes: stale.slice(0, ask).map((v) => v.id) }
-    return { verdict: 'refuse', reason: `room for ${fits} of ${job.count} instance(s) of ${job.resources.cpu} cpu, ${job.resources.memoryMb} MB on the cell's ${feasible.length} nodes that could run it` }
-  }
+  if (feasible.length === 0) return { verdict: 'refuse', reason: 'no node of this cell can run it (cpu, memory, labels or drain)', why: 'infeasible' }
   if (job.spare) {
-    // Crowded or not is a share of the whole cell: what is not known counts as it was last heard.
+    // Crowded or not is a share of the whole cell, where what is not known counts as it was last
+    // heard: asking nodes first would not change it, only delay the refusal by a round or three.
     const share = spareShare(feasible)
-    if (share < SPARE) return { verdict: 'refuse', reason: `the cell is crowded: ${Math.round(share * 1000) / 10}% of its capacity is free (it takes jobs another cell could take above ${SPARE * 100}%)` }
+    if (share < SPARE) return { verdict: 'refuse', reason: `the cell is crowded: ${Math.round(share * 1000) / 10}% of its capacity is free (it takes jobs another cell could take above ${SPARE * 100}%)`, why: 'crowded' }
+  }
+  if (fits < job.count) {
+    if (stale.length > 0 && ask > 0) return { verdict: 'ask', nodes: askFirst(stale, job, ask) }
+    return { verdict: 'refuse', reason: `room for ${fits} of ${job.count} instance(s) of ${job.resources.cpu} cpu, ${job.resources.memoryMb} MB on the cell's ${feasible.length} nodes that could run it`, why: 'no-room' }
   }
   return { verdict: 'admit' }
+}
+
+/**
+ * The `k` stale nodes to ask: first those whose last figure (less our claims since) had room for
+ * an instance, in cell order, then the others. In a filling cell most old figures are of nodes
+ * that were full and still are; asking them in cell order took up to three rounds (8 + 16 + 32
+ * asks) per admission before a node with room answered.
+ */
+function askFirst(stale: readonly NodeView[], job: AdmitJob, k: number): NodeId[] {
+  const out: NodeId[] = []
+  for (const v of stale) if (out.length < k && instancesIn(v.free, job.resources, 1) > 0) out.push(v.id)
+  for (const v of stale) if (out.length < k && instancesIn(v.free, job.resources, 1) === 0) out.push(v.id)
+  return out
 }
 
 /**

@@ -9,8 +9,10 @@
 // answer, the node that took the submit stores the job itself the same way (the arbiter learns
 // of it from the storing nodes' state exchange, or takes it from the next live one).
 // A submit that another cell may take instead (`admit`, cell-router.ts) is stored only if this
-// cell has room for it (admission.ts); else 409 `no_room` and nothing is stored.
+// cell has room for it (admission.ts); else 409 `no_room` and nothing is stored. A refusal for
+// lack of room stands here for a second for jobs at least as large (REFUSAL_STANDS_MS).
 import { checkAdmission } from './admission.js'
+import { ASK_AGAIN_MS } from './capacity-view.js'
 import type { JobBook } from './job-book.js'
 import type { Grants } from './job-grants.js'
 import type { AdmitMode, JobRecord, JobSpec } from './job-types.js'
@@ -38,6 +40,25 @@ interface Admitting {
 
 /** Rounds of capacity asks an admission makes at most before it decides on what it knows. */
 const ADMIT_ROUNDS = 3
+
+/**
+ * How long this cell's refusal of a job for lack of room stands, here, for unconstrained jobs at
+ * least as large (as many instances, as much cpu and memory): the refusal came after asking the
+ * cell's nodes whose figures were old, and a node is not asked again sooner than this
+ * (capacity-view.ts). Without it every admission into a full cell asked its nodes again, up to
+ * 8 + 16 + 32 of them: in the simulator's packing fill, most of its messages once the cells filled.
+ */
+const REFUSAL_STANDS_MS = ASK_AGAIN_MS
+/** Refused job shapes remembered (only those no other one covers). */
+const REFUSALS_KEPT = 8
+
+/** A refusal for lack of room: the shape refused and why. */
+interface NoRoom {
+  at: Millis
+  count: number
+  resources: Resources
+  reason: string
+}
 
 /** Who is told when a job is on enough disks: the API of this node, or the node that sent it here. */
 type ReplyTo = { kind: 'api'; reqId: number } | { kind: 'rpc'; reqId: number }
@@ -83,6 +104,8 @@ export class Submits {
   private readonly forwarded = new Map<number, { record: JobRecord; reserved: NodeId | undefined }>()
   /** Submits whose admission waits for capacity answers, by API request. */
   private readonly admitting = new Map<number, Admitting>()
+  /** This cell's recent refusals for lack of room (see REFUSAL_STANDS_MS). */
+  private noRoom: NoRoom[] = []
 
   constructor(private readonly book: JobBook, private readonly grants: Grants, private readonly host: SubmitHost) {}
 
@@ -94,6 +117,11 @@ export class Submits {
       return
     }
     if (admit !== undefined) {
+      const lately = this.refusedLately(spec, now)
+      if (lately !== undefined) {
+        out.push({ kind: 'api-reply', reqId, reply: { status: 409, body: { error: { code: NO_ROOM, message: `${lately.reason} (${now - lately.at} ms ago)` } } } })
+        return
+      }
       this.admitting.set(reqId, { id, spec, admit, waiting: 0, rounds: 0, answered: new Set(), refused: new Set() })
       this.checkAdmit(reqId, now, out)
       return
@@ -132,6 +160,7 @@ export class Submits {
     }
     if (verdict.verdict === 'refuse') {
       this.admitting.delete(reqId)
+      if (verdict.why === 'no-room' && a.spec.constraints.length === 0) this.noteNoRoom({ at: now, count: a.spec.count, resources: a.spec.resources, reason: verdict.reason })
       out.push({ kind: 'api-reply', reqId, reply: { status: 409, body: { error: { code: NO_ROOM, message: verdict.reason } } } })
       return
     }
@@ -148,6 +177,20 @@ export class Submits {
       a.waiting = 1
       this.book.send(out, best, { type: 'hold', id: a.id, resources: a.spec.resources }, this.book.config.readTimeoutMs, { purpose: 'hold', node: best, admit: reqId })
     }
+  }
+
+  /** A refusal for lack of room, made lately, that covers this job (see REFUSAL_STANDS_MS). */
+  private refusedLately(spec: JobSpec, now: Millis): NoRoom | undefined {
+    if (spec.constraints.length > 0 || this.noRoom.length === 0) return undefined
+    return this.noRoom.find((r) => now - r.at <= REFUSAL_STANDS_MS && r.count <= spec.count &&
+      r.resources.cpu <= spec.resources.cpu && r.resources.memoryMb <= spec.resources.memoryMb)
+  }
+
+  private noteNoRoom(r: NoRoom): void {
+    const kept = this.noRoom.filter((x) => r.at - x.at <= REFUSAL_STANDS_MS &&
+      !(r.count <= x.count && r.resources.cpu <= x.resources.cpu && r.resources.memoryMb <= x.resources.memoryMb))
+    kept.push(r)
+    this.noRoom = kept.slice(-REFUSALS_KEPT)
   }
 
   /** A node's answer to holding room for an admitted job's first instance. */

@@ -95,6 +95,36 @@ describe('spill into another cell', () => {
     expect(sim.storedIndex().size).toBe(members.length)
   })
 
+  it('a cell that refused a job for lack of room refuses one as large at once for a second, asking nobody', () => {
+    const sim = cluster(18)
+    const full = 0
+    fillCell(sim, full)
+    // Figures grow old (over TRUST_MS): an admission now asks the nodes before it refuses.
+    sim.run(3_500)
+    const member = sim.ids().find((n) => cellOf(n, CELLS) === full) as string
+    let asks = 0
+    sim.hooks.onSend = (_at, from, _to, msg) => { if (from === member && msg.type === 'capacity') asks++ }
+    const spec = (cpu: number): JobSpec => simSpec({ type: 'service', resources: { cpu, memoryMb: 256 }, env: FOREVER })
+    const first = api(sim, member, { op: 'submit', id: idIn(full, 'first'), spec: spec(1), admit: 'room' })
+    expect(first.status).toBe(409)
+    // It asked the nodes it had not heard from lately.
+    expect(asks).toBeGreaterThan(0)
+    asks = 0
+    // As large or larger, within the second: refused on the first refusal's word.
+    const again = api(sim, member, { op: 'submit', id: idIn(full, 'again'), spec: spec(2), admit: 'room' })
+    expect(again.status).toBe(409)
+    expect(JSON.stringify(again.body)).toMatch(/ms ago/)
+    expect(asks).toBe(0)
+    // A smaller job is decided afresh; so is any job once the second is over.
+    const smaller = api(sim, member, { op: 'submit', id: idIn(full, 'smaller'), spec: spec(0.5), admit: 'room' })
+    expect(smaller.status).toBe(409)
+    expect(JSON.stringify(smaller.body)).not.toMatch(/ms ago/)
+    sim.run(1_100)
+    const later = api(sim, member, { op: 'submit', id: idIn(full, 'later'), spec: spec(1), admit: 'room' })
+    expect(JSON.stringify(later.body)).not.toMatch(/ms ago/)
+    expect(sim.storedIndex().size).toBe(sim.ids().filter((n) => cellOf(n, CELLS) === full).length)
+  })
+
   it('a crowded cell (under 10% free) leaves a movable job to a cell with room to spare; a fixed one runs there', () => {
     const sim = cluster(16)
     const crowded = 1
