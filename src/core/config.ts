@@ -159,6 +159,18 @@ export const TEST: MembershipConfig = {
 }
 
 /**
+ * How long a push-pull waits for its answer. Normally 2 probe rounds: an answer may carry many
+ * records, but it is still one frame on loopback or a LAN. A node that knows nobody yet (its join
+ * sync) waits 10 rounds: its seed answers every new member at once while it is starting too, and
+ * with 50 agents on 2 cores its answers took longer than 2 s; the joiner dropped each late
+ * answer (the seed's work, a whole table, thrown away) and asked again 5 s later, so that 44 of
+ * 50 agents still knew nobody 20 s after the launch and the last one only after ~90 s.
+ */
+export function syncTimeoutMs(config: MembershipConfig, joining: boolean): number {
+  return (joining ? 10 : 2) * config.probeRoundMs
+}
+
+/**
  * Members that share one machine (libp2p on a loopback address: `murmur up`, the bench) pay for
  * every handshake twice, on the same cores: 50 agents dialling a member each every 2 s (LAN) were
  * 25 handshakes a second, about 60% of a 2-core machine for the minute and more the mesh takes to grow,

@@ -94,10 +94,17 @@ export class ProbeTargets {
     return [...this.rng.shuffle(near), ...this.rng.sample(candidates.filter((id) => !this.connected.has(id)), k - near.length)]
   }
 
-  /** A member for the periodic push-pull: a connected one when there is any. */
+  /**
+   * A member for the periodic push-pull: one drawn from all of `live`, when we are connected to
+   * it; undefined (no periodic push-pull this time) when we are not, rather than a dial outside
+   * the budget. Drawing among connected members only sent every joiner's push-pull to its seed,
+   * the one member all of them are connected to: 49 agents asking it for the differences of a
+   * changing table every 5 s while it starved. Anti-entropy loses little: every new connection
+   * starts a push-pull of its own (membership.ts), and in a full mesh every draw is connected.
+   */
   syncPartner(live: readonly NodeId[]): NodeId | undefined {
-    const near = live.filter((id) => this.connected.has(id))
-    const pool = near.length > 0 ? near : live
-    return pool.length === 0 ? undefined : pool[this.rng.int(pool.length)]
+    if (live.length === 0) return undefined
+    const id = live[this.rng.int(live.length)] as NodeId
+    return this.connected.has(id) ? id : undefined
   }
 }
