@@ -35,7 +35,10 @@ export interface MembershipConfig {
    * is turned down, and the next candidate gets it.
    */
   capacityAnnounceMs: number
-  /** Full-state exchange (push-pull) with one random member, besides the one on every new connection. */
+  /**
+   * Full-state exchange (push-pull) with one random member (when connected to it: probe-targets.ts),
+   * besides the one on every new connection.
+   */
   syncIntervalMs: number
   /** Ignore a second connection-triggered sync to the same peer within this window. */
   syncDebounceMs: number
