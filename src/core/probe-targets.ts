@@ -101,10 +101,11 @@ export class ProbeTargets {
    * the one member all of them are connected to: 49 agents asking it for the differences of a
    * changing table every 5 s while it starved. Anti-entropy loses little: every new connection
    * starts a push-pull of its own (membership.ts), and in a full mesh every draw is connected.
+   * Connected to nobody (every connection dropped), the draw is dialled: there is no one else.
    */
   syncPartner(live: readonly NodeId[]): NodeId | undefined {
     if (live.length === 0) return undefined
     const id = live[this.rng.int(live.length)] as NodeId
-    return this.connected.has(id) ? id : undefined
+    return this.connected.size === 0 || this.connected.has(id) ? id : undefined
   }
 }

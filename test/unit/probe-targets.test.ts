@@ -50,4 +50,17 @@ describe('probe targets', () => {
     expect(probes).toBeLessThanOrEqual(ms / LAN.probeDialIntervalMs + 1)
     expect(probes).toBeGreaterThanOrEqual(ms / LAN.probeDialIntervalMs / 2)
   })
+
+  it('the periodic push-pull goes to a member drawn from all, only when connected to it (anyone when connected to nobody)', () => {
+    const t = new ProbeTargets(LAN, new Rng(11))
+    const alone = Array.from({ length: 200 }, () => t.syncPartner(members))
+    expect(alone.every((id) => id !== undefined)).toBe(true)
+    t.connect('m1')
+    const draws = Array.from({ length: 4_900 }, () => t.syncPartner(members))
+    const toSeed = draws.filter((id) => id === 'm1').length
+    // Connected to one of 49: about one draw in 49 goes out (it went to m1 every time before).
+    expect(draws.every((id) => id === undefined || id === 'm1')).toBe(true)
+    expect(toSeed).toBeGreaterThan(50)
+    expect(toSeed).toBeLessThan(150)
+  })
 })
