@@ -35,7 +35,10 @@ export interface MembershipConfig {
    * is turned down, and the next candidate gets it.
    */
   capacityAnnounceMs: number
-  /** Full-state exchange (push-pull) with one random member, besides the one on every new connection. */
+  /**
+   * Full-state exchange (push-pull) with one random member (when connected to it: probe-targets.ts),
+   * besides the one on every new connection.
+   */
   syncIntervalMs: number
   /** Ignore a second connection-triggered sync to the same peer within this window. */
   syncDebounceMs: number
@@ -156,6 +159,18 @@ export const TEST: MembershipConfig = {
   // 30 s: long enough for what tests check after a death (dead cards, lost runs, a page served
   // by the dead agent), short enough that a test sees a member reaped.
   reapAfterMs: 30_000,
+}
+
+/**
+ * How long a push-pull waits for its answer. Normally 2 probe rounds: an answer may carry many
+ * records, but it is still one frame on loopback or a LAN. A node that knows nobody yet (its join
+ * sync) waits 10 rounds: its seed answers every new member at once while it is starting too, and
+ * with 50 agents on 2 cores its answers took longer than 2 s; the joiner dropped each late
+ * answer (the seed's work, a whole table, thrown away) and asked again 5 s later, so that 44 of
+ * 50 agents still knew nobody 20 s after the launch and the last one only after ~90 s.
+ */
+export function syncTimeoutMs(config: MembershipConfig, joining: boolean): number {
+  return (joining ? 10 : 2) * config.probeRoundMs
 }
 
 /**

@@ -19,7 +19,7 @@
 //   by the stall, because we could not have heard the acks and refutations in the meantime
 //   (tick-clock.ts); failed probes, refutations and stalls stretch our probing.
 // - Dead and left members are reaped after reapAfterMs (member-table.ts).
-import type { MembershipConfig } from './config.js'
+import { syncTimeoutMs, type MembershipConfig } from './config.js'
 import { Suspicions } from './lifeguard.js'
 import { NO_CAPACITY, type CapacityPort, type MembershipStats, type Pending, type Probe, type SelfInfo } from './membership-types.js'
 import { ProbeTargets } from './probe-targets.js'
@@ -176,9 +176,9 @@ export class Membership {
     if (now >= this.nextSyncAt) {
       this.nextSyncAt = now + this.config.syncIntervalMs
       // A node that knows nobody yet (its first sync failed: a seed too busy to answer in time)
-      // asks the peers it is connected to again, rather than waiting for a new connection.
+      // asks the peers it is connected to again (not one still answering its last ask).
       const live = this.liveOthers()
-      const partner = live.length > 0 ? this.targets.syncPartner(live) : this.targets.syncPartner(this.targets.unknownConnected((id) => this.table.has(id)))
+      const partner = live.length > 0 ? this.targets.syncPartner(live) : this.targets.syncPartner(this.targets.unknownConnected((id) => this.table.has(id) || now - (this.lastSyncWith.get(id) ?? -Infinity) < syncTimeoutMs(this.config, true)))
       if (partner !== undefined) this.sendSync(partner, now, out)
     }
     if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
@@ -555,8 +555,8 @@ export class Membership {
   private sendSync(peer: NodeId, now: Millis, out: Effect[]): void {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
-    // 2 probe rounds: an answer may carry many records, but it is still one frame on loopback/LAN.
-    this.send(peer, { type: 'sync', records: [], digest: this.table.digest(), cells: this.cells }, 2 * this.config.probeRoundMs, { purpose: 'sync', peer }, out)
+    const joining = this.liveOthers().length === 0
+    this.send(peer, { type: 'sync', records: [], digest: this.table.digest(), cells: this.cells }, syncTimeoutMs(this.config, joining), { purpose: 'sync', peer }, out)
   }
 
   private onLeave(now: Millis, out: Effect[]): void {

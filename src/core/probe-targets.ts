@@ -14,6 +14,21 @@ import type { MembershipConfig } from './config.js'
 import type { Rng } from './rng.js'
 import type { Millis, NodeId } from './types.js'
 
+/**
+ * Members looked at per probe interval. Skipping every member we are not connected to (as this
+ * did) started the next cycle as soon as the connected ones were done, so a node connected to k
+ * of N members probed each of them N / k times as often as SWIM does: a new node is connected to
+ * its --join seed alone, and 49 joiners pinged their seed ~100 times a second (1,400 pings in a
+ * join of 50 agents on 2 cores, against ~150 for any other agent) while it was starving too; its
+ * acks came late, it was suspected and refuted 50-60 times, and some declared it dead. With two
+ * visits a connected member is probed at most twice as often as SWIM's one probe per member
+ * per interval, whatever the mesh; in a full mesh nothing changes. A node with few connections
+ * probes less until its mesh grows (one dial per probeDialIntervalMs), and is probed by its
+ * neighbours meanwhile. One visit (SWIM exactly) slowed the simulator's detection of a frozen
+ * node in a young 50-node mesh past 4 s (test/unit/join-storm.sim.test.ts).
+ */
+const VISITS_PER_PROBE = 2
+
 export class ProbeTargets {
   /** Peers with an open connection (the runtime's peer-connected / peer-disconnected). */
   private readonly connected = new Set<NodeId>()
@@ -40,20 +55,20 @@ export class ProbeTargets {
   }
 
   /**
-   * The next member to probe: round-robin over a shuffled list of the live members, skipping (for
-   * this round) one we are not connected to unless a dial is due. The dial interval stretches by
-   * `scale` (Lifeguard's local health: a node that is behind is the last that should take on
-   * handshakes). Undefined: nobody to probe now.
+   * The next member to probe: round-robin over a shuffled list of the live members (SWIM's cycle),
+   * looking at no more than VISITS_PER_PROBE of them per probe interval. A member we are not
+   * connected to is probed only when a dial is due; otherwise its visit is spent. The dial
+   * interval stretches by `scale` (Lifeguard's local health: a node that is behind is the last
+   * that should take on handshakes). Undefined: nobody to probe now.
    */
   next(live: readonly NodeId[], isLive: (id: NodeId) => boolean, now: Millis, scale: number): NodeId | undefined {
+    let visits = VISITS_PER_PROBE
     for (let pass = 0; pass < 2; pass++) {
-      // Connected to nobody and no dial due: no one in the list is reachable, and looking at each
-      // of them twice per probe interval was a tenth of a 10,000-node simulation.
-      if (this.connected.size === 0 && now < this.nextDialAt) this.order.length = 0
       while (this.order.length > 0) {
         const id = this.order.pop() as NodeId
         if (!isLive(id)) continue
         if (this.mayReach(id, now, scale)) return id
+        if (--visits <= 0) return undefined
       }
       this.order = this.rng.shuffle([...live])
     }
@@ -79,10 +94,18 @@ export class ProbeTargets {
     return [...this.rng.shuffle(near), ...this.rng.sample(candidates.filter((id) => !this.connected.has(id)), k - near.length)]
   }
 
-  /** A member for the periodic push-pull: a connected one when there is any. */
+  /**
+   * A member for the periodic push-pull: one drawn from all of `live`, when we are connected to
+   * it; undefined (no periodic push-pull this time) when we are not, rather than a dial outside
+   * the budget. Drawing among connected members only sent every joiner's push-pull to its seed,
+   * the one member all of them are connected to: 49 agents asking it for the differences of a
+   * changing table every 5 s while it starved. Anti-entropy loses little: every new connection
+   * starts a push-pull of its own (membership.ts), and in a full mesh every draw is connected.
+   * Connected to nobody (every connection dropped), the draw is dialled: there is no one else.
+   */
   syncPartner(live: readonly NodeId[]): NodeId | undefined {
-    const near = live.filter((id) => this.connected.has(id))
-    const pool = near.length > 0 ? near : live
-    return pool.length === 0 ? undefined : pool[this.rng.int(pool.length)]
+    if (live.length === 0) return undefined
+    const id = live[this.rng.int(live.length)] as NodeId
+    return this.connected.size === 0 || this.connected.has(id) ? id : undefined
   }
 }

@@ -27,7 +27,11 @@ export const CHANNEL_STREAMS_PER_CONNECTION = 8
  * Budget for opening a channel: a dial (TCP, noise, yamux) if no connection is up, then a new
  * stream. Shared by every request waiting for that channel, each of which still gives up at its
  * own deadline; past 5 s the peer is not usefully reachable, and a hung handshake (pnet against
- * non-pnet) must not hold the slot.
+ * non-pnet) must not hold the slot. A request that means to wait longer (a joiner's first
+ * push-pull with its seed, whose answer is the whole table: config.ts syncTimeoutMs) gives the
+ * open its own deadline: on a starved machine the open is the slow part, and cutting it at 5 s
+ * failed that push-pull as "unreachable" before its deadline (27 of 50 agents of a traced join on
+ * 2 cores had push-pulls fail so), and a joiner knew nobody for tens of seconds.
  */
 const OPEN_TIMEOUT_MS = 5_000
 
@@ -127,7 +131,7 @@ export class ChannelRegistry {
   async #awaitChannel(key: string, peer: PeerId | string, timeoutMs: number, signal: AbortSignal | undefined): Promise<PeerChannel> {
     let opening = this.#opening.get(key)
     if (opening === undefined) {
-      opening = this.#open(key, peer).finally(() => { this.#opening.delete(key) })
+      opening = this.#open(key, peer, Math.max(OPEN_TIMEOUT_MS, timeoutMs)).finally(() => { this.#opening.delete(key) })
       this.#opening.set(key, opening)
     }
     const describe = `request to ${key}`
@@ -149,13 +153,13 @@ export class ChannelRegistry {
     }
   }
 
-  async #open(key: string, peer: PeerId | string): Promise<PeerChannel> {
-    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(OPEN_TIMEOUT_MS)])
+  async #open(key: string, peer: PeerId | string, budgetMs: number): Promise<PeerChannel> {
+    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(budgetMs)])
     let stream: Stream
     try {
       stream = await this.#openStream(typeof peer === 'string' ? peerIdFromString(peer) : peer, signal)
     } catch (err) {
-      throw classifyOpenFailure(err, signal, key)
+      throw classifyOpenFailure(err, signal, key, budgetMs)
     }
     if (this.#stop.signal.aborted) {
       stream.abort(new HostNotRunningError('host stopped'))
@@ -198,8 +202,8 @@ function isStaleConnectionFailure(err: unknown): boolean {
  * garbled handshake (a peer outside our private network): all mean "cannot talk to that peer now",
  * and the cause chain keeps ECONNREFUSED for `PeerUnreachableError.refused`.
  */
-function classifyOpenFailure(err: unknown, signal: AbortSignal, key: string): Error {
+function classifyOpenFailure(err: unknown, signal: AbortSignal, key: string, budgetMs: number): Error {
   if (err instanceof HostNotRunningError) return err
-  const why = signal.aborted ? `no channel within ${OPEN_TIMEOUT_MS} ms` : err instanceof Error ? err.message : String(err)
+  const why = signal.aborted ? `no channel within ${budgetMs} ms` : err instanceof Error ? err.message : String(err)
   return new PeerUnreachableError(`could not open a channel to ${key}: ${why}`, { cause: err })
 }

@@ -84,6 +84,17 @@ export class NodeLifecycle {
     }
   }
 
+  /** See SimCluster.connect. */
+  connect(a: NodeId, b: NodeId): void {
+    const na = this.host.nodes.get(a)
+    const nb = this.host.nodes.get(b)
+    if (a === b || na.state === 'down' || nb.state === 'down' || this.host.gossip.peersOf(na.idx).includes(nb.idx)) return
+    this.host.gossip.connect(na.idx, nb.idx)
+    const delay = 4 * this.host.net.linkBaseMs(na.idx, nb.idx)
+    this.host.io.deliver(na, { kind: 'peer-connected', peer: b }, delay)
+    this.host.io.deliver(nb, { kind: 'peer-connected', peer: a }, delay)
+  }
+
   /** Restart a killed node with the name, capacity and labels it had. */
   restart(id: NodeId): void {
     const n = this.host.nodes.get(id)

@@ -203,6 +203,14 @@ export class SimCluster {
     this.lifecycle.start(id, name, total, labels)
   }
 
+  /**
+   * A connection between two running nodes, made after they started (an agent's --join dial to
+   * its seed, say): both ends hear `peer-connected`; nothing if they are connected already.
+   */
+  connect(a: NodeId, b: NodeId): void {
+    this.lifecycle.connect(a, b)
+  }
+
   /** Restart a killed node with the name, capacity and labels it had. */
   restart(id: NodeId): void {
     this.lifecycle.restart(id)

@@ -162,6 +162,8 @@ export class StarvedCluster {
           this.starting.delete(id)
           this.up.add(id)
           this.sim.start(id, id.replace('node-', 'n'))
+          // Every agent joins through the seed (--join), and keeps that connection.
+          if (id !== 'node-1') this.sim.connect(id, 'node-1')
           this.lastUpAt = now
           this.connected(id)
         } else {
