@@ -15,6 +15,7 @@
 // at 5 nodes, 5 s at 100). Gossip is best-effort: a lost digest loses events on some streams (GET
 // reads the records, which the state exchange repairs) and leaves a capacity figure stale until
 // that node's next digest or message (a start it cannot take is refused and placed again).
+import { isEndedJobState } from './job-merge.js'
 import type { Effect, JobEvent, Millis, NodeId, Resources } from './types.js'
 
 /**
@@ -77,7 +78,7 @@ export class Activity {
    * since the first life's stream showed it so, and later news of an earlier phase is old.
    */
   loaded(job: string, state: string, now: Millis): void {
-    if (isEnded(state) && !this.ended.has(job)) this.ended.set(job, now)
+    if (isEndedJobState(state) && !this.ended.has(job)) this.ended.set(job, now)
   }
 
   /** Jobs whose end this node's stream remembers. */
@@ -135,12 +136,8 @@ export class Activity {
     this.sweep(now)
     const ended = this.ended.get(event.job)
     if (ended !== undefined && (event.state === 'pending' || event.state === 'running')) return false
-    if (ended === undefined && isEnded(event.state)) this.ended.set(event.job, now)
+    if (ended === undefined && isEndedJobState(event.state)) this.ended.set(event.job, now)
     out.push({ kind: 'emit', event })
     return true
   }
-}
-
-function isEnded(state: string): boolean {
-  return state === 'succeeded' || state === 'failed' || state === 'cancelled'
 }

@@ -243,6 +243,10 @@ export function jobState(r: JobRecord): JobState {
 }
 
 export function isTerminalJob(r: JobRecord): boolean {
-  const s = jobState(r)
+  return isEndedJobState(jobState(r))
+}
+
+/** Whether a job in this state (a record's, or an event's) has ended for good. */
+export function isEndedJobState(s: string): boolean {
   return s === 'succeeded' || s === 'failed' || s === 'cancelled'
 }

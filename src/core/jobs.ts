@@ -22,7 +22,7 @@ import { DrainControl } from './drain-control.js'
 import { live, type JobBook, type JobsStats, type MemberView, type Pending } from './job-book.js'
 import { JobExchange } from './job-exchange.js'
 import { Grants } from './job-grants.js'
-import { allocKey, isTerminalAlloc } from './job-merge.js'
+import { allocKey, isTerminalAlloc, jobState } from './job-merge.js'
 import { JobOutbox, type DeltaTag } from './job-outbox.js'
 import { allocationId, eventsToTell, toJobStatus } from './job-status.js'
 import { holdersOf, JobTable, type ChangeSource } from './job-table.js'
@@ -196,7 +196,7 @@ export class Jobs {
   /** Jobs this node stored before a restart. Its runs died with it: report them lost. */
   load(records: JobRecord[], now: Millis, out: Effect[]): void {
     this.catchingUp = records.length > 0
-    for (const r of records) { this.table.load(r); this.exchange.loadedFromDisk(r.id); this.activity.loaded(r.id, toJobStatus(r).state, now) }
+    for (const r of records) { this.table.load(r); this.exchange.loadedFromDisk(r.id); this.activity.loaded(r.id, jobState(r), now) }
     for (const r of records) {
       for (const a of Object.values(r.allocations)) {
         if (a.nodeId === this.members.selfId && !isTerminalAlloc(a.state)) {
