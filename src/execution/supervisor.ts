@@ -217,7 +217,8 @@ export class Supervisor {
     if (attempt.cgroup) this.openGate(attempt, pid, openGate)
     if (!attempt.cgroup) this.rss?.watch(pid, attempt.spec.memoryMb * 1024 * 1024)
     if (attempt.stopReason !== null) this.signalTerm(attempt)
-    this.log.info({ ...runFields(attempt.spec.allocationId), pid, cgroup: attempt.cgroup !== null }, 'started')
+    // Debug: the core's event line for this run ("... running on <node>") says it at info already.
+    this.log.debug({ ...runFields(attempt.spec.allocationId), pid, cgroup: attempt.cgroup !== null }, 'started')
   }
 
   /** Moves the gate shell into the cgroup, then lets it exec the job. */
@@ -279,7 +280,9 @@ export class Supervisor {
       this.log.warn({ err }, 'cannot remove pid file')
     }
     this.attempts.delete(attempt.spec.allocationId)
-    this.log.info({ ...runFields(info.allocationId), code, signal, reason: info.reason }, 'exited')
+    // A clean exit is the core's "succeeded" line at info; anything else says here how it ended.
+    const clean = code === 0 && info.reason === 'exited'
+    this.log[clean ? 'debug' : 'info']({ ...runFields(info.allocationId), code, signal, reason: info.reason }, 'exited')
     this.deliver(attempt.onExit, info)
     attempt.resolveDone()
   }
