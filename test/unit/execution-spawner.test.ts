@@ -38,6 +38,7 @@ describe('the spawner process', () => {
     const s = spec(['sh', '-c', 'echo ready; sleep 0.5'])
     const run = launch(sup, s)
     await waitForOutput(sup, s.allocationId, 'ready')
+    // Whether or not the spawner's word of the pid arrived first, the run is found (pid file).
     process.kill(first, 'SIGKILL')
     const info = await run.exit
     expect(info).toMatchObject({ reason: 'exited', exitCode: null, signal: null })
