@@ -4,7 +4,10 @@
 //
 // - The persist barrier: once a batch of effects has persisted something, its later sends,
 //   replies and API replies wait until that write is durable. Nothing is acknowledged before it
-//   is on disk; what does not acknowledge anything (gossip, processes, events) goes at once.
+//   is on disk. Events (the local stream, and the activity digests that carry them to other
+//   nodes' streams) tell what a step decided, so they wait for every write up to their batch's
+//   last: told first, a SIGKILL before the write could make the restarted node tell the
+//   opposite (a success, then the run again). The rest (other gossip, processes) goes at once.
 // - A request a node sends to itself is answered in memory (libp2p cannot dial itself): it comes
 //   back to the core as an rpc-request, and its reply as the rpc-response, on a later turn of the
 //   node's event loop, never inside the step that sent it.
@@ -83,6 +86,9 @@ export class EffectInterpreter<Origin> {
     // The newest write of this batch (0: none yet): sends and replies after it wait for it. A
     // later batch does not wait for this one's writes; it has its own.
     let barrier = 0
+    // What events wait for: the batch's last write, or the newest write still unwritten.
+    let told = this.writes
+    for (let i = 0; i < effects.length; i++) if ((effects[i] as Effect).kind === 'persist') told++
     for (let i = 0; i < effects.length; i++) {
       const e = effects[i] as Effect
       switch (e.kind) {
@@ -103,6 +109,14 @@ export class EffectInterpreter<Origin> {
         case 'api-reply':
           if (barrier !== 0 && this.unwritten.has(barrier)) this.hold(barrier, e)
           else this.ports.apiReply(e.reqId, e.reply)
+          break
+        case 'emit':
+          if (told > this.writes || this.unwritten.has(told)) this.hold(told, e)
+          else this.ports.emit(e.event)
+          break
+        case 'publish':
+          if (e.msg.type === 'activity' && (told > this.writes || this.unwritten.has(told))) this.hold(told, e)
+          else this.ports.publish(e.msg)
           break
         default:
           this.run(e)

@@ -69,7 +69,7 @@ describe('the persist barrier', () => {
     ])
     expect(ports.log).toEqual([
       'guard node-b corr 1 500 ms', 'transmit capacity to node-b corr 1 timeout 500',
-      'persist job/a', 'publish records', 'start a.0.1', 'persist job/b', 'emit job',
+      'persist job/a', 'publish records', 'start a.0.1', 'persist job/b',
     ])
     ports.log.length = 0
     // The first write releases what came between it and the second; the second, the rest.
@@ -77,8 +77,26 @@ describe('the persist barrier', () => {
     expect(ports.log).toEqual(['guard node-b corr 2 500 ms', 'transmit capacity to node-b corr 2 timeout 500', 'reply ok to node-c'])
     ports.log.length = 0
     interp.persisted(ports.writes[1] as number)
-    expect(ports.log).toEqual(['api-reply 7 201'])
+    expect(ports.log).toEqual(['api-reply 7 201', 'emit job'])
     expect(interp.pending.held).toBe(0)
+  })
+
+  it('events wait for every write up to their batch\'s last, wherever they stand in it, and for earlier batches\' writes', () => {
+    const { ports, interp } = setup()
+    const event: Effect = { kind: 'emit', event: { type: 'job', job: 'a', name: 'a', state: 'succeeded' } }
+    const digest: Effect = { kind: 'publish', msg: { type: 'activity', node: SELF, free: { cpu: 1, memoryMb: 1 }, allocations: 0, events: [], at: 1 } }
+    // An event before its step's write.
+    interp.apply([event, persist('job/a')])
+    expect(ports.log).toEqual(['persist job/a'])
+    // A later batch without writes: its digest and events wait for that write too; other gossip does not.
+    interp.apply([digest, { kind: 'publish', msg: { type: 'records', records: [] } }, event])
+    expect(ports.log).toEqual(['persist job/a', 'publish records'])
+    interp.persisted(ports.writes[0] as number)
+    expect(ports.log).toEqual(['persist job/a', 'publish records', 'emit job', 'publish activity', 'emit job'])
+    expect(interp.pending.held).toBe(0)
+    // With the writes durable, events go at once.
+    interp.apply([event])
+    expect(ports.log.at(-1)).toBe('emit job')
   })
 
   it('a later batch does not wait for an earlier batch\'s write; a failed write holds only what came after it', () => {
