@@ -114,6 +114,42 @@ describe('the persist barrier', () => {
     expect(interp.pending.held).toBe(1)
   })
 
+  it('an answer marked afterAllWrites waits for every earlier write, also one of an earlier batch; a plain one does not', () => {
+    const { ports, interp } = setup()
+    const inbound = interp.received('node-c')
+    const plain = interp.received('node-d')
+    // A step sends a copy of a job ahead of its own write of it (job-submit.ts): the send goes at once.
+    interp.apply([send(1), persist('job/a')])
+    expect(ports.log).toEqual(['guard node-b corr 1 500 ms', 'transmit capacity to node-b corr 1 timeout 500', 'persist job/a'])
+    ports.log.length = 0
+    // The copy is acknowledged before our own write is done: the answer the acks lead to waits for it.
+    interp.apply([
+      { kind: 'reply', reqId: inbound, msg: OK, afterAllWrites: true },
+      { kind: 'api-reply', reqId: 7, reply: { status: 201, body: {} }, afterAllWrites: true },
+      { kind: 'reply', reqId: plain, msg: OK },
+      send(2),
+    ])
+    expect(ports.log).toEqual(['reply ok to node-d', 'guard node-b corr 2 500 ms', 'transmit capacity to node-b corr 2 timeout 500'])
+    ports.log.length = 0
+    interp.persisted(ports.writes[0] as number)
+    expect(ports.log).toEqual(['reply ok to node-c', 'api-reply 7 201'])
+    expect(interp.pending.held).toBe(0)
+    // With every write durable, it goes at once.
+    interp.apply([{ kind: 'api-reply', reqId: 8, reply: { status: 200, body: null }, afterAllWrites: true }])
+    expect(ports.log.at(-1)).toBe('api-reply 8 200')
+  })
+
+  it('an answer held behind earlier batches\' writes goes once the newest of them is durable', () => {
+    const { ports, interp } = setup()
+    interp.apply([persist('job/a')])
+    interp.apply([persist('job/b')])
+    interp.apply([{ kind: 'api-reply', reqId: 1, reply: { status: 201, body: {} }, afterAllWrites: true }])
+    interp.persisted(ports.writes[0] as number)
+    expect(ports.log.filter((l) => l.startsWith('api-reply'))).toEqual([])
+    interp.persisted(ports.writes[1] as number)
+    expect(ports.log.filter((l) => l.startsWith('api-reply'))).toEqual(['api-reply 1 201'])
+  })
+
   it('with writes durable at once, nothing is held', () => {
     const { ports, interp } = setup()
     ports.instant = true
