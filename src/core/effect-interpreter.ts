@@ -4,7 +4,13 @@
 //
 // - The persist barrier: once a batch of effects has persisted something, its later sends,
 //   replies and API replies wait until that write is durable. Nothing is acknowledged before it
-//   is on disk; what does not acknowledge anything (gossip, processes, events) goes at once.
+//   is on disk. An answer the core marks `afterAllWrites` waits for every write made before it,
+//   in earlier batches too: the answer to a submit whose copies left ahead of the node's own
+//   write (job-submit.ts). Events (the local stream, and
+//   the activity digests that carry them to other nodes' streams) tell what a step decided, so
+//   they wait for every write up to their batch's last: told first, a SIGKILL before the write
+//   could make the restarted node tell the opposite (a success, then the run again). The rest
+//   (other gossip, processes) goes at once.
 // - A request a node sends to itself is answered in memory (libp2p cannot dial itself): it comes
 //   back to the core as an rpc-request, and its reply as the rpc-response, on a later turn of the
 //   node's event loop, never inside the step that sent it.
@@ -81,8 +87,11 @@ export class EffectInterpreter<Origin> {
   /** Carry out one step's effects, in order, behind the persist barrier. */
   apply(effects: readonly Effect[]): void {
     // The newest write of this batch (0: none yet): sends and replies after it wait for it. A
-    // later batch does not wait for this one's writes; it has its own.
+    // later batch does not wait for this one's writes, but for a reply that says so (see 'reply').
     let barrier = 0
+    // What events wait for: the batch's last write, or the newest write still unwritten.
+    let told = this.writes
+    for (let i = 0; i < effects.length; i++) if ((effects[i] as Effect).kind === 'persist') told++
     for (let i = 0; i < effects.length; i++) {
       const e = effects[i] as Effect
       switch (e.kind) {
@@ -96,13 +105,28 @@ export class EffectInterpreter<Origin> {
           if (barrier !== 0 && this.unwritten.has(barrier)) this.hold(barrier, e)
           else this.send(e.to, e.corr, e.msg, e.timeoutMs)
           break
-        case 'reply':
-          if (barrier !== 0 && this.unwritten.has(barrier)) this.hold(barrier, e)
+        // afterAllWrites: the newest write, in any batch (writes become durable in order, so once
+        // it is, every earlier one is). Not for every reply: under load a write is nearly always
+        // under way, and each answer would wait a batch or two for writes it does not depend on.
+        case 'reply': {
+          const after = e.afterAllWrites === true ? this.writes : barrier
+          if (after !== 0 && this.unwritten.has(after)) this.hold(after, e)
           else this.reply(e.reqId, e.msg)
           break
-        case 'api-reply':
-          if (barrier !== 0 && this.unwritten.has(barrier)) this.hold(barrier, e)
+        }
+        case 'api-reply': {
+          const after = e.afterAllWrites === true ? this.writes : barrier
+          if (after !== 0 && this.unwritten.has(after)) this.hold(after, e)
           else this.ports.apiReply(e.reqId, e.reply)
+          break
+        }
+        case 'emit':
+          if (told > this.writes || this.unwritten.has(told)) this.hold(told, e)
+          else this.ports.emit(e.event)
+          break
+        case 'publish':
+          if (e.msg.type === 'activity' && (told > this.writes || this.unwritten.has(told))) this.hold(told, e)
+          else this.ports.publish(e.msg)
           break
         default:
           this.run(e)

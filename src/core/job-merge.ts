@@ -28,10 +28,17 @@ function isFinal(state: AllocState): boolean {
   return ALLOC_RANK[state] > ALLOC_RANK.lost
 }
 
+/** A `lost` its run's own node recorded (it stopped the run: self-fencing, a drain's deadline). */
+function isOwnLoss(a: Allocation): boolean {
+  return a.state === 'lost' && a.lostBy === a.nodeId
+}
+
 /**
  * The order of two versions of one allocation: a final state outranks any other; before that a
  * higher epoch (raised by the run's own node to re-assert a run others took for lost: a
- * partition) outranks a lower; then how far it got.
+ * partition) outranks a lower; then how far it got; of two losses, the run's own node's account
+ * (it saw the run, and says when it started and why it stopped) outranks another node's guess,
+ * which may not even know the run had started.
  */
 function compareAlloc(a: Allocation, b: Allocation): number {
   const fa = isFinal(a.state)
@@ -39,6 +46,8 @@ function compareAlloc(a: Allocation, b: Allocation): number {
   if (!fa && (a.epoch ?? 0) !== (b.epoch ?? 0)) return (a.epoch ?? 0) - (b.epoch ?? 0)
   const d = ALLOC_RANK[a.state] - ALLOC_RANK[b.state]
   if (d !== 0) return d
+  const own = isOwnLoss(a)
+  if (own !== isOwnLoss(b)) return own ? 1 : -1
   if (sameJson(a, b)) return 0
   const ka = JSON.stringify(a)
   const kb = JSON.stringify(b)

@@ -253,6 +253,7 @@ export class Submits {
     const under = this.coordinating.get(record.id)
     if (under !== undefined) { under.replyTo.push(replyTo); return }
     if (reserved !== undefined) this.host.reserved(record.id, reserved)
+    const first = out.length
     this.host.create(record, now, out)
     const ranking = this.book.replicaSet(record.id)
     const live = this.host.liveNodes()
@@ -262,6 +263,12 @@ export class Submits {
     }
     this.coordinating.set(record.id, c)
     this.fill(c, now, out)
+    // The copies leave ahead of this node's own write of the job, so that the storing nodes write
+    // while we do instead of after us: the persist barrier holds only the sends that follow a
+    // write in a step's effects. The answer still waits for every write (finish marks it
+    // afterAllWrites, effect-interpreter.ts), so nothing is acknowledged before it is on
+    // min(replicas, live) disks, ours included.
+    sendsFirst(out, first, record.id)
   }
 
   /** Ask more nodes until enough have the job on disk; a failed one is replaced by the next in rank. */
@@ -307,9 +314,28 @@ export class Submits {
   private finish(c: Coordination, reply: { status: number; body: unknown }, out: Effect[]): void {
     this.coordinating.delete(c.record.id)
     if (reply.status === 201) this.book.stats.submitted++
+    // After every write made before it: our own copy of the job was written in the step that
+    // sent the copies, behind them (coordinate), and may still be under way.
     for (const to of c.replyTo) {
-      if (to.kind === 'api') out.push({ kind: 'api-reply', reqId: to.reqId, reply })
-      else out.push({ kind: 'reply', reqId: to.reqId, msg: reply.status === 201 ? { type: 'ok' } : { type: 'error', code: 'unavailable', message: String((reply.body as { error: { message: string } }).error.message) } })
+      if (to.kind === 'api') out.push({ kind: 'api-reply', reqId: to.reqId, reply, afterAllWrites: true })
+      else out.push({ kind: 'reply', reqId: to.reqId, msg: reply.status === 201 ? { type: 'ok' } : { type: 'error', code: 'unavailable', message: String((reply.body as { error: { message: string } }).error.message) }, afterAllWrites: true })
     }
   }
+}
+
+/**
+ * Moves the store-job sends of `jobId` among `out[from..]` ahead of the other effects there,
+ * each group keeping its order. A stable partition in place of a second effects array: this
+ * runs once per submit.
+ */
+function sendsFirst(out: Effect[], from: number, jobId: string): void {
+  const sends: Effect[] = []
+  const rest: Effect[] = []
+  for (let i = from; i < out.length; i++) {
+    const e = out[i] as Effect
+    if (e.kind === 'send' && e.msg.type === 'store-job' && e.msg.job.id === jobId) sends.push(e)
+    else rest.push(e)
+  }
+  if (sends.length === 0 || rest.length === 0) return
+  out.splice(from, out.length - from, ...sends, ...rest)
 }

@@ -148,9 +148,10 @@ export function reconcile(r: JobRecord, view: ReconcileView): Reconciled {
     if (now < backoffEnd) { wake = Math.min(wake, backoffEnd); continue }
     const retryAt = view.retryAt(`${r.id}/${index}`)
     if (retryAt > now) { wake = Math.min(wake, retryAt); continue }
-    // Another node took the last run for lost, and we see its node (or learnt of its death from
-    // another node a moment ago): it may still run it.
-    if (last !== undefined && last.state === 'lost' && last.lostBy !== undefined && last.lostBy !== view.self && last.lostBy !== last.nodeId && view.goneAt(last.nodeId) > now) {
+    // The last run was taken for lost (by another node, or by us while we were cut off from its
+    // node), and we see its node (or learnt of its death from another node a moment ago): it may
+    // still run it. Its node re-asserts it, or lets it go, when asked.
+    if (last !== undefined && last.state === 'lost' && last.lostBy !== undefined && last.lostBy !== last.nodeId && view.goneAt(last.nodeId) > now) {
       const noted = view.notedAt(allocId(r, last))
       if (noted === undefined) actions.push({ kind: 'note', alloc: last, ask: true })
       const until = (noted ?? now) + REASSERT_WAIT_MS

@@ -365,10 +365,12 @@ export class Runner {
       const kept = rivals.length === 0 ? ours : keptRun(policy, r.id, [ours, ...rivals])
       if (kept.attempt !== cur.attempt) {
         // Two runs of one instance (a healed partition, a thawed node): the job's policy keeps
-        // the other. Ours stops, and is recorded as the duplicate it is.
+        // the other. Ours stops, and is recorded as the duplicate it is. The kept run goes along
+        // as we know it: a node that learns of our stop before the kept run's own news (its
+        // node re-asserting it after a heal) would see the instance run nowhere and place it again.
         this.stop(id, la, 'fenced', out)
         stopped.push({ index: la.index, attempt: la.attempt })
-        if (cur.state !== 'lost') this.book.author({ id: r.id, allocs: [{ ...cur, state: 'cancelled', finishedAt: now, reason: `a duplicate of attempt ${kept.attempt} on ${kept.nodeName}, which the job's policy (${policy}) keeps` }] }, now, out)
+        if (cur.state !== 'lost') this.book.author({ id: r.id, allocs: [{ ...cur, state: 'cancelled', finishedAt: now, reason: `a duplicate of attempt ${kept.attempt} on ${kept.nodeName}, which the job's policy (${policy}) keeps` }, kept] }, now, out)
       } else if (cur.state === 'lost') {
         // Others took our run for lost while it ran (we were out of their sight): it runs, and
         // the policy keeps it. A higher epoch says so over their guess.

@@ -181,8 +181,12 @@ export type Effect =
   | { kind: 'publish'; msg: GossipMessage }
   /** Send a request; the answer comes back as rpc-response or rpc-failed with the same corr. */
   | { kind: 'send'; to: NodeId; corr: number; msg: RpcRequest; timeoutMs: number }
-  /** Answer an inbound rpc-request. */
-  | { kind: 'reply'; reqId: number; msg: RpcResponse }
+  /**
+   * Answer an inbound rpc-request (after any persist effect before it in its step has completed;
+   * with `afterAllWrites`, after every write made before it, in any step: the answer to a submit
+   * whose copies left ahead of this node's own write, job-submit.ts).
+   */
+  | { kind: 'reply'; reqId: number; msg: RpcResponse; afterAllWrites?: true }
   /** Store a value durably before acting further on it (key/value, JSON-serialisable). */
   | { kind: 'persist'; key: string; value: unknown }
   /** Delete a stored value (a job past its retention). */
@@ -190,8 +194,8 @@ export type Effect =
   /** Delete what a run left on this node (its directory and logs): its job was collected. */
   | { kind: 'remove-run'; allocId: string }
   | { kind: 'emit'; event: ClusterEvent }
-  /** Answer an API request (after any persist effect before it has completed). */
-  | { kind: 'api-reply'; reqId: number; reply: ApiReply }
+  /** Answer an API request (after any persist effect before it has completed; `afterAllWrites` as for reply). */
+  | { kind: 'api-reply'; reqId: number; reply: ApiReply; afterAllWrites?: true }
   | { kind: 'start-process'; allocId: string; jobId: string; index: number; attempt: number; spec: JobSpec }
   | { kind: 'kill-process'; allocId: string; reason: 'killed' | 'timeout' }
 

@@ -2,15 +2,18 @@
 // stream write (one muxer frame, one encryption, one syscall instead of one per message), the
 // queue is bounded in bytes, and nothing is written while the stream asks us to wait for 'drain'.
 import { Uint8ArrayList } from 'uint8arraylist'
-import type { AbortOptions } from '@libp2p/interface'
+import type { MessageStream } from '@libp2p/interface'
 import type { EncodedFrame } from './channel-frames.js'
 
-/** What the writer needs of a libp2p stream (a Stream or any MessageStream). */
-export interface FrameSink {
-  send(data: Uint8Array | Uint8ArrayList): boolean
-  readonly writableNeedsDrain: boolean
-  onDrain(options?: AbortOptions): Promise<void>
-}
+/**
+ * What the writer needs of a libp2p stream (a Stream or any MessageStream): `send`, whether it
+ * asks us to wait, its status, and its 'drain' and 'close' events. Not `onDrain()`: in
+ * @libp2p/utils 7.4 a stream keeps the promise of its first drain and hands that (resolved)
+ * promise to every later wait, so a writer that waited on it again while the stream still needed
+ * a drain looped in microtasks and starved its whole agent (seen in chaos: three agents at 100%
+ * of a core, silent, for minutes).
+ */
+export type FrameSink = Pick<MessageStream, 'send' | 'writableNeedsDrain' | 'status' | 'addEventListener' | 'removeEventListener'>
 
 /** A frame waiting for the next flush; `cancel` drops it if it has not been written yet. */
 export interface QueuedFrame {
@@ -109,14 +112,22 @@ export class FrameWriter {
 
   #waitForDrain(): void {
     if (this.#waitingForDrain) return
+    if (this.#sink.status !== 'open') {
+      this.#fail(new Error(`stream is ${this.#sink.status}`))
+      return
+    }
     this.#waitingForDrain = true
-    this.#sink.onDrain().then(() => {
+    const settle = (err?: Error): void => {
+      this.#sink.removeEventListener('drain', onDrain)
+      this.#sink.removeEventListener('close', onClose)
       this.#waitingForDrain = false
-      this.#flush()
-    }, (err: unknown) => {
-      this.#waitingForDrain = false
-      this.#fail(err)
-    })
+      if (err !== undefined) this.#fail(err)
+      else this.#flush()
+    }
+    const onDrain = (): void => { settle() }
+    const onClose = (): void => { settle(new Error('stream closed while its writes waited for a drain')) }
+    this.#sink.addEventListener('drain', onDrain)
+    this.#sink.addEventListener('close', onClose)
   }
 
   #fail(err: unknown): void {

@@ -69,7 +69,7 @@ describe('the persist barrier', () => {
     ])
     expect(ports.log).toEqual([
       'guard node-b corr 1 500 ms', 'transmit capacity to node-b corr 1 timeout 500',
-      'persist job/a', 'publish records', 'start a.0.1', 'persist job/b', 'emit job',
+      'persist job/a', 'publish records', 'start a.0.1', 'persist job/b',
     ])
     ports.log.length = 0
     // The first write releases what came between it and the second; the second, the rest.
@@ -77,8 +77,26 @@ describe('the persist barrier', () => {
     expect(ports.log).toEqual(['guard node-b corr 2 500 ms', 'transmit capacity to node-b corr 2 timeout 500', 'reply ok to node-c'])
     ports.log.length = 0
     interp.persisted(ports.writes[1] as number)
-    expect(ports.log).toEqual(['api-reply 7 201'])
+    expect(ports.log).toEqual(['api-reply 7 201', 'emit job'])
     expect(interp.pending.held).toBe(0)
+  })
+
+  it('events wait for every write up to their batch\'s last, wherever they stand in it, and for earlier batches\' writes', () => {
+    const { ports, interp } = setup()
+    const event: Effect = { kind: 'emit', event: { type: 'job', job: 'a', name: 'a', state: 'succeeded' } }
+    const digest: Effect = { kind: 'publish', msg: { type: 'activity', node: SELF, free: { cpu: 1, memoryMb: 1 }, allocations: 0, events: [], at: 1 } }
+    // An event before its step's write.
+    interp.apply([event, persist('job/a')])
+    expect(ports.log).toEqual(['persist job/a'])
+    // A later batch without writes: its digest and events wait for that write too; other gossip does not.
+    interp.apply([digest, { kind: 'publish', msg: { type: 'records', records: [] } }, event])
+    expect(ports.log).toEqual(['persist job/a', 'publish records'])
+    interp.persisted(ports.writes[0] as number)
+    expect(ports.log).toEqual(['persist job/a', 'publish records', 'emit job', 'publish activity', 'emit job'])
+    expect(interp.pending.held).toBe(0)
+    // With the writes durable, events go at once.
+    interp.apply([event])
+    expect(ports.log.at(-1)).toBe('emit job')
   })
 
   it('a later batch does not wait for an earlier batch\'s write; a failed write holds only what came after it', () => {
@@ -94,6 +112,42 @@ describe('the persist barrier', () => {
     interp.persisted(ports.writes[1] as number)
     interp.persisted(99)
     expect(interp.pending.held).toBe(1)
+  })
+
+  it('an answer marked afterAllWrites waits for every earlier write, also one of an earlier batch; a plain one does not', () => {
+    const { ports, interp } = setup()
+    const inbound = interp.received('node-c')
+    const plain = interp.received('node-d')
+    // A step sends a copy of a job ahead of its own write of it (job-submit.ts): the send goes at once.
+    interp.apply([send(1), persist('job/a')])
+    expect(ports.log).toEqual(['guard node-b corr 1 500 ms', 'transmit capacity to node-b corr 1 timeout 500', 'persist job/a'])
+    ports.log.length = 0
+    // The copy is acknowledged before our own write is done: the answer the acks lead to waits for it.
+    interp.apply([
+      { kind: 'reply', reqId: inbound, msg: OK, afterAllWrites: true },
+      { kind: 'api-reply', reqId: 7, reply: { status: 201, body: {} }, afterAllWrites: true },
+      { kind: 'reply', reqId: plain, msg: OK },
+      send(2),
+    ])
+    expect(ports.log).toEqual(['reply ok to node-d', 'guard node-b corr 2 500 ms', 'transmit capacity to node-b corr 2 timeout 500'])
+    ports.log.length = 0
+    interp.persisted(ports.writes[0] as number)
+    expect(ports.log).toEqual(['reply ok to node-c', 'api-reply 7 201'])
+    expect(interp.pending.held).toBe(0)
+    // With every write durable, it goes at once.
+    interp.apply([{ kind: 'api-reply', reqId: 8, reply: { status: 200, body: null }, afterAllWrites: true }])
+    expect(ports.log.at(-1)).toBe('api-reply 8 200')
+  })
+
+  it('an answer held behind earlier batches\' writes goes once the newest of them is durable', () => {
+    const { ports, interp } = setup()
+    interp.apply([persist('job/a')])
+    interp.apply([persist('job/b')])
+    interp.apply([{ kind: 'api-reply', reqId: 1, reply: { status: 201, body: {} }, afterAllWrites: true }])
+    interp.persisted(ports.writes[0] as number)
+    expect(ports.log.filter((l) => l.startsWith('api-reply'))).toEqual([])
+    interp.persisted(ports.writes[1] as number)
+    expect(ports.log.filter((l) => l.startsWith('api-reply'))).toEqual(['api-reply 1 201'])
   })
 
   it('with writes durable at once, nothing is held', () => {

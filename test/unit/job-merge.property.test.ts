@@ -18,9 +18,11 @@ const alloc: fc.Arbitrary<Allocation> = fc.record({
   reason: fc.option(fc.constantFrom('a', 'b'), { nil: undefined }),
   replaces: fc.option(fc.integer({ min: 1, max: 2 }), { nil: undefined }),
   epoch: fc.option(fc.integer({ min: 1, max: 2 }), { nil: undefined }),
+  lostBy: fc.option(fc.constantFrom(...nodes), { nil: undefined }),
 }).map((a) => {
   const out: Allocation = { ...a, nodeName: a.nodeId }
   if (out.reason === undefined) delete out.reason
+  if (out.lostBy === undefined) delete out.lostBy
   if (out.replaces === undefined) delete out.replaces
   if (out.epoch === undefined) delete out.epoch
   return out
@@ -101,5 +103,15 @@ describe('mergeJob', () => {
     const lostAgain = { ...base, allocations: { '0/1': { ...run, state: 'lost' as const, epoch: 1, finishedAt: 9 } } }
     expect(mergeJob(back, lostAgain).allocations['0/1']?.state).toBe('lost')
     expect(mergeJob(back, done).allocations['0/1']?.state).toBe('succeeded')
+  })
+  it('of two losses of one run, keeps its own node\'s account over another node\'s guess', () => {
+    const base: JobRecord = { id: 'j', spec: simSpec(), submittedAt: 0, cancelled: false, allocations: {}, pendingReason: '', reasonVersion: 0 }
+    const run: Allocation = { index: 0, attempt: 1, nodeId: 'n3', nodeName: 'n3', state: 'running', exitCode: null, startedAt: 1, finishedAt: null }
+    // The majority took n3 for dead before it heard that the run started (startedAt null: as JSON
+    // text, that copy sorts after any start time, so it won the tie before).
+    const guess = { ...base, allocations: { '0/1': { ...run, startedAt: null, state: 'lost' as const, finishedAt: 3, reason: 'node n3 is dead', lostBy: 'n2' } } }
+    const own = { ...base, allocations: { '0/1': { ...run, state: 'lost' as const, finishedAt: 6, reason: 'stopped by its node n3: cut off (disconnect.stopAfterMs)', lostBy: 'n3' } } }
+    expect(mergeJob(guess, own).allocations['0/1']).toEqual(own.allocations['0/1'])
+    expect(mergeJob(own, guess).allocations['0/1']).toEqual(own.allocations['0/1'])
   })
 })

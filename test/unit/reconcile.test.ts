@@ -140,9 +140,17 @@ describe('reconcile', () => {
       expect(kinds(r, view({ gone: { a: NOW - 1 } }))).toEqual(['place'])
     })
 
-    it('taken for lost by us, or by its own node: places at once', () => {
-      expect(kinds(record([{ ...lost, lostBy: SELF }]), view())).toEqual(['place'])
+    it('taken for lost by its own node: places at once', () => {
       expect(kinds(record([{ ...lost, lostBy: 'a' }]), view())).toEqual(['place'])
+    })
+
+    it('taken for lost by us, on a node we see again: asks it too (we may have been the one cut off)', () => {
+      // A host cut off takes the others' runs for lost; at the heal, a duplicate it stops frees
+      // room before the others' re-assertions reach it, and it placed those instances again.
+      const mine = { ...lost, lostBy: SELF }
+      expect(kinds(record([mine]), view())).toEqual(['note'])
+      expect(kinds(record([mine]), view({ noted: { 'j.0.1': NOW - REASSERT_WAIT_MS } }))).toEqual(['place'])
+      expect(kinds(record([mine]), view({ gone: { a: NOW - 1 } }))).toEqual(['place'])
     })
   })
 
