@@ -126,7 +126,8 @@ export class Supervisor {
       this.log.warn({ err, ...runFields(spec.allocationId) }, 'cannot write pid file; a crash would orphan this attempt')
     }
     if (spec.timeoutMs > 0) attempt.timeoutTimer = longTimeout(() => this.terminate(attempt, 'timeout'), spec.timeoutMs)
-    this.log.info({ ...runFields(spec.allocationId), pid, cgroup: attempt.cgroup !== null }, 'started')
+    // Debug: the core's event line for this run ("... running on <node>") says it at info already.
+    this.log.debug({ ...runFields(spec.allocationId), pid, cgroup: attempt.cgroup !== null }, 'started')
     return { pid }
   }
 
@@ -251,7 +252,9 @@ export class Supervisor {
       this.log.warn({ err }, 'cannot remove pid file')
     }
     this.attempts.delete(attempt.spec.allocationId)
-    this.log.info({ ...runFields(info.allocationId), code, signal, reason: info.reason }, 'exited')
+    // A clean exit is the core's "succeeded" line at info; anything else says here how it ended.
+    const clean = code === 0 && info.reason === 'exited'
+    this.log[clean ? 'debug' : 'info']({ ...runFields(info.allocationId), code, signal, reason: info.reason }, 'exited')
     this.deliver(attempt.onExit, info)
     attempt.resolveDone()
   }

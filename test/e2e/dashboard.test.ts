@@ -127,7 +127,7 @@ describe('the dashboard', () => {
 
     // The agent's logs name the node, the job and the run.
     const lines = fleet.get(victim).stderr.flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>] } catch { return [] } })
-    expect(lines.some((l) => l['node'] === victim && l['job'] === id && l['alloc'] === `${id}.0.1` && l['msg'] === 'started')).toBe(true)
+    expect(lines.some((l) => l['node'] === victim && l['job'] === id && l['alloc'] === `${id}.0.1` && String(l['msg']).endsWith(`attempt 1 running on ${victim})`))).toBe(true)
 
     // 6. SIGKILL the node serving the page: the page says so and carries on through another agent.
     t = Date.now()
