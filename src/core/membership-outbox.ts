@@ -18,7 +18,8 @@
 // usually hears the seed's relay before its own is due, and drops its own.
 import type { Effect, Millis, NodeId, NodeRecord } from './types.js'
 import { newestPerNode } from './records.js'
-import type { Rng } from './rng.js'
+import { Rng, seedFromString } from './rng.js'
+import { holdsOnly } from './table-digest.js'
 
 /**
  * Most records in one relay message: ~400 B each, so one message stays near 25 KB, well under the
@@ -46,7 +47,12 @@ export class MembershipOutbox {
   /** Members to relay (ids: the record sent is the newest held when it is due). */
   private readonly relays = new Map<NodeId, Relay>()
 
-  constructor(private readonly rng: Rng, private readonly spreadMs: number) {}
+  /** Its own draws (seeded by the node's id), so that relays do not move every other draw of the node. */
+  private readonly rng: Rng
+
+  constructor(selfId: NodeId, private readonly spreadMs: number) {
+    this.rng = new Rng(seedFromString(`relay:${selfId}`))
+  }
 
   /** A record to publish at the end of this event. */
   push(r: NodeRecord): void {
@@ -57,7 +63,16 @@ export class MembershipOutbox {
     return this.claims.length > 0
   }
 
-  /** `id` joins through us: relay it (see the top of this file); `connected`: peers we hold connections to. */
+  /**
+   * `peer` asked us for a push-pull with the digest of its table. One that knows nobody but itself
+   * is joining through us: the rest hear of it from us, if we are connected to any (a joiner asked
+   * by its seed, connected to it alone, is not). `connected`: peers we hold connections to.
+   */
+  asked(peer: NodeId, digest: readonly string[], now: Millis, connected: number): void {
+    if (connected > 1 && holdsOnly(digest, peer)) this.relay(peer, now, connected)
+  }
+
+  /** `id` joins through us: relay it (see the top of this file). */
   relay(id: NodeId, now: Millis, connected: number): void {
     if (this.relays.has(id)) return
     const spread = Math.max(1, Math.round(this.spreadMs * Math.min(1, RELAY_PEERS / Math.max(1, connected))))

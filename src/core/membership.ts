@@ -26,8 +26,7 @@ import { MembershipOutbox } from './membership-outbox.js'
 import { ProbeTargets } from './probe-targets.js'
 import { isLive, MemberTable } from './member-table.js'
 import { compareRecords } from './records.js'
-import { Rng, seedFromString } from './rng.js'
-import { holdsOnly } from './table-digest.js'
+import type { Rng } from './rng.js'
 import { TickClock } from './tick-clock.js'
 import type { ClusterEvent, CoreEvent, Effect, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse } from './types.js'
 
@@ -79,8 +78,7 @@ export class Membership {
     this.targets = new ProbeTargets(config, rng)
     this.suspicions = new Suspicions(config)
     this.health = new LocalHealth(config.maxLocalHealth)
-    // Its own draws (seeded by our id), so that relays do not move every other draw of the node.
-    this.outbox = new MembershipOutbox(new Rng(seedFromString(`relay:${info.id}`)), config.probeIntervalMs)
+    this.outbox = new MembershipOutbox(info.id, config.probeIntervalMs)
     this.table = new MemberTable(info.id, config)
     this.table.put(this.self, now)
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
@@ -435,9 +433,7 @@ export class Membership {
         this.stats.syncs++
         this.mergeTold(from, msg.records, 'push-pull', now, out)
         this.lastSyncWith.set(from, now)
-        // A node that knows nobody but itself is joining through us: the rest hear of it from us,
-        // if we are connected to any (a joiner asked by its seed, connected to it alone, is not).
-        if (msg.digest !== undefined && holdsOnly(msg.digest, from) && this.targets.connectedCount() > 1) this.outbox.relay(from, now, this.targets.connectedCount())
+        if (msg.digest !== undefined) this.outbox.asked(from, msg.digest, now, this.targets.connectedCount())
         // Delta: only the buckets that differ; the initiator pushes its side of them next.
         out.push({ kind: 'reply', reqId, msg: { type: 'sync', ...this.table.syncAnswer(msg.digest) } })
         return

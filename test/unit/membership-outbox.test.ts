@@ -2,7 +2,6 @@
 // (src/core/table-digest.ts holdsOnly).
 import { describe, expect, it } from 'vitest'
 import { MAX_RELAY_BATCH, MembershipOutbox } from '../../src/core/membership-outbox.js'
-import { Rng } from '../../src/core/rng.js'
 import { holdsOnly, tableDigest } from '../../src/core/table-digest.js'
 import type { Effect, NodeRecord } from '../../src/core/types.js'
 
@@ -30,9 +29,19 @@ describe('MembershipOutbox relays', () => {
   const table = new Map<string, NodeRecord>()
   const held = (id: string): NodeRecord | undefined => table.get(id)
 
+  it('a push-pull asked by a node that knows nobody relays it, if we have anyone else to tell', () => {
+    const o = new MembershipOutbox('n0', 500)
+    o.asked('j1', tableDigest([rec('j1')]), 0, 1)
+    expect(o.relayDue()).toBe(Infinity)
+    o.asked('j1', tableDigest([rec('j1'), ...Array.from({ length: 20 }, (_, i) => rec(`m${i}`))]), 0, 5)
+    expect(o.relayDue()).toBe(Infinity)
+    o.asked('j1', tableDigest([rec('j1')]), 0, 5)
+    expect(o.relayDue()).toBeLessThan(500)
+  })
+
   it('go out within the spread, in one message, once', () => {
     table.clear()
-    const o = new MembershipOutbox(new Rng(1), 500)
+    const o = new MembershipOutbox('n1', 500)
     for (const id of ['j1', 'j2', 'j3']) { table.set(id, rec(id)); o.relay(id, 0, 8) }
     expect(o.relayDue()).toBeLessThan(500)
     const out: Effect[] = []
@@ -44,7 +53,7 @@ describe('MembershipOutbox relays', () => {
   })
 
   it('a node connected to many peers relays sooner', () => {
-    const o = new MembershipOutbox(new Rng(2), 500)
+    const o = new MembershipOutbox('n2', 500)
     for (let i = 0; i < 20; i++) o.relay(`j${i}`, 0, 50)
     // 500 ms * 8 / 50 = 80 ms.
     expect(o.relayDue()).toBeLessThan(80)
@@ -52,7 +61,7 @@ describe('MembershipOutbox relays', () => {
 
   it('someone else\'s relay cancels ours; a member gone meanwhile is not relayed', () => {
     table.clear()
-    const o = new MembershipOutbox(new Rng(3), 500)
+    const o = new MembershipOutbox('n3', 500)
     table.set('j1', rec('j1'))
     table.set('j2', rec('j2', 'dead'))
     o.relay('j1', 0, 8)
@@ -66,7 +75,7 @@ describe('MembershipOutbox relays', () => {
 
   it('waits for a member whose records have not come yet, and gives up after a while', () => {
     table.clear()
-    const o = new MembershipOutbox(new Rng(4), 500)
+    const o = new MembershipOutbox('n4', 500)
     o.relay('late', 0, 8)
     expect(o.takeRelays(600, held)).toBe(0)
     expect(o.relayDue()).toBeLessThanOrEqual(601)
@@ -79,7 +88,7 @@ describe('MembershipOutbox relays', () => {
 
   it('sends at most MAX_RELAY_BATCH records a tick, the rest on the next', () => {
     table.clear()
-    const o = new MembershipOutbox(new Rng(5), 500)
+    const o = new MembershipOutbox('n5', 500)
     for (let i = 0; i < MAX_RELAY_BATCH + 10; i++) { table.set(`j${i}`, rec(`j${i}`)); o.relay(`j${i}`, 0, 8) }
     expect(o.takeRelays(500, held)).toBe(MAX_RELAY_BATCH)
     expect(o.takeRelays(600, held)).toBe(10)
