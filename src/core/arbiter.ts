@@ -180,6 +180,8 @@ export class Arbiter {
 
   /** Jobs with instances waiting for room: their retry is now (capacity freed somewhere). */
   retryWaiting(): string[] {
+    // Asked whenever a node's figure shows more room (most answers): usually nothing waits.
+    if (this.nextTryAt.size === 0 && this.misses.size === 0) return []
     const jobs = new Set<string>()
     for (const key of this.nextTryAt.keys()) jobs.add(key.slice(0, key.lastIndexOf('/')))
     this.nextTryAt.clear()
@@ -219,6 +221,16 @@ export class Arbiter {
     }
     this.earliest = at
     return at
+  }
+
+  /**
+   * Whether the tick's pass would decide none of `mine`: no job's last decision named a time
+   * before now, none changed since, and neither did the member table (the pass then finds every
+   * job's wake time later than now). Most ticks are the membership's probes; walking every
+   * active job for them found nothing to do.
+   */
+  nothingDue(active: ReadonlySet<string>, mine: ReadonlySet<string>, now: Millis): boolean {
+    return !this.stale() && this.earliestWake(active, mine) > now
   }
 
   /** A job ended: nothing of it is to be decided again, and nothing kept per instance. */
