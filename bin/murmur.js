@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --v8-pool-size=1
 // The `murmur` command. Sources are TypeScript; running them through tsx's loader hook doubles
 // the time to load libp2p's module graph, and agents start often (`murmur up`, tests, 50 agents
 // on one machine at once). So the CLI is bundled once with esbuild, dependencies included: Node's

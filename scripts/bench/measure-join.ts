@@ -11,16 +11,25 @@
 import { nowMs } from './clock.js'
 import { BenchCluster, sleep, type AgentProc } from './cluster.js'
 import { EventWatch } from './events.js'
+import { cpuSeconds } from './proc-stat.js'
 import type { BenchOptions } from './options.js'
 import { median, percentile } from './stats.js'
 import type { Measurement, RunResult } from './types.js'
 
 /**
  * After convergence, before killing: the start-up load (N processes loading on two cores, a sync
- * on every new connection) passes. Quick mode waits less, and its detection figures are noisier.
+ * on every new connection) passes, and so does the load of the bench's own watches: a watched
+ * agent connects to every member that publishes events (CoreRuntime.watch), so opening the event
+ * streams of 50 agents makes up to 1,225 connections at ~50 ms of CPU each. Killing while those
+ * handshakes ran measured the bench's own storm (1.86 s in one run, 0.91 s in the next), not
+ * detection. So the settle starts once the watches are open, and lasts until the agents together
+ * use less than QUIET_CORES over a second (at most QUIET_LIMIT_MS more). Quick mode waits less,
+ * and its detection figures are noisier.
  */
 const SETTLE_MS = 5_000
 const QUICK_SETTLE_MS = 2_000
+const QUIET_CORES = 0.5
+const QUIET_LIMIT_MS = 60_000
 const DETECT_LIMIT_MS = 30_000
 const BETWEEN_KILLS_MS = 2_000
 
@@ -30,10 +39,31 @@ export function measuresSize(size: number, index: number, o: BenchOptions): bool
   return o.quick ? size === Math.min(...o.joinSizes) : size <= 10
 }
 
-async function detect(c: BenchCluster, agents: AgentProc[], kills: number): Promise<number[]> {
+/** Waits `minMs`, then until `agents` together use under QUIET_CORES of CPU over one second (QUIET_LIMIT_MS at most). */
+async function settle(agents: AgentProc[], minMs: number): Promise<void> {
+  await sleep(minMs)
+  const used = (): number => agents.reduce((sum, a) => {
+    try {
+      return sum + cpuSeconds(a.child.pid as number)
+    } catch {
+      return sum
+    }
+  }, 0)
+  const until = nowMs() + QUIET_LIMIT_MS
+  let last = used()
+  while (nowMs() < until) {
+    await sleep(1_000)
+    const now = used()
+    if (now - last < QUIET_CORES) return
+    last = now
+  }
+}
+
+async function detect(c: BenchCluster, agents: AgentProc[], kills: number, settleMs: number): Promise<number[]> {
   const watches = new Map<string, EventWatch>()
   try {
     for (const a of agents) watches.set(a.name, await EventWatch.open(a.api))
+    await settle(c.live(), settleMs)
     const times: number[] = []
     for (let k = 0; k < kills && c.live().length > 2; k++) {
       if (k > 0) await sleep(BETWEEN_KILLS_MS)
@@ -88,9 +118,8 @@ async function oneSize(ctx: Parameters<Measurement['run']>[0], n: number): Promi
     const notes: string[] = []
     const want = Math.min(o.joinKills, n - 2)
     if (want > 0) {
-      await sleep(o.quick ? QUICK_SETTLE_MS : SETTLE_MS)
       try {
-        kills = await detect(c, agents, want)
+        kills = await detect(c, agents, want, o.quick ? QUICK_SETTLE_MS : SETTLE_MS)
       } catch (err) {
         notes.push(`join ${n}: ${(err as Error).message}`)
       }

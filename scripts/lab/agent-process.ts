@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { AGENT_NODE_FLAGS } from '../../src/cli/agent-node-flags.js'
 
 export const BIN = resolve(import.meta.dirname, '../../bin/murmur.js')
 export const BRIDGE = resolve(import.meta.dirname, 'api-bridge.js')
@@ -48,7 +49,7 @@ export function isAlive(child: ChildProcess): boolean {
  */
 export async function startAgentIn(ns: string, host: string, args: string[], logFile: string, timeoutMs: number): Promise<LabAgent> {
   const spawnedAt = Date.now()
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'agent', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...AGENT_NODE_FLAGS, BIN, 'agent', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = waitExit(child)
   const log = createWriteStream(logFile, { flags: 'a' })
   log.write(`--- ${host} started ${new Date(spawnedAt).toISOString()} pid ${child.pid ?? '?'}\n`)

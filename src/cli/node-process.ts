@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
+import { AGENT_NODE_FLAGS } from './agent-node-flags.js'
 import { SUPERVISED_ENV, parseReadyLine, type ReadyInfo } from './agent-handshake.js'
 import type { Env } from './flags.js'
 
@@ -43,7 +44,7 @@ export class NodeProcess {
     appendFileSync(this.logPath, `${RUN_MARKER}${spec.name} at ${new Date().toISOString()}\n`)
     const logFd = openSync(this.logPath, 'a')
     try {
-      this.child = spawn(process.execPath, [spec.binPath, 'agent', ...spec.args], {
+      this.child = spawn(process.execPath, [...AGENT_NODE_FLAGS, spec.binPath, 'agent', ...spec.args], {
         env: { ...spec.env, [SUPERVISED_ENV]: '1' },
         // stdin stays an open pipe: its end tells the agent that `up` is gone (see SUPERVISED_ENV).
         stdio: ['pipe', 'pipe', logFd],

@@ -92,7 +92,7 @@ function askFirst(stale: readonly NodeView[], job: AdmitJob, k: number): NodeId[
  * the cell for every admission, so without the rejection each failed check would describe.
  */
 function couldRun(job: PlacementJob, v: NodeView): boolean {
-  return v.state === 'alive' && !v.draining && job.constraints.every((c) => satisfies(c, v.labels)) && admits(v.total, job.resources)
+  return v.state === 'alive' && !v.draining && (job.constraints.length === 0 || job.constraints.every((c) => satisfies(c, v.labels))) && admits(v.total, job.resources)
 }
 
 /** The smaller share of cpu and memory free over `nodes`. */

@@ -12,7 +12,7 @@ import type { Grants } from './job-grants.js'
 import { allocationId, toNodeView } from './job-status.js'
 import { isTerminalAlloc } from './job-merge.js'
 import { cutOffSince } from './partition-policy.js'
-import type { Allocation, JobRecord } from './job-types.js'
+import { disconnectOf, type Allocation, type JobRecord } from './job-types.js'
 import { reconcile, type Action, type ReconcileView } from './reconcile.js'
 import type { Effect, Millis, NodeId } from './types.js'
 
@@ -96,7 +96,19 @@ export class Arbiter {
    */
   private noRoom: { pool: NodeViews | null; reasons: Map<string, string> } = { pool: null, reasons: new Map() }
 
-  constructor(private readonly book: JobBook, private readonly grants: Grants, private readonly capacity: CapacityView) {}
+  constructor(private readonly book: JobBook, private readonly grants: Grants, private readonly capacity: CapacityView) {
+    this.view = {
+      now: 0,
+      self: this.book.members.selfId,
+      goneAt: (id) => this.goneAt(id, this.view.now),
+      goneWhy: (id) => this.book.members.record(id)?.state ?? 'gone',
+      known: (id) => this.viewKnown.has(id),
+      notedAt: (id) => this.noted.get(id),
+      draining: (id) => this.book.members.record(id)?.draining === true,
+      startState: (id) => this.grants.state(id),
+      retryAt: (key) => this.nextTryAt.get(key) ?? 0,
+    }
+  }
 
   /**
    * The members as placement sees them: their records, with free capacity as we know it now.
@@ -180,6 +192,8 @@ export class Arbiter {
 
   /** Jobs with instances waiting for room: their retry is now (capacity freed somewhere). */
   retryWaiting(): string[] {
+    // Asked whenever a node's figure shows more room (most answers): usually nothing waits.
+    if (this.nextTryAt.size === 0 && this.misses.size === 0) return []
     const jobs = new Set<string>()
     for (const key of this.nextTryAt.keys()) jobs.add(key.slice(0, key.lastIndexOf('/')))
     this.nextTryAt.clear()
@@ -221,6 +235,16 @@ export class Arbiter {
     return at
   }
 
+  /**
+   * Whether the tick's pass would decide none of `mine`: no job's last decision named a time
+   * before now, none changed since, and neither did the member table (the pass then finds every
+   * job's wake time later than now). Most ticks are the membership's probes; walking every
+   * active job for them found nothing to do.
+   */
+  nothingDue(active: ReadonlySet<string>, mine: ReadonlySet<string>, now: Millis): boolean {
+    return !this.stale() && this.earliestWake(active, mine) > now
+  }
+
   /** A job ended: nothing of it is to be decided again, and nothing kept per instance. */
   settle(r: JobRecord): void {
     this.forget(r.id, r.spec.count)
@@ -255,7 +279,8 @@ export class Arbiter {
   arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
     const m = this.book.members
     this.noteMajority(now)
-    if (cutOffSince(r, m.selfId, m.records(), this.book.config.replicas, (id) => m.lastHeard(id)) !== null) {
+    // (Most jobs have no stopAfterMs: no copy of the member table for them, on every pass.)
+    if (disconnectOf(r.spec).stopAfterMs !== null && cutOffSince(r, m.selfId, m.records(), this.book.config.replicas, (id) => m.lastHeard(id)) !== null) {
       // The side that sees most of the job's storing nodes runs it (partition-policy.ts): we
       // decide nothing until we see them again (a change of the member table).
       this.wake.set(r.id, Infinity)
@@ -304,19 +329,19 @@ export class Arbiter {
     return next
   }
 
+  /** What reconcile reads for this pass (see `view`). */
   private reconcileView(now: Millis, known: ReadonlySet<string>): ReconcileView {
-    return {
-      now,
-      self: this.book.members.selfId,
-      goneAt: (id) => this.goneAt(id, now),
-      goneWhy: (id) => this.book.members.record(id)?.state ?? 'gone',
-      known: (id) => known.has(id),
-      notedAt: (id) => this.noted.get(id),
-      draining: (id) => this.book.members.record(id)?.draining === true,
-      startState: (id) => this.grants.state(id),
-      retryAt: (key) => this.nextTryAt.get(key) ?? 0,
-    }
+    this.view.now = now
+    this.viewKnown = known
+    return this.view
   }
+
+  /**
+   * One view for every pass, its `now` and open runs set before each: reconcile keeps nothing of
+   * it, and a new object with nine closures per pass was garbage every step that changed a job.
+   */
+  private viewKnown: ReadonlySet<string> = NO_NODES
+  private readonly view: ReconcileView
 
   /**
    * When the node of a run counts as gone (Infinity while it is live). Dead or left in our view:

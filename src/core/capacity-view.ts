@@ -28,6 +28,8 @@ export const TRUST_MS = 3_000
 /** A node asked for its capacity is not asked again for this long, whatever the instances waiting. */
 export const ASK_AGAIN_MS = 1_000
 
+const NONE_CHANGED: ReadonlySet<NodeId> = new Set()
+
 export class CapacityView {
   private readonly heard = new Map<NodeId, Heard>()
   /** Nodes asked for their capacity, and when (see stale). */
@@ -45,6 +47,7 @@ export class CapacityView {
 
   /** The nodes whose figure changed since the last call (views built from this one update only those). */
   takeChanged(): ReadonlySet<NodeId> {
+    if (this.changedNodes.size === 0) return NONE_CHANGED
     const out = new Set(this.changedNodes)
     this.changedNodes.clear()
     return out

@@ -110,22 +110,22 @@ export class EffectInterpreter<Origin> {
         // under way, and each answer would wait a batch or two for writes it does not depend on.
         case 'reply': {
           const after = e.afterAllWrites === true ? this.writes : barrier
-          if (after !== 0 && this.unwritten.has(after)) this.hold(after, e)
+          if (this.notDurable(after)) this.hold(after, e)
           else this.reply(e.reqId, e.msg)
           break
         }
         case 'api-reply': {
           const after = e.afterAllWrites === true ? this.writes : barrier
-          if (after !== 0 && this.unwritten.has(after)) this.hold(after, e)
+          if (this.notDurable(after)) this.hold(after, e)
           else this.ports.apiReply(e.reqId, e.reply)
           break
         }
         case 'emit':
-          if (told > this.writes || this.unwritten.has(told)) this.hold(told, e)
+          if (this.notDurable(told)) this.hold(told, e)
           else this.ports.emit(e.event)
           break
         case 'publish':
-          if (e.msg.type === 'activity' && (told > this.writes || this.unwritten.has(told))) this.hold(told, e)
+          if (e.msg.type === 'activity' && this.notDurable(told)) this.hold(told, e)
           else this.ports.publish(e.msg)
           break
         default:
@@ -189,6 +189,11 @@ export class EffectInterpreter<Origin> {
     let held = 0
     for (const list of this.held.values()) held += list.length
     return { sends: this.owed.size, requests: this.inbound.size + this.loopedBack.size, held }
+  }
+
+  /** Whether write `seq` is still to come or under way (0: no write, nothing to wait for). */
+  private notDurable(seq: number): boolean {
+    return seq > this.writes || this.unwritten.has(seq)
   }
 
   private hold(seq: number, e: Unwritten): void {

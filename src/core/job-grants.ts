@@ -136,7 +136,7 @@ export class Grants {
     }
     for (const id of this.seenSince.keys()) {
       if (!id.startsWith(`${r.id}.`)) continue
-      if (!Object.values(r.allocations).some((a) => a.state === 'claimed' && allocationId(r.id, a.index, a.attempt) === id)) this.seenSince.delete(id)
+      if (!Object.values(r.allocations).some((a) => a.state === 'claimed' && allocationId(r.id, a.index, a.attempt) === id)) { this.seenSince.delete(id); this.wake = null }
     }
   }
 
@@ -149,6 +149,8 @@ export class Grants {
 
   /** Send what each grant still needs; start the ones every storing node now holds. End of every step. */
   flush(now: Millis, out: Effect[]): void {
+    // Most steps have no grant open: nothing to send, and wakeAt's cache stays good.
+    if (this.grants.size === 0) return
     for (const [id, g] of this.grants) {
       if (g.startSentAt !== null) {
         if (!g.startAcked && now - g.startSentAt >= this.book.config.claimResendMs) this.resendStart(g, now)

@@ -182,13 +182,11 @@ export class Submits {
   /** A refusal for lack of room, made lately, that covers this job (see REFUSAL_STANDS_MS). */
   private refusedLately(spec: JobSpec, now: Millis): NoRoom | undefined {
     if (spec.constraints.length > 0 || this.noRoom.length === 0) return undefined
-    return this.noRoom.find((r) => now - r.at <= REFUSAL_STANDS_MS && r.count <= spec.count &&
-      r.resources.cpu <= spec.resources.cpu && r.resources.memoryMb <= spec.resources.memoryMb)
+    return this.noRoom.find((r) => now - r.at <= REFUSAL_STANDS_MS && covers(r, spec))
   }
 
   private noteNoRoom(r: NoRoom): void {
-    const kept = this.noRoom.filter((x) => r.at - x.at <= REFUSAL_STANDS_MS &&
-      !(r.count <= x.count && r.resources.cpu <= x.resources.cpu && r.resources.memoryMb <= x.resources.memoryMb))
+    const kept = this.noRoom.filter((x) => r.at - x.at <= REFUSAL_STANDS_MS && !covers(r, x))
     kept.push(r)
     this.noRoom = kept.slice(-REFUSALS_KEPT)
   }
@@ -321,6 +319,11 @@ export class Submits {
       else out.push({ kind: 'reply', reqId: to.reqId, msg: reply.status === 201 ? { type: 'ok' } : { type: 'error', code: 'unavailable', message: String((reply.body as { error: { message: string } }).error.message) }, afterAllWrites: true })
     }
   }
+}
+
+/** Whether a refusal of shape `r` stands for `job`: as many instances or fewer, each as small or smaller. */
+function covers(r: { count: number; resources: Resources }, job: { count: number; resources: Resources }): boolean {
+  return r.count <= job.count && r.resources.cpu <= job.resources.cpu && r.resources.memoryMb <= job.resources.memoryMb
 }
 
 /**

@@ -462,8 +462,8 @@ export class Jobs {
 
   private arbitrateAll(now: Millis, out: Effect[]): void {
     for (const id of this.dirty) this.arbiter.changed(id)
-    this.dirty.clear()
-    if (this.holding(now)) return
+    if (this.dirty.size > 0) this.dirty.clear()
+    if (this.holding(now) || this.arbiter.nothingDue(this.table.active, this.arbitered(), now)) return
     for (const id of [...this.arbitered()]) {
       const r = this.table.get(id)
       if (r !== undefined && this.table.active.has(id)) this.arbiter.onTick(r, now, out)

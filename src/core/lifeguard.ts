@@ -94,3 +94,26 @@ export class Suspicions {
     for (const s of this.held.values()) s.startedAt += ms
   }
 }
+
+/**
+ * Lifeguard's local health multiplier: 0 = healthy, up to maxLocalHealth. Failed probes of ours,
+ * refutations of suspicions of us and our own stalls raise it, acks lower it; a node that is
+ * probably the slow one stretches its own probe interval and timeouts by `scale` instead of
+ * accusing others.
+ */
+export class LocalHealth {
+  private value = 0
+
+  constructor(private readonly max: number) {}
+
+  /** 1 + health: the factor our own probe timing is stretched by. */
+  get scale(): number {
+    return 1 + this.value
+  }
+
+  /** Moves health by `delta` within [0, max]; returns the new level. */
+  change(delta: number): number {
+    this.value = Math.max(0, Math.min(this.max, this.value + delta))
+    return this.value
+  }
+}

@@ -14,7 +14,7 @@
 //    of it at that incarnation or below, even a live one from a node that never heard of the
 //    death, is ignored. A member that comes back (a restart, with a higher incarnation) joins.
 import type { MembershipConfig } from './config.js'
-import { tableDigest } from './table-digest.js'
+import { differingBuckets, inBuckets, tableDigest } from './table-digest.js'
 import type { MemberState, Millis, NodeId, NodeRecord, NodeStatus } from './types.js'
 import { toStatus } from './records.js'
 
@@ -170,6 +170,22 @@ export class MemberTable {
   /** Members reaped and still remembered as gone (tests, metrics). */
   tombstoneCount(): number {
     return this.tombstones.size
+  }
+
+  /**
+   * The answer to a push-pull that carried `theirs` (a peer's digest): the records of the buckets
+   * that differ, and which buckets those are (the peer then pushes its side of them); the whole
+   * table to a peer that sent no digest.
+   */
+  syncAnswer(theirs: readonly string[] | undefined): { records: NodeRecord[]; buckets?: number[] } {
+    if (theirs === undefined) return { records: this.records() }
+    const buckets = differingBuckets(this.digest(), theirs)
+    return { records: inBuckets(this.records(), buckets), buckets }
+  }
+
+  /** The records of these digest buckets (our side of a push-pull's differences). */
+  inBuckets(buckets: readonly number[]): NodeRecord[] {
+    return inBuckets(this.records(), buckets)
   }
 
   /** The table's bucket digest, computed again only after the table changed. */

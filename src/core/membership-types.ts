@@ -49,4 +49,12 @@ export interface MembershipStats {
   localHealth: number
   /** Dead or left members dropped from the table after reapAfterMs. */
   reaped: number
+  /** Members this node first heard of in a gossip message (someone's announcement or relay). */
+  learnedByGossip: number
+  /** ... in a push-pull (a join, a new connection, the periodic one). */
+  learnedByPushPull: number
+  /** ... on a ping that carried a record (a suspicion told directly). */
+  learnedOtherwise: number
+  /** Members this node relayed: learned first hand in a push-pull (membership-outbox.ts). */
+  relayed: number
 }

@@ -20,14 +20,14 @@
 //   (tick-clock.ts); failed probes, refutations and stalls stretch our probing.
 // - Dead and left members are reaped after reapAfterMs (member-table.ts).
 import { syncTimeoutMs, type MembershipConfig } from './config.js'
-import { Suspicions } from './lifeguard.js'
+import { LocalHealth, Suspicions } from './lifeguard.js'
 import { NO_CAPACITY, type CapacityPort, type MembershipStats, type Pending, type Probe, type SelfInfo } from './membership-types.js'
+import { MembershipOutbox } from './membership-outbox.js'
 import { ProbeTargets } from './probe-targets.js'
 import { isLive, MemberTable } from './member-table.js'
-import { compareRecords, newestPerNode } from './records.js'
+import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
 import { TickClock } from './tick-clock.js'
-import { differingBuckets, inBuckets } from './table-digest.js'
 import type { ClusterEvent, CoreEvent, Effect, Millis, NodeId, NodeRecord, NodeStatus, RpcFailure, RpcRequest, RpcResponse } from './types.js'
 
 export type { CapacityPort, MembershipStats, SelfInfo } from './membership-types.js'
@@ -46,13 +46,12 @@ export class Membership {
   private nextReconnectAt = 0
   private nextSyncAt = 0
   private selfDirty = true
-  /** Lifeguard local health: 0 = healthy; each step stretches our own probe timing. */
-  private health = 0
+  private readonly health: LocalHealth
   private leaving = false
-  /** Records to publish at the end of this event, batched into one gossip message. */
-  private outbox: NodeRecord[] = []
+  /** What we publish: our claims at the end of each event, relays on ticks (membership-outbox.ts). */
+  private readonly outbox: MembershipOutbox
   private readonly ticks: TickClock
-  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0, reaped: 0 }
+  readonly stats: MembershipStats = { probes: 0, indirectProbes: 0, suspicions: 0, refutations: 0, deathsDeclared: 0, syncs: 0, localHealth: 0, reaped: 0, learnedByGossip: 0, learnedByPushPull: 0, learnedOtherwise: 0, relayed: 0 }
 
   constructor(
     info: SelfInfo,
@@ -78,6 +77,8 @@ export class Membership {
     this.ticks = new TickClock(config.tickMs)
     this.targets = new ProbeTargets(config, rng)
     this.suspicions = new Suspicions(config)
+    this.health = new LocalHealth(config.maxLocalHealth)
+    this.outbox = new MembershipOutbox(info.id, config.probeIntervalMs)
     this.table = new MemberTable(info.id, config)
     this.table.put(this.self, now)
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
@@ -132,7 +133,7 @@ export class Membership {
       case 'tick': this.onTick(now, out); break
       case 'gossip':
         this.table.heard(ev.from, now)
-        if (ev.msg.type === 'records') for (const r of ev.msg.records) this.merge(r, now, out)
+        if (ev.msg.type === 'records') this.mergeTold(ev.from, ev.msg.records, 'gossip', now, out)
         break
       case 'rpc-request': this.onRequest(ev.from, ev.reqId, ev.msg, now, out); break
       case 'api':
@@ -164,10 +165,11 @@ export class Membership {
     for (const id of this.suspicions.expired(now, this.table.liveCount())) this.declareDead(id, now, out)
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
-      const target = this.targets.next(this.liveOthers(), (id) => isLive(this.table.get(id)?.state ?? 'dead'), now, 1 + this.health)
+      const target = this.targets.next(this.liveOthers(), (id) => isLive(this.table.get(id)?.state ?? 'dead'), now, this.health.scale)
       if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out)
     }
     const refresh = this.config.announceIntervalMs > 0 && now >= this.nextAnnounceAt
+    if (now >= this.outbox.relayDue()) this.stats.relayed += this.outbox.takeRelays(now, (id) => this.table.get(id))
     if (this.selfDirty || refresh) {
       this.outbox.push(this.self)
       this.selfDirty = false
@@ -183,7 +185,8 @@ export class Membership {
     }
     if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
       this.nextReconnectAt = now + this.config.reconnectIntervalMs
-      this.syncWithOne(this.records().filter((r) => r.state === 'dead').map((r) => r.id), now, out)
+      const dead = this.records().filter((r) => r.state === 'dead')
+      if (dead.length > 0) this.sendSync((dead[this.rng.int(dead.length)] as NodeRecord).id, now, out)
     }
     for (const id of this.table.reap(now)) {
       this.stats.reaped++
@@ -204,7 +207,7 @@ export class Membership {
   private nextDue(): Millis {
     if (this.leaving) return Infinity
     if (this.selfDirty) return -Infinity
-    let at = Math.min(this.nextProbeAt, this.nextSyncAt)
+    let at = Math.min(this.nextProbeAt, this.nextSyncAt, this.outbox.relayDue())
     if (this.config.announceIntervalMs > 0) at = Math.min(at, this.nextAnnounceAt)
     if (this.config.reconnectIntervalMs > 0) at = Math.min(at, this.nextReconnectAt)
     for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
@@ -244,12 +247,11 @@ export class Membership {
   }
 
   private scaled(ms: number): number {
-    return ms * (1 + this.health)
+    return ms * this.health.scale
   }
 
   private setHealth(delta: number): void {
-    this.health = Math.max(0, Math.min(this.config.maxLocalHealth, this.health + delta))
-    this.stats.localHealth = this.health
+    this.stats.localHealth = this.health.change(delta)
   }
 
   private startIndirect(p: Probe, now: Millis, out: Effect[]): void {
@@ -340,21 +342,21 @@ export class Membership {
 
   // --- merging what others say -----------------------------------------------------------------
 
-  /** Merge one record; publishes it if it is our own new claim. */
-  private merge(r: NodeRecord, now: Millis, out: Effect[]): void {
-    if (this.foreign?.(r) === true) return
+  /** Merge one record; publishes it if it is our own new claim. True: it is a member we did not know. */
+  private merge(r: NodeRecord, now: Millis, out: Effect[]): boolean {
+    if (this.foreign?.(r) === true) return false
     if (r.id === this.self.id) {
       this.mergeAboutSelf(r, now, out)
-      return
+      return false
     }
-    if (!this.table.admits(r, now)) return
+    if (!this.table.admits(r, now)) return false
     const held = this.table.get(r.id)
     if (held !== undefined && compareRecords(r, held) <= 0) {
       // Not newer, but a suspicion of the same incarnation from someone else confirms ours.
       if (r.state === 'suspect' && held.state === 'suspect' && r.incarnation === held.incarnation) {
         this.suspicions.confirm(r.id, r.incarnation, r.by)
       }
-      return
+      return false
     }
     const from = this.table.put(r, now)
     if (r.by === this.self.id && r.state !== 'suspect') this.outbox.push(r)
@@ -363,6 +365,15 @@ export class Membership {
     if (from !== r.state) {
       const reason = r.state === 'alive' ? (from === 'unknown' ? 'joined' : 'refuted') : r.by === '' ? 'announced' : `claimed by ${this.table.nameOf(r.by)}`
       this.emit(out, { type: 'node', node: r.id, name: r.name, from, to: r.state, incarnation: r.incarnation, reason })
+    }
+    return from === 'unknown'
+  }
+
+  /** Records from `peer`: its gossip (someone's relay of a member makes ours needless), or a push-pull with it. */
+  private mergeTold(peer: NodeId, records: readonly NodeRecord[], how: 'gossip' | 'push-pull', now: Millis, out: Effect[]): void {
+    for (const r of records) {
+      if (this.merge(r, now, out)) this.stats[how === 'gossip' ? 'learnedByGossip' : 'learnedByPushPull']++
+      if (how === 'gossip' && r.id !== peer && r.state === 'alive') this.outbox.relayedBy(r.id)
     }
   }
 
@@ -392,14 +403,14 @@ export class Membership {
     switch (msg.type) {
       case 'ping':
         if (msg.from !== null) {
-          this.merge(msg.from, now, out)
+          if (this.merge(msg.from, now, out)) this.stats.learnedOtherwise++
           // A suspicion told to us (tell()): we are one of its checkers. Probe it now rather than
           // when our turn comes round (up to N probe periods away): our own failed probe is an
           // independent confirmation, and Lifeguard shortens the suspicion with each one. Only
           // within our dial budget (probe-targets.ts): a suspect is often a starved process, and
           // four handshakes with it at once are what keeps it starved.
           const r = this.table.get(msg.from.id)
-          if (r?.state === 'suspect' && msg.from.state === 'suspect' && r.incarnation === msg.from.incarnation && !this.leaving && !this.probes.has(r.id) && this.targets.mayReach(r.id, now, 1 + this.health)) this.startProbe(r.id, now, out)
+          if (r?.state === 'suspect' && msg.from.state === 'suspect' && r.incarnation === msg.from.incarnation && !this.leaving && !this.probes.has(r.id) && this.targets.mayReach(r.id, now, this.health.scale)) this.startProbe(r.id, now, out)
         }
         if (msg.free !== undefined) this.capacity.heard(from, msg.free, now)
         out.push({ kind: 'reply', reqId, msg: { type: 'ack', seq: msg.seq, free: this.capacity.own() } })
@@ -412,7 +423,7 @@ export class Membership {
         }
         // Without a connection to the target, relaying means a handshake: only when our budget
         // of new connections allows (probe-targets.ts); otherwise we say at once that we cannot.
-        if (!this.targets.mayReach(msg.target, now, 1 + this.health)) {
+        if (!this.targets.mayReach(msg.target, now, this.health.scale)) {
           out.push({ kind: 'reply', reqId, msg: { type: 'nack', seq: msg.seq } })
           return
         }
@@ -420,20 +431,15 @@ export class Membership {
         return
       case 'sync': {
         this.stats.syncs++
-        for (const r of msg.records) this.merge(r, now, out)
+        this.mergeTold(from, msg.records, 'push-pull', now, out)
         this.lastSyncWith.set(from, now)
-        if (msg.digest === undefined) {
-          out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: this.records() } })
-          return
-        }
+        if (msg.digest !== undefined) this.outbox.asked(from, msg.digest, now, this.targets.connectedCount())
         // Delta: only the buckets that differ; the initiator pushes its side of them next.
-        const table = this.records()
-        const buckets = differingBuckets(this.table.digest(), msg.digest)
-        out.push({ kind: 'reply', reqId, msg: { type: 'sync', records: inBuckets(table, buckets), buckets } })
+        out.push({ kind: 'reply', reqId, msg: { type: 'sync', ...this.table.syncAnswer(msg.digest) } })
         return
       }
       case 'sync-push':
-        for (const r of msg.records) this.merge(r, now, out)
+        this.mergeTold(from, msg.records, 'push-pull', now, out)
         out.push({ kind: 'reply', reqId, msg: { type: 'ok' } })
         return
       case 'leave':
@@ -463,10 +469,10 @@ export class Membership {
         return
       case 'sync':
         if (msg.type !== 'sync') return
-        for (const r of msg.records) this.merge(r, now, out)
+        this.mergeTold(from, msg.records, 'push-pull', now, out)
         if (msg.buckets !== undefined && msg.buckets.length > 0) {
           // Where the peer differed we may hold the newer records: push ours of those buckets.
-          this.send(from, { type: 'sync-push', records: inBuckets(this.records(), msg.buckets) }, 2 * this.config.probeRoundMs, { purpose: 'sync-push' }, out)
+          this.send(from, { type: 'sync-push', records: this.table.inBuckets(msg.buckets) }, 2 * this.config.probeRoundMs, { purpose: 'sync-push' }, out)
         }
         return
       case 'sync-push':
@@ -548,10 +554,6 @@ export class Membership {
     }
   }
 
-  private syncWithOne(ids: readonly NodeId[], now: Millis, out: Effect[]): void {
-    if (ids.length > 0) this.sendSync(ids[this.rng.int(ids.length)] as NodeId, now, out)
-  }
-
   private sendSync(peer: NodeId, now: Millis, out: Effect[]): void {
     this.lastSyncWith.set(peer, now)
     this.stats.syncs++
@@ -587,14 +589,11 @@ export class Membership {
   }
 
   private flush(out: Effect[]): void {
-    if (this.selfDirty && this.outbox.length > 0) {
+    if (this.selfDirty && this.outbox.hasClaims) {
       // Our own record changed and we publish anyway: carry it along instead of waiting a tick.
       this.outbox.push(this.self)
       this.selfDirty = false
     }
-    if (this.outbox.length === 0) return
-    const records = newestPerNode(this.outbox)
-    this.outbox = []
-    out.push({ kind: 'publish', msg: { type: 'records', records } })
+    this.outbox.flush(out)
   }
 }

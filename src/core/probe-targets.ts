@@ -45,6 +45,10 @@ export class ProbeTargets {
     this.connected.delete(peer)
   }
 
+  connectedCount(): number {
+    return this.connected.size
+  }
+
   isConnected(peer: NodeId): boolean {
     return this.connected.has(peer)
   }

@@ -325,6 +325,8 @@ export class Runner {
 
   /** Since when we are cut off from `r`'s storing nodes (null: we are not; partition-policy.ts). */
   private cutOffSince(r: JobRecord): Millis | null {
+    // Most jobs have no stopAfterMs (null at once): no copy of the member table for them.
+    if (disconnectOf(r.spec).stopAfterMs === null) return null
     const m = this.book.members
     return cutOffSince(r, m.selfId, m.records(), this.book.config.replicas, (id) => m.lastHeard(id))
   }

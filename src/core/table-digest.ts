@@ -51,6 +51,15 @@ export function tableDigest(records: Iterable<NodeRecord>): string[] {
   return hi.map((h, i) => hash64Hex({ hi: h, lo: lo[i] as number }))
 }
 
+/** An empty bucket's summary. */
+const EMPTY = hash64Hex({ hi: 0, lo: 0 })
+
+/** Whether `digest` is of a table that holds `id`'s records alone: a node that knows nobody yet. */
+export function holdsOnly(digest: readonly string[], id: NodeId): boolean {
+  const own = bucketOf(id)
+  return digest.length === DIGEST_BUCKETS && digest.every((h, b) => (b === own) === (h !== EMPTY))
+}
+
 /** Buckets whose summaries differ (a malformed or short digest differs everywhere it is missing). */
 export function differingBuckets(mine: readonly string[], theirs: readonly string[]): number[] {
   const out: number[] = []

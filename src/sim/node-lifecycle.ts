@@ -42,6 +42,7 @@ export interface LifecycleOptions {
   seed: number
   jobsConfig?: JobsConfig
   maxConnections?: number
+  joinSeed?: NodeId
   /** Cells (src/core/cells.ts); gossip connections stay inside a cell (its topic's peers). */
   cells?: number
 }
@@ -66,7 +67,8 @@ export class NodeLifecycle {
     const running = this.host.nodes.byIdx.filter((o) => o.idx !== node.idx && o.state !== 'down')
     const others = running.filter((o) => o.core.cell === node.core.cell)
     const cap = this.opts.maxConnections ?? 300
-    const peers = others.length <= cap ? others : this.rng.sample(others, cap)
+    const seed = others.find((o) => o.id === this.opts.joinSeed)
+    const peers = seed !== undefined ? [seed] : others.length <= cap ? others : this.rng.sample(others, cap)
     if (peers.length === 0 && running.length > 0) {
       // The first node of its cell joins through a node of another cell (its --join seed): the
       // two trade directories. No gossip connection: they share no topic.

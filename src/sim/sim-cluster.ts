@@ -63,6 +63,11 @@ export interface SimOptions {
    * 300). Below that, nodes form a full mesh, as murmur's discovery does.
    */
   maxConnections?: number
+  /**
+   * A node started while this one runs connects to it alone (its --join seed), as a real joiner
+   * does before its other connections come, one dial at a time; default: maxConnections' rule.
+   */
+  joinSeed?: NodeId
   /** Cells the cluster is split into (src/core/cells.ts); default 1. */
   cells?: number
   /** Disk write time: effects after a persist in the same batch wait this long (the runtime's barrier). */

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { AGENT_NODE_FLAGS } from '../../src/cli/agent-node-flags.js'
 import { reapOrphans } from '../../src/execution/orphans.js'
 import { groupMembers } from '../../src/execution/proc.js'
 
@@ -34,7 +35,7 @@ export class AgentFleet {
     const dataDir = opts.dataDir ?? join(this.root, name)
     this.dataDirs.add(dataDir)
     const args = [BIN, 'agent', '--name', name, '--data-dir', dataDir, '--p2p-port', '0', '--api-port', '0', '--no-mdns', '--profile', 'test', '--log-level', 'info', ...extra]
-    const child = spawn(process.execPath, [...(process.env.MURMUR_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...(process.env.MURMUR_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const stderr: string[] = []
     createInterface({ input: child.stderr! }).on('line', (l) => { stderr.push(l); if (stderr.length > 400) stderr.shift() })
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })))

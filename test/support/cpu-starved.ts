@@ -9,7 +9,14 @@
 //   (signature check, decode, forwarding); every request costs `rpcMs` at each end;
 // - every `windowMs` the cores are shared fairly (water-filling) among the nodes with work; a node
 //   left with work it could not do in its share is stalled (its event loop frozen: nothing
-//   processed, its timers late) for as long as its backlog takes at the rate it got.
+//   processed, its timers late) for as long as its backlog takes at the rate it got;
+// - connections come as a real joiner's do: its --join dial to the seed first, up to 8 more from
+//   peer exchange ~2 s later (members that heard its announcement dial it), and one for every
+//   request to a member it is not connected to yet (libp2p keeps it: both ends push-pull on it).
+//   An earlier version gave every node 8 random connections the moment it came up, which no
+//   real joiner has: its announcements reached everyone at once, so it hid what a star around
+//   the seed costs (in a real 50-agent trace, the seed took in the last joiner 38-41 s after the
+//   launch, and the others then learned of the late joiners by push-pull alone).
 // Only a model: its costs are rough figures from profiles of real agents (docs in the test that
 // uses it), good for comparing protocol variants, not for predicting real seconds.
 import type { MembershipConfig } from '../../src/core/config.js'
@@ -47,6 +54,10 @@ export const SMALL_MACHINE: CpuCosts = {
   cores: 2, windowMs: 20, startupMs: 500, startupJitter: 0.3,
   deliverMs: 1, publishMs: 1, rpcMs: 0.3, recordMs: 0.02, connectMs: 25, idleMsPerSecond: 10,
 }
+
+/** Connections a new node gets from peer exchange besides its seed (DISCOVERY_TARGET_CONNECTIONS), and how long after it came up. */
+const DISCOVERY_PEERS = 8
+const DISCOVERY_DELAY_MS = 2_000
 
 /** What happened in a run (counts over the whole run). */
 export interface StormFigures {
@@ -87,11 +98,13 @@ export class StarvedCluster {
   convergedAt: Millis | undefined
 
   constructor(readonly n: number, readonly costs: CpuCosts, seed: number, config?: MembershipConfig) {
-    this.sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1, maxConnections: 8, ...(config === undefined ? {} : { config }) })
+    // A joiner's first connection is its --join dial to the seed; the others come later (connected()).
+    this.sim = new SimCluster({ seed, latencyMs: 1, jitterMs: 1, joinSeed: 'node-1', ...(config === undefined ? {} : { config }) })
     this.launchedAt = this.sim.now
     this.secondStart = this.sim.now
     let x = seed >>> 0
     const rand = (): number => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return x / 2 ** 32 }
+    this.rand = rand
     // The seed node is started alone first (as scale-bench does), then the others all at once.
     this.starting.set('node-1', costs.startupMs)
     for (let i = 2; i <= n; i++) this.starting.set(`node-${i}`, costs.startupMs * (1 + costs.startupJitter * (2 * rand() - 1)))
@@ -106,8 +119,12 @@ export class StarvedCluster {
     }
     this.sim.hooks.onSend = (_at, from, to, msg) => {
       // The first request between two nodes dials a connection (the request channels dial any
-      // member on demand), and libp2p keeps it.
-      if (from !== to && this.up.has(to) && !this.linked(from, to)) this.link(from, to, `dial:${msg.type}${msg.type === "ping" && msg.from !== null ? "-notice" : ""}`)
+      // member on demand), and libp2p keeps it: both ends hear of it (a push-pull each), and
+      // gossip flows over it.
+      if (from !== to && this.up.has(to) && !this.linked(from, to)) {
+        this.link(from, to, `dial:${msg.type}${msg.type === "ping" && msg.from !== null ? "-notice" : ""}`)
+        this.sim.connect(from, to)
+      }
       const records = msg.type === 'sync' || msg.type === 'sync-push' ? msg.records.length : 0
       // A sync's answer carries what differs: at start-up, the whole table.
       const answer = msg.type === 'sync' ? this.up.size : 0
@@ -188,11 +205,24 @@ export class StarvedCluster {
     this.sim.at(now + w, () => this.window())
   }
 
-  /** A node came up: its connections cost both ends (the seed is dialled by every node). */
+  private readonly rand: () => number
+
+  /**
+   * A node came up: its connections cost both ends. It dials its seed; once the seed has it, the
+   * seed forwards its peer-exchange announcement, and members that hear it dial it: up to
+   * DISCOVERY_PEERS more connections, DISCOVERY_DELAY_MS (+-50%) after it came up (src/node/discovery.ts).
+   */
   private connected(id: NodeId): void {
-    const peers = this.sim.gossip.peersOf(this.sim.indexOf(id)).map((i) => this.sim.idAt(i))
-    if (id !== 'node-1' && !peers.includes('node-1')) peers.push('node-1')
-    for (const p of peers) if (!this.linked(id, p)) this.link(id, p, 'dial:join')
+    if (id !== 'node-1' && !this.linked(id, 'node-1')) this.link(id, 'node-1', 'dial:join')
+    this.sim.at(this.sim.now + DISCOVERY_DELAY_MS * (0.5 + this.rand()), () => {
+      if (!this.up.has(id)) return
+      const others = [...this.up].filter((p) => p !== id && !this.linked(id, p))
+      for (let k = 0; k < DISCOVERY_PEERS && others.length > 0; k++) {
+        const p = others.splice(Math.floor(this.rand() * others.length), 1)[0] as NodeId
+        this.sim.connect(id, p)
+        this.link(id, p, 'dial:discovery')
+      }
+    })
   }
 
   private readonly links = new Set<string>()

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { formatReadyLine, parseReadyLine } from '../../src/cli/agent-handshake.js'
+import { AGENT_NODE_FLAGS } from '../../src/cli/agent-node-flags.js'
 import { formatClusterSummary } from '../../src/cli/commands/up.js'
 import { LocalCluster, NodeStartError, clusterSpecs, type ClusterOptions } from '../../src/cli/local-cluster.js'
 
@@ -19,7 +20,7 @@ const args = process.argv.slice(2)
 const flag = (f) => { const i = args.indexOf(f); return i >= 0 ? args[i + 1] : undefined }
 const name = flag('--name')
 const joins = args.filter((_, i) => args[i - 1] === '--join')
-process.stderr.write('fake ' + name + ' cmd=' + args[0] + ' supervised=' + process.env.MURMUR_SUPERVISED + ' join=' + joins.join(',') + '\\n')
+process.stderr.write('fake ' + name + ' cmd=' + args[0] + ' supervised=' + process.env.MURMUR_SUPERVISED + ' join=' + joins.join(',') + ' node-flags=' + process.execArgv.join(' ') + '\\n')
 if (process.env.FAKE_FAIL === name) { process.stderr.write('fake ' + name + ': address in use\\n'); process.exit(3) }
 if (process.env.FAKE_STUBBORN === name) process.on('SIGTERM', () => process.stderr.write('ignoring SIGTERM\\n'))
 else process.on('SIGTERM', () => { process.stderr.write('fake ' + name + ' stopping\\n'); process.exit(0) })
@@ -74,8 +75,8 @@ describe('LocalCluster', () => {
     expect(infos.map((i) => i.name)).toEqual(['n1', 'n2', 'n3'])
     const log2 = readFileSync(path.join(opts.dataRoot, 'n2', 'agent.log'), 'utf8')
     expect(log2).toMatch(/^--- murmur up: starting n2 at /)
-    expect(log2).toContain('fake n2 cmd=agent supervised=1 join=/ip4/127.0.0.1/tcp/1/p2p/Pn1')
-    expect(readFileSync(path.join(opts.dataRoot, 'n1', 'agent.log'), 'utf8')).toContain('join=\n')
+    expect(log2).toContain(`fake n2 cmd=agent supervised=1 join=/ip4/127.0.0.1/tcp/1/p2p/Pn1 node-flags=${AGENT_NODE_FLAGS.join(' ')}\n`)
+    expect(readFileSync(path.join(opts.dataRoot, 'n1', 'agent.log'), 'utf8')).toContain(`join= node-flags=${AGENT_NODE_FLAGS.join(' ')}\n`)
 
     await c.stop(2_000)
     const exits = await Promise.all(c.nodes.map((n) => n.exited))

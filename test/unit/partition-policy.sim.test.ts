@@ -137,7 +137,10 @@ describe('a one-node cut, by policy', () => {
     sim.run(10_000)
     expect(sim.runs.filter((r) => r.jobId === 'svc')).toHaveLength(before)
     expect(runningOn(sim, 'svc')).toHaveLength(1)
-    const st = sim.core(rest[0] as string).jobStatus('svc')
+    // Asked of a node of the other side that stores the job: one that does not (not among its top
+    // 3 live members) keeps a copy or not depending on whether it stored it during the cut.
+    const keeper = rest.find((n) => sim.storing('svc').includes(n)) as string
+    const st = sim.core(keeper).jobStatus('svc')
     expect(st?.allocations.find((a) => a.attempt === 1)).toMatchObject({ state: 'lost', reason: expect.stringMatching(/stopAfterMs/) })
     expect(st?.duplicates).toBeUndefined()
   })
