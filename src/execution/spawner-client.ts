@@ -90,17 +90,30 @@ type FromSpawner =
   | { t: 'exit'; id: string; code: number | null; signal: NodeJS.Signals | null; at: number }
 
 /**
- * Starts processes through the spawner process. If that process cannot be started or dies, the
- * launches it held report failed() or lost(), and later launches start a new one.
+ * How long a spawner with no run in flight stays. An agent that runs nothing then holds no second
+ * process (~9 MB of its own); the first start after that forks a new one, which costs that start
+ * ~40 ms. Jobs that come more often than this keep the one they have.
+ */
+export const DEFAULT_SPAWNER_IDLE_MS = 30_000
+
+/**
+ * Starts processes through the spawner process, started with the first launch and let go after
+ * idleMs with nothing in flight. If that process cannot be started or dies, the launches it held
+ * report failed() or lost(), and later launches start a new one.
  */
 export class SpawnerLauncher implements Launcher {
   private child: ChildProcess | null = null
   private readonly pending = new Map<string, LaunchEvents>()
   private closed = false
+  /** When the last run in flight ended (ms, monotonic); the idle check runs from there. */
+  private idleSince = 0
+  private idleTimer: NodeJS.Timeout | undefined
 
-  constructor(private readonly bootId: string, private readonly onTrouble: (message: string, err?: unknown) => void) {
-    this.child = this.startSpawner()
-  }
+  constructor(
+    private readonly bootId: string,
+    private readonly onTrouble: (message: string, err?: unknown) => void,
+    private readonly idleMs = DEFAULT_SPAWNER_IDLE_MS,
+  ) {}
 
   launch(id: string, req: SpawnRequest, events: LaunchEvents): void {
     const child = this.child ?? (this.closed ? null : (this.child = this.startSpawner()))
@@ -115,6 +128,7 @@ export class SpawnerLauncher implements Launcher {
 
   close(): void {
     this.closed = true
+    clearTimeout(this.idleTimer)
     if (this.child) this.drop(this.child)
   }
 
@@ -122,10 +136,32 @@ export class SpawnerLauncher implements Launcher {
     return this.child?.pid
   }
 
-  /** Launches are in flight: the agent waits for their exits, so the channel keeps it alive. */
+  /**
+   * Launches are in flight: the agent waits for their exits, so the channel keeps it alive. With
+   * none, the idle check is armed (one timer per idle spell, not one per run).
+   */
   private setRef(child: ChildProcess): void {
-    if (this.pending.size > 0) child.channel?.ref()
-    else child.channel?.unref()
+    if (this.pending.size > 0) {
+      child.channel?.ref()
+      return
+    }
+    child.channel?.unref()
+    this.idleSince = performance.now()
+    this.idleTimer ??= setTimeout(() => this.checkIdle(), this.idleMs).unref()
+  }
+
+  private checkIdle(): void {
+    this.idleTimer = undefined
+    const child = this.child
+    if (child === null || this.pending.size > 0) return
+    const idleFor = performance.now() - this.idleSince
+    if (idleFor < this.idleMs) {
+      this.idleTimer = setTimeout(() => this.checkIdle(), this.idleMs - idleFor).unref()
+      return
+    }
+    // Nothing in flight, so nothing is lost: closing the channel is what tells it to exit.
+    this.child = null
+    if (child.connected) child.disconnect()
   }
 
   private startSpawner(): ChildProcess | null {
@@ -144,7 +180,8 @@ export class SpawnerLauncher implements Launcher {
     child.on('message', (msg: FromSpawner) => this.onMessage(child, msg))
     child.on('error', (err) => this.drop(child, err))
     child.once('exit', (code, signal) => {
-      if (!this.closed) this.onTrouble(`the spawner process exited (${code ?? signal}); starting a new one for the next job`)
+      // Not ours any more when it was let go (closed, or idle): then this exit is the expected one.
+      if (this.child === child) this.onTrouble(`the spawner process exited (${code ?? signal}); starting a new one for the next job`)
       this.drop(child)
     })
     child.unref()

@@ -75,7 +75,7 @@ export class Supervisor {
     // After the cgroup probe: the spawner lives in the agent's own cgroup, as the agent's children did.
     this.launcher = opts.spawner === false
       ? new DirectLauncher(writePidFile)
-      : new SpawnerLauncher(bootId(), (message, err) => this.log.error({ err }, message))
+      : new SpawnerLauncher(bootId(), (message, err) => this.log.error({ err }, message), opts.spawnerIdleMs)
     this.log.info({ mode: this.memoryEnforcement, why: this.memoryEnforcementReason }, 'memory enforcement')
   }
 

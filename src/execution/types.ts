@@ -74,5 +74,7 @@ export interface SupervisorOptions {
    * Default true; false forks from this process.
    */
   spawner?: boolean
+  /** A spawner with no run in flight for this long exits (default DEFAULT_SPAWNER_IDLE_MS, 30 s). */
+  spawnerIdleMs?: number
   logger?: Logger
 }

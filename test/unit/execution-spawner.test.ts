@@ -10,8 +10,8 @@ import { launch, nextId, output, processGone, spec, tempDir, waitFor, waitForOut
 
 const tmp = tempDir('exec-spawner')
 const supervisors: Supervisor[] = []
-function supervisor(): Supervisor {
-  const sup = new Supervisor({ allocationsDir: tmp.dir, graceMs: 300, cgroupRoot: null })
+function supervisor(spawnerIdleMs?: number): Supervisor {
+  const sup = new Supervisor({ allocationsDir: tmp.dir, graceMs: 300, cgroupRoot: null, spawnerIdleMs })
   supervisors.push(sup)
   return sup
 }
@@ -24,19 +24,39 @@ afterAll(async () => {
 describe('the spawner process', () => {
   it('is the parent of the jobs, not this process', async () => {
     const sup = supervisor()
+    expect(sup.spawnerPid()).toBeUndefined()
+    const s = spec(['sh', '-c', 'echo $PPID'])
+    const run = launch(sup, s)
     const spawnerPid = sup.spawnerPid()
     expect(spawnerPid).toBeGreaterThan(0)
     expect(spawnerPid).not.toBe(process.pid)
+    expect(await run.exit).toMatchObject({ reason: 'exited', exitCode: 0 })
+    expect((await output(sup, s.allocationId)).trim()).toBe(String(spawnerPid))
+  })
+
+  it('exits once nothing has run through it for its idle time, and the next start forks a new one', async () => {
+    const sup = supervisor(1_000)
+    const long = spec(['sleep', '1.5'])
+    const run = launch(sup, long)
+    const first = sup.spawnerPid() as number
+    // A run in flight longer than the idle time keeps it.
+    expect(await run.exit).toMatchObject({ reason: 'exited', exitCode: 0 })
+    expect(processGone(first)).toBe(false)
+    expect(sup.spawnerPid()).toBe(first)
+    await waitFor(() => processGone(first), 'the idle spawner to exit')
+    expect(sup.spawnerPid()).toBeUndefined()
     const s = spec(['sh', '-c', 'echo $PPID'])
     expect(await launch(sup, s).exit).toMatchObject({ reason: 'exited', exitCode: 0 })
-    expect((await output(sup, s.allocationId)).trim()).toBe(String(spawnerPid))
+    const second = Number((await output(sup, s.allocationId)).trim())
+    expect(second).toBeGreaterThan(0)
+    expect(second).not.toBe(first)
   })
 
   it('killed while a job runs: that run still ends once (exit status unknown), and the next job gets a new spawner', async () => {
     const sup = supervisor()
-    const first = sup.spawnerPid() as number
     const s = spec(['sh', '-c', 'echo ready; sleep 0.5'])
     const run = launch(sup, s)
+    const first = sup.spawnerPid() as number
     await waitForOutput(sup, s.allocationId, 'ready')
     // Whether or not the spawner's word of the pid arrived first, the run is found (pid file).
     process.kill(first, 'SIGKILL')
