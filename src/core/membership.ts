@@ -24,6 +24,7 @@ import { LocalHealth, Suspicions } from './lifeguard.js'
 import { NO_CAPACITY, type CapacityPort, type MembershipStats, type Pending, type Probe, type SelfInfo } from './membership-types.js'
 import { MembershipOutbox } from './membership-outbox.js'
 import { ProbeTargets } from './probe-targets.js'
+import { SyncSchedule } from './sync-schedule.js'
 import { isLive, MemberTable } from './member-table.js'
 import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
@@ -37,14 +38,13 @@ export class Membership {
   private readonly suspicions: Suspicions
   private readonly probes = new Map<NodeId, Probe>()
   private readonly pending = new Map<number, Pending>()
-  private readonly lastSyncWith = new Map<NodeId, Millis>()
   private readonly targets: ProbeTargets
+  /** With whom and when to push-pull (sync-schedule.ts). */
+  private readonly syncs: SyncSchedule
   private self: NodeRecord
   private nextSeq = 1
   private nextProbeAt = 0
   private nextAnnounceAt = 0
-  private nextReconnectAt = 0
-  private nextSyncAt = 0
   private selfDirty = true
   private readonly health: LocalHealth
   private leaving = false
@@ -83,8 +83,7 @@ export class Membership {
     this.table.put(this.self, now)
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     this.nextProbeAt = now + this.rng.int(config.probeIntervalMs)
-    this.nextSyncAt = now + config.syncIntervalMs
-    this.nextReconnectAt = now + config.reconnectIntervalMs
+    this.syncs = new SyncSchedule(config, this.table, this.targets, rng, now)
   }
 
   get id(): NodeId {
@@ -175,22 +174,10 @@ export class Membership {
       this.selfDirty = false
       this.nextAnnounceAt = now + this.config.announceIntervalMs
     }
-    if (now >= this.nextSyncAt) {
-      this.nextSyncAt = now + this.config.syncIntervalMs
-      // A node that knows nobody yet (its first sync failed: a seed too busy to answer in time)
-      // asks the peers it is connected to again (not one still answering its last ask).
-      const live = this.liveOthers()
-      const partner = live.length > 0 ? this.targets.syncPartner(live) : this.targets.syncPartner(this.targets.unknownConnected((id) => this.table.has(id) || now - (this.lastSyncWith.get(id) ?? -Infinity) < syncTimeoutMs(this.config, true)))
-      if (partner !== undefined) this.sendSync(partner, now, out)
-    }
-    if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
-      this.nextReconnectAt = now + this.config.reconnectIntervalMs
-      const dead = this.records().filter((r) => r.state === 'dead')
-      if (dead.length > 0) this.sendSync((dead[this.rng.int(dead.length)] as NodeRecord).id, now, out)
-    }
+    for (const peer of this.syncs.onTick(now, this.liveOthers())) this.sendSync(peer, now, out)
     for (const id of this.table.reap(now)) {
       this.stats.reaped++
-      this.lastSyncWith.delete(id)
+      this.syncs.forget(id)
     }
   }
 
@@ -207,9 +194,8 @@ export class Membership {
   private nextDue(): Millis {
     if (this.leaving) return Infinity
     if (this.selfDirty) return -Infinity
-    let at = Math.min(this.nextProbeAt, this.nextSyncAt, this.outbox.relayDue())
+    let at = Math.min(this.nextProbeAt, this.syncs.due(), this.outbox.relayDue())
     if (this.config.announceIntervalMs > 0) at = Math.min(at, this.nextAnnounceAt)
-    if (this.config.reconnectIntervalMs > 0) at = Math.min(at, this.nextReconnectAt)
     for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
     return Math.min(at, this.suspicions.nextDue(this.table.liveCount()), this.table.reapDue())
   }
@@ -432,7 +418,7 @@ export class Membership {
       case 'sync': {
         this.stats.syncs++
         this.mergeTold(from, msg.records, 'push-pull', now, out)
-        this.lastSyncWith.set(from, now)
+        this.syncs.synced(from, now)
         if (msg.digest !== undefined) this.outbox.asked(from, msg.digest, now, this.targets.connectedCount())
         // Delta: only the buckets that differ; the initiator pushes its side of them next.
         out.push({ kind: 'reply', reqId, msg: { type: 'sync', ...this.table.syncAnswer(msg.digest) } })
@@ -533,10 +519,7 @@ export class Membership {
 
   private onConnected(peer: NodeId, now: Millis, out: Effect[]): void {
     this.targets.connect(peer)
-    if (this.leaving) return
-    const last = this.lastSyncWith.get(peer)
-    if (last !== undefined && now - last < this.config.syncDebounceMs) return
-    this.sendSync(peer, now, out)
+    if (!this.leaving && this.syncs.onConnected(peer, now)) this.sendSync(peer, now, out)
   }
 
   /** A closed connection is a hint, not a verdict: probe the member now instead of waiting its turn. */
@@ -555,7 +538,7 @@ export class Membership {
   }
 
   private sendSync(peer: NodeId, now: Millis, out: Effect[]): void {
-    this.lastSyncWith.set(peer, now)
+    this.syncs.synced(peer, now)
     this.stats.syncs++
     const joining = this.liveOthers().length === 0
     this.send(peer, { type: 'sync', records: [], digest: this.table.digest(), cells: this.cells }, syncTimeoutMs(this.config, joining), { purpose: 'sync', peer }, out)
