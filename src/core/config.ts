@@ -56,6 +56,17 @@ export interface MembershipConfig {
    */
   probeDialIntervalMs: number
   /**
+   * A probe of a member we are not connected to dials it first; its ping's timeout starts once
+   * the connection is up, and this is how long the dial may take. A handshake costs ~50 ms of CPU
+   * at each end, so on a busy machine it took longer than the whole probe round: in a 50-agent
+   * join on 2 cores, such probes failed and their suspicions were refuted (one gossip message to
+   * every node each). A refused dial still fails the probe at once, so a dead process is found as
+   * fast as before; only a member that accepts connections and never completes the handshake
+   * (frozen) is suspected this much later by a prober that was not connected to it. Only a
+   * routine probe waits (membership.ts): a checker's probe of a suspect keeps the plain timing.
+   */
+  probeDialWaitMs: number
+  /**
    * A dead or left member is dropped from the table this long after this node saw it go, and its
    * old records are ignored for as long again (member-table.ts). Serf reaps failed and left
    * members after 24 h; the dead are also who the reconnect push-pull tries, so a partition that
@@ -118,6 +129,9 @@ export const LAN: MembershipConfig = {
   // 2 s: one agent per machine pays 50 ms per 2 s (2.5% of a core) while its connections grow;
   // it is probed by its neighbours meanwhile, so detection does not wait for the mesh.
   probeDialIntervalMs: 2_000,
+  // 0: a handshake on a LAN takes milliseconds, inside the probe timeout. Members that share one
+  // machine's cores wait longer (colocated() below).
+  probeDialWaitMs: 0,
   // 24 h, as Serf: a member table holds the members of the last day.
   reapAfterMs: 24 * 3_600_000,
   maxLocalHealth: 8,
@@ -141,6 +155,7 @@ export const WAN: MembershipConfig = {
   syncDebounceMs: 2000,
   reconnectIntervalMs: 30_000,
   probeDialIntervalMs: 5_000,
+  probeDialWaitMs: 0,
   reapAfterMs: 24 * 3_600_000,
   maxLocalHealth: 8,
 }
@@ -182,9 +197,20 @@ export function syncTimeoutMs(config: MembershipConfig, joining: boolean): numbe
  */
 const COLOCATED_PROBE_DIAL_MS = 5_000
 
+/**
+ * How long a colocated member's probe dial may take (probeDialWaitMs): with 50 agents starting on
+ * 2 cores a handshake took seconds. Measured with probes that also wait for late acks, back to back
+ * under the lock (scripts/join-trace.ts --n 50): suspicions 234 and 124 -> 85 and 36 per join.
+ */
+const COLOCATED_PROBE_DIAL_WAIT_MS = 3_000
+
 /** `profile` for a node whose members share its machine (see COLOCATED_PROBE_DIAL_MS). */
 export function colocated(profile: MembershipConfig): MembershipConfig {
-  return { ...profile, probeDialIntervalMs: Math.max(profile.probeDialIntervalMs, COLOCATED_PROBE_DIAL_MS) }
+  return {
+    ...profile,
+    probeDialIntervalMs: Math.max(profile.probeDialIntervalMs, COLOCATED_PROBE_DIAL_MS),
+    probeDialWaitMs: Math.max(profile.probeDialWaitMs, COLOCATED_PROBE_DIAL_WAIT_MS),
+  }
 }
 
 export const PROFILES = { lan: LAN, wan: WAN, test: TEST } as const

@@ -25,6 +25,8 @@ export interface Probe {
   connRefused?: boolean
   indirectSent: boolean
   indirectPending: number
+  /** Its ping waits for a connection to the member (a dial): its deadlines start over once it is up. */
+  dialing?: boolean
 }
 
 export type Pending =

@@ -3,8 +3,10 @@
 //
 // - Every probe interval a node pings one member, round-robin over a shuffled list of those it
 //   holds a connection to (others at a bounded rate: probe-targets.ts). No ack within
-//   probeTimeoutMs: k other members are asked to ping it (ping-req). No ack by the end of the
-//   round: the member becomes suspect here, and we tell it and a few checkers directly (tell()).
+//   probeTimeoutMs: k other members are asked to ping it (ping-req), and its own ack still counts.
+//   No ack by the end of the round: the member becomes suspect here, and we tell it and a few
+//   checkers directly (tell()). A routine probe that dials its member starts its clock when the
+//   connection is up (config.probeDialWaitMs).
 // - A closed connection is only a hint: it starts an immediate probe of that member. A direct
 //   probe refused outright (nothing listens) makes it suspect at once, with a short timeout; any
 //   other failure still needs the indirect probes to fail too.
@@ -24,6 +26,7 @@ import { LocalHealth, Suspicions } from './lifeguard.js'
 import { NO_CAPACITY, type CapacityPort, type MembershipStats, type Pending, type Probe, type SelfInfo } from './membership-types.js'
 import { MembershipOutbox } from './membership-outbox.js'
 import { ProbeTargets } from './probe-targets.js'
+import { SyncSchedule } from './sync-schedule.js'
 import { isLive, MemberTable } from './member-table.js'
 import { compareRecords } from './records.js'
 import type { Rng } from './rng.js'
@@ -37,14 +40,13 @@ export class Membership {
   private readonly suspicions: Suspicions
   private readonly probes = new Map<NodeId, Probe>()
   private readonly pending = new Map<number, Pending>()
-  private readonly lastSyncWith = new Map<NodeId, Millis>()
   private readonly targets: ProbeTargets
+  /** With whom and when to push-pull (sync-schedule.ts). */
+  private readonly syncs: SyncSchedule
   private self: NodeRecord
   private nextSeq = 1
   private nextProbeAt = 0
   private nextAnnounceAt = 0
-  private nextReconnectAt = 0
-  private nextSyncAt = 0
   private selfDirty = true
   private readonly health: LocalHealth
   private leaving = false
@@ -83,8 +85,7 @@ export class Membership {
     this.table.put(this.self, now)
     out.push({ kind: 'persist', key: 'self/incarnation', value: this.self.incarnation })
     this.nextProbeAt = now + this.rng.int(config.probeIntervalMs)
-    this.nextSyncAt = now + config.syncIntervalMs
-    this.nextReconnectAt = now + config.reconnectIntervalMs
+    this.syncs = new SyncSchedule(config, this.table, this.targets, rng, now)
   }
 
   get id(): NodeId {
@@ -166,7 +167,7 @@ export class Membership {
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
       const target = this.targets.next(this.liveOthers(), (id) => isLive(this.table.get(id)?.state ?? 'dead'), now, this.health.scale)
-      if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out)
+      if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out, true)
     }
     const refresh = this.config.announceIntervalMs > 0 && now >= this.nextAnnounceAt
     if (now >= this.outbox.relayDue()) this.stats.relayed += this.outbox.takeRelays(now, (id) => this.table.get(id))
@@ -175,22 +176,10 @@ export class Membership {
       this.selfDirty = false
       this.nextAnnounceAt = now + this.config.announceIntervalMs
     }
-    if (now >= this.nextSyncAt) {
-      this.nextSyncAt = now + this.config.syncIntervalMs
-      // A node that knows nobody yet (its first sync failed: a seed too busy to answer in time)
-      // asks the peers it is connected to again (not one still answering its last ask).
-      const live = this.liveOthers()
-      const partner = live.length > 0 ? this.targets.syncPartner(live) : this.targets.syncPartner(this.targets.unknownConnected((id) => this.table.has(id) || now - (this.lastSyncWith.get(id) ?? -Infinity) < syncTimeoutMs(this.config, true)))
-      if (partner !== undefined) this.sendSync(partner, now, out)
-    }
-    if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
-      this.nextReconnectAt = now + this.config.reconnectIntervalMs
-      const dead = this.records().filter((r) => r.state === 'dead')
-      if (dead.length > 0) this.sendSync((dead[this.rng.int(dead.length)] as NodeRecord).id, now, out)
-    }
+    for (const peer of this.syncs.onTick(now, this.liveOthers())) this.sendSync(peer, now, out)
     for (const id of this.table.reap(now)) {
       this.stats.reaped++
-      this.lastSyncWith.delete(id)
+      this.syncs.forget(id)
     }
   }
 
@@ -207,9 +196,8 @@ export class Membership {
   private nextDue(): Millis {
     if (this.leaving) return Infinity
     if (this.selfDirty) return -Infinity
-    let at = Math.min(this.nextProbeAt, this.nextSyncAt, this.outbox.relayDue())
+    let at = Math.min(this.nextProbeAt, this.syncs.due(), this.outbox.relayDue())
     if (this.config.announceIntervalMs > 0) at = Math.min(at, this.nextAnnounceAt)
-    if (this.config.reconnectIntervalMs > 0) at = Math.min(at, this.nextReconnectAt)
     for (const p of this.probes.values()) at = Math.min(at, p.roundDeadline, p.indirectSent ? Infinity : p.directDeadline)
     return Math.min(at, this.suspicions.nextDue(this.table.liveCount()), this.table.reapDue())
   }
@@ -229,13 +217,19 @@ export class Membership {
     this.suspicions.shift(shift)
   }
 
-  private startProbe(target: NodeId, now: Millis, out: Effect[]): void {
+  /** `routine`: SWIM's round-robin probe, not one a suspicion or a closed connection asked for now. */
+  private startProbe(target: NodeId, now: Millis, out: Effect[], routine = false): void {
     const seq = this.nextSeq++
+    // A member we are not connected to is dialled first, and a handshake with a starved process
+    // takes seconds: a routine probe's clock starts once the connection is up (onConnected),
+    // within probeDialWaitMs (a refused dial still fails it at once). A checker's probe keeps the
+    // plain timing: Lifeguard's timeout shrinks only with confirmations that come in time.
+    const dialMs = routine && !this.targets.isConnected(target) ? this.config.probeDialWaitMs : 0
     const p: Probe = {
       target, seq,
-      directDeadline: now + this.scaled(this.config.probeTimeoutMs),
-      roundDeadline: now + this.scaled(this.config.probeRoundMs),
-      directFailed: false, refused: false, indirectSent: false, indirectPending: 0,
+      directDeadline: now + dialMs + this.scaled(this.config.probeTimeoutMs),
+      roundDeadline: now + dialMs + this.scaled(this.config.probeRoundMs),
+      directFailed: false, refused: false, indirectSent: false, indirectPending: 0, dialing: dialMs > 0,
     }
     this.probes.set(target, p)
     this.stats.probes++
@@ -243,7 +237,9 @@ export class Membership {
     // did not hear it from its accuser (a bad link between the two) hears it from us and refutes.
     const held = this.table.get(target)
     const from = held?.state === 'suspect' ? held : null
-    this.send(target, { type: 'ping', seq, from, free: this.capacity.own() }, this.scaled(this.config.probeTimeoutMs), { purpose: 'probe-direct', target, seq }, out)
+    // The ack counts until the round ends (as in memberlist), not only until the relays are
+    // asked: a seed taking in 49 joiners on 2 cores answered in 0.4-1 s, and was suspected for it.
+    this.send(target, { type: 'ping', seq, from, free: this.capacity.own() }, p.roundDeadline - now, { purpose: 'probe-direct', target, seq }, out)
   }
 
   private scaled(ms: number): number {
@@ -432,7 +428,7 @@ export class Membership {
       case 'sync': {
         this.stats.syncs++
         this.mergeTold(from, msg.records, 'push-pull', now, out)
-        this.lastSyncWith.set(from, now)
+        this.syncs.synced(from, now)
         if (msg.digest !== undefined) this.outbox.asked(from, msg.digest, now, this.targets.connectedCount())
         // Delta: only the buckets that differ; the initiator pushes its side of them next.
         out.push({ kind: 'reply', reqId, msg: { type: 'sync', ...this.table.syncAnswer(msg.digest) } })
@@ -521,7 +517,9 @@ export class Membership {
     const probe = this.probes.get(target)
     if (probe === undefined || probe.seq !== seq) return
     probe.indirectPending--
-    if (probe.directFailed && probe.indirectPending <= 0) this.probeFailed(probe, now, out)
+    // Every relay failed too, past the direct deadline: the direct ack may still come, but the
+    // relays' word is the indirect round's, so the verdict does not wait for the round's end.
+    if ((probe.directFailed || now >= probe.directDeadline) && probe.indirectPending <= 0) this.probeFailed(probe, now, out)
   }
 
   // --- connections, sync, leave -------------------------------------------------------------------
@@ -533,10 +531,9 @@ export class Membership {
 
   private onConnected(peer: NodeId, now: Millis, out: Effect[]): void {
     this.targets.connect(peer)
-    if (this.leaving) return
-    const last = this.lastSyncWith.get(peer)
-    if (last !== undefined && now - last < this.config.syncDebounceMs) return
-    this.sendSync(peer, now, out)
+    const p = this.probes.get(peer)
+    if (p?.dialing === true) Object.assign(p, { dialing: false, directDeadline: Math.min(p.directDeadline, now + this.scaled(this.config.probeTimeoutMs)), roundDeadline: Math.min(p.roundDeadline, now + this.scaled(this.config.probeRoundMs)) })
+    if (!this.leaving && this.syncs.onConnected(peer, now)) this.sendSync(peer, now, out)
   }
 
   /** A closed connection is a hint, not a verdict: probe the member now instead of waiting its turn. */
@@ -555,7 +552,7 @@ export class Membership {
   }
 
   private sendSync(peer: NodeId, now: Millis, out: Effect[]): void {
-    this.lastSyncWith.set(peer, now)
+    this.syncs.synced(peer, now)
     this.stats.syncs++
     const joining = this.liveOthers().length === 0
     this.send(peer, { type: 'sync', records: [], digest: this.table.digest(), cells: this.cells }, syncTimeoutMs(this.config, joining), { purpose: 'sync', peer }, out)
