@@ -104,10 +104,15 @@ export class Activity {
     return Math.min(forget, this.lastAt + this.interval())
   }
 
-  /** Publish a digest when one is due: something to say, and the interval since the last one passed. */
+  /** Whether a digest is due: something to say, and the interval since the last one passed (asked first, so that most steps, which publish none, do not look up the free capacity a digest carries). */
+  due(now: Millis): boolean {
+    if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return false
+    return now >= this.lastAt + this.interval()
+  }
+
+  /** Publish a digest when one is due (see due). */
   flush(now: Millis, free: Resources, allocations: number, out: Effect[]): void {
-    if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return
-    if (now < this.lastAt + this.interval()) return
+    if (!this.due(now)) return
     this.lastAt = now
     const msg = { type: 'activity' as const, node: this.selfId, free, allocations, events: this.events, ...(this.dropped > 0 ? { dropped: this.dropped } : {}), at: now }
     this.events = []

@@ -459,13 +459,15 @@ export class Arbiter {
       if (ok) ids.push(v.id)
       return ok
     })
-    const key = ids.join(',')
-    if (this.trustedCache !== null && this.trustedCache.of === views && this.trustedCache.key === key) return this.trustedCache.pool
-    this.trustedCache = { of: views, key, pool }
+    // The same members (the same id strings, in the views' order) as last time: the same pool. Compared
+    // id by id: joining a cell's ids into a key cost a few KB of string per placement.
+    const c = this.trustedCache
+    if (c !== null && c.of === views && sameIds(c.ids, ids)) return c.pool
+    this.trustedCache = { of: views, ids, pool }
     return pool
   }
 
-  private trustedCache: { of: NodeViews; key: string; pool: NodeViews } | null = null
+  private trustedCache: { of: NodeViews; ids: string[]; pool: NodeViews } | null = null
 
   /**
    * Ask the nodes that could run `job` by their totals, labels and drain flag, and whose word on
@@ -526,3 +528,8 @@ export class Arbiter {
   }
 }
 
+function sameIds(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

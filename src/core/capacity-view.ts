@@ -38,7 +38,7 @@ export class CapacityView {
   private readonly claimed = new Map<NodeId, Map<string, Resources>>()
   private changes = 0
   /** Nodes whose figure changed since the last takeChanged(). */
-  private readonly changedNodes = new Set<NodeId>()
+  private changedNodes = new Set<NodeId>()
 
   /** Changes whenever any figure does (a cache key for views built from it). */
   version(): number {
@@ -48,8 +48,9 @@ export class CapacityView {
   /** The nodes whose figure changed since the last call (views built from this one update only those). */
   takeChanged(): ReadonlySet<NodeId> {
     if (this.changedNodes.size === 0) return NONE_CHANGED
-    const out = new Set(this.changedNodes)
-    this.changedNodes.clear()
+    // Handed over, not copied: every placement that follows a claim asks.
+    const out = this.changedNodes
+    this.changedNodes = new Set()
     return out
   }
 

@@ -146,7 +146,8 @@ export class Submits {
     // Recent figures count (a node then holds the room, or says it has none any more); once a
     // hold was refused, recent was not recent enough (a cell filling fast): only answers count.
     const trust = a.refused.size === 0
-    const fresh = (n: NodeId): boolean => (n === self || a.answered.has(n) || (trust && this.book.capacity.trusted(n, now))) && !a.refused.has(n)
+    // Asked of every node of the cell, twice per admission: empty sets (the usual case) are not probed (trust: none refused).
+    const fresh = (n: NodeId): boolean => (n === self || (a.answered.size > 0 && a.answered.has(n)) || (trust && this.book.capacity.trusted(n, now))) && (trust || !a.refused.has(n))
     const width = a.rounds >= ADMIT_ROUNDS ? 0 : this.book.config.placementSample * 2 ** a.rounds
     const verdict = checkAdmission(job, this.host.views(), fresh, width)
     if (verdict.verdict === 'ask') {

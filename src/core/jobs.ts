@@ -456,7 +456,7 @@ export class Jobs {
     for (const b of batches) {
       this.send(out, b.to, { type: 'job-delta', deltas: b.deltas, free }, this.config.storeTimeoutMs, { purpose: 'deltas', node: b.to, tags: b.tags })
     }
-    this.activity.flush(now, this.runner.free(), this.runner.count(), out)
+    if (this.activity.due(now)) this.activity.flush(now, this.runner.free(), this.runner.count(), out)
   }
 
   private startAll(refs: AllocRef[] | undefined, now: Millis, out: Effect[]): void {
