@@ -17,8 +17,31 @@
 import type { JobBook } from './job-book.js'
 import { allocKey } from './job-merge.js'
 import { allocationId } from './job-status.js'
-import type { JobRecord } from './job-types.js'
+import type { Allocation, JobRecord } from './job-types.js'
 import type { AllocRef, Effect, Millis, NodeId } from './types.js'
+
+/**
+ * The claims among `sent` that this storing node cannot grant: it already holds that (index,
+ * attempt) for another node (`held`: its copy before the message is merged). Two arbiters that
+ * each believe they decide the job (one that thawed after the other took over from it, stale)
+ * can name the same attempt for two nodes; the merge then keeps one version, and the other's run
+ * would share its name, so neither fencing by (index, attempt) nor `duplicates` could tell them
+ * apart. A storing node grants the first claim of an attempt it sees and refuses any other (the
+ * answer's `conflicts`), and `tell` hands the version it holds to the claim's arbiter, whose merge
+ * then settles the grant. Only the answer depends on the order of arrival; the merge does not.
+ */
+export function claimConflicts(held: JobRecord | undefined, sent: Iterable<Allocation>, tell: (a: Allocation) => void): string[] {
+  const conflicts: string[] = []
+  if (held === undefined) return conflicts
+  for (const a of sent) {
+    if (a.state !== 'claimed') continue
+    const cur = held.allocations[allocKey(a.index, a.attempt)]
+    if (cur === undefined || cur.nodeId === a.nodeId) continue
+    conflicts.push(allocationId(held.id, a.index, a.attempt))
+    tell(cur)
+  }
+  return conflicts
+}
 
 interface Grant {
   ref: AllocRef
@@ -132,7 +155,7 @@ export class Grants {
     for (const [id, g] of this.grants) {
       if (g.ref.id !== r.id) continue
       const a = r.allocations[allocKey(g.ref.index, g.ref.attempt)]
-      if (a === undefined || a.state !== 'claimed') { this.grants.delete(id); this.wake = null }
+      if (a === undefined || a.state !== 'claimed' || a.nodeId !== g.runner) { this.grants.delete(id); this.wake = null }
     }
     for (const id of this.seenSince.keys()) {
       if (!id.startsWith(`${r.id}.`)) continue
@@ -158,7 +181,8 @@ export class Grants {
       }
       const r = this.book.get(g.ref.id)
       const claim = r?.allocations[allocKey(g.ref.index, g.ref.attempt)]
-      if (r === undefined || claim?.state !== 'claimed') { this.grants.delete(id); continue }
+      // Gone, begun, ended, or the attempt is another node's (a rival arbiter's claim won it).
+      if (r === undefined || claim?.state !== 'claimed' || claim.nodeId !== g.runner) { this.grants.delete(id); continue }
       const self = this.book.members.selfId
       let waiting = false
       for (const n of this.book.replicaSet(g.ref.id)) {

@@ -19,14 +19,15 @@ import { Activity } from './activity.js'
 import { Arbiter } from './arbiter.js'
 import { CapacityView } from './capacity-view.js'
 import { DrainControl } from './drain-control.js'
+import { cancelFound, type CancelHost } from './job-cancel.js'
 import { live, type JobBook, type JobsStats, type MemberView, type Pending } from './job-book.js'
 import { JobExchange } from './job-exchange.js'
-import { Grants } from './job-grants.js'
+import { claimConflicts, Grants } from './job-grants.js'
 import { allocKey, isTerminalAlloc, jobState } from './job-merge.js'
 import { JobOutbox, type DeltaTag } from './job-outbox.js'
 import { allocationId, eventsToTell, toJobStatus } from './job-status.js'
 import { holdersOf, JobTable, type ChangeSource } from './job-table.js'
-import type { ApiRequest, JobDelta, JobRecord, JobStatus, ProcessExit } from './job-types.js'
+import type { Allocation, ApiRequest, JobDelta, JobRecord, JobStatus, ProcessExit } from './job-types.js'
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
 import { ReplicaRanking } from './replica-ranking.js'
 import { ReplicaRepair } from './replica-repair.js'
@@ -54,6 +55,11 @@ export class Jobs {
   readonly stats: JobsStats = { submitted: 0, placed: 0, startsRefused: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, collected: 0, capacityAsks: 0 }
   readonly capacity = new CapacityView()
   private readonly outbox = new JobOutbox()
+  private readonly cancelHost: CancelHost = {
+    isCollected: (id, now) => this.retention.isCollected(id, now),
+    receive: (r, now, out) => this.table.receive(r, now, out),
+    author: (d, now, out) => { this.author(d, now, out) },
+  }
   private readonly activity: Activity
   private readonly arbiter: Arbiter
   private readonly grants: Grants
@@ -116,7 +122,7 @@ export class Jobs {
       receive: (r, now, out) => { this.table.receive(r, now, out) },
       caughtUp: () => { this.catchingUp = false },
       collected: (id, now) => this.retention.isCollected(id, now),
-      cancelRead: (reqId, id, found, now, out) => this.cancelFound(reqId, id, found, now, out),
+      cancelRead: (reqId, id, found, now, out) => cancelFound(this.cancelHost, reqId, id, found, now, out),
     })
   }
 
@@ -230,12 +236,14 @@ export class Jobs {
         return true
       // Asked directly to keep a job: write it before answering, whatever our own view of the
       // storing nodes says (the asker's view chose us; the ok is what makes the submit durable).
-      case 'store-job':
+      case 'store-job': {
         if (msg.reserved !== undefined) this.arbiter.reserved(msg.job.id, msg.reserved)
+        const conflicts = this.claimConflicts(from, msg.job.id, Object.values(msg.job.allocations))
         this.table.keep(msg.job, now, out)
         this.startAll(msg.start, now, out)
-        this.reply(out, reqId, this.ok())
+        this.reply(out, reqId, this.ok(conflicts))
         return true
+      }
       case 'job-update':
         for (const j of msg.jobs) this.table.keep(j, now, out)
         this.reply(out, reqId, this.ok())
@@ -243,9 +251,13 @@ export class Jobs {
       case 'job-delta': {
         if (msg.free !== undefined) this.heardCapacity(from, msg.free, now)
         const want: string[] = []
-        for (const d of msg.deltas) if (!this.table.apply(d, now, out) && !want.includes(d.id)) want.push(d.id)
+        const conflicts: string[] = []
+        for (const d of msg.deltas) {
+          conflicts.push(...this.claimConflicts(from, d.id, d.allocs ?? []))
+          if (!this.table.apply(d, now, out) && !want.includes(d.id)) want.push(d.id)
+        }
         this.startAll(msg.start, now, out)
-        this.reply(out, reqId, want.length === 0 ? this.ok() : { ...this.ok(), want })
+        this.reply(out, reqId, want.length === 0 ? this.ok(conflicts) : { ...this.ok(conflicts), want })
         return true
       }
       case 'start':
@@ -279,7 +291,7 @@ export class Jobs {
         this.submits.onForwardAnswer(p.reqId, ok, now, out)
         return
       case 'store':
-        for (const id of p.claims) this.grants.answered(id, p.node, ok, now)
+        for (const id of p.claims) this.grants.answered(id, p.node, ok && msg.conflicts?.includes(id) !== true, now)
         this.submits.stored(p.jobId, p.node, ok, now, out)
         return
       case 'deltas':
@@ -326,7 +338,7 @@ export class Jobs {
     const resend: Array<{ jobId: string; tag: DeltaTag }> = []
     for (const t of p.tags) {
       if (want.has(t.jobId)) { resend.push(t); continue }
-      this.deltaAnswered(t.tag, p.node, msg !== null, now, out)
+      this.deltaAnswered(t.tag, p.node, msg !== null && (t.tag.kind !== 'grant' || msg.conflicts?.includes(t.tag.allocId) !== true), now, out)
     }
     if (resend.length === 0) return
     // The node lacks these jobs: our whole records (which hold every delta we sent) go instead.
@@ -540,25 +552,13 @@ export class Jobs {
   }
 
   /** An answer carries our free capacity: capacity rides on answers. */
-  private ok(): Extract<RpcResponse, { type: 'ok' }> {
-    return { type: 'ok', free: this.runner.free() }
+  private ok(conflicts: readonly string[] = []): Extract<RpcResponse, { type: 'ok' }> {
+    return conflicts.length === 0 ? { type: 'ok', free: this.runner.free() } : { type: 'ok', free: this.runner.free(), conflicts: [...conflicts] }
   }
 
-  // --- cancel ---------------------------------------------------------------------------------------
-
-  /** A cancel, once the job was read (from our copy, or from its storing nodes). */
-  private cancelFound(reqId: number, id: string, found: JobRecord | undefined, now: Millis, out: Effect[]): void {
-    if (found === undefined && this.retention.isCollected(id, now)) {
-      out.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'collected', message: `job ${id} ended and was removed after its retention window` } } } })
-      return
-    }
-    if (found === undefined) {
-      out.push({ kind: 'api-reply', reqId, reply: { status: 404, body: { error: { code: 'not_found', message: `no job ${id}` } } } })
-      return
-    }
-    const r = this.table.receive(found, now, out)
-    if (!r.cancelled) this.author({ id, cancelledAt: now }, now, out)
-    out.push({ kind: 'api-reply', reqId, reply: { status: 202, body: { id, state: 'cancelled' } } })
+  /** Claims `from` sent that we hold for another node: refused, and our version goes back to it (job-grants.ts). */
+  private claimConflicts(from: NodeId, id: string, sent: Iterable<Allocation>): string[] {
+    return claimConflicts(this.table.get(id), sent, (a) => this.outbox.add(from, { id, allocs: [a] }))
   }
 
   // --- helpers ------------------------------------------------------------------------------------

@@ -144,9 +144,10 @@ export type RpcResponse =
   | { type: 'jobs'; jobs: JobRecord[]; want?: string[]; next?: string; collected?: string[] }
   /**
    * Done (stored, merged, started). `free`: the answering node's free capacity after it (capacity
-   * rides on answers). `want`: jobs a job-delta named that the node does not hold.
+   * rides on answers). `want`: jobs a job-delta named that the node does not hold. `conflicts`:
+   * claims (allocation ids) it carried that the node holds for another node, which it does not grant.
    */
-  | { type: 'ok'; free?: Resources; want?: string[] }
+  | { type: 'ok'; free?: Resources; want?: string[]; conflicts?: string[] }
   | { type: 'error'; code: string; message: string }
 
 /**

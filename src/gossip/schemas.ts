@@ -158,7 +158,7 @@ export const RpcResponseSchema = Type.Union([
   Type.Object({ type: Type.Literal('directory'), contacts: Contacts, cells: Type.Optional(Cells) }, { additionalProperties: false }),
   // The body is relayed to the HTTP client as it is: any JSON, bounded by the frame cap.
   Type.Object({ type: Type.Literal('api-reply'), status: Type.Integer({ minimum: 100, maximum: 599 }), body: Type.Unknown() }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('ok'), free: Type.Optional(ResourcesSchema), want: Type.Optional(Type.Array(Id, { maxItems: 20_000 })) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('ok'), free: Type.Optional(ResourcesSchema), want: Type.Optional(Type.Array(Id, { maxItems: 20_000 })), conflicts: Type.Optional(Type.Array(Id, { maxItems: 20_000 })) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('error'), code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),
 ])
 
