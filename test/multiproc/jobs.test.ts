@@ -145,8 +145,16 @@ describe('jobs on real agents', () => {
       const list = (await getJson<{ jobs: Job[] }>(`${c.api}/v1/jobs`)).jobs.filter((j) => ids.includes(j.id))
       return list.length === 200 && list.every((j) => j.state === 'succeeded') ? list : undefined
     }, 160_000, 250)
-    // No instance ran twice: one allocation each, and it succeeded.
-    expect(jobs.every((j) => j.allocations.length === 1 && j.allocations[0]?.state === 'succeeded')).toBe(true)
+    // No instance ran twice: one allocation started, and it succeeded. A runner may refuse a
+    // start its arbiter's capacity figure for it allowed (the figure was a moment old; that
+    // refusal is what keeps the node from overcommitting): such an attempt never started a
+    // process, and the next one runs elsewhere. The allocations say why when this fails.
+    const notOnce = jobs.filter((j) => {
+      const started = j.allocations.filter((x) => x.startedAt !== null)
+      const refused = j.allocations.filter((x) => x.startedAt === null && x.state === 'lost' && /refused the start/.test(x.reason ?? ''))
+      return !(started.length === 1 && started[0]?.state === 'succeeded' && started.length + refused.length === j.allocations.length)
+    })
+    expect(notOnce.map((j) => ({ id: j.id, allocations: j.allocations }))).toEqual([])
     // The runners agree: 200 processes started across the cluster, not one more. (Where they ran
     // is placement's business: batch jobs pack onto the fullest nodes with room.)
     expect(await started() - startedBefore).toBe(200)
