@@ -16,15 +16,6 @@ function supervisor(spawnerIdleMs?: number): Supervisor {
   return sup
 }
 
-/**
- * The job can print before the spawner, preempted between its fork and the next line, writes the
- * pid file; a spawner killed in that gap leaves a run nobody can find (as an agent forking
- * directly would), which is not what these tests are about.
- */
-async function pidFileWritten(allocationId: string): Promise<void> {
-  await waitFor(() => existsSync(join(allocationDir(tmp.dir, allocationId), 'murmur.pid')), 'the pid file')
-}
-
 afterAll(async () => {
   await Promise.all(supervisors.map((s) => s.stopAll()))
   tmp.cleanup()
@@ -67,7 +58,6 @@ describe('the spawner process', () => {
     const run = launch(sup, s)
     const first = sup.spawnerPid() as number
     await waitForOutput(sup, s.allocationId, 'ready')
-    await pidFileWritten(s.allocationId)
     // Whether or not the spawner's word of the pid arrived first, the run is found (pid file).
     process.kill(first, 'SIGKILL')
     const info = await run.exit
@@ -86,7 +76,6 @@ describe('the spawner process', () => {
     const s = spec(['sh', '-c', 'echo ready; sleep 60'])
     const run = launch(sup, s)
     await waitForOutput(sup, s.allocationId, 'ready')
-    await pidFileWritten(s.allocationId)
     process.kill(sup.spawnerPid() as number, 'SIGKILL')
     await waitFor(() => sup.spawnerPid() === undefined, 'the supervisor to notice')
     await sup.stop(s.allocationId, 'killed')
