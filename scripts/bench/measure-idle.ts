@@ -1,11 +1,9 @@
 // idleCpuPercentPerAgent and rssMbPerAgent: the shared cluster, converged and with no jobs, each
 // agent's CPU time over one window (utime + stime from /proc) as a percentage of one core, and its
-// VmRSS at the window's end plus its job spawner's, if one runs (it exits 30 s after the last job
-// it started; idle, it waits on its channel and uses no CPU); a run's figure is the mean over the
-// agents (the busiest one is in the details). The bench itself only sleeps during the window:
-// nothing is polled.
+// VmRSS at the window's end; a run's figure is the mean over the agents (the busiest one is in
+// the details). The bench itself only sleeps during the window: nothing is polled.
 import { sleep } from './cluster.js'
-import { cpuSeconds, rssMb, spawnerPids } from './proc-stat.js'
+import { cpuSeconds, rssMb } from './proc-stat.js'
 import type { Measurement } from './types.js'
 
 /** Joins leave work behind (a sync on each new connection, capacity announcements): let it pass. */
@@ -24,12 +22,11 @@ export const idle: Measurement = {
     await sleep(ctx.options.idleWindowMs)
     const seconds = (performance.now() - t0) / 1000
     const cpu = pids.map((pid, i) => ((cpuSeconds(pid) - (before[i] as number)) / seconds) * 100)
-    const spawners = pids.map(spawnerPids)
-    const rss = pids.map((pid, i) => (spawners[i] as number[]).reduce((sum, p) => sum + rssMb(p), rssMb(pid)))
+    const rss = pids.map(rssMb)
     const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length
     return {
       figures: { idleCpuPercentPerAgent: mean(cpu), rssMbPerAgent: mean(rss) },
-      details: { windowS: seconds, peers: agents.length - 1, spawners: spawners.flat().length, busiestCpuPercent: Math.max(...cpu), largestRssMb: Math.max(...rss) },
+      details: { windowS: seconds, peers: agents.length - 1, busiestCpuPercent: Math.max(...cpu), largestRssMb: Math.max(...rss) },
     }
   },
 }
