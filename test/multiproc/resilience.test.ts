@@ -23,7 +23,12 @@ const service = (name: string) => ({
 
 const live = (): AgentProc[] => [...fleet.agents.values()].filter((a) => a.child.exitCode === null && a.child.signalCode === null)
 const byName = (name: string): AgentProc => fleet.get(name)
-const pidOf = (jobId: string, a: { index: number; attempt: number }): number => Number(readFileSync(join(hist, `${jobId}.${a.index}.${a.attempt}.pid`), 'utf8').trim())
+/** The pid a service wrote: "running" is recorded as the process is started, so its shell may not have written it yet. */
+const pidOf = (jobId: string, a: { index: number; attempt: number }): Promise<number> =>
+  waitFor(`${jobId}.${a.index}.${a.attempt} to write its pid`, async () => {
+    const text = readFileSync(join(hist, `${jobId}.${a.index}.${a.attempt}.pid`), 'utf8').trim()
+    return /^\d+$/.test(text) ? Number(text) : undefined
+  }, 10_000)
 const gone = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
@@ -60,7 +65,7 @@ describe('resilience on real agents', () => {
     const jobs = await services(byName('r1'), 6, 'k')
     const victim = running(jobs[0] as Job)[0]?.nodeName as string
     const affected = jobs.filter((j) => running(j)[0]?.nodeName === victim)
-    const oldPids = affected.map((j) => pidOf(j.id, running(j)[0] as { index: number; attempt: number }))
+    const oldPids = await Promise.all(affected.map((j) => pidOf(j.id, running(j)[0] as { index: number; attempt: number })))
     const observer = live().find((a) => a.name !== victim) as AgentProc
     const old = byName(victim)
     const t0 = Date.now()
@@ -85,7 +90,7 @@ describe('resilience on real agents', () => {
     const jobs = await services(byName('r2'), 4, 's')
     const frozen = running(jobs[0] as Job)[0]?.nodeName as string
     const job = jobs[0] as Job
-    const originalPid = pidOf(job.id, running(job)[0] as { index: number; attempt: number })
+    const originalPid = await pidOf(job.id, running(job)[0] as { index: number; attempt: number })
     const observer = live().find((a) => a.name !== frozen) as AgentProc
     const t0 = Date.now()
     fleet.signal(frozen, 'SIGSTOP')
@@ -94,7 +99,7 @@ describe('resilience on real agents', () => {
     expect(moved.allocations.find((a) => a.attempt === 1)?.state).toBe('lost')
     expect(gone(originalPid)).toBe(false)
     const replacement = running(moved).find((a) => a.nodeName !== frozen) as { index: number; attempt: number; nodeName: string }
-    const replacementPid = pidOf(job.id, replacement)
+    const replacementPid = await pidOf(job.id, replacement)
 
     // The default policy (disconnect.reconcile longest_running): the thawed run re-asserts itself
     // over the lost verdict, and the replacement's node stops its copy.
@@ -113,7 +118,7 @@ describe('resilience on real agents', () => {
     const [job] = await services(byName('r3'), 1, 'd') as [Job]
     const from = running(job)[0]?.nodeName as string
     const via = live().find((a) => a.name !== from) as AgentProc
-    const oldPid = pidOf(job.id, running(job)[0] as { index: number; attempt: number })
+    const oldPid = await pidOf(job.id, running(job)[0] as { index: number; attempt: number })
     const { stdout } = await run(process.execPath, [BIN, 'drain', from, '--api', via.api])
     expect(stdout).toMatch(new RegExp(`node ${from} is draining`))
     const moved = await waitJob(fleet, via, job.id, 'moved', (x) => running(x).length === 1 && running(x)[0]?.nodeName !== from &&
