@@ -3,7 +3,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { nodeView } from '../support/placement-fixtures.js'
-import { capacityWeight, rankNodes, type Constraint, type NodeView, type PlacementJob } from '../../src/placement/index.js'
+import { capacityWeight, checkFeasibility, DEFAULT_EXCLUDE_DETAIL, rankNodes, type Constraint, type NodeView, type PlacementJob } from '../../src/placement/index.js'
 
 const node = (id: string, patch: Partial<NodeView> = {}): NodeView => nodeView(id, patch, { cpu: 8, memoryMb: 8192 })
 
@@ -60,6 +60,21 @@ describe('rankNodes properties', () => {
     fc.assert(
       fc.property(jobArb, fc.string(), nodesAndShuffle, (j, key, [nodes, shuffled]) => {
         expect(rankNodes(j, key, shuffled)).toEqual(rankNodes(j, key, nodes))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('keeps exactly the nodes the feasibility checks pass, and rejects the others with their first failing check', () => {
+    // rank.ts asks a fast inline test first and checkFeasibility only for the rejected: the two
+    // must agree (a check added to FEASIBILITY_CHECKS must be added to the inline one too).
+    fc.assert(
+      fc.property(jobArb, fc.string(), nodesArb, fc.integer({ min: 0, max: 3 }), (j, key, nodes, excluded) => {
+        const exclude = new Set(nodes.slice(0, excluded).map((n) => n.id))
+        const r = rankNodes(j, key, nodes, { exclude })
+        const byId = new Map(nodes.map((n) => [n.id, n]))
+        for (const c of r.candidates) expect(checkFeasibility({ job: j, node: byId.get(c.nodeId) as NodeView, exclude, excludeDetail: DEFAULT_EXCLUDE_DETAIL })).toBeUndefined()
+        for (const x of r.rejected) expect(x).toEqual(checkFeasibility({ job: j, node: byId.get(x.nodeId) as NodeView, exclude, excludeDetail: DEFAULT_EXCLUDE_DETAIL }))
       }),
       { numRuns: 300 },
     )
