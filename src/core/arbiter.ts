@@ -11,8 +11,8 @@ import { live, type JobBook } from './job-book.js'
 import type { Grants } from './job-grants.js'
 import { allocationId, toNodeView } from './job-status.js'
 import { isTerminalAlloc } from './job-merge.js'
-import { cutOffSince } from './partition-policy.js'
-import { disconnectOf, type Allocation, type JobRecord } from './job-types.js'
+import { cutOffFor } from './partition-policy.js'
+import type { Allocation, JobRecord } from './job-types.js'
 import { reconcile, type Action, type ReconcileView } from './reconcile.js'
 import type { Effect, Millis, NodeId } from './types.js'
 
@@ -279,8 +279,7 @@ export class Arbiter {
   arbitrate(r: JobRecord, now: Millis, out: Effect[]): void {
     const m = this.book.members
     this.noteMajority(now)
-    // (Most jobs have no stopAfterMs: no copy of the member table for them, on every pass.)
-    if (disconnectOf(r.spec).stopAfterMs !== null && cutOffSince(r, m.selfId, m.records(), this.book.config.replicas, (id) => m.lastHeard(id)) !== null) {
+    if (cutOffFor(r, m, this.book.config.replicas) !== null) {
       // The side that sees most of the job's storing nodes runs it (partition-policy.ts): we
       // decide nothing until we see them again (a change of the member table).
       this.wake.set(r.id, Infinity)

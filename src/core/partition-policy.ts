@@ -107,3 +107,19 @@ export function cutOffSince(r: JobRecord, self: NodeId, members: readonly NodeRe
   lost.sort((a, b) => b - a)
   return lost[needed - seen - 1] ?? -Infinity
 }
+
+/** What cutOffFor reads of this node's member table (job-book.ts's MemberView has it). */
+export interface MemberSource {
+  readonly selfId: NodeId
+  records(): readonly NodeRecord[]
+  lastHeard(id: NodeId): Millis | undefined
+}
+
+/**
+ * cutOffSince against this node's member table, read only for jobs with a stopAfterMs: most jobs
+ * have none, and the arbiter and the runner ask on every pass over a job.
+ */
+export function cutOffFor(r: JobRecord, members: MemberSource, replicas: number): Millis | null {
+  if (disconnectOf(r.spec).stopAfterMs === null) return null
+  return cutOffSince(r, members.selfId, members.records(), replicas, (id) => members.lastHeard(id))
+}

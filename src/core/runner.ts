@@ -8,7 +8,7 @@
 // nodes past the job's `stopAfterMs` stops its run of it (self-fencing), and starts none.
 import { admits } from '../placement/index.js'
 import { allocKey, batchInstanceDone, jobState } from './job-merge.js'
-import { asStarted, cutOffSince, keptRun, rivalsOf } from './partition-policy.js'
+import { asStarted, cutOffFor, keptRun, rivalsOf } from './partition-policy.js'
 import type { JobBook } from './job-book.js'
 import { allocationId } from './job-status.js'
 import { disconnectOf, type Allocation, type AllocState, type DuplicateRun, type JobRecord, type ProcessExit } from './job-types.js'
@@ -325,10 +325,7 @@ export class Runner {
 
   /** Since when we are cut off from `r`'s storing nodes (null: we are not; partition-policy.ts). */
   private cutOffSince(r: JobRecord): Millis | null {
-    // Most jobs have no stopAfterMs (null at once): no copy of the member table for them.
-    if (disconnectOf(r.spec).stopAfterMs === null) return null
-    const m = this.book.members
-    return cutOffSince(r, m.selfId, m.records(), this.book.config.replicas, (id) => m.lastHeard(id))
+    return cutOffFor(r, this.book.members, this.book.config.replicas)
   }
 
   /** Stop our runs of jobs we have been cut off from for their `stopAfterMs`: they run on the other side by now. */
