@@ -44,6 +44,8 @@ export class Activity {
    * later news of an earlier phase is dropped here.
    */
   private readonly ended = new Map<string, Millis>()
+  /** No entry of `ended` is older than this (Infinity: none): sweep() looks at none before it may be due. */
+  private endedFrom = Infinity
 
   constructor(
     private readonly selfId: NodeId,
@@ -78,7 +80,7 @@ export class Activity {
    * since the first life's stream showed it so, and later news of an earlier phase is old.
    */
   loaded(job: string, state: string, now: Millis): void {
-    if (isEndedJobState(state) && !this.ended.has(job)) this.ended.set(job, now)
+    if (isEndedJobState(state) && !this.ended.has(job)) this.remember(job, now)
   }
 
   /** Jobs whose end this node's stream remembers. */
@@ -131,17 +133,26 @@ export class Activity {
   /** Put an event on this node's stream, unless it is news of an earlier phase of an ended job. */
   /** Forget ended jobs past the window (or over the bound), the oldest first: entries go in time order. */
   sweep(now: Millis): void {
+    // Run on every tick: the map is not looked at before its oldest entry may be due.
+    if (now - this.endedFrom <= this.rememberMs && this.ended.size < ENDED_REMEMBERED) return
     for (const [job, at] of this.ended) {
       if (now - at <= this.rememberMs && this.ended.size < ENDED_REMEMBERED) break
       this.ended.delete(job)
     }
+    this.endedFrom = this.ended.values().next().value ?? Infinity
+  }
+
+  /** Entries go in in time order (`now` only grows), so the first one is the oldest. */
+  private remember(job: string, now: Millis): void {
+    this.ended.set(job, now)
+    this.endedFrom = Math.min(this.endedFrom, now)
   }
 
   private onStream(event: JobEvent, now: Millis, out: Effect[]): boolean {
     this.sweep(now)
     const ended = this.ended.get(event.job)
     if (ended !== undefined && (event.state === 'pending' || event.state === 'running')) return false
-    if (ended === undefined && isEndedJobState(event.state)) this.ended.set(event.job, now)
+    if (ended === undefined && isEndedJobState(event.state)) this.remember(event.job, now)
     out.push({ kind: 'emit', event })
     return true
   }

@@ -380,14 +380,15 @@ export class Jobs {
     this.runner.onProcessExit(exit, now, out)
   }
 
-  onTick(now: Millis, out: Effect[]): void {
+  onTick(now: Millis, out: Effect[], due = true): void {
+    this.retention.sweepTombstones(now); this.activity.sweep(now)
+    if (!due) return
     this.arbiter.noteTick(now)
     this.runner.onTick(now, this.drain.deadlineAt(), out)
     this.repair.check(this.table, out)
     this.arbitrateAll(now, out)
     this.exchange.onTick(now, this.catchingUp, out)
     this.collectDue(now, out)
-    this.activity.sweep(now)
   }
 
   /** Jobs past their retention window: gone from here, with what their runs left on this node. */
@@ -405,7 +406,6 @@ export class Jobs {
       this.activity.forget(id); this.rankings.forget(id)
       this.stats.collected++
     }
-    this.retention.sweepTombstones(now)
   }
 
   /** Whether a job was collected here lately (reads answer 404 `collected`; a resubmit gets its id). */

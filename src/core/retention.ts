@@ -28,6 +28,11 @@ export class Retention {
   private dueIds: string[] = []
   /** Collected jobs: id -> when (insertion order is collection order). */
   private readonly tombstones = new Map<string, Millis>()
+  /**
+   * No tombstone is older than this (Infinity: none held). They go in in time order, so the sweep
+   * on every tick looks at no entry until the oldest may be due (the map is cold in cache).
+   */
+  private tombstonesFrom = Infinity
 
   constructor(private readonly retentionMs: number) {}
 
@@ -92,6 +97,7 @@ export class Retention {
   collected(id: string, now: Millis): void {
     this.tombstones.delete(id)
     this.tombstones.set(id, now)
+    this.tombstonesFrom = Math.min(this.tombstonesFrom, now)
     while (this.tombstones.size > MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value as string)
   }
 
@@ -106,10 +112,12 @@ export class Retention {
 
   /** Drop tombstones older than a window (on ticks: bounded work, oldest first). */
   sweepTombstones(now: Millis): void {
+    if (now - this.tombstonesFrom <= this.retentionMs) return
     for (const [id, at] of this.tombstones) {
       if (now - at <= this.retentionMs) break
       this.tombstones.delete(id)
     }
+    this.tombstonesFrom = this.tombstones.values().next().value ?? Infinity
   }
 
   /** Entries kept (tests: bounded). */

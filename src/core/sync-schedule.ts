@@ -43,7 +43,7 @@ export class SyncSchedule {
     }
     if (this.config.reconnectIntervalMs > 0 && now >= this.nextReconnectAt) {
       this.nextReconnectAt = now + this.config.reconnectIntervalMs
-      const dead = this.table.records().filter((r) => r.state === 'dead')
+      const dead = this.table.deadRecords()
       if (dead.length > 0) peers.push((dead[this.rng.int(dead.length)] as NodeRecord).id)
     }
     return peers

@@ -21,6 +21,29 @@ function table(): MemberTable {
 }
 
 describe('MemberTable', () => {
+  it('lists its dead records as a filter of records() would, through revivals, leaves and reaping', () => {
+    const t = table()
+    const dead = (): string[] => t.deadRecords().map((r) => r.id)
+    const byFilter = (): string[] => t.records().filter((r) => r.state === 'dead').map((r) => r.id)
+    expect(dead()).toEqual([])
+    for (const id of ['a', 'b', 'c', 'd']) t.put(rec(id, 'alive', 1), 0)
+    t.put(rec('c', 'dead', 1), 10)
+    t.put(rec('a', 'dead', 1), 20)
+    t.put(rec('a', 'dead', 1), 30)
+    expect(dead()).toEqual(['a', 'c'])
+    expect(dead()).toEqual(byFilter())
+    t.put(rec('a', 'alive', 2), 40)
+    t.put(rec('b', 'left', 1), 50)
+    expect(dead()).toEqual(['c'])
+    t.put(rec('d', 'dead', 1), 60)
+    t.reap(10 + REAP_MS)
+    expect(dead()).toEqual(['d'])
+    expect(dead()).toEqual(byFilter())
+    t.reap(60 + REAP_MS)
+    expect(dead()).toEqual([])
+    expect(byFilter()).toEqual([])
+  })
+
   it('takes a stranger in only through a live record', () => {
     const t = table()
     expect(t.admits(rec('x', 'dead', 3), 0)).toBe(false)
