@@ -46,6 +46,13 @@ const FORWARD_TIMEOUT_MS = 6_000
  * timer jitter on a busy machine (a tick or two), well under the failure detector's seconds.
  */
 const STALL_MS = 1_000
+/**
+ * The job machine's tick runs at least this often even when its wakeAt() says nothing is due: a
+ * deadline wakeAt() ever failed to report is then late by this much, not forever (the runtime's
+ * own backstop wakes the core, but a tick that is not due would skip the job machine). Ticks
+ * come every probeIntervalMs, so this skips most of them still.
+ */
+const JOBS_TICK_BACKSTOP_MS = 5_000
 /** The error code of a refused sync or directory exchange from a node started with another --cells. */
 export const CELLS_MISMATCH = 'cells_mismatch'
 
@@ -128,12 +135,13 @@ export class NodeCore {
       case 'tick': {
         // Most ticks come for membership (a probe round every probeIntervalMs). The job machine's
         // tick finds nothing due before its wakeAt() as of the last step (nothing changed it since),
-        // except its arbiter's note of a change of the live set (Arbiter.noteTick), kept here; its
-        // sweeps (tombstones, ended jobs: bounded memory, no deadline of their own) run on every
-        // tick. At 10,000 simulated nodes each part it touches is a cache miss.
+        // except its arbiter's note of a change of the live set (Arbiter.noteTick), kept here; it
+        // still runs every JOBS_TICK_BACKSTOP_MS. Its sweeps (tombstones, ended jobs: bounded
+        // memory, no deadline of their own) run on every tick. At 10,000 simulated nodes each part
+        // it touches is a cache miss.
         const live = this.membership.liveVersion()
-        const due = now >= this.jobsWake || live !== this.jobsTickLive
-        if (due) this.jobsTickLive = live
+        const due = now >= this.jobsWake || live !== this.jobsTickLive || now >= this.jobsTickAt + JOBS_TICK_BACKSTOP_MS
+        if (due) { this.jobsTickLive = live; this.jobsTickAt = now }
         this.jobs.onTick(now, out, due)
         this.membership.handle(event, now, out)
         this.directory.onTick(now, out)
@@ -290,6 +298,8 @@ export class NodeCore {
   private jobsWake: Millis = -Infinity
   /** The membership live version when the job machine's tick last ran. */
   private jobsTickLive = -1
+  /** When the job machine's tick last ran (JOBS_TICK_BACKSTOP_MS). */
+  private jobsTickAt = -Infinity
 
   /** The members as the API shows them, with free capacity and runs as this node knows them. */
   nodes(now: Millis): NodeStatus[] {
