@@ -22,7 +22,7 @@ export default tseslint.config(
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
-  { files: ['bin/**/*.js', 'scripts/**/*.js'], languageOptions: { globals: globals.node } },
+  { files: ['bin/**/*.js', 'scripts/**/*.js', 'src/**/*.mjs'], languageOptions: { globals: globals.node } },
   {
     files: ['src/core/**/*.ts', 'src/placement/**/*.ts', 'src/gossip/**/*.ts', 'src/sim/**/*.ts'],
     rules: {

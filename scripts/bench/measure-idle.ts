@@ -1,7 +1,9 @@
 // idleCpuPercentPerAgent and rssMbPerAgent: the shared cluster, converged and with no jobs, each
 // agent's CPU time over one window (utime + stime from /proc) as a percentage of one core, and its
-// VmRSS at the window's end; a run's figure is the mean over the agents (the busiest one is in
-// the details). The bench itself only sleeps during the window: nothing is polled.
+// VmRSS at the window's end plus its job spawner's, if one runs (it exits 30 s after the last job
+// it started; idle, it waits on its channel and uses no CPU); a run's figure is the mean over the
+// agents (the busiest one is in the details). The bench itself only sleeps during the window:
+// nothing is polled.
 //
 // The first window starts `idleSettleMs` (60 s; quick 5 s) after the cluster converged: what an
 // agent does in its first minute is not what it costs idle. Joins leave push-pull syncs behind
@@ -10,7 +12,7 @@
 // with the same probe and sync rates after the first window (bench/README.md).
 import { nowMs } from './clock.js'
 import { sleep } from './cluster.js'
-import { cpuSeconds, rssMb } from './proc-stat.js'
+import { cpuSeconds, rssMb, spawnerPids } from './proc-stat.js'
 import type { Measurement } from './types.js'
 
 export const idle: Measurement = {
@@ -28,11 +30,12 @@ export const idle: Measurement = {
     await sleep(ctx.options.idleWindowMs)
     const seconds = (performance.now() - t0) / 1000
     const cpu = pids.map((pid, i) => ((cpuSeconds(pid) - (before[i] as number)) / seconds) * 100)
-    const rss = pids.map(rssMb)
+    const spawners = pids.map(spawnerPids)
+    const rss = pids.map((pid, i) => (spawners[i] as number[]).reduce((sum, p) => sum + rssMb(p), rssMb(pid)))
     const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length
     return {
       figures: { idleCpuPercentPerAgent: mean(cpu), rssMbPerAgent: mean(rss) },
-      details: { windowS: seconds, sinceConvergedS, peers: agents.length - 1, busiestCpuPercent: Math.max(...cpu), largestRssMb: Math.max(...rss) },
+      details: { windowS: seconds, sinceConvergedS, peers: agents.length - 1, spawners: spawners.flat().length, busiestCpuPercent: Math.max(...cpu), largestRssMb: Math.max(...rss) },
     }
   },
 }

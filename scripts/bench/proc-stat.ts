@@ -2,7 +2,7 @@
 // ticks (fields 14 and 15 of /proc/<pid>/stat; CLK_TCK from `getconf`); memory is VmRSS from
 // /proc/<pid>/status, what the kernel counts as resident for that process alone.
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 let ticksPerSec: number | undefined
 
@@ -32,4 +32,28 @@ export function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (m === null) throw new Error(`no VmRSS in /proc/${pid}/status`)
   return Number(m[1]) / 1024
+}
+
+/**
+ * The agent's job spawner (src/execution/spawner.mjs), if one runs: it is the agent's child and
+ * part of what the agent costs. It exists only while jobs have started in the last 30 s.
+ */
+export function spawnerPids(agentPid: number): number[] {
+  const pids: number[] = []
+  let tasks: string[]
+  try {
+    tasks = readdirSync(`/proc/${agentPid}/task`)
+  } catch {
+    return pids
+  }
+  for (const tid of tasks) {
+    try {
+      for (const child of readFileSync(`/proc/${agentPid}/task/${tid}/children`, 'utf8').trim().split(' ')) {
+        if (child !== '' && readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('spawner.mjs')) pids.push(Number(child))
+      }
+    } catch {
+      // a thread or child that ended between the listing and the read
+    }
+  }
+  return pids
 }

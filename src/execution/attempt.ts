@@ -1,5 +1,4 @@
 // What the supervisor holds for one running attempt, and how its end becomes an ExitInfo.
-import type { ChildProcess } from 'node:child_process'
 import { appendFileSync } from 'node:fs'
 import type { AllocationCgroup } from './cgroup.js'
 import type { ExitInfo, ExitReason, LaunchSpec } from './types.js'
@@ -7,9 +6,8 @@ import type { ExitInfo, ExitReason, LaunchSpec } from './types.js'
 export interface Attempt {
   spec: LaunchSpec
   dir: string
-  child: ChildProcess
-  /** The leader's pid, which is also the process group id. */
-  pid: number
+  /** The leader's pid, which is also the process group id; undefined until it is spawned. */
+  pid: number | undefined
   startedAt: number
   onExit: (info: ExitInfo) => void
   /** null in rss-poll mode, or when this attempt's group could not be made or joined. */

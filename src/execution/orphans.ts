@@ -36,6 +36,15 @@ function readPidFile(dir: string): PidRecord | null {
 }
 
 /**
+ * The leader pid recorded in an allocation dir, if that group is still ours and alive: how the
+ * supervisor finds a run whose spawner died before it could say the pid.
+ */
+export function recordedLivePid(dir: string): number | null {
+  const record = readPidFile(dir)
+  return record && stillOurs(record) && groupMembers(record.pid).length > 0 ? record.pid : null
+}
+
+/**
  * Is the process group recorded here still ours? Its pgid is the leader's pid. While any member is
  * alive the kernel does not hand that number out again, so members without a leader are still
  * ours; a live process holding the number with another start time means the pid was reused.

@@ -1,18 +1,17 @@
 // The Supervisor runs allocation attempts as process groups: it starts them, enforces their
 // timeout and memory limit, stops them on request, and reports each end exactly once.
-import type { ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
-import type { Writable } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import { rm } from 'node:fs/promises'
 import { pino, type Logger } from 'pino'
 import { exitInfo, noteStartFailure, spawnFailedInfo, type Attempt } from './attempt.js'
 import { probeCgroup, type AllocationCgroup, type CgroupTree } from './cgroup.js'
 import { allocationDir, allocationLogPath, buildEnv, checkLaunchSpec, parseAllocationId, resolveCommand } from './launch-spec.js'
-import { reapOrphans, removePidFile, writePidFile } from './orphans.js'
-import { groupMembers, procAvailable, signalGroup } from './proc.js'
+import { reapOrphans, recordedLivePid, removePidFile, writePidFile } from './orphans.js'
+import { bootId, groupMembers, procAvailable, signalGroup } from './proc.js'
 import { RssWatcher, type RssOver } from './rss-watch.js'
-import { longTimeout, spawnProcess } from './spawn-process.js'
+import { longTimeout } from './spawn-process.js'
+import { DirectLauncher, SpawnerLauncher, type Launcher } from './spawner-client.js'
 import type { ExitInfo, ExitReason, LaunchSpec, MemoryEnforcement, SupervisorOptions } from './types.js'
 
 /**
@@ -37,6 +36,8 @@ const REAP_POLL_MS = 20
  * wait forever for it.
  */
 const REAP_AFTER_KILL_MS = 2_000
+/** Watching a run whose spawner died: nothing reports its end, so its group is polled. */
+const LOST_POLL_MS = 100
 
 /**
  * Runs attempts on this machine, one process group each, and reports every end once through the
@@ -54,6 +55,7 @@ export class Supervisor {
   private readonly cgroups: CgroupTree | null
   private readonly rss: RssWatcher | null
   private readonly attempts = new Map<string, Attempt>()
+  private readonly launcher: Launcher
   private closed = false
 
   constructor(opts: SupervisorOptions) {
@@ -70,6 +72,10 @@ export class Supervisor {
     this.rss = procAvailable
       ? new RssWatcher(opts.rssPollMs ?? DEFAULT_RSS_POLL_MS, (over) => this.onRssOver(over), (err) => this.log.warn({ err }, 'rss poll failed'))
       : null
+    // After the cgroup probe: the spawner lives in the agent's own cgroup, as the agent's children did.
+    this.launcher = opts.spawner === false
+      ? new DirectLauncher(writePidFile)
+      : new SpawnerLauncher(bootId(), (message, err) => this.log.error({ err }, message), opts.spawnerIdleMs)
     this.log.info({ mode: this.memoryEnforcement, why: this.memoryEnforcementReason }, 'memory enforcement')
   }
 
@@ -78,56 +84,72 @@ export class Supervisor {
    * 'spawn-failed'. onExit is called exactly once, never before start returns, and only after
    * every process of the attempt's group is gone.
    */
-  start(spec: LaunchSpec, onExit: (info: ExitInfo) => void): { pid: number | undefined } {
+  start(spec: LaunchSpec, onExit: (info: ExitInfo) => void): { pid: Promise<number | undefined> } {
     const startedAt = Date.now()
     const problem = this.closed ? 'the supervisor is shut down'
       : checkLaunchSpec(spec) ?? (this.attempts.has(spec.allocationId) ? `allocation ${spec.allocationId} is already running` : null)
     if (problem) return this.failLater(spec, startedAt, onExit, problem)
     const dir = allocationDir(this.allocationsDir, spec.allocationId)
     let cgroup: AllocationCgroup | null = null
-    let spawned: { child: ChildProcess; gate: Writable | null }
+    let env: Record<string, string>
     try {
-      mkdirSync(dir, { recursive: true })
-      const env = buildEnv(spec, dir)
+      env = buildEnv(spec, dir)
       const file = spec.command[0] ?? ''
       // Behind the gate a missing binary would look like the job exiting 127: catch it here.
-      if (this.cgroups && !resolveCommand(file, env.PATH ?? '', dir)) throw new Error(`spawn ${file} ENOENT`)
+      if (this.cgroups && !resolveCommand(file, env.PATH ?? '', dir)) {
+        mkdirSync(dir, { recursive: true })
+        throw new Error(`spawn ${file} ENOENT`)
+      }
       cgroup = this.createCgroup(spec)
-      spawned = spawnProcess({
-        argv: spec.command, cwd: dir, env, gated: cgroup !== null,
-        stdoutPath: this.logPath(spec.allocationId, 'stdout'), stderrPath: this.logPath(spec.allocationId, 'stderr'),
-      })
     } catch (err) {
-      cgroup?.remove()
       noteStartFailure(this.logPath(spec.allocationId, 'stderr'), spec, (err as Error).message)
       return this.failLater(spec, startedAt, onExit, (err as Error).message)
     }
-    const { child, gate } = spawned
-    const pid = child.pid
-    if (pid === undefined) {
-      cgroup?.remove()
-      child.once('error', (err) => {
-        noteStartFailure(this.logPath(spec.allocationId, 'stderr'), spec, err.message)
-        this.deliver(onExit, spawnFailedInfo(spec, startedAt, err.message))
-      })
-      return { pid: undefined }
-    }
+    let resolvePid = (_pid: number | undefined): void => {}
+    const pid = new Promise<number | undefined>((resolve) => { resolvePid = resolve })
     let resolveDone = (): void => {}
     const done = new Promise<void>((resolve) => { resolveDone = resolve })
-    const attempt: Attempt = { spec, dir, child, pid, startedAt, onExit, cgroup, stopReason: null, leaderExited: false, done, resolveDone }
+    const attempt: Attempt = {
+      spec, dir, pid: undefined, startedAt, onExit, cgroup, stopReason: null, leaderExited: false, done, resolveDone,
+    }
     this.attempts.set(spec.allocationId, attempt)
-    child.on('error', (err) => this.log.warn({ err, ...runFields(spec.allocationId) }, 'child process error'))
-    child.once('exit', (code, signal) => void this.onLeaderExit(attempt, code, signal))
-    if (gate) this.openGate(attempt, gate)
-    if (!attempt.cgroup) this.rss?.watch(pid, spec.memoryMb * 1024 * 1024)
-    try {
-      writePidFile(dir, pid)
-    } catch (err) {
-      this.log.warn({ err, ...runFields(spec.allocationId) }, 'cannot write pid file; a crash would orphan this attempt')
+    const failed = (message: string): void => {
+      cgroup?.remove()
+      clearTimeout(attempt.killTimer)
+      attempt.timeoutTimer?.cancel()
+      this.attempts.delete(spec.allocationId)
+      noteStartFailure(this.logPath(spec.allocationId, 'stderr'), spec, message)
+      this.log.warn({ ...runFields(spec.allocationId), message }, 'spawn failed')
+      this.deliver(onExit, spawnFailedInfo(spec, startedAt, message))
+      resolvePid(undefined)
+      resolveDone()
     }
     if (spec.timeoutMs > 0) attempt.timeoutTimer = longTimeout(() => this.terminate(attempt, 'timeout'), spec.timeoutMs)
-    // Debug: the core's event line for this run ("... running on <node>") says it at info already.
-    this.log.debug({ ...runFields(spec.allocationId), pid, cgroup: attempt.cgroup !== null }, 'started')
+    this.launcher.launch(spec.allocationId, {
+      argv: spec.command, cwd: dir, env, gated: cgroup !== null,
+      stdoutPath: this.logPath(spec.allocationId, 'stdout'), stderrPath: this.logPath(spec.allocationId, 'stderr'),
+    }, {
+      spawned: (leader, openGate) => {
+        this.onSpawned(attempt, leader, openGate)
+        resolvePid(leader)
+      },
+      failed,
+      exited: (code, signal, at) => void this.onLeaderExit(attempt, code, signal, at),
+      lost: () => {
+        // The spawner writes the pid file before it says the pid: a run it started is found there.
+        const leader = attempt.pid ?? (procAvailable ? recordedLivePid(dir) ?? undefined : undefined)
+        if (leader === undefined) {
+          failed('the spawner process went away before the job started')
+          return
+        }
+        if (attempt.pid === undefined) {
+          attempt.pid = leader
+          if (!attempt.cgroup) this.rss?.watch(leader, spec.memoryMb * 1024 * 1024)
+          resolvePid(leader)
+        }
+        void this.onLost(attempt)
+      },
+    })
     return { pid }
   }
 
@@ -152,6 +174,11 @@ export class Supervisor {
     await rm(allocationDir(this.allocationsDir, allocationId), { recursive: true, force: true })
   }
 
+  /** The pid of the process that forks the jobs, when that is not this one (options.spawner). */
+  spawnerPid(): number | undefined {
+    return this.launcher.spawnerPid()
+  }
+
   /** Allocation ids whose processes are running (or still being reaped). */
   running(): string[] {
     return [...this.attempts.keys()]
@@ -161,6 +188,7 @@ export class Supervisor {
   async stopAll(): Promise<void> {
     this.closed = true
     await Promise.all(this.running().map((id) => this.stop(id, 'killed')))
+    this.launcher.close()
     this.rss?.stop()
     this.cgroups?.remove()
   }
@@ -193,16 +221,26 @@ export class Supervisor {
     }
   }
 
+  /** The leader runs: its cgroup, the RSS watch, and any stop asked for before it had a pid. */
+  private onSpawned(attempt: Attempt, pid: number, openGate: () => void): void {
+    attempt.pid = pid
+    if (attempt.cgroup) this.openGate(attempt, pid, openGate)
+    if (!attempt.cgroup) this.rss?.watch(pid, attempt.spec.memoryMb * 1024 * 1024)
+    if (attempt.stopReason !== null) this.signalTerm(attempt)
+    // Debug: the core's event line for this run ("... running on <node>") says it at info already.
+    this.log.debug({ ...runFields(attempt.spec.allocationId), pid, cgroup: attempt.cgroup !== null }, 'started')
+  }
+
   /** Moves the gate shell into the cgroup, then lets it exec the job. */
-  private openGate(attempt: Attempt, gate: Writable): void {
+  private openGate(attempt: Attempt, pid: number, openGate: () => void): void {
     try {
-      attempt.cgroup?.attach(attempt.pid)
+      attempt.cgroup?.attach(pid)
     } catch (err) {
       this.log.warn({ err, ...runFields(attempt.spec.allocationId) }, 'cannot join the cgroup; falling back to rss polling')
       attempt.cgroup?.remove()
       attempt.cgroup = null
     }
-    gate.end('go\n')
+    openGate()
   }
 
   private terminate(attempt: Attempt, reason: ExitReason, message?: string): void {
@@ -217,12 +255,14 @@ export class Supervisor {
 
   /** SIGTERM now and SIGKILL after graceMs, unless that is under way already. */
   private signalTerm(attempt: Attempt): void {
-    if (attempt.killTimer || attempt.killedAt !== undefined) return
+    // Without a pid yet, onSpawned signals as soon as there is one.
+    if (attempt.pid === undefined || attempt.killTimer || attempt.killedAt !== undefined) return
     signalGroup(attempt.pid, 'SIGTERM')
     attempt.killTimer = setTimeout(() => this.kill(attempt), this.graceMs)
   }
 
   private kill(attempt: Attempt): void {
+    if (attempt.pid === undefined) return
     clearTimeout(attempt.killTimer)
     attempt.killedAt ??= Date.now()
     attempt.cgroup?.killAll()
@@ -231,20 +271,18 @@ export class Supervisor {
   }
 
   private onRssOver(over: RssOver): void {
-    const attempt = [...this.attempts.values()].find((a) => a.pid === over.pgid)
+    const attempt = [...this.attempts.values()].find((a) => a.pid !== undefined && a.pid === over.pgid)
     if (!attempt || attempt.killedAt !== undefined) return
     const mb = (b: number): string => (b / 1024 / 1024).toFixed(1)
     this.terminate(attempt, 'oom', `process group RSS ${mb(over.rssBytes)} MB over the ${mb(over.limitBytes)} MB limit`)
   }
 
-  private async onLeaderExit(attempt: Attempt, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
-    const finishedAt = Date.now()
+  private async onLeaderExit(attempt: Attempt, code: number | null, signal: NodeJS.Signals | null, finishedAt: number): Promise<void> {
     attempt.leaderExited = true
     attempt.timeoutTimer?.cancel()
-    attempt.child.stdio[3]?.destroy()
     await this.reapGroup(attempt)
     clearTimeout(attempt.killTimer)
-    this.rss?.unwatch(attempt.pid)
+    if (attempt.pid !== undefined) this.rss?.unwatch(attempt.pid)
     const info = exitInfo(attempt, code, signal, finishedAt, attempt.cgroup?.oomKills() ?? 0)
     try {
       removePidFile(attempt.dir)
@@ -264,16 +302,18 @@ export class Supervisor {
    * SIGKILL after grace), because the attempt's memory and cpu are not free until they are gone.
    */
   private async reapGroup(attempt: Attempt): Promise<void> {
+    const pid = attempt.pid
+    if (pid === undefined) return
     const alive = (): boolean => {
       if (attempt.cgroup?.populated() === true) return true
       // kill(-pgid, 0) fails once no process (not even a zombie) is left: the usual case, no scan.
-      if (signalGroup(attempt.pid, 0) !== true) return false
-      return procAvailable ? groupMembers(attempt.pid).length > 0 : true
+      if (signalGroup(pid, 0) !== true) return false
+      return procAvailable ? groupMembers(pid).length > 0 : true
     }
     while (alive()) {
       this.signalTerm(attempt)
       if (attempt.killedAt !== undefined && Date.now() - attempt.killedAt > REAP_AFTER_KILL_MS) {
-        this.log.error({ ...runFields(attempt.spec.allocationId), pgid: attempt.pid }, 'processes survive SIGKILL; reporting the exit anyway')
+        this.log.error({ ...runFields(attempt.spec.allocationId), pgid: pid }, 'processes survive SIGKILL; reporting the exit anyway')
         break
       }
       await delay(REAP_POLL_MS)
@@ -281,10 +321,23 @@ export class Supervisor {
     if (attempt.cgroup && !attempt.cgroup.remove()) this.log.warn({ dir: attempt.cgroup.dir }, 'cannot remove cgroup')
   }
 
-  private failLater(spec: LaunchSpec, startedAt: number, onExit: (info: ExitInfo) => void, message: string): { pid: undefined } {
+  /**
+   * The spawner went away while this attempt ran: its leader is no longer our child, so its exit
+   * status is lost. Stops and timeouts still work (they only signal the group); its end is when
+   * the group is gone, checked at the pace a lost run deserves.
+   */
+  private async onLost(attempt: Attempt): Promise<void> {
+    const pid = attempt.pid
+    if (pid === undefined) return
+    while (signalGroup(pid, 0) === true && (!procAvailable || groupMembers(pid).length > 0)) await delay(LOST_POLL_MS)
+    attempt.message ??= 'the spawner process went away while this ran: the exit status is unknown'
+    await this.onLeaderExit(attempt, null, null, Date.now())
+  }
+
+  private failLater(spec: LaunchSpec, startedAt: number, onExit: (info: ExitInfo) => void, message: string): { pid: Promise<undefined> } {
     this.log.warn({ ...runFields(spec.allocationId), message }, 'spawn failed')
     setImmediate(() => this.deliver(onExit, spawnFailedInfo(spec, startedAt, message)))
-    return { pid: undefined }
+    return { pid: Promise.resolve(undefined) }
   }
 
   /** A throwing callback is a bug in the caller, but must not take the supervisor down with it. */

@@ -68,5 +68,13 @@ export interface SupervisorOptions {
   cgroupRoot?: string | null
   /** cgroup (relative to cgroupRoot) to create our groups under; default: our own cgroup. */
   cgroupParent?: string
+  /**
+   * Start processes through a small spawner process (spawner.mjs), not from the agent: a fork
+   * copies the forking process's page tables, and the agent's are many times the spawner's.
+   * Default true; false forks from this process.
+   */
+  spawner?: boolean
+  /** A spawner with no run in flight for this long exits (default DEFAULT_SPAWNER_IDLE_MS, 30 s). */
+  spawnerIdleMs?: number
   logger?: Logger
 }

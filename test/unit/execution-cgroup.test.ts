@@ -65,7 +65,7 @@ describe('cgroup mode with a fake cgroupfs', () => {
     const group = join(tree, s.allocationId)
     expect(readFileSync(join(group, 'memory.max'), 'utf8')).toBe(String(96 * 1024 * 1024))
     expect(readFileSync(join(group, 'cpu.max'), 'utf8')).toBe('25000 100000')
-    expect(readFileSync(join(group, 'cgroup.procs'), 'utf8')).toBe(String(run.pid))
+    expect(readFileSync(join(group, 'cgroup.procs'), 'utf8')).toBe(String(await run.pid))
     expect(await output(sup, s.allocationId)).toBe('$HOME "quoted" a b\n')
   })
 
@@ -81,7 +81,7 @@ describe('cgroup mode with a fake cgroupfs', () => {
     await waitForOutput(sup, s.allocationId, 'ready')
     // What the kernel does at memory.max: count the kill, SIGKILL the process.
     writeFileSync(join(tree, s.allocationId, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n')
-    process.kill(-(run.pid ?? 0), 'SIGKILL')
+    process.kill(-((await run.pid) ?? 0), 'SIGKILL')
     const info = await run.exit
     expect(info).toMatchObject({ reason: 'oom', signal: 'SIGKILL' })
     expect(info.message).toMatch(/OOM-killed 1 process.*memory\.max \(256 MB\)/)

@@ -42,7 +42,7 @@ describe('memory limit, rss-poll mode (forced)', () => {
     const info = await run.exit
     expect(info).toMatchObject({ reason: 'oom', signal: 'SIGKILL', exitCode: null })
     expect(info.message).toMatch(/RSS .* over the 160\.0 MB limit/)
-    expect(processGone(run.pid ?? -1)).toBe(true)
+    expect(processGone((await run.pid) ?? -1)).toBe(true)
   })
 
   it('leaves a process under its limit alone', async () => {

@@ -10,12 +10,14 @@ import { launch, nextId, output, processGone, spec, tempDir, waitFor, waitForOut
 /** Short grace so the SIGKILL path is exercised in well under a second. */
 const GRACE_MS = 300
 
-describe('Supervisor', () => {
+// Every behaviour holds whether the processes are forked by the spawner process (the default) or
+// by this process.
+describe.each([{ spawner: true }, { spawner: false }])('Supervisor (%o)', ({ spawner }) => {
   const tmp = tempDir('exec')
   let sup: Supervisor
 
   beforeAll(() => {
-    sup = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS })
+    sup = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS, spawner })
   })
   afterAll(async () => {
     await sup.stopAll()
@@ -30,7 +32,7 @@ describe('Supervisor', () => {
   it('records exit code 0 and 3, with start and finish times', async () => {
     const ok = launch(sup, spec(['true']))
     const three = launch(sup, spec(['sh', '-c', 'exit 3']))
-    expect(ok.pid).toBeGreaterThan(0)
+    expect(await ok.pid).toBeGreaterThan(0)
     const [a, b] = await Promise.all([ok.exit, three.exit])
     expect(a).toMatchObject({ exitCode: 0, signal: null, reason: 'exited' })
     expect(b).toMatchObject({ exitCode: 3, signal: null, reason: 'exited' })
@@ -81,7 +83,7 @@ describe('Supervisor', () => {
     expect(grandchild).toBeGreaterThan(0)
     // onExit comes only after the whole group is gone: no polling needed here.
     expect(processGone(grandchild)).toBe(true)
-    expect(processGone(run.pid ?? -1)).toBe(true)
+    expect(processGone((await run.pid) ?? -1)).toBe(true)
   })
 
   it('stop(): a process that ignores SIGTERM is SIGKILLed after graceMs', async () => {
@@ -98,7 +100,7 @@ describe('Supervisor', () => {
   })
 
   it('stop(): a cooperative process ends on SIGTERM without waiting for the grace', async () => {
-    const patient = new Supervisor({ allocationsDir: tmp.dir, graceMs: 30_000, cgroupRoot: null })
+    const patient = new Supervisor({ allocationsDir: tmp.dir, graceMs: 30_000, cgroupRoot: null, spawner })
     const s = spec(['sleep', '60'])
     const run = launch(patient, s)
     const t0 = Date.now()
@@ -123,7 +125,7 @@ describe('Supervisor', () => {
   it('reports a missing binary as spawn-failed, never by throwing', async () => {
     const s = spec(['/nonexistent/murmur-no-such-binary', 'x'])
     const run = launch(sup, s)
-    expect(run.pid).toBeUndefined()
+    expect(await run.pid).toBeUndefined()
     const info = await run.exit
     expect(info.reason).toBe('spawn-failed')
     expect(info.message).toMatch(/ENOENT/)
@@ -169,7 +171,7 @@ describe('Supervisor', () => {
   })
 
   it('stopAll() kills everything it started and refuses new work', async () => {
-    const own = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS })
+    const own = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS, spawner })
     const stubborn = spec(['sh', '-c', 'trap "" TERM; sleep 60 & echo $! > bg.pid; sleep 60'])
     const bgFile = join(allocationDir(tmp.dir, stubborn.allocationId), 'bg.pid')
     const runs = [spec(['sleep', '60']), stubborn].map((s) => launch(own, s))
@@ -177,7 +179,7 @@ describe('Supervisor', () => {
     await own.stopAll()
     for (const r of runs) {
       expect((await r.exit).reason).toBe('killed')
-      expect(processGone(r.pid ?? -1)).toBe(true)
+      expect(processGone((await r.pid) ?? -1)).toBe(true)
     }
     expect(processGone(Number(readFileSync(bgFile, 'utf8')))).toBe(true)
     expect(own.running()).toEqual([])
@@ -185,12 +187,12 @@ describe('Supervisor', () => {
   })
 
   it('reapOrphans() kills groups a crashed agent left behind', async () => {
-    const crashed = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS })
+    const crashed = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS, spawner })
     const s = spec(['sh', '-c', 'sleep 60 & sleep 60'], { allocationId: nextId('orphan') })
     const run = launch(crashed, s)
     await waitFor(() => existsSync(join(allocationDir(tmp.dir, s.allocationId), 'murmur.pid')), 'pid file')
     // A new agent on the same directory: it never started s, so s is an orphan to it.
-    const next = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS })
+    const next = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS, spawner })
     expect(await next.reapOrphans()).toEqual([s.allocationId])
     expect((await run.exit).signal).toBe('SIGKILL')
     expect(await next.reapOrphans()).toEqual([])

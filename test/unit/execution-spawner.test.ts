@@ -1,0 +1,119 @@
+// The spawner process (src/execution/spawner.mjs) that forks jobs for the supervisor: jobs are
+// its children, and losing it loses no run. What it must keep of the supervisor's behaviour
+// (logs, env, stop, timeout, orphans) is checked by execution.test.ts in both modes.
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { Supervisor, allocationDir } from '../../src/execution/index.js'
+import { launch, nextId, output, processGone, spec, tempDir, waitFor, waitForOutput } from '../fixtures/execution/helpers.js'
+
+const tmp = tempDir('exec-spawner')
+const supervisors: Supervisor[] = []
+function supervisor(spawnerIdleMs?: number): Supervisor {
+  const sup = new Supervisor({ allocationsDir: tmp.dir, graceMs: 300, cgroupRoot: null, spawnerIdleMs })
+  supervisors.push(sup)
+  return sup
+}
+
+afterAll(async () => {
+  await Promise.all(supervisors.map((s) => s.stopAll()))
+  tmp.cleanup()
+})
+
+describe('the spawner process', () => {
+  it('is the parent of the jobs, not this process', async () => {
+    const sup = supervisor()
+    expect(sup.spawnerPid()).toBeUndefined()
+    const s = spec(['sh', '-c', 'echo $PPID'])
+    const run = launch(sup, s)
+    const spawnerPid = sup.spawnerPid()
+    expect(spawnerPid).toBeGreaterThan(0)
+    expect(spawnerPid).not.toBe(process.pid)
+    expect(await run.exit).toMatchObject({ reason: 'exited', exitCode: 0 })
+    expect((await output(sup, s.allocationId)).trim()).toBe(String(spawnerPid))
+  })
+
+  it('exits once nothing has run through it for its idle time, and the next start forks a new one', async () => {
+    const sup = supervisor(1_000)
+    const long = spec(['sleep', '1.5'])
+    const run = launch(sup, long)
+    const first = sup.spawnerPid() as number
+    // A run in flight longer than the idle time keeps it.
+    expect(await run.exit).toMatchObject({ reason: 'exited', exitCode: 0 })
+    expect(processGone(first)).toBe(false)
+    expect(sup.spawnerPid()).toBe(first)
+    await waitFor(() => processGone(first), 'the idle spawner to exit')
+    expect(sup.spawnerPid()).toBeUndefined()
+    const s = spec(['sh', '-c', 'echo $PPID'])
+    expect(await launch(sup, s).exit).toMatchObject({ reason: 'exited', exitCode: 0 })
+    const second = Number((await output(sup, s.allocationId)).trim())
+    expect(second).toBeGreaterThan(0)
+    expect(second).not.toBe(first)
+  })
+
+  it('killed while a job runs: that run still ends once (exit status unknown), and the next job gets a new spawner', async () => {
+    const sup = supervisor()
+    const s = spec(['sh', '-c', 'echo ready; sleep 0.5'])
+    const run = launch(sup, s)
+    const first = sup.spawnerPid() as number
+    await waitForOutput(sup, s.allocationId, 'ready')
+    // Whether or not the spawner's word of the pid arrived first, the run is found (pid file).
+    process.kill(first, 'SIGKILL')
+    const info = await run.exit
+    expect(info).toMatchObject({ reason: 'exited', exitCode: null, signal: null })
+    expect(info.message).toMatch(/spawner process went away/)
+    // It ended by itself, after its sleep: the lost spawner did not take it down.
+    expect(info.finishedAt - info.startedAt).toBeGreaterThanOrEqual(450)
+    expect(sup.running()).toEqual([])
+    expect(await launch(sup, spec(['true'])).exit).toMatchObject({ reason: 'exited', exitCode: 0 })
+    expect(sup.spawnerPid()).toBeGreaterThan(0)
+    expect(sup.spawnerPid()).not.toBe(first)
+  })
+
+  it('killed while a job runs: stop() still ends that job', async () => {
+    const sup = supervisor()
+    const s = spec(['sh', '-c', 'echo ready; sleep 60'])
+    const run = launch(sup, s)
+    await waitForOutput(sup, s.allocationId, 'ready')
+    process.kill(sup.spawnerPid() as number, 'SIGKILL')
+    await waitFor(() => sup.spawnerPid() === undefined, 'the supervisor to notice')
+    await sup.stop(s.allocationId, 'killed')
+    expect(await run.exit).toMatchObject({ reason: 'killed' })
+    expect(processGone((await run.pid) ?? -1)).toBe(true)
+  })
+
+  it('exits when its agent is SIGKILLed, leaving the job running for the next agent to reap', async () => {
+    const s = spec(['sleep', '60'], { allocationId: nextId('crash') })
+    // An agent stand-in: a process that owns a Supervisor, starts one job and says so.
+    const script = `
+      import { Supervisor } from ${JSON.stringify(new URL('../../src/execution/index.ts', import.meta.url).href)}
+      const sup = new Supervisor({ allocationsDir: ${JSON.stringify(tmp.dir)}, cgroupRoot: null })
+      const pid = await sup.start(${JSON.stringify(s)}, () => {}).pid
+      console.log(JSON.stringify({ pid, spawner: sup.spawnerPid() }))
+      setInterval(() => {}, 1000)
+    `
+    const agent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = new Promise((r) => agent.once('exit', r))
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = ''
+        agent.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('\n')) resolve(out) })
+        agent.once('exit', (code) => reject(new Error(`the agent stand-in exited (${code}) early`)))
+      })
+      const { pid, spawner } = JSON.parse(line) as { pid: number; spawner: number }
+      expect(existsSync(join(allocationDir(tmp.dir, s.allocationId), 'murmur.pid'))).toBe(true)
+      expect(JSON.parse(readFileSync(join(allocationDir(tmp.dir, s.allocationId), 'murmur.pid'), 'utf8'))).toMatchObject({ pid })
+      agent.kill('SIGKILL')
+      await exited
+      await waitFor(() => processGone(spawner), 'the spawner to exit')
+      expect(processGone(pid)).toBe(false)
+      const next = supervisor()
+      expect(await next.reapOrphans()).toEqual([s.allocationId])
+      expect(processGone(pid)).toBe(true)
+    } finally {
+      agent.kill('SIGKILL')
+      await exited
+    }
+  }, 20_000)
+})
