@@ -14,6 +14,7 @@ import { isTerminalAlloc } from './job-merge.js'
 import { cutOffFor } from './partition-policy.js'
 import type { Allocation, JobRecord } from './job-types.js'
 import { reconcile, type Action, type ReconcileView } from './reconcile.js'
+import { WakeRoom } from './wake-room.js'
 import type { Effect, Millis, NodeId } from './types.js'
 
 type NodeViews = ReturnType<typeof toNodeView>[]
@@ -190,14 +191,27 @@ export class Arbiter {
     this.changed(jobId)
   }
 
-  /** Jobs with instances waiting for room: their retry is now (capacity freed somewhere). */
+  /**
+   * Capacity freed somewhere: the waiting instances that the room in our view can take, in the
+   * order they began waiting, retry now (wake-room.ts); the others keep their timed retry.
+   * All the room, not only the node that said it has more: room also comes back without a word
+   * (a claim refused or settled), and was only ever found by a retry. Returns the jobs woken.
+   */
   retryWaiting(): string[] {
     // Asked whenever a node's figure shows more room (most answers): usually nothing waits.
     if (this.nextTryAt.size === 0 && this.misses.size === 0) return []
+    const room = new WakeRoom(this.views())
     const jobs = new Set<string>()
-    for (const key of this.nextTryAt.keys()) jobs.add(key.slice(0, key.lastIndexOf('/')))
-    this.nextTryAt.clear()
-    this.misses.clear()
+    // Map order is insertion order: a key keeps its place through its misses until it is placed.
+    for (const key of this.nextTryAt.keys()) {
+      if (room.empty()) break
+      const jobId = key.slice(0, key.lastIndexOf('/'))
+      const spec = this.book.get(jobId)?.spec
+      if (spec !== undefined && !room.take(spec.resources, spec.constraints)) continue
+      this.nextTryAt.delete(key)
+      this.misses.delete(key)
+      jobs.add(jobId)
+    }
     for (const id of jobs) this.changed(id)
     return [...jobs]
   }
@@ -227,10 +241,12 @@ export class Arbiter {
   earliestWake(active: ReadonlySet<string>, mine: ReadonlySet<string>): Millis {
     if (this.earliest !== null) return this.earliest
     let at = Infinity
-    for (const [id, w] of this.unsettled) {
+    // forEach, not for-of: an entry array per job per recount was most of a full cell's garbage
+    // once a freed slot stopped waking every waiting job (all of them are here, with a retry time).
+    this.unsettled.forEach((w, id) => {
       if (!active.has(id) || !mine.has(id)) this.unsettled.delete(id)
       else if (w < at) at = w
-    }
+    })
     this.earliest = at
     return at
   }
@@ -402,7 +418,7 @@ export class Arbiter {
     const ranked = this.rank(job, `${r.id}/${action.index}/${action.attempt}`, avoid, from, r, trusted, reserved)
     const candidate = ranked.candidates.find((c) => c.nodeId !== from)
     // No room in the view: nodes we have not heard from lately may have some. Their answers come
-    // back as capacity, which makes every waiting instance try again (Jobs.heardCapacity).
+    // back as capacity, which wakes the waiting instances that fit it (Jobs.heardCapacity).
     if (candidate === undefined && this.ask(job, now, out)) return now + this.book.config.placementRetryMs
     if (candidate === undefined) {
       // A move with nowhere to go waits for the drain deadline; a new run says why it waits.
@@ -420,6 +436,7 @@ export class Arbiter {
       }
       const misses = (this.misses.get(key) ?? 0) + 1
       this.misses.set(key, misses)
+      this.book.stats.noRoomPasses++
       // Nothing on the wire to retry (the view is local): every placementRetryMs, backing off to
       // 4x while it keeps finding no room, and at once when capacity frees (retryNow).
       const retryAt = now + this.book.config.placementRetryMs * 2 ** Math.min(2, misses - 1)

@@ -64,6 +64,11 @@ export interface JobsStats {
   collected: number
   /** Nodes asked for their free capacity (the view had no room for an instance). */
   capacityAsks: number
+  /**
+   * Placement passes that found no room for an instance, which then waits. A full cell's cost:
+   * each is a ranking of the cell, and a freed slot should wake about one, not every waiting one.
+   */
+  noRoomPasses: number
 }
 
 export interface JobBook {

@@ -52,7 +52,7 @@ export class Jobs {
   private catchingUp = false
   /** Jobs that changed in this step: the arbiter looks at them at its end (see endStep). */
   private readonly dirty = new Set<string>()
-  readonly stats: JobsStats = { submitted: 0, placed: 0, startsRefused: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, collected: 0, capacityAsks: 0 }
+  readonly stats: JobsStats = { submitted: 0, placed: 0, startsRefused: 0, duplicatesStopped: 0, started: 0, replicasRepaired: 0, drainMoves: 0, collected: 0, capacityAsks: 0, noRoomPasses: 0 }
   readonly capacity = new CapacityView()
   private readonly outbox = new JobOutbox()
   private readonly cancelHost: CancelHost = {

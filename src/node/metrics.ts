@@ -58,6 +58,7 @@ export function createAgentMetrics(getCore: () => NodeCore | undefined, now: () 
   stat('murmur_replicas_repaired_total', 'Job copies this node sent to a node that became one of the job\'s storing nodes', 'replicasRepaired')
   stat('murmur_drain_moves_total', 'Runs moved off a draining node after their replacement started (as arbiter)', 'drainMoves')
   stat('murmur_jobs_collected_total', 'Finished jobs this node dropped after their retention window', 'collected')
+  stat('murmur_placements_no_room_total', 'Placement passes that found no room for an instance (it waits)', 'noRoomPasses')
   stat('murmur_capacity_asks_total', 'Nodes this node asked for their free capacity because its view had no room for an instance', 'capacityAsks')
   stat('murmur_duplicates_stopped_total', 'Runs this node stopped because the job record gives them to another node or a newer attempt', 'duplicatesStopped')
   return {
