@@ -46,6 +46,8 @@ export async function aliveSeenBy(agent: AgentProc): Promise<number> {
 
 export class BenchCluster {
   readonly fleet = new AgentFleet()
+  /** When every agent first saw all the others alive (epoch ms; set by whoever waited for it). */
+  convergedAt: number | null = null
   private stopped = false
 
   constructor(private readonly extraArgs: readonly string[] = []) {

@@ -35,6 +35,8 @@ export interface BenchOptions {
   backgroundMs: number
   /** Idle sampling: windows per run are `runs`; each window lasts this long. */
   idleWindowMs: number
+  /** The first idle window starts this long after the shared cluster converged (see measure-idle.ts). */
+  idleSettleMs: number
   /** SIGKILL rounds per failover run, and services running on the cluster. */
   failoverRounds: number
   services: number
@@ -54,18 +56,18 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [--quick] [--json] [--only a,b] [--runs N] [--out FILE]
   [--agents 5] [--sizes 3,10,30,50] [--join-limit-s 120] [--kills 3]
   [--latency-jobs N] [--loaded-jobs N] [--clients 8] [--throughput-jobs N] [--messages-jobs N] [--background-s S]
-  [--idle-s S] [--rounds N] [--services 10] [--no-stop] [--rss-jobs 20000] [--rss-checkpoint 2000]
+  [--idle-s S] [--idle-settle-s S] [--rounds N] [--services 10] [--no-stop] [--rss-jobs 20000] [--rss-checkpoint 2000]
   [--retention 60s] [--placement-ms 1000]
 measurements (--only): ${MEASUREMENTS.join(', ')} (jobs = latency,loaded,throughput; resched = failover)`
 
 const FULL = {
   runs: 3, joinSizes: [3, 10, 30, 50], joinLimitMs: 120_000, joinKills: 3, latencyJobs: 100, loadedJobs: 400,
-  throughputJobs: 1000, messagesJobs: 40, backgroundMs: 15_000, idleWindowMs: 20_000, failoverRounds: 10,
+  throughputJobs: 1000, messagesJobs: 40, backgroundMs: 15_000, idleWindowMs: 20_000, idleSettleMs: 60_000, failoverRounds: 10,
   rssJobs: 20_000, rssCheckpoint: 2_000, placementMs: 1_000, failoverStop: true,
 }
 const QUICK: typeof FULL = {
   runs: 3, joinSizes: [3, 10], joinLimitMs: 45_000, joinKills: 1, latencyJobs: 20, loadedJobs: 40,
-  throughputJobs: 80, messagesJobs: 9, backgroundMs: 5_000, idleWindowMs: 4_000, failoverRounds: 1,
+  throughputJobs: 80, messagesJobs: 9, backgroundMs: 5_000, idleWindowMs: 4_000, idleSettleMs: 5_000, failoverRounds: 1,
   rssJobs: 400, rssCheckpoint: 40, placementMs: 500, failoverStop: false,
 }
 
@@ -103,7 +105,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       runs: { type: 'string' }, out: { type: 'string' }, agents: { type: 'string' }, sizes: { type: 'string' },
       'join-limit-s': { type: 'string' }, kills: { type: 'string' }, 'latency-jobs': { type: 'string' },
       'loaded-jobs': { type: 'string' }, clients: { type: 'string' }, 'throughput-jobs': { type: 'string' },
-      'messages-jobs': { type: 'string' }, 'background-s': { type: 'string' }, 'idle-s': { type: 'string' }, rounds: { type: 'string' },
+      'messages-jobs': { type: 'string' }, 'background-s': { type: 'string' }, 'idle-s': { type: 'string' }, 'idle-settle-s': { type: 'string' }, rounds: { type: 'string' },
       services: { type: 'string' }, 'no-stop': { type: 'boolean', default: false }, 'rss-jobs': { type: 'string' },
       'rss-checkpoint': { type: 'string' }, retention: { type: 'string' }, 'placement-ms': { type: 'string' },
     },
@@ -131,6 +133,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     messagesJobs: int(values['messages-jobs'], 'messages-jobs', d.messagesJobs, 1, 10_000),
     backgroundMs: int(values['background-s'], 'background-s', d.backgroundMs / 1000, 1, 3600) * 1000,
     idleWindowMs: int(values['idle-s'], 'idle-s', d.idleWindowMs / 1000, 1, 3600) * 1000,
+    idleSettleMs: int(values['idle-settle-s'], 'idle-settle-s', d.idleSettleMs / 1000, 0, 3600) * 1000,
     failoverRounds: int(values.rounds, 'rounds', d.failoverRounds, 1, 1000),
     services: int(values.services, 'services', 10, 1, 1000),
     failoverStop: d.failoverStop && values['no-stop'] !== true,

@@ -40,6 +40,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       const { agents, launchedAt, readyAt } = await c.launch(n, 'a')
       const at = await c.waitAllSee(agents, n, 120_000)
       if (at === null) throw new Error(`shared cluster: ${n} agents did not all see ${n} alive within 120 s`)
+      c.convergedAt = at
       log(`shared cluster: ${n} agents ready in ${((readyAt - launchedAt) / 1000).toFixed(1)} s, converged ${((at - readyAt) / 1000).toFixed(1)} s later`)
     } catch (err) {
       // The next measurement that needs it tries again from scratch.
