@@ -439,11 +439,7 @@ export class Arbiter {
     const reason = r.pendingReason === '' ? {} : { reason: { text: '', version: r.reasonVersion + 1 } }
     this.book.note({ id: r.id, allocs: [claim], ...reason }, now, out)
     const ref = { id: r.id, index: action.index, attempt: action.attempt }
-    const allocId = allocationId(r.id, action.index, action.attempt)
-    this.capacity.claim(node, allocId, r.spec.resources)
-    // Our own claim: its start comes here once the other storing nodes have it, a round trip
-    // from now. The process can be made ready in that time instead of after it.
-    if (node === this.book.members.selfId) out.push({ kind: 'prepare-process', allocId, spec: r.spec })
+    this.capacity.claim(node, allocationId(r.id, action.index, action.attempt), r.spec.resources)
     this.grants.open(ref, node, now)
     return null
   }

@@ -53,8 +53,6 @@ export interface EffectPorts<Origin> {
   apiReply(reqId: number, reply: ApiReply): void
   emit(event: ClusterEvent): void
   startProcess(e: Extract<Effect, { kind: 'start-process' }>): void
-  /** Make a claimed run's process ready before its start (types.ts `prepare-process`); optional: a driver may ignore the hint. */
-  prepareProcess?(e: Extract<Effect, { kind: 'prepare-process' }>): void
   killProcess(e: Extract<Effect, { kind: 'kill-process' }>): void
   /** Delete what a run left on this node (its directory and logs). */
   removeRun(allocId: string): void
@@ -215,7 +213,6 @@ export class EffectInterpreter<Origin> {
       case 'remove-run': ports.removeRun(e.allocId); break
       case 'emit': ports.emit(e.event); break
       case 'start-process': ports.startProcess(e); break
-      case 'prepare-process': ports.prepareProcess?.(e); break
       case 'kill-process': ports.killProcess(e); break
     }
   }

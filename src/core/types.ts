@@ -198,14 +198,6 @@ export type Effect =
   /** Answer an API request (after any persist effect before it has completed; `afterAllWrites` as for reply). */
   | { kind: 'api-reply'; reqId: number; reply: ApiReply; afterAllWrites?: true }
   | { kind: 'start-process'; allocId: string; jobId: string; index: number; attempt: number; spec: JobSpec }
-  /**
-   * A hint, not a start: this node just claimed the allocation for itself, and its start may
-   * come once the claim is on the other storing nodes' disks. The driver may make the process
-   * ready meanwhile (forked, held before it runs anything of the job), so that the start only
-   * lets it go; it must never run the job's command before start-process, and must drop what it
-   * made when no start comes (src/execution/prepared.ts).
-   */
-  | { kind: 'prepare-process'; allocId: string; spec: JobSpec }
   | { kind: 'kill-process'; allocId: string; reason: 'killed' | 'timeout' }
 
 /** A node as the HTTP API shows it (CONTRACT section 3, NodeStatus). */

@@ -12,7 +12,6 @@ import { allocationDir, allocationLogPath, buildEnv, checkLaunchSpec, parseAlloc
 import { reapOrphans, removePidFile, writePidFile } from './orphans.js'
 import { groupMembers, procAvailable, signalGroup } from './proc.js'
 import { RssWatcher, type RssOver } from './rss-watch.js'
-import { dispose, PreparedRuns, type ReadyProcess } from './prepared.js'
 import { longTimeout, spawnProcess } from './spawn-process.js'
 import type { ExitInfo, ExitReason, LaunchSpec, MemoryEnforcement, SupervisorOptions } from './types.js'
 
@@ -55,13 +54,11 @@ export class Supervisor {
   private readonly cgroups: CgroupTree | null
   private readonly rss: RssWatcher | null
   private readonly attempts = new Map<string, Attempt>()
-  private readonly prepared: PreparedRuns
   private closed = false
 
   constructor(opts: SupervisorOptions) {
     this.allocationsDir = opts.allocationsDir
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS
-    this.prepared = new PreparedRuns(opts.preparedTtlMs)
     this.log = opts.logger ?? pino({ level: 'silent' })
     mkdirSync(this.allocationsDir, { recursive: true })
     const root = opts.cgroupRoot === undefined ? DEFAULT_CGROUP_ROOT : opts.cgroupRoot
@@ -83,35 +80,27 @@ export class Supervisor {
    */
   start(spec: LaunchSpec, onExit: (info: ExitInfo) => void): { pid: number | undefined } {
     const startedAt = Date.now()
-    const ready = this.prepared.take(spec.allocationId)
     const problem = this.closed ? 'the supervisor is shut down'
       : checkLaunchSpec(spec) ?? (this.attempts.has(spec.allocationId) ? `allocation ${spec.allocationId} is already running` : null)
-    if (problem) {
-      if (ready !== undefined) dispose(ready)
-      return this.failLater(spec, startedAt, onExit, problem)
-    }
+    if (problem) return this.failLater(spec, startedAt, onExit, problem)
     const dir = allocationDir(this.allocationsDir, spec.allocationId)
-    let cgroup: AllocationCgroup | null = ready?.cgroup ?? null
+    let cgroup: AllocationCgroup | null = null
     let spawned: { child: ChildProcess; gate: Writable | null }
-    if (ready !== undefined) {
-      spawned = ready
-    } else {
-      try {
-        mkdirSync(dir, { recursive: true })
-        const env = buildEnv(spec, dir)
-        const file = spec.command[0] ?? ''
-        // Behind the gate a missing binary would look like the job exiting 127: catch it here.
-        if (this.cgroups && !resolveCommand(file, env.PATH ?? '', dir)) throw new Error(`spawn ${file} ENOENT`)
-        cgroup = this.createCgroup(spec)
-        spawned = spawnProcess({
-          argv: spec.command, cwd: dir, env, gated: cgroup !== null,
-          stdoutPath: this.logPath(spec.allocationId, 'stdout'), stderrPath: this.logPath(spec.allocationId, 'stderr'),
-        })
-      } catch (err) {
-        cgroup?.remove()
-        noteStartFailure(this.logPath(spec.allocationId, 'stderr'), spec, (err as Error).message)
-        return this.failLater(spec, startedAt, onExit, (err as Error).message)
-      }
+    try {
+      mkdirSync(dir, { recursive: true })
+      const env = buildEnv(spec, dir)
+      const file = spec.command[0] ?? ''
+      // Behind the gate a missing binary would look like the job exiting 127: catch it here.
+      if (this.cgroups && !resolveCommand(file, env.PATH ?? '', dir)) throw new Error(`spawn ${file} ENOENT`)
+      cgroup = this.createCgroup(spec)
+      spawned = spawnProcess({
+        argv: spec.command, cwd: dir, env, gated: cgroup !== null,
+        stdoutPath: this.logPath(spec.allocationId, 'stdout'), stderrPath: this.logPath(spec.allocationId, 'stderr'),
+      })
+    } catch (err) {
+      cgroup?.remove()
+      noteStartFailure(this.logPath(spec.allocationId, 'stderr'), spec, (err as Error).message)
+      return this.failLater(spec, startedAt, onExit, (err as Error).message)
     }
     const { child, gate } = spawned
     const pid = child.pid
@@ -143,41 +132,6 @@ export class Supervisor {
   }
 
   /**
-   * Makes an attempt ready to start: its directory, log files, env and (cgroup mode) group, and
-   * its process forked behind the gate, running nothing of the job until start() opens the gate
-   * (prepared.ts says why). Best effort and silent: anything that would fail is left for start()
-   * to meet and report. A prepared attempt that is never started is killed after PREPARED_TTL_MS.
-   */
-  prepare(spec: LaunchSpec): void {
-    if (this.closed || checkLaunchSpec(spec) !== null || this.attempts.has(spec.allocationId) || !this.prepared.canTake(spec.allocationId)) return
-    const dir = allocationDir(this.allocationsDir, spec.allocationId)
-    let cgroup: AllocationCgroup | null = null
-    try {
-      mkdirSync(dir, { recursive: true })
-      const env = buildEnv(spec, dir)
-      // Behind the gate a missing binary would look like the job exiting 127: start() reports it.
-      if (!resolveCommand(spec.command[0] ?? '', env.PATH ?? '', dir)) return
-      cgroup = this.cgroups === null ? null : this.createCgroup(spec)
-      const { child, gate } = spawnProcess({
-        argv: spec.command, cwd: dir, env, gated: true,
-        stdoutPath: this.logPath(spec.allocationId, 'stdout'), stderrPath: this.logPath(spec.allocationId, 'stderr'),
-      })
-      // Until start() takes it over, an error (a failed fork) only means it is not ready.
-      child.on('error', () => {})
-      const ready: ReadyProcess | undefined = gate === null ? undefined : { child, gate, cgroup }
-      if (ready === undefined || child.pid === undefined) {
-        if (ready !== undefined) dispose(ready)
-        else cgroup?.remove()
-        return
-      }
-      this.prepared.add(spec.allocationId, ready)
-    } catch (err) {
-      cgroup?.remove()
-      this.log.debug({ err, ...runFields(spec.allocationId) }, 'could not prepare; the start will spawn it')
-    }
-  }
-
-  /**
    * Ends an attempt: SIGTERM to its whole process group, SIGKILL after graceMs. Resolves once
    * onExit has been called; at once if the allocation is not running here.
    */
@@ -195,7 +149,6 @@ export class Supervisor {
   async remove(allocationId: string): Promise<void> {
     if (!parseAllocationId(allocationId)) throw new RangeError(`invalid allocation id ${JSON.stringify(allocationId)}`)
     if (this.attempts.has(allocationId)) return
-    this.prepared.discard(allocationId)
     await rm(allocationDir(this.allocationsDir, allocationId), { recursive: true, force: true })
   }
 
@@ -207,7 +160,6 @@ export class Supervisor {
   /** Agent shutdown: stops everything it started and refuses new starts. */
   async stopAll(): Promise<void> {
     this.closed = true
-    this.prepared.discardAll()
     await Promise.all(this.running().map((id) => this.stop(id, 'killed')))
     this.rss?.stop()
     this.cgroups?.remove()

@@ -68,7 +68,5 @@ export interface SupervisorOptions {
   cgroupRoot?: string | null
   /** cgroup (relative to cgroupRoot) to create our groups under; default: our own cgroup. */
   cgroupParent?: string
-  /** How long a prepared attempt waits for its start before it is killed; default PREPARED_TTL_MS (prepared.ts). */
-  preparedTtlMs?: number
   logger?: Logger
 }

@@ -13,8 +13,8 @@ import { cellOf, cellTopic } from '../core/cells.js'
 import { colocated, PROFILES } from '../core/config.js'
 import { DRAIN_KEY } from '../core/jobs.js'
 import { NodeCore } from '../core/node-core.js'
-import type { ApiReply, JobRecord, JobSpec, JobStatus } from '../core/job-types.js'
-import { DEFAULT_GRACE_MS, readLog, Supervisor, type LaunchSpec } from '../execution/index.js'
+import type { ApiReply, JobRecord, JobStatus } from '../core/job-types.js'
+import { DEFAULT_GRACE_MS, readLog, Supervisor } from '../execution/index.js'
 import { CLUSTER_TOPIC, MAX_RPC_BYTES } from '../gossip/topics.js'
 import { JOBS_DEFAULTS } from '../core/jobs-config.js'
 import type { AgentConfig, RunningAgent } from './agent-config.js'
@@ -61,14 +61,12 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
 
     let core: NodeCore | undefined
     const metrics = createAgentMetrics(() => core, () => Date.now())
-    const launchSpec = (allocId: string, spec: JobSpec): LaunchSpec => ({
-      allocationId: allocId, command: spec.command, env: spec.env,
-      memoryMb: spec.resources.memoryMb, cpu: spec.resources.cpu, timeoutMs: spec.timeoutMs,
-    })
     const runner: ProcessRunner = {
-      prepare: (e) => { supervisor.prepare(launchSpec(e.allocId, e.spec)) },
       start: (e, onExit) => {
-        supervisor.start(launchSpec(e.allocId, e.spec), (info) => onExit({
+        supervisor.start({
+          allocationId: e.allocId, command: e.spec.command, env: e.spec.env,
+          memoryMb: e.spec.resources.memoryMb, cpu: e.spec.resources.cpu, timeoutMs: e.spec.timeoutMs,
+        }, (info) => onExit({
           allocId: info.allocationId, exitCode: info.exitCode, signal: info.signal, reason: info.reason,
           ...(info.message === undefined ? {} : { message: info.message }),
         }))

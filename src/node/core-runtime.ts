@@ -30,8 +30,6 @@ export interface KeyValueStore {
 /** What the runtime needs of the process supervisor (src/execution). */
 export interface ProcessRunner {
   start(effect: Extract<Effect, { kind: 'start-process' }>, onExit: (exit: Extract<CoreEvent, { kind: 'process-exit' }>['exit']) => void): void
-  /** Make a run we claimed ready before its start (fork it, held before the job runs); best effort. */
-  prepare?(effect: Extract<Effect, { kind: 'prepare-process' }>): void
   stop(allocId: string, reason: 'killed' | 'timeout'): Promise<void>
   /** Delete what a finished run left (its directory and logs). */
   remove(allocId: string): Promise<void>
@@ -82,8 +80,6 @@ export class CoreRuntime {
   private readonly queuedWrites = new Map<string, unknown>()
   private queuedSeqs: number[] = []
   private stopped = false
-  /** Runs to prepare once this turn's sends have left (see the prepareProcess port). */
-  private readonly toPrepare: Array<Extract<Effect, { kind: 'prepare-process' }>> = []
   private readonly cellsWarned = new Set<string>()
 
   constructor(
@@ -294,14 +290,6 @@ export class CoreRuntime {
         this.bus.emit('event', event)
         if (event.type === 'node' && event.to === 'alive') this.connectWatched(event.node)
       },
-      prepareProcess: (e) => {
-        // After this step's sends have left: their frames are flushed on setImmediate, queued
-        // while the step's effects were carried out, and a fork blocks the event loop for
-        // milliseconds. The microtask runs once those are queued, so this one comes after them.
-        if (this.runner.prepare === undefined) return
-        this.toPrepare.push(e)
-        if (this.toPrepare.length === 1) queueMicrotask(() => setImmediate(this.prepareNow))
-      },
       startProcess: (e) => {
         if (tracing) trace(`start-process ${e.allocId}`)
         this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit }))
@@ -314,14 +302,6 @@ export class CoreRuntime {
         void this.runner.remove(allocId).catch((err: unknown) => this.log.warn({ err, alloc: allocId }, 'removing a run\'s files failed'))
       },
     }
-  }
-
-  private readonly prepareNow = (): void => {
-    const list = this.toPrepare.splice(0)
-    if (this.stopped) return
-    if (tracing) trace(`prepare-process ${list.length}`)
-    for (const e of list) this.runner.prepare?.(e)
-    if (tracing) trace('prepare-process returned')
   }
 
   private track(p: Promise<unknown>): void {

@@ -87,8 +87,6 @@ export interface SimHooks {
   onEmit?(at: Millis, observer: NodeId, event: ClusterEvent): void
   onApiReply?(at: Millis, reqId: number, reply: ApiReply): void
   onRunStart?(run: SimRun): void
-  /** A node was asked to make a run it claimed ready before its start (a simulated run needs nothing). */
-  onPrepare?(at: Millis, node: NodeId, allocId: string): void
   /** A node sent a request (message counts and traces by type); `corr` names it among the sender's requests. */
   onSend?(at: Millis, from: NodeId, to: NodeId, msg: RpcRequest, corr: number): void
   /** A node replied to a request of `to` (`corr`: the asker's, as onSend gave it), before dropReply decides its fate. */
@@ -266,10 +264,6 @@ export class NodeIo {
     this.host.gossip.publish(node.idx, wire.value, wire.bytes, msg.type === 'activity' ? EVENTS : CLUSTER)
   }
 
-  prepared(node: SimNode, allocId: string): void {
-    this.host.record.hooks.onPrepare?.(this.now, node.id, allocId)
-  }
-
   startProcess(node: SimNode, allocId: string, jobId: string, index: number, spec: JobSpec): void {
     const run: SimRun = { allocId, jobId, index, node: node.id, startedAt: this.now, endedAt: null, resources: spec.resources, exitCode: null }
     this.host.record.runs.push(run)
@@ -389,7 +383,6 @@ class SimPorts implements EffectPorts<SimOrigin> {
   emit(event: ClusterEvent): void { this.io.emit(this.node, event) }
   startProcess(e: Extract<Effect, { kind: 'start-process' }>): void { this.io.startProcess(this.node, e.allocId, e.jobId, e.index, e.spec) }
   killProcess(e: Extract<Effect, { kind: 'kill-process' }>): void { this.io.endProcess(this.node, e.allocId, null, 'killed') }
-  prepareProcess(e: Extract<Effect, { kind: 'prepare-process' }>): void { this.io.prepared(this.node, e.allocId) }
   // A simulated run leaves no files.
   removeRun(): void {}
 }
