@@ -4,8 +4,35 @@
 // in cgroup mode, released its gate), on the same clock as the bench: every process here runs on
 // one machine and reads the same CLOCK_REALTIME. bench/README.md says why this and not the
 // record's `startedAt`.
+import { Agent, request } from 'node:http'
 import { nowMs } from './clock.js'
 import type { AgentProc } from './cluster.js'
+
+/**
+ * Submits go through node:http with one keep-alive agent, as a client that submits often would
+ * (and as `murmur run` does not need to: it submits once). fetch (undici) cost the bench ~0.5 ms
+ * more per request here, and the submit is timed (bench/README.md, "The client").
+ */
+const keepAlive = new Agent({ keepAlive: true })
+
+/** POST a JSON body; resolves when the answer's headers are in (`at`), with its status and body. */
+function postJson(url: string, body: string, timeoutMs: number): Promise<{ at: number; status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: 'POST', agent: keepAlive, timeout: timeoutMs,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      const at = nowMs()
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ at, status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
+    req.on('error', reject)
+    req.end(body)
+  })
+}
 
 /** A trivial job for throughput and memory figures. */
 export const TRUE_JOB = { command: ['true'], resources: { cpu: 0.1, memoryMb: 16 } }
@@ -24,16 +51,19 @@ export interface Submitted {
 export interface AllocView { index: number; attempt: number; nodeName: string; state: string; startedAt: string | null; finishedAt: string | null }
 export interface JobView { id: string; state: string; allocations: AllocView[]; storedOn?: string[] }
 
-/** POST /v1/jobs, timed; throws unless 201. */
+/** POST /v1/jobs, timed from just before the request is made to its answer's headers; throws unless 201. */
 export async function submitTimed(via: AgentProc, spec: unknown): Promise<Submitted> {
+  const payload = JSON.stringify(spec)
   const sentAt = nowMs()
-  const res = await fetch(`${via.api}/v1/jobs`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec), signal: AbortSignal.timeout(30_000),
-  })
-  const ackedAt = nowMs()
-  const body = await res.json() as { id?: string; error?: { message?: string } }
-  if (res.status !== 201 || typeof body.id !== 'string') throw new Error(`submit via ${via.name}: ${res.status} ${JSON.stringify(body)}`)
-  return { id: body.id, via, sentAt, ackedAt }
+  const res = await postJson(`${via.api}/v1/jobs`, payload, 30_000)
+  let body: { id?: string }
+  try {
+    body = JSON.parse(res.text) as { id?: string }
+  } catch {
+    body = {}
+  }
+  if (res.status !== 201 || typeof body.id !== 'string') throw new Error(`submit via ${via.name}: ${res.status} ${res.text.slice(0, 300)}`)
+  return { id: body.id, via, sentAt, ackedAt: res.at }
 }
 
 export async function jobView(via: AgentProc, id: string): Promise<JobView | undefined> {

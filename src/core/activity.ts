@@ -6,13 +6,15 @@
 // them in one digest on the cell's gossip topic with its free capacity and run count now, only
 // when it did something, and at a rate bounded per cell: a node publishes at most every
 // max(activityMs, live nodes x activityPerNodeMs), so that the digests of a whole cell stay under
-// 1000 / activityPerNodeMs messages a second however large it is. Every other node of the cell
+// 1000 / activityPerNodeMs messages a second however large it is, and not before activityGatherMs
+// after the first event it carries (a burst's events in one digest, after its hot path: see
+// jobs-config.ts). Every other node of the cell
 // emits the digest's events on its own stream and updates its capacity view. Records and deltas
 // that arrive by rpc never emit: every event reaches every node once, through its author.
 //
 // Cost per node: at most 1000 / activityPerNodeMs digests a second received, O(the cell's event
 // rate) bytes, nothing when idle. Events reach other nodes' streams within one interval (250 ms
-// at 5 nodes, 5 s at 100). Gossip is best-effort: a lost digest loses events on some streams (GET
+// at 5 nodes, 5 s at 100), and at least activityGatherMs (50 ms) after they happened. Gossip is best-effort: a lost digest loses events on some streams (GET
 // reads the records, which the state exchange repairs) and leaves a capacity figure stale until
 // that node's next digest or message (a start it cannot take is refused and placed again).
 import { isEndedJobState } from './job-merge.js'
@@ -34,6 +36,8 @@ export class Activity {
   private dropped = 0
   private bytes = 0
   private lastAt = -Infinity
+  /** When the first event the next digest carries was authored (Infinity: none yet). */
+  private firstEventAt = Infinity
   /** Our free capacity or run count changed since our last digest. */
   private capacityChanged = true
   /**
@@ -49,8 +53,8 @@ export class Activity {
 
   constructor(
     private readonly selfId: NodeId,
-    private readonly intervalMs: number,
-    private readonly perNodeMs: number,
+    /** jobs-config.ts: activityMs, activityPerNodeMs, activityGatherMs. */
+    private readonly timing: { intervalMs: Millis; perNodeMs: Millis; gatherMs: Millis },
     /** Live nodes of the cell (the publishers the rate is shared among). */
     private readonly liveNodes: () => number,
     /** How long the stream remembers an ended job (its retention window: news of it stops then). */
@@ -59,12 +63,18 @@ export class Activity {
 
   /** How long after a digest the next may go. */
   private interval(): Millis {
-    return Math.max(this.intervalMs, this.liveNodes() * this.perNodeMs)
+    return Math.max(this.timing.intervalMs, this.liveNodes() * this.timing.perNodeMs)
+  }
+
+  /** When the next digest may go: an interval after the last, and a gathering time after its first event. */
+  private readyAt(): Millis {
+    return Math.max(this.lastAt + this.interval(), this.firstEventAt === Infinity ? -Infinity : this.firstEventAt + this.timing.gatherMs)
   }
 
   /** An event this node authored: emitted here at once, and published with the next digest. */
   authored(event: JobEvent, now: Millis, out: Effect[]): void {
     if (!this.onStream(event, now, out)) return
+    if (this.firstEventAt === Infinity) this.firstEventAt = now
     // JSON's fixed part plus the strings that vary: close enough to keep a digest under its limit.
     const size = 120 + event.job.length + event.name.length + (event.node?.length ?? 0) + (event.reason?.length ?? 0)
     if (this.events.length < MAX_ACTIVITY_EVENTS && this.bytes + size <= MAX_ACTIVITY_BYTES) {
@@ -103,19 +113,20 @@ export class Activity {
     const oldest = this.ended.values().next()
     const forget = oldest.done === true ? Infinity : oldest.value + this.rememberMs
     if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return forget
-    return Math.min(forget, this.lastAt + this.interval())
+    return Math.min(forget, this.readyAt())
   }
 
   /** Whether a digest is due: something to say, and the interval since the last one passed (asked first, so that most steps, which publish none, do not look up the free capacity a digest carries). */
   due(now: Millis): boolean {
     if (this.events.length === 0 && this.dropped === 0 && !this.capacityChanged) return false
-    return now >= this.lastAt + this.interval()
+    return now >= this.readyAt()
   }
 
   /** Publish a digest when one is due (see due). */
   flush(now: Millis, free: Resources, allocations: number, out: Effect[]): void {
     if (!this.due(now)) return
     this.lastAt = now
+    this.firstEventAt = Infinity
     const msg = { type: 'activity' as const, node: this.selfId, free, allocations, events: this.events, ...(this.dropped > 0 ? { dropped: this.dropped } : {}), at: now }
     this.events = []
     this.bytes = 0

@@ -37,6 +37,15 @@ export interface JobsConfig {
    */
   activityPerNodeMs: number
   /**
+   * ...and not before this long after the first event it carries. At idle a digest would go in
+   * the very step that made its first event: a submit's digest then left with the job's stores,
+   * and its gossip (a signature, a relay and an event-stream write on every node watched) took
+   * the CPU on every node while the job's start waited for it (measured with
+   * scripts/trace-latency.ts, 5 agents on 2 cores). 50 ms gathers a submit, its claim, its start
+   * and a short run's end into one digest, after the start; streams hear of them 50 ms later.
+   */
+  activityGatherMs: number
+  /**
    * Batch placement packs: the tightest of this many sampled feasible nodes is offered first (see
    * packSample in src/placement/rank.ts); 0 spreads by capacity-weighted rendezvous instead.
    * Services always spread (see Arbiter.sampleFor). The job's storing nodes come first when they fit.
@@ -62,7 +71,7 @@ export interface JobsConfig {
 
 export const JOBS_DEFAULTS: JobsConfig = {
   replicas: 3, storeTimeoutMs: 3_000, claimResendMs: 2_000, grantRetryMs: 500, placementRetryMs: 500,
-  recordBatchBytes: 48 * 1024, runningReportMs: 500, activityMs: 200, activityPerNodeMs: 50, placementSample: 8,
+  recordBatchBytes: 48 * 1024, runningReportMs: 500, activityMs: 200, activityPerNodeMs: 50, activityGatherMs: 50, placementSample: 8,
   unknownNodeGraceMs: 30_000, restartHoldMs: 10_000, jobSyncMs: 5_000, readTimeoutMs: 2_000,
   retentionMs: 3_600_000,
 }

@@ -77,7 +77,7 @@ export class Jobs {
     private readonly nextCorr: () => number,
     private readonly config: JobsConfig = JOBS_DEFAULTS,
   ) {
-    this.activity = new Activity(members.selfId, config.activityMs, config.activityPerNodeMs, () => this.liveNodes(), config.retentionMs)
+    this.activity = new Activity(members.selfId, { intervalMs: config.activityMs, perNodeMs: config.activityPerNodeMs, gatherMs: config.activityGatherMs }, () => this.liveNodes(), config.retentionMs)
     this.retention = new Retention(config.retentionMs)
     this.table = new JobTable({
       stores: (id) => this.replicaSet(id).includes(members.selfId),

@@ -22,6 +22,7 @@ import { CHANNEL_PROTOCOL } from './channel-registry.js'
 import { CoreRuntime, type ProcessRunner } from './core-runtime.js'
 import { createClusterHost } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { traceHttp } from './lat-trace.js'
 import { createLogger } from './logger.js'
 import { createAgentMetrics } from './metrics.js'
 import { batchJson, getJson, openStore } from './store.js'
@@ -118,6 +119,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       },
     }
     const api = await createApiServer(view, { token: config.apiToken, logger: log.child({ part: 'api' }) })
+    traceHttp(api)
     await api.listen({ host: config.apiHost, port: config.apiPort })
     cleanup.unshift(async () => { await api.close() })
     const address = api.server.address()

@@ -17,6 +17,7 @@ import {
   type DecodedFrame,
 } from './channel-frames.js'
 import { FrameWriter } from './channel-writer.js'
+import { shortId, trace, tracing } from './lat-trace.js'
 
 /**
  * Longest the server waits for its handler to answer one request before answering FAILED itself.
@@ -77,7 +78,7 @@ class InboundChannel {
     this.#decoder = new FrameDecoder(opts.maxMessageBytes)
     // A requester that stops reading our answers while sending more requests fills this; then
     // the stream is reset (its requests fail on its side, its pending handlers still finish here).
-    this.#writer = new FrameWriter(stream, Math.max(1024 * 1024, 4 * opts.maxMessageBytes), (err) => { this.#abort(err) })
+    this.#writer = new FrameWriter(stream, Math.max(1024 * 1024, 4 * opts.maxMessageBytes), (err) => { this.#abort(err) }, `resp>${shortId(from)}`)
     stream.maxReadBufferLength = YAMUX_MAX_WINDOW_BYTES + 2 * opts.maxMessageBytes
   }
 
@@ -88,6 +89,7 @@ class InboundChannel {
   }
 
   readonly #onMessage = (evt: StreamMessageEvent): void => {
+    if (tracing) trace(`channel-request-in <${shortId(this.#from)} ${evt.data.byteLength}B`)
     let frames: DecodedFrame[]
     try {
       frames = this.#decoder.push(evt.data)

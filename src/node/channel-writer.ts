@@ -4,6 +4,7 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { MessageStream } from '@libp2p/interface'
 import type { EncodedFrame } from './channel-frames.js'
+import { trace, tracing } from './lat-trace.js'
 
 /**
  * What the writer needs of a libp2p stream (a Stream or any MessageStream): `send`, whether it
@@ -34,7 +35,11 @@ export class FrameWriter {
   #waitingForDrain = false
   #closed = false
 
-  constructor(sink: FrameSink, maxQueuedBytes: number, onFailure: WriteFailure) {
+  /** Names the writer in the latency trace (lat-trace.ts): its direction and peer. */
+  readonly #label: string
+
+  constructor(sink: FrameSink, maxQueuedBytes: number, onFailure: WriteFailure, label = '') {
+    this.#label = label
     this.#sink = sink
     this.#maxQueuedBytes = maxQueuedBytes
     this.#onFailure = onFailure
@@ -101,6 +106,7 @@ export class FrameWriter {
     this.#queuedBytes = 0
     if (batch.byteLength === 0) return
     let more: boolean
+    if (tracing) trace(`flush ${this.#label} ${batch.byteLength}B`)
     try {
       more = this.#sink.send(batch)
     } catch (err) {

@@ -13,6 +13,7 @@ import { CodecError, gossipCodec, rpcRequestCodec, rpcResponseCodec } from '../g
 import { PeerUnreachableError, RpcTimeoutError, type ClusterHost, type HostHandlers } from './host.js'
 import type { AgentMetrics } from './metrics.js'
 import { Waiters } from './waiters.js'
+import { shortId, trace, traceStep, tracing } from './lat-trace.js'
 
 /**
  * An inbound request waits at most this long for the core's reply. The longest the core holds a
@@ -114,6 +115,7 @@ export class CoreRuntime {
           return rpcResponseCodec.encode({ type: 'error', code, message: err instanceof Error ? err.message : 'bad request' })
         }
         this.metrics.rpcReceived.inc({ type: msg.type })
+        if (tracing) trace(`rpc-in ${msg.type} <${shortId(from)} ${data.byteLength}B`)
         let limit: NodeJS.Timeout | undefined
         const answer = await new Promise<RpcResponse>((resolve) => {
           const reqId = this.effects.received(resolve)
@@ -122,6 +124,7 @@ export class CoreRuntime {
         })
         // The limit goes with the answer (see Waiters.wait for why).
         clearTimeout(limit)
+        if (tracing) trace(`rpc-reply ${msg.type} >${shortId(from)} ${answer.type}`)
         this.warnCellsMismatch(from, answer)
         return rpcResponseCodec.encode(answer)
       },
@@ -145,6 +148,11 @@ export class CoreRuntime {
     if (this.stopped) return
     if (this.core === undefined) {
       this.early.push({ ev, at: Date.now() })
+      return
+    }
+    if (tracing) {
+      traceStep(ev, () => this.core?.step(ev, Date.now()) ?? [], (effects) => this.effects.apply(effects))
+      this.armTick()
       return
     }
     this.effects.apply(this.core.step(ev, Date.now()))
@@ -271,7 +279,10 @@ export class CoreRuntime {
       transmitReply: (resolve, msg) => resolve(msg),
       soon: (fn) => queueMicrotask(fn),
       step: (ev) => this.dispatch(ev),
-      apiReply: (reqId, reply) => this.apiWaiting.settle(reqId, reply),
+      apiReply: (reqId, reply) => {
+        if (tracing) trace(`api-reply ${reply.status}`)
+        this.apiWaiting.settle(reqId, reply)
+      },
       emit: (event) => {
         this.log.info({ ...eventLogFields(event), event }, event.type === 'node'
           ? `node ${event.name} ${event.from} -> ${event.to} (${event.reason})`
@@ -279,7 +290,11 @@ export class CoreRuntime {
         this.bus.emit('event', event)
         if (event.type === 'node' && event.to === 'alive') this.connectWatched(event.node)
       },
-      startProcess: (e) => this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit })),
+      startProcess: (e) => {
+        if (tracing) trace(`start-process ${e.allocId}`)
+        this.runner.start(e, (exit) => this.dispatch({ kind: 'process-exit', exit }))
+        if (tracing) trace('start-process returned')
+      },
       killProcess: (e) => {
         void this.runner.stop(e.allocId, e.reason).catch((err: unknown) => this.log.warn({ err, job: jobOfAlloc(e.allocId), alloc: e.allocId }, 'stop failed'))
       },
@@ -354,8 +369,10 @@ export class CoreRuntime {
     const seqs = this.queuedSeqs
     this.queuedWrites.clear()
     this.queuedSeqs = []
+    if (tracing) trace(`persist-start ops=${ops.length} seqs=${seqs.join('/')}`)
     const write = this.store.batch(ops)
     this.persistChain = write.then(() => {
+      if (tracing) trace(`persist-end seqs=${seqs.join('/')}`)
       for (const seq of seqs) this.effects.persisted(seq)
     }, (err: unknown) => {
       this.log.error({ err, keys: ops.length }, 'persist failed')
@@ -376,10 +393,12 @@ export class CoreRuntime {
     this.metrics.rpcSent.inc({ type: msg.type })
     const addrs = this.core?.addrsOf(to)
     const started = Date.now()
+    if (tracing) trace(`send ${msg.type} >${shortId(to)}`)
     try {
       const bytes = await this.host.request(to, rpcRequestCodec.encode(msg), { timeoutMs, addrs })
       if (this.log.isLevelEnabled('debug')) this.log.debug({ to, type: msg.type, ms: Date.now() - started }, 'rpc done')
       const answer = rpcResponseCodec.decode(bytes)
+      if (tracing) trace(`answer ${msg.type} <${shortId(to)} ${answer.type}`)
       this.warnCellsMismatch(to, answer)
       this.effects.answered(to, corr, answer)
     } catch (err) {

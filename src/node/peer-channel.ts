@@ -18,6 +18,7 @@ import {
   type DecodedFrame,
 } from './channel-frames.js'
 import { FrameWriter, type QueuedFrame } from './channel-writer.js'
+import { shortId, trace, tracing } from './lat-trace.js'
 import {
   ChannelBusyError,
   MessageTooLargeError,
@@ -77,7 +78,7 @@ export class PeerChannel {
     this.#onClosed = onClosed
     this.#onSilence = onSilence
     this.#decoder = new FrameDecoder(limits.maxMessageBytes)
-    this.#writer = new FrameWriter(stream, limits.maxQueuedBytes, (err) => { this.close(err) })
+    this.#writer = new FrameWriter(stream, limits.maxQueuedBytes, (err) => { this.close(err) }, `req>${shortId(peer)}`)
     stream.addEventListener('message', this.#onMessage)
     stream.addEventListener('close', this.#onClose)
     // The server never closes its side while we hold the channel; if it does, nothing more arrives.
@@ -174,6 +175,7 @@ export class PeerChannel {
 
   readonly #onMessage = (evt: StreamMessageEvent): void => {
     this.#lastHeardAt = performance.now()
+    if (tracing) trace(`channel-response-in <${shortId(this.peer)} ${evt.data.byteLength}B`)
     let frames: DecodedFrame[]
     try {
       frames = this.#decoder.push(evt.data)

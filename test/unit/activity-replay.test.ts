@@ -63,8 +63,32 @@ describe('activity digests published before a node started', () => {
     expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: late }, STARTED_AT + 205))).toEqual([ended])
   })
 
+  it('an idle node\'s first event waits the gathering time, and what follows meanwhile goes in the same digest', () => {
+    const activity = new Activity('node-b', { intervalMs: 250, perNodeMs: 50, gatherMs: 50 }, () => 5, 60_000)
+    const out: Effect[] = []
+    const free = { cpu: 1, memoryMb: 512 }
+    const published = (): Array<Extract<GossipMessage, { type: 'activity' }>> => out.flatMap((e) => (e.kind === 'publish' && e.msg.type === 'activity' ? [e.msg] : []))
+    activity.authored(running, STARTED_AT, out)
+    expect(activity.due(STARTED_AT)).toBe(false)
+    expect(activity.wakeAt()).toBe(STARTED_AT + 50)
+    const ended: JobEvent = { ...running, state: 'succeeded' }
+    activity.authored(ended, STARTED_AT + 20, out)
+    activity.flush(STARTED_AT + 49, free, 0, out)
+    expect(published()).toEqual([])
+    activity.flush(STARTED_AT + 50, free, 0, out)
+    expect(published().map((m) => m.events)).toEqual([[running, ended]])
+    // Busy: the next digest goes an interval after the last; its first event came long before that.
+    activity.authored({ ...running, job: 'j-2' }, STARTED_AT + 60, out)
+    expect(activity.wakeAt()).toBe(STARTED_AT + 300)
+    activity.flush(STARTED_AT + 300, free, 0, out)
+    expect(published()).toHaveLength(2)
+    // Capacity alone is not gathered: it goes at the interval.
+    activity.capacity()
+    expect(activity.due(STARTED_AT + 550)).toBe(true)
+  })
+
   it('a digest says when it was published', () => {
-    const activity = new Activity('node-b', 250, 50, () => 5, 60_000)
+    const activity = new Activity('node-b', { intervalMs: 250, perNodeMs: 50, gatherMs: 50 }, () => 5, 60_000)
     const out: Effect[] = []
     activity.authored(running, STARTED_AT + 10, out)
     activity.flush(STARTED_AT + 300, { cpu: 1, memoryMb: 512 }, 3, out)
