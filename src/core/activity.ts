@@ -8,15 +8,16 @@
 // max(activityMs, live nodes x activityPerNodeMs), so that the digests of a whole cell stay under
 // 1000 / activityPerNodeMs messages a second however large it is, and not before activityGatherMs
 // after the first event it carries (a burst's events in one digest, after its hot path: see
-// jobs-config.ts). Every other node of the cell
-// emits the digest's events on its own stream and updates its capacity view. Records and deltas
-// that arrive by rpc never emit: every event reaches every node once, through its author.
+// jobs-config.ts). Every other node of the cell emits the digest's events on its own stream and
+// updates its capacity view. Records and deltas that arrive by rpc never emit: every event
+// reaches every node once, through its author.
 //
 // Cost per node: at most 1000 / activityPerNodeMs digests a second received, O(the cell's event
 // rate) bytes, nothing when idle. Events reach other nodes' streams within one interval (250 ms
-// at 5 nodes, 5 s at 100), and at least activityGatherMs (50 ms) after they happened. Gossip is best-effort: a lost digest loses events on some streams (GET
-// reads the records, which the state exchange repairs) and leaves a capacity figure stale until
-// that node's next digest or message (a start it cannot take is refused and placed again).
+// at 5 nodes, 5 s at 100), and at least activityGatherMs (50 ms) after they happened. Gossip is
+// best-effort: a lost digest loses events on some streams (GET reads the records, which the state
+// exchange repairs) and leaves a capacity figure stale until that node's next digest or message
+// (a start it cannot take is refused and placed again).
 import { isEndedJobState } from './job-merge.js'
 import type { Effect, JobEvent, Millis, NodeId, Resources } from './types.js'
 
