@@ -5,31 +5,24 @@
 // OOM detection from memory.events.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
-import { Supervisor } from '../../src/execution/index.js'
-import { launch, output, spec, tempDir, waitFor, waitForOutput } from '../fixtures/execution/helpers.js'
+import { describe, expect, it } from 'vitest'
+import type { Supervisor } from '../../src/execution/index.js'
+import { launch, output, spec, supervisorPool, waitFor, waitForOutput } from '../fixtures/execution/helpers.js'
 
-const tmp = tempDir('exec-cg')
-const supervisors: Supervisor[] = []
-afterAll(async () => {
-  await Promise.all(supervisors.map((s) => s.stopAll()))
-  tmp.cleanup()
-})
+const pool = supervisorPool('exec-cg')
 
 let roots = 0
 /** A directory that looks like a cgroup v2 root offering these controllers. */
 function fakeRoot(controllers: string | null): string {
   roots += 1
-  const root = join(tmp.dir, `cgroup-${roots}`)
+  const root = join(pool.dir, `cgroup-${roots}`)
   mkdirSync(root, { recursive: true })
   if (controllers !== null) writeFileSync(join(root, 'cgroup.controllers'), controllers)
   return root
 }
 
 function supervisor(root: string): Supervisor {
-  const sup = new Supervisor({ allocationsDir: join(tmp.dir, 'allocs'), graceMs: 300, cgroupRoot: root, cgroupParent: '/' })
-  supervisors.push(sup)
-  return sup
+  return pool.make({ allocationsDir: join(pool.dir, 'allocs'), graceMs: 300, cgroupRoot: root, cgroupParent: '/' })
 }
 
 describe('cgroup probe', () => {

@@ -1,8 +1,8 @@
 // Memory limits against real processes: the RSS poller (forced, so it is tested everywhere) and
 // the kernel's cgroup v2 limit (only where this machine lets us make cgroups).
-import { afterAll, describe, expect, it } from 'vitest'
-import { Supervisor } from '../../src/execution/index.js'
-import { launch, processGone, spec, tempDir } from '../fixtures/execution/helpers.js'
+import { describe, expect, it } from 'vitest'
+import type { Supervisor } from '../../src/execution/index.js'
+import { launch, processGone, spec, supervisorPool } from '../fixtures/execution/helpers.js'
 
 /** Grows by 8 MiB of touched memory every 10 ms, in a child too, and prints its progress. */
 const HOG = `
@@ -16,18 +16,10 @@ const LIMIT_MB = 160
 /** Stays far below the limit, then exits 0. */
 const MODEST = `const b = Buffer.alloc(16 * 1024 * 1024, 1); setTimeout(() => process.exit(b[0] === 1 ? 0 : 1), 300)`
 
-const tmp = tempDir('exec-mem')
-const supervisors: Supervisor[] = []
+const pool = supervisorPool('exec-mem')
 function supervisor(cgroupRoot: string | null | undefined): Supervisor {
-  const sup = new Supervisor({ allocationsDir: tmp.dir, graceMs: 300, rssPollMs: 50, ...(cgroupRoot === undefined ? {} : { cgroupRoot }) })
-  supervisors.push(sup)
-  return sup
+  return pool.make({ graceMs: 300, rssPollMs: 50, ...(cgroupRoot === undefined ? {} : { cgroupRoot }) })
 }
-
-afterAll(async () => {
-  await Promise.all(supervisors.map((s) => s.stopAll()))
-  tmp.cleanup()
-})
 
 describe('memory limit, rss-poll mode (forced)', () => {
   const sup = supervisor(null)

@@ -4,22 +4,14 @@
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
-import { Supervisor, allocationDir } from '../../src/execution/index.js'
-import { launch, nextId, output, processGone, spec, tempDir, waitFor, waitForOutput } from '../fixtures/execution/helpers.js'
+import { describe, expect, it } from 'vitest'
+import { allocationDir, type Supervisor } from '../../src/execution/index.js'
+import { launch, nextId, output, processGone, spec, supervisorPool, waitFor, waitForOutput } from '../fixtures/execution/helpers.js'
 
-const tmp = tempDir('exec-spawner')
-const supervisors: Supervisor[] = []
+const pool = supervisorPool('exec-spawner')
 function supervisor(spawnerIdleMs?: number): Supervisor {
-  const sup = new Supervisor({ allocationsDir: tmp.dir, graceMs: 300, cgroupRoot: null, spawnerIdleMs })
-  supervisors.push(sup)
-  return sup
+  return pool.make({ graceMs: 300, cgroupRoot: null, spawnerIdleMs })
 }
-
-afterAll(async () => {
-  await Promise.all(supervisors.map((s) => s.stopAll()))
-  tmp.cleanup()
-})
 
 describe('the spawner process', () => {
   it('is the parent of the jobs, not this process', async () => {
@@ -88,7 +80,7 @@ describe('the spawner process', () => {
     // An agent stand-in: a process that owns a Supervisor, starts one job and says so.
     const script = `
       import { Supervisor } from ${JSON.stringify(new URL('../../src/execution/index.ts', import.meta.url).href)}
-      const sup = new Supervisor({ allocationsDir: ${JSON.stringify(tmp.dir)}, cgroupRoot: null })
+      const sup = new Supervisor({ allocationsDir: ${JSON.stringify(pool.dir)}, cgroupRoot: null })
       const pid = await sup.start(${JSON.stringify(s)}, () => {}).pid
       console.log(JSON.stringify({ pid, spawner: sup.spawnerPid() }))
       setInterval(() => {}, 1000)
@@ -102,8 +94,8 @@ describe('the spawner process', () => {
         agent.once('exit', (code) => reject(new Error(`the agent stand-in exited (${code}) early`)))
       })
       const { pid, spawner } = JSON.parse(line) as { pid: number; spawner: number }
-      expect(existsSync(join(allocationDir(tmp.dir, s.allocationId), 'murmur.pid'))).toBe(true)
-      expect(JSON.parse(readFileSync(join(allocationDir(tmp.dir, s.allocationId), 'murmur.pid'), 'utf8'))).toMatchObject({ pid })
+      expect(existsSync(join(allocationDir(pool.dir, s.allocationId), 'murmur.pid'))).toBe(true)
+      expect(JSON.parse(readFileSync(join(allocationDir(pool.dir, s.allocationId), 'murmur.pid'), 'utf8'))).toMatchObject({ pid })
       agent.kill('SIGKILL')
       await exited
       await waitFor(() => processGone(spawner), 'the spawner to exit')
