@@ -49,15 +49,18 @@ export type Refusal = 'infeasible' | 'no-room' | 'crowded'
  */
 export function checkAdmission(job: AdmitJob, views: readonly NodeView[], fresh: (node: NodeId) => boolean, ask: number): Admission {
   // One pass over the cell (it runs for every admission): the nodes that could run the job, the
-  // instances the fresh figures have room for (counted until there are enough), and the stale ones.
+  // instances the fresh figures have room for (counted until there are enough), and the stale ones
+  // while there are not enough yet (only a job without room asks them). Once there are, no node's
+  // freshness is asked: a lookup per node of the cell, twice per admission.
   const feasible: NodeView[] = []
   const stale: NodeView[] = []
   let fits = 0
   for (const v of views) {
     if (!couldRun(job, v)) continue
     feasible.push(v)
+    if (fits >= job.count) continue
     if (!fresh(v.id)) stale.push(v)
-    else if (fits < job.count) fits += instancesIn(v.free, job.resources, job.count)
+    else fits += instancesIn(v.free, job.resources, job.count)
   }
   if (feasible.length === 0) return { verdict: 'refuse', reason: 'no node of this cell can run it (cpu, memory, labels or drain)', why: 'infeasible' }
   if (job.spare) {
