@@ -49,26 +49,32 @@ export type Refusal = 'infeasible' | 'no-room' | 'crowded'
  */
 export function checkAdmission(job: AdmitJob, views: readonly NodeView[], fresh: (node: NodeId) => boolean, ask: number): Admission {
   // One pass over the cell (it runs for every admission): the nodes that could run the job, the
-  // instances the fresh figures have room for (counted until there are enough), and the stale ones.
-  const feasible: NodeView[] = []
+  // instances the fresh figures have room for (counted until there are enough), and the stale ones
+  // while there are not enough yet (only a job without room asks them). Once there are, no node's
+  // freshness is asked: a lookup per node of the cell, twice per admission.
+  // The feasible nodes are counted and summed up (spare room) as they pass: no list of them.
+  let feasible = 0
+  const sums = { cpu: 0, mem: 0, totalCpu: 0, totalMem: 0 }
   const stale: NodeView[] = []
   let fits = 0
   for (const v of views) {
     if (!couldRun(job, v)) continue
-    feasible.push(v)
+    feasible++
+    if (job.spare) addShare(sums, v)
+    if (fits >= job.count) continue
     if (!fresh(v.id)) stale.push(v)
-    else if (fits < job.count) fits += instancesIn(v.free, job.resources, job.count)
+    else fits += instancesIn(v.free, job.resources, job.count)
   }
-  if (feasible.length === 0) return { verdict: 'refuse', reason: 'no node of this cell can run it (cpu, memory, labels or drain)', why: 'infeasible' }
+  if (feasible === 0) return { verdict: 'refuse', reason: 'no node of this cell can run it (cpu, memory, labels or drain)', why: 'infeasible' }
   if (job.spare) {
     // Crowded or not is a share of the whole cell, where what is not known counts as it was last
     // heard: asking nodes first would not change it, only delay the refusal by a round or three.
-    const share = spareShare(feasible)
+    const share = Math.min(sums.totalCpu > 0 ? sums.cpu / sums.totalCpu : 1, sums.totalMem > 0 ? sums.mem / sums.totalMem : 1)
     if (share < SPARE) return { verdict: 'refuse', reason: `the cell is crowded: ${Math.round(share * 1000) / 10}% of its capacity is free (it takes jobs another cell could take above ${SPARE * 100}%)`, why: 'crowded' }
   }
   if (fits < job.count) {
     if (stale.length > 0 && ask > 0) return { verdict: 'ask', nodes: askFirst(stale, job, ask) }
-    return { verdict: 'refuse', reason: `room for ${fits} of ${job.count} instance(s) of ${job.resources.cpu} cpu, ${job.resources.memoryMb} MB on the cell's ${feasible.length} nodes that could run it`, why: 'no-room' }
+    return { verdict: 'refuse', reason: `room for ${fits} of ${job.count} instance(s) of ${job.resources.cpu} cpu, ${job.resources.memoryMb} MB on the cell's ${feasible} nodes that could run it`, why: 'no-room' }
   }
   return { verdict: 'admit' }
 }
@@ -95,14 +101,10 @@ function couldRun(job: PlacementJob, v: NodeView): boolean {
   return v.state === 'alive' && !v.draining && (job.constraints.length === 0 || job.constraints.every((c) => satisfies(c, v.labels))) && admits(v.total, job.resources)
 }
 
-/** The smaller share of cpu and memory free over `nodes`. */
-function spareShare(nodes: readonly NodeView[]): number {
-  let cpu = 0, mem = 0, totalCpu = 0, totalMem = 0
-  for (const v of nodes) {
-    cpu += Math.max(0, v.free.cpu)
-    mem += Math.max(0, v.free.memoryMb)
-    totalCpu += v.total.cpu
-    totalMem += v.total.memoryMb
-  }
-  return Math.min(totalCpu > 0 ? cpu / totalCpu : 1, totalMem > 0 ? mem / totalMem : 1)
+/** Adds a feasible node's free and total cpu and memory to the cell's sums (its spare share). */
+function addShare(sums: { cpu: number; mem: number; totalCpu: number; totalMem: number }, v: NodeView): void {
+  sums.cpu += Math.max(0, v.free.cpu)
+  sums.mem += Math.max(0, v.free.memoryMb)
+  sums.totalCpu += v.total.cpu
+  sums.totalMem += v.total.memoryMb
 }

@@ -15,7 +15,7 @@ import { cutOffFor } from './partition-policy.js'
 import type { Allocation, JobRecord } from './job-types.js'
 import { reconcile, type Action, type ReconcileView } from './reconcile.js'
 import { WakeRoom } from './wake-room.js'
-import type { Effect, Millis, NodeId } from './types.js'
+import type { Effect, Millis, NodeId, NodeRecord } from './types.js'
 
 type NodeViews = ReturnType<typeof toNodeView>[]
 
@@ -91,6 +91,8 @@ export class Arbiter {
   private viewsCache: NodeViews = []
   /** Where each member is in viewsCache. */
   private readonly viewIndex = new Map<NodeId, number>()
+  /** The records viewsCache was built from, in its order. */
+  private viewRecords: readonly NodeRecord[] = []
   /**
    * Why instances of a shape found no room in the views `pool` (unchanged while nothing they say
    * changed): in a full cell every retry of every waiting instance ranked the whole cell again.
@@ -119,12 +121,25 @@ export class Arbiter {
   views(): NodeViews {
     const table = this.book.members.tableVersion()
     if (table !== this.viewsTable) {
-      this.capacity.takeChanged()
-      this.viewIndex.clear()
-      this.viewsCache = this.book.members.records().map((r, i) => {
-        this.viewIndex.set(r.id, i)
+      // The member table changed, most often one record of it: a view is kept when its record is
+      // the same object at the same place and its capacity figure did not change since it was
+      // built (it is what building it again would give), instead of a cell of new views at the
+      // next admission or placement after any member's change.
+      const changed = this.capacity.takeChanged()
+      const records = this.book.members.records()
+      const before = this.viewRecords
+      const kept = this.viewsCache
+      let moved = records.length !== before.length
+      this.viewsCache = records.map((r, i) => {
+        if (before[i] === r && !changed.has(r.id)) return kept[i] as NodeViews[number]
+        if (before[i]?.id !== r.id) moved = true
         return this.viewOf(toNodeView(r))
       })
+      if (moved) {
+        this.viewIndex.clear()
+        records.forEach((r, i) => this.viewIndex.set(r.id, i))
+      }
+      this.viewRecords = records
       this.viewsTable = table
       this.viewsCapacity = this.capacity.version()
     } else if (this.capacity.version() !== this.viewsCapacity) {
