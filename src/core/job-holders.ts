@@ -17,8 +17,9 @@ interface Index {
   /** Other node -> the jobs it holds and we hold too (see place: when a mere copy counts). */
   byHolder: Map<NodeId, Set<string>>
   /**
-   * Job -> the other nodes that hold it (what byHolder lists it under). Most jobs a node keeps
-   * are ended copies no other node is told of (see place): they share one empty list.
+   * Job -> the other nodes that hold it (what byHolder lists it under); absent: none. Most jobs a
+   * node keeps are ended ones that no other node is told of (see place), or that no other node
+   * holds (a node alone): an entry for each cost ~46 bytes of a retained job's memory.
    */
   holders: Map<string, readonly NodeId[]>
   /** Other nodes that store at least one of the jobs we store, with how many (our exchange peers). */
@@ -139,26 +140,25 @@ export class HolderIndex {
     // business. Its holders do not list it to us, so indexing it made every exchange push it back
     // to each of them (at 1,000 nodes, ~16,000 unchanged records in a workload's 74 s tail).
     if (!stored && !runsHere) holders = []
-    const before = idx.holders.get(r.id)
-    if (before === undefined) {
-      // Storing nodes are fixed per version, so a job adds its store peers on its first placing.
-      if (stored) {
-        for (const n of set) {
-          if (n === self) continue
-          const count = idx.storePeers.get(n) ?? 0
-          idx.storePeers.set(n, count + 1)
-          if (count === 0) idx.sortedPeers = null
-        }
+    // Storing nodes are fixed per version, so a job adds its store peers when it is first
+    // placed among the stored ones.
+    if (stored && !idx.stored.has(r.id)) {
+      for (const n of set) {
+        if (n === self) continue
+        const count = idx.storePeers.get(n) ?? 0
+        idx.storePeers.set(n, count + 1)
+        if (count === 0) idx.sortedPeers = null
       }
-    } else {
-      for (const n of before) if (!holders.includes(n)) idx.byHolder.get(n)?.delete(r.id)
     }
+    const before = idx.holders.get(r.id)
+    if (before !== undefined) for (const n of before) if (!holders.includes(n)) idx.byHolder.get(n)?.delete(r.id)
     for (const n of holders) {
       let s = idx.byHolder.get(n)
       if (s === undefined) { s = new Set(); idx.byHolder.set(n, s) }
       s.add(r.id)
     }
-    idx.holders.set(r.id, holders.length === 0 ? NONE : holders)
+    if (holders.length === 0) idx.holders.delete(r.id)
+    else idx.holders.set(r.id, holders)
     if (!stored && runsHere) idx.leased.add(r.id)
     else idx.leased.delete(r.id)
     if (stored) idx.stored.add(r.id)

@@ -46,8 +46,13 @@ export function jobKey(id: string): string {
 
 export class JobTable {
   private readonly jobs = new Map<string, JobRecord>()
-  /** Jobs on our disk (we store them, or were asked to). */
-  private readonly persisted = new Set<string>()
+  /**
+   * Jobs we hold but did not write (a copy read from elsewhere, a run's copy): every other job
+   * held is on our disk (we store it, or were asked to). Kept this way round because most jobs a
+   * node holds, ended ones for their retention window, are ones it stores: a set of those cost
+   * ~33 bytes per retained job, and this one is empty on a node that stores all it holds.
+   */
+  private readonly unwritten = new Set<string>()
   /** Digest of each job as we hold it (computed when the state exchange asks, kept until it changes). */
   private readonly digests = new Map<string, string>()
   /** Jobs still to be decided: pending or running, or cancelled with runs still open. */
@@ -69,7 +74,7 @@ export class JobTable {
   }
 
   isPersisted(id: string): boolean {
-    return this.persisted.has(id)
+    return this.jobs.has(id) && !this.unwritten.has(id)
   }
 
   /** The digest of our copy, for the state exchange. */
@@ -87,7 +92,7 @@ export class JobTable {
   /** Records from our disk at start-up: held and known to be written. */
   load(r: JobRecord): void {
     this.setRecord(shareSpec(r))
-    this.persisted.add(r.id)
+    this.unwritten.delete(r.id)
   }
 
   /** A whole copy from elsewhere. Returns our record after it. */
@@ -102,7 +107,7 @@ export class JobTable {
   /** A copy we must keep on disk: written even when it adds nothing to what we hold in memory. */
   keep(incoming: JobRecord, now: Millis, out: Effect[]): JobRecord {
     const next = this.receive(incoming, now, out)
-    if (this.jobs.has(next.id) && !this.persisted.has(next.id)) this.write(next, out)
+    if (this.unwritten.has(next.id)) this.write(next, out)
     return next
   }
 
@@ -132,7 +137,7 @@ export class JobTable {
   /** Write a job we hold, unless it is on our disk already (we became one of its storing nodes). */
   persist(id: string, out: Effect[]): void {
     const r = this.jobs.get(id)
-    if (r !== undefined && !this.persisted.has(id)) this.write(r, out)
+    if (r !== undefined && this.unwritten.has(id)) this.write(r, out)
   }
 
   /** Drop a job everywhere on this node: memory, indexes and disk. */
@@ -140,21 +145,22 @@ export class JobTable {
     if (!this.jobs.delete(id)) return
     this.digests.delete(id)
     this.active.delete(id)
-    if (this.persisted.delete(id)) out.push({ kind: 'unpersist', key: jobKey(id) })
+    if (!this.unwritten.delete(id)) out.push({ kind: 'unpersist', key: jobKey(id) })
     this.hooks.collected(id)
   }
 
   /** Returns the record as held (its spec the shared copy). */
   private change(cur: JobRecord | undefined, changed: JobRecord, by: ChangeSource, now: Millis, out: Effect[]): JobRecord {
     const next = shareSpec(changed)
+    if (cur === undefined) this.unwritten.add(next.id)
     this.setRecord(next)
-    if (this.persisted.has(next.id) || this.hooks.stores(next.id)) this.write(next, out)
+    if (!this.unwritten.has(next.id) || this.hooks.stores(next.id)) this.write(next, out)
     this.hooks.changed(cur, next, by, now, out)
     return next
   }
 
   private write(r: JobRecord, out: Effect[]): void {
-    this.persisted.add(r.id)
+    this.unwritten.delete(r.id)
     out.push({ kind: 'persist', key: jobKey(r.id), value: r })
   }
 

@@ -15,6 +15,26 @@ const shared = new Map<string, { cache: Map<string, NodeId[]>; hashes: { hi: Uin
 const MAX_LIVE_SETS = 1024
 const MAX_JOBS_PER_SET = 200_000
 
+/**
+ * One array per distinct ranking, shared by every job ranked so (and by every live set: a ranking
+ * is only its node ids). The cache keeps a ranking per job for as long as the job is held, ended
+ * ones for their retention window, and a cluster of a few nodes has only a few rankings (one
+ * node: one; five: sixty), where an array per job cost ~56 bytes of each finished job's ~730.
+ * In a large cell most rankings differ: the table then starts over when full, so it costs a
+ * bounded amount and changes no answer (callers never change a ranking).
+ */
+const sharedTops = new Map<string, NodeId[]>()
+const MAX_SHARED_TOPS = 4096
+
+function shareTop(ranked: NodeId[]): NodeId[] {
+  const key = ranked.join('\n')
+  const known = sharedTops.get(key)
+  if (known !== undefined) return known
+  if (sharedTops.size >= MAX_SHARED_TOPS) sharedTops.clear()
+  sharedTops.set(key, ranked)
+  return ranked
+}
+
 export class ReplicaRanking {
   private cache = new Map<string, NodeId[]>()
   private version = -1
@@ -35,7 +55,7 @@ export class ReplicaRanking {
     this.follow(version, liveIds)
     let ranked = this.cache.get(jobId)
     if (ranked === undefined) {
-      ranked = topOfHashes(jobId, this.ids, this.hashes, this.keep)
+      ranked = shareTop(topOfHashes(jobId, this.ids, this.hashes, this.keep))
       this.cache.set(jobId, ranked)
     }
     return ranked
