@@ -12,6 +12,15 @@ export interface MembershipConfig {
   indirectProbes: number
   /** A probe round (direct + indirect) that has no ack after this long makes the target suspect. */
   probeRoundMs: number
+  /**
+   * A routine probe of an alive member that pinged us within this long is skipped (its turn in the
+   * round-robin is spent): that ping proved it alive more recently than our probe would. Two
+   * members whose turns to probe each other come close together need one exchange, not two. A
+   * member that stops stops pinging, so its probers skip it only until this long after its last
+   * ping. Never while our own probes fail (local health above 0): those probes are how a node
+   * finds out it is the one cut off. 0: never skip.
+   */
+  probeFreshMs: number
   /** Suspicion timeout with enough independent confirmations (Lifeguard's lower bound). */
   suspicionMinMs: number
   /** Suspicion timeout with no confirmation at all (Lifeguard's upper bound). */
@@ -97,6 +106,9 @@ export const LAN: MembershipConfig = {
   indirectProbes: 3,
   // 1000 ms: the indirect probes get ~600 ms, again above a 300 ms stall on the relay or target.
   probeRoundMs: 1000,
+  // 1000 ms (two probe intervals): in the simulator's 5-node cluster 40% fewer probes, and a
+  // SIGSTOPped node dead everywhere p50/p99 2.33/3.32 s (2.22/3.27 s with 0; 60 seeds).
+  probeFreshMs: 1000,
   // 1000 ms: a suspected node that merely stalled for 300 ms has ~700 ms to see the claim and refute
   // it. With a SIGKILL every peer suspects at once (closed connection + refused dial), so death is
   // declared at ~1.05 s: inside the 1.5 s goal.
@@ -144,6 +156,7 @@ export const WAN: MembershipConfig = {
   probeTimeoutMs: 1000,
   indirectProbes: 3,
   probeRoundMs: 2500,
+  probeFreshMs: 2000,
   suspicionMinMs: 3000,
   suspicionMaxMs: 8000,
   // Across a WAN a middlebox may refuse for a while (a flapping route, a restarting proxy): no shortcut.

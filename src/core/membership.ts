@@ -2,11 +2,11 @@
 // machine. Who is in the cluster, in which state (alive/suspect/dead/left), at which incarnation.
 //
 // - Every probe interval a node pings one member, round-robin over a shuffled list of those it
-//   holds a connection to (others at a bounded rate: probe-targets.ts). No ack within
-//   probeTimeoutMs: k other members are asked to ping it (ping-req), and its own ack still counts.
-//   No ack by the end of the round: the member becomes suspect here, and we tell it and a few
-//   checkers directly (tell()). A routine probe that dials its member starts its clock when the
-//   connection is up (config.probeDialWaitMs).
+//   holds a connection to (others at a bounded rate, and not one that just pinged us:
+//   probe-targets.ts). No ack within probeTimeoutMs: k others are asked to ping it (ping-req).
+//   Its own ack still counts; none by the end of the round: the member becomes suspect here,
+//   and we tell it and a few checkers directly (tell()). A routine probe that dials its member
+//   starts its clock when the connection is up (config.probeDialWaitMs).
 // - A closed connection is only a hint: it starts an immediate probe of that member. A direct
 //   probe refused outright (nothing listens) makes it suspect at once, with a short timeout; any
 //   other failure still needs the indirect probes to fail too.
@@ -167,7 +167,9 @@ export class Membership {
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.scaled(this.config.probeIntervalMs)
       const target = this.targets.next(this.liveOthers(), (id) => isLive(this.table.get(id)?.state ?? 'dead'), now, this.health.scale)
-      if (target !== undefined && !this.probes.has(target)) this.startProbe(target, now, out, true)
+      // An alive member that pinged us within probeFreshMs proved itself lately: its visit is spent (config.ts).
+      const fresh = target !== undefined && this.table.get(target)?.state === 'alive' && this.targets.pingedLately(target, now, this.health.scale)
+      if (target !== undefined && !fresh && !this.probes.has(target)) this.startProbe(target, now, out, true)
     }
     const refresh = this.config.announceIntervalMs > 0 && now >= this.nextAnnounceAt
     if (now >= this.outbox.relayDue()) this.stats.relayed += this.outbox.takeRelays(now, (id) => this.table.get(id))
@@ -180,6 +182,7 @@ export class Membership {
     for (const id of this.table.reap(now)) {
       this.stats.reaped++
       this.syncs.forget(id)
+      this.targets.forget(id)
     }
   }
 
@@ -398,6 +401,7 @@ export class Membership {
     this.table.heard(from, now)
     switch (msg.type) {
       case 'ping':
+        this.targets.pinged(from, now)
         if (msg.from !== null) {
           if (this.merge(msg.from, now, out)) this.stats.learnedOtherwise++
           // A suspicion told to us (tell()): we are one of its checkers. Probe it now rather than

@@ -36,6 +36,8 @@ export class ProbeTargets {
   /** The list `order` was shuffled from: while next() is given that very list, all of `order` is live. */
   private orderFrom: readonly NodeId[] | null = null
   private nextDialAt = -Infinity
+  /** When each member last pinged us (pingedLately). */
+  private readonly pingedAt = new Map<NodeId, Millis>()
 
   constructor(private readonly config: MembershipConfig, private readonly rng: Rng) {}
 
@@ -53,6 +55,24 @@ export class ProbeTargets {
 
   isConnected(peer: NodeId): boolean {
     return this.connected.has(peer)
+  }
+
+  /** `peer` pinged us: it was alive then. */
+  pinged(peer: NodeId, now: Millis): void {
+    this.pingedAt.set(peer, now)
+  }
+
+  forget(peer: NodeId): void {
+    this.pingedAt.delete(peer)
+  }
+
+  /**
+   * Whether `peer` pinged us within probeFreshMs, so that our own routine probe of it may be
+   * passed over. Never while our local health is stretched (`scale` > 1): probes of ours are
+   * failing, so we may be the one cut off, and only our own probes tell us that.
+   */
+  pingedLately(peer: NodeId, now: Millis, scale: number): boolean {
+    return scale === 1 && now - (this.pingedAt.get(peer) ?? -Infinity) < this.config.probeFreshMs
   }
 
   /** Connected peers that `known` does not list (a join seed before its table arrived). */

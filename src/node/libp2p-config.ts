@@ -96,7 +96,11 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
   return {
     privateKey: opts.privateKey,
     addresses: { listen: [listenAddr(opts.listenHost, opts.listenPort)] },
-    transports: [tcp()],
+    // No socket inactivity timer: yamux's keepalive (its default: a ping frame every 30 s) writes on
+    // every connection, and a write counts as activity, so @libp2p/tcp's 2-minute limit could never
+    // fire; its timer was still re-armed on every read and write (~2% of an idle agent's main
+    // thread in --cpu-prof).
+    transports: [tcp({ inboundSocketInactivityTimeout: 0, outboundSocketInactivityTimeout: 0 })],
     // One socket write per noise message, not one per buffer of it (one-write.ts).
     connectionEncrypters: [oneWriteEncrypter(noise())],
     // Window updates per half window, not per data frame (yamux-window.ts).
@@ -117,7 +121,7 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
     // libp2p's monitor opened a stream on every connection every 10 s to find half-open ones: a
     // quarter of an idle agent's CPU. The channels find them from their own traffic instead, and
     // only when a request went unanswered (liveness.ts). yamux's own keepalive (a ping frame every
-    // 30 s, no stream) still keeps idle connections under @libp2p/tcp's 2-minute inactivity limit.
+    // 30 s, no stream) still keeps idle connections from looking idle to NATs and firewalls.
     connectionMonitor: { enabled: false },
     services: {
       identify: identify(),

@@ -111,4 +111,25 @@ describe('probe timing', () => {
     ticks(step, at + 300, at + 200 + config.probeRoundMs + 2 * config.tickMs, 'far')
     expect(m.record('far')?.state).toBe('suspect')
   })
+
+  it('a member heard from within probeFreshMs is not probed on its turn; once it falls silent it is', () => {
+    const { step } = node(['talker', 'quiet'], ['talker', 'quiet'])
+    // 'talker' pings us every 300 ms (as its own probes would) for 20 s; 'quiet' never does.
+    const sent: Send[] = []
+    let lastHeard = 0
+    for (let now = 100; now < 20_000; now += config.tickMs) {
+      if (now % 300 === 0) {
+        step({ kind: 'rpc-request', from: 'talker', reqId: now, msg: { type: 'ping', seq: now, from: null } }, now)
+        lastHeard = now
+      }
+      sent.push(...tick(step, now, ''))
+    }
+    const steady = (to: string): number => sent.filter((s) => s.to === to && s.msg.type === 'ping').length
+    expect(steady('quiet')).toBeGreaterThan(10)
+    expect(steady('talker')).toBe(0)
+    // Silent from now: once probeFreshMs passed, the next probe interval or the one after probes it.
+    const { at } = untilProbe(step, 'talker', 20_000)
+    expect(at - lastHeard).toBeGreaterThanOrEqual(config.probeFreshMs)
+    expect(at - lastHeard).toBeLessThanOrEqual(config.probeFreshMs + 2 * config.probeIntervalMs)
+  })
 })
