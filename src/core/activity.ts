@@ -8,8 +8,8 @@
 // max(activityMs, live nodes x activityPerNodeMs), so that the digests of a whole cell stay under
 // 1000 / activityPerNodeMs messages a second however large it is, and not before activityGatherMs
 // after the first event it carries (a burst's events in one digest, after its hot path: see
-// jobs-config.ts). Every other node of the cell emits the digest's events on its own stream and
-// updates its capacity view. Records and deltas that arrive by rpc never emit: every event
+// jobs-config.ts). Every other node of the cell emits the digest's events on its own stream (as
+// heard: its author logged them) and updates its capacity view. Records and deltas that arrive by rpc never emit: every event
 // reaches every node once, through its author.
 //
 // Cost per node: at most 1000 / activityPerNodeMs digests a second received, O(the cell's event
@@ -74,7 +74,7 @@ export class Activity {
 
   /** An event this node authored: emitted here at once, and published with the next digest. */
   authored(event: JobEvent, now: Millis, out: Effect[]): void {
-    if (!this.onStream(event, now, out)) return
+    if (!this.onStream(event, now, out, false)) return
     if (this.firstEventAt === Infinity) this.firstEventAt = now
     // JSON's fixed part plus the strings that vary: close enough to keep a digest under its limit.
     const size = 120 + event.job.length + event.name.length + (event.node?.length ?? 0) + (event.reason?.length ?? 0)
@@ -139,7 +139,7 @@ export class Activity {
   /** Another node's digest: its events on our stream. */
   heard(msg: { node: NodeId; events: JobEvent[] }, now: Millis, out: Effect[]): void {
     if (msg.node === this.selfId) return
-    for (const event of msg.events) this.onStream(event, now, out)
+    for (const event of msg.events) this.onStream(event, now, out, true)
   }
 
   /** Put an event on this node's stream, unless it is news of an earlier phase of an ended job. */
@@ -160,12 +160,12 @@ export class Activity {
     this.endedFrom = Math.min(this.endedFrom, now)
   }
 
-  private onStream(event: JobEvent, now: Millis, out: Effect[]): boolean {
+  private onStream(event: JobEvent, now: Millis, out: Effect[], heard: boolean): boolean {
     this.sweep(now)
     const ended = this.ended.get(event.job)
     if (ended !== undefined && (event.state === 'pending' || event.state === 'running')) return false
     if (ended === undefined && isEndedJobState(event.state)) this.remember(event.job, now)
-    out.push({ kind: 'emit', event })
+    out.push(heard ? { kind: 'emit', event, heard } : { kind: 'emit', event })
     return true
   }
 }

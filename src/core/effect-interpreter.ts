@@ -51,7 +51,8 @@ export interface EffectPorts<Origin> {
   /** Feed one event to the core and hand its effects to `apply`. */
   step(ev: CoreEvent): void
   apiReply(reqId: number, reply: ApiReply): void
-  emit(event: ClusterEvent): void
+  /** `heard`: the event is another node's (see the emit effect). */
+  emit(event: ClusterEvent, heard: boolean): void
   startProcess(e: Extract<Effect, { kind: 'start-process' }>): void
   killProcess(e: Extract<Effect, { kind: 'kill-process' }>): void
   /** Delete what a run left on this node (its directory and logs). */
@@ -122,7 +123,7 @@ export class EffectInterpreter<Origin> {
         }
         case 'emit':
           if (this.notDurable(told)) this.hold(told, e)
-          else this.ports.emit(e.event)
+          else this.ports.emit(e.event, e.heard === true)
           break
         case 'publish':
           if (e.msg.type === 'activity' && this.notDurable(told)) this.hold(told, e)
@@ -211,7 +212,7 @@ export class EffectInterpreter<Origin> {
       case 'api-reply': ports.apiReply(e.reqId, e.reply); break
       case 'unpersist': ports.unpersist(e.key); break
       case 'remove-run': ports.removeRun(e.allocId); break
-      case 'emit': ports.emit(e.event); break
+      case 'emit': ports.emit(e.event, e.heard === true); break
       case 'start-process': ports.startProcess(e); break
       case 'kill-process': ports.killProcess(e); break
     }

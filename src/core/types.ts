@@ -194,7 +194,11 @@ export type Effect =
   | { kind: 'unpersist'; key: string }
   /** Delete what a run left on this node (its directory and logs): its job was collected. */
   | { kind: 'remove-run'; allocId: string }
-  | { kind: 'emit'; event: ClusterEvent }
+  /**
+   * Show an event on this node's stream. `heard`: another node authored it (its activity digest
+   * brought it); that node logs it, so this one only shows it.
+   */
+  | { kind: 'emit'; event: ClusterEvent; heard?: true }
   /** Answer an API request (after any persist effect before it has completed; `afterAllWrites` as for reply). */
   | { kind: 'api-reply'; reqId: number; reply: ApiReply; afterAllWrites?: true }
   | { kind: 'start-process'; allocId: string; jobId: string; index: number; attempt: number; spec: JobSpec }

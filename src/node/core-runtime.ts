@@ -283,10 +283,9 @@ export class CoreRuntime {
         if (tracing) trace(`api-reply ${reply.status}`)
         this.apiWaiting.settle(reqId, reply)
       },
-      emit: (event) => {
-        this.log.info({ ...eventLogFields(event), event }, event.type === 'node'
-          ? `node ${event.name} ${event.from} -> ${event.to} (${event.reason})`
-          : `job ${event.job} ${event.state}${event.allocState === undefined ? '' : ` (instance ${event.index} attempt ${event.attempt} ${event.allocState} on ${event.node})`}`)
+      emit: (event, heard) => {
+        // A watched node hears every event of its cell: each is logged once, by its author.
+        if (!heard) this.logEvent(event)
         this.bus.emit('event', event)
         if (event.type === 'node' && event.to === 'alive') this.connectWatched(event.node)
       },
@@ -302,6 +301,13 @@ export class CoreRuntime {
         void this.runner.remove(allocId).catch((err: unknown) => this.log.warn({ err, alloc: allocId }, 'removing a run\'s files failed'))
       },
     }
+  }
+
+  /** One line per event this node authored, keyed by job and run (eventLogFields). */
+  private logEvent(event: ClusterEvent): void {
+    this.log.info({ ...eventLogFields(event), event }, event.type === 'node'
+      ? `node ${event.name} ${event.from} -> ${event.to} (${event.reason})`
+      : `job ${event.job} ${event.state}${event.allocState === undefined ? '' : ` (instance ${event.index} attempt ${event.attempt} ${event.allocState} on ${event.node})`}`)
   }
 
   private track(p: Promise<unknown>): void {

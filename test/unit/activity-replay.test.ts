@@ -49,6 +49,12 @@ describe('activity digests published before a node started', () => {
     expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: digest(STARTED_AT + 900) }, STARTED_AT + 905))).toEqual([running])
   })
 
+  it('are shown as heard: their author logs them, this node only shows them', () => {
+    const c = core('node-a')
+    const emits = c.step({ kind: 'gossip', from: 'node-b', msg: digest(STARTED_AT) }, STARTED_AT + 5).filter((e) => e.kind === 'emit')
+    expect(emits).toEqual([{ kind: 'emit', event: running, heard: true }])
+  })
+
   it('are shown when they carry no time (a node of an older version)', () => {
     const c = core('node-a')
     expect(emitted(c.step({ kind: 'gossip', from: 'node-b', msg: digest(undefined) }, STARTED_AT + 5))).toEqual([running])
