@@ -61,7 +61,7 @@ function child(body: string): { lines: () => string[]; exited: Promise<number | 
 }
 
 describe('createLogger on stderr (the agent\'s default)', () => {
-  it('writes its lines while the process runs, without an exit', async () => {
+  it('writes waiting lines within the flush time, without an exit', async () => {
     // The process stays until the parent has read the line; it is never ended by a flush on exit.
     const c = child(`log.info('one'); log.info('two'); setTimeout(() => {}, 20_000)`)
     try {
