@@ -9,8 +9,8 @@
 // 1000 / activityPerNodeMs messages a second however large it is, and not before activityGatherMs
 // after the first event it carries (a burst's events in one digest, after its hot path: see
 // jobs-config.ts). Every other node of the cell emits the digest's events on its own stream (as
-// heard: its author logged them) and updates its capacity view. Records and deltas that arrive by rpc never emit: every event
-// reaches every node once, through its author.
+// heard: its author logged them) and updates its capacity view. Records and deltas that arrive
+// by rpc never emit: every event reaches every node once, through its author.
 //
 // Cost per node: at most 1000 / activityPerNodeMs digests a second received, O(the cell's event
 // rate) bytes, nothing when idle. Events reach other nodes' streams within one interval (250 ms
