@@ -68,6 +68,10 @@ describe('the spawner process', () => {
     const s = spec(['sh', '-c', 'echo ready; sleep 60'])
     const run = launch(sup, s)
     await waitForOutput(sup, s.allocationId, 'ready')
+    // The job runs as far as the supervisor knows: its pid came back. (Its output alone can come
+    // before the spawner wrote the pid file; a spawner killed in that window leaves a job the
+    // supervisor reports as never started, a separate case this test does not cover.)
+    await run.pid
     process.kill(sup.spawnerPid() as number, 'SIGKILL')
     await waitFor(() => sup.spawnerPid() === undefined, 'the supervisor to notice')
     await sup.stop(s.allocationId, 'killed')
