@@ -3,11 +3,13 @@
 // find and kill what the last one left behind, without killing an unrelated process that reused
 // the pid.
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { bootId, groupMembers, isLive, procAvailable, readStatSync, signalGroup } from './proc.js'
+import { basename, join } from 'node:path'
+import { bootId, groupMembers, groupsByEnv, isLive, procAvailable, readStatSync, signalGroup } from './proc.js'
 import { allocationDir, parseAllocationId } from './launch-spec.js'
 
 const PID_FILE = 'murmur.pid'
+/** Set in every job's environment (launch-spec.ts buildEnv) to its allocation directory. */
+const ALLOC_DIR_VAR = 'MURMUR_ALLOC_DIR'
 
 interface PidRecord {
   pid: number
@@ -45,6 +47,15 @@ export function recordedLivePid(dir: string): number | null {
 }
 
 /**
+ * The live process group of the job started in `dir`, found by its environment when no pid file
+ * names it: the spawner writes the pid file just after the fork, and a spawner killed in between
+ * leaves a job running that only its environment tells apart.
+ */
+export function livePidByEnvironment(dir: string): number | null {
+  return procAvailable ? groupsByEnv(ALLOC_DIR_VAR).get(dir) ?? null : null
+}
+
+/**
  * Is the process group recorded here still ours? Its pgid is the leader's pid. While any member is
  * alive the kernel does not hand that number out again, so members without a leader are still
  * ours; a live process holding the number with another start time means the pid was reused.
@@ -79,6 +90,16 @@ export function reapOrphans(allocationsDir: string, exclude: ReadonlySet<string>
       killed.push({ allocationId: id, pgid: record.pid })
     }
     removePidFile(dir)
+  }
+  // A job whose pid file was never written (the agent and its spawner died together, between
+  // the fork and the write) is found by its environment.
+  if (!procAvailable) return killed
+  for (const [dir, pgid] of groupsByEnv(ALLOC_DIR_VAR)) {
+    const id = basename(dir)
+    if (exclude.has(id) || !parseAllocationId(id) || allocationDir(allocationsDir, id) !== dir) continue
+    if (killed.some((k) => k.pgid === pgid)) continue
+    signalGroup(pgid, 'SIGKILL')
+    killed.push({ allocationId: id, pgid })
   }
   return killed
 }

@@ -80,6 +80,47 @@ export function scanProcesses(): ProcStat[] {
   return stats
 }
 
+/**
+ * Live process groups whose members carry `name=<value>` in their environment, by value: how a
+ * job is found when its pid was never written down (its spawner died between the fork and the pid
+ * file). The environment is what the process was exec'd with, so a job cannot move itself out of
+ * its allocation by changing a variable later. A group's leader is preferred as the witness; a
+ * group whose leader has exited is still found through any member. Processes we may not read
+ * (another user's, when not root) are skipped. Synchronous like scanProcesses, and only for
+ * rare paths: one read of every process's environment.
+ */
+export function groupsByEnv(name: string): Map<string, number> {
+  const found = new Map<string, number>()
+  const key = Buffer.from(`${name}=`, 'latin1')
+  for (const stat of scanProcesses()) {
+    if (!isLive(stat) || stat.pid === process.pid) continue
+    let environ: Buffer
+    try {
+      environ = readFileSync(`/proc/${stat.pid}/environ`)
+    } catch {
+      continue
+    }
+    const value = envValue(environ, key)
+    if (value === null) continue
+    if (!found.has(value) || stat.pid === stat.pgrp) found.set(value, stat.pgrp)
+  }
+  return found
+}
+
+/** The value of the first `key...` entry of a NUL-separated environment block, or null. */
+function envValue(environ: Buffer, key: Buffer): string | null {
+  let at = 0
+  while (at < environ.length) {
+    const end = environ.indexOf(0, at)
+    const stop = end < 0 ? environ.length : end
+    if (stop - at >= key.length && environ.compare(key, 0, key.length, at, at + key.length) === 0) {
+      return environ.toString('utf8', at + key.length, stop)
+    }
+    at = stop + 1
+  }
+  return null
+}
+
 export function isLive(stat: ProcStat): boolean {
   return stat.state !== 'Z' && stat.state !== 'X' && stat.state !== 'x'
 }

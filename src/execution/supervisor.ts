@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino'
 import { exitInfo, noteStartFailure, spawnFailedInfo, type Attempt } from './attempt.js'
 import { probeCgroup, type AllocationCgroup, type CgroupTree } from './cgroup.js'
 import { allocationDir, allocationLogPath, buildEnv, checkLaunchSpec, parseAllocationId, resolveCommand } from './launch-spec.js'
-import { reapOrphans, recordedLivePid, removePidFile, writePidFile } from './orphans.js'
+import { livePidByEnvironment, reapOrphans, recordedLivePid, removePidFile, writePidFile } from './orphans.js'
 import { bootId, groupMembers, procAvailable, signalGroup } from './proc.js'
 import { RssWatcher, type RssOver } from './rss-watch.js'
 import { longTimeout } from './spawn-process.js'
@@ -136,8 +136,9 @@ export class Supervisor {
       failed,
       exited: (code, signal, at) => void this.onLeaderExit(attempt, code, signal, at),
       lost: () => {
-        // The spawner writes the pid file before it says the pid: a run it started is found there.
-        const leader = attempt.pid ?? (procAvailable ? recordedLivePid(dir) ?? undefined : undefined)
+        // The spawner writes the pid file before it says the pid: a run it started is found there,
+        // or, if the spawner died between the fork and that write, by the job's environment.
+        const leader = attempt.pid ?? (procAvailable ? recordedLivePid(dir) ?? livePidByEnvironment(dir) ?? undefined : undefined)
         if (leader === undefined) {
           failed('the spawner process went away before the job started')
           return

@@ -50,7 +50,8 @@ describe('the spawner process', () => {
     const run = launch(sup, s)
     const first = sup.spawnerPid() as number
     await waitForOutput(sup, s.allocationId, 'ready')
-    // Whether or not the spawner's word of the pid arrived first, the run is found (pid file).
+    // Whether or not the spawner's word of the pid arrived first, the run is found: by its pid
+    // file, or by its environment if the spawner was killed before it wrote that file.
     process.kill(first, 'SIGKILL')
     const info = await run.exit
     expect(info).toMatchObject({ reason: 'exited', exitCode: null, signal: null })
@@ -68,9 +69,8 @@ describe('the spawner process', () => {
     const s = spec(['sh', '-c', 'echo ready; sleep 60'])
     const run = launch(sup, s)
     await waitForOutput(sup, s.allocationId, 'ready')
-    // The job runs as far as the supervisor knows: its pid came back. (Its output alone can come
-    // before the spawner wrote the pid file; a spawner killed in that window leaves a job the
-    // supervisor reports as never started, a separate case this test does not cover.)
+    // The job runs as far as the supervisor knows: its pid came back. (A spawner killed before
+    // it said the pid is the test above; execution.test.ts covers one killed before its pid file.)
     await run.pid
     process.kill(sup.spawnerPid() as number, 'SIGKILL')
     await waitFor(() => sup.spawnerPid() === undefined, 'the supervisor to notice')

@@ -1,10 +1,11 @@
 // The Supervisor against real processes, in the memory mode this machine supports (whatever the
 // default probe picks). Memory limits: execution-memory.test.ts; cgroup plumbing:
 // execution-cgroup.test.ts.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Supervisor, allocationDir, type ExitInfo } from '../../src/execution/index.js'
+import { livePidByEnvironment } from '../../src/execution/orphans.js'
 import { launch, nextId, output, processGone, spec, tempDir, waitFor, waitForOutput } from '../fixtures/execution/helpers.js'
 
 /** Short grace so the SIGKILL path is exercised in well under a second. */
@@ -196,6 +197,23 @@ describe.each([{ spawner: true }, { spawner: false }])('Supervisor (%o)', ({ spa
     expect(await next.reapOrphans()).toEqual([s.allocationId])
     expect((await run.exit).signal).toBe('SIGKILL')
     expect(await next.reapOrphans()).toEqual([])
+    await Promise.all([crashed.stopAll(), next.stopAll()])
+  })
+
+  it('a job whose pid file was never written is found by its environment, and reaped', async () => {
+    const crashed = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS, spawner })
+    const s = spec(['sh', '-c', 'sleep 60 & sleep 60'], { allocationId: nextId('unrecorded') })
+    const run = launch(crashed, s)
+    const dir = allocationDir(tmp.dir, s.allocationId)
+    const pid = await run.pid
+    // What a spawner killed between the fork and its write leaves: the job runs, no pid file.
+    rmSync(join(dir, 'murmur.pid'))
+    expect(livePidByEnvironment(dir)).toBe(pid)
+    expect(livePidByEnvironment(allocationDir(tmp.dir, nextId('none')))).toBeNull()
+    const next = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS, spawner })
+    expect(await next.reapOrphans()).toEqual([s.allocationId])
+    expect((await run.exit).signal).toBe('SIGKILL')
+    expect(livePidByEnvironment(dir)).toBeNull()
     await Promise.all([crashed.stopAll(), next.stopAll()])
   })
 })
