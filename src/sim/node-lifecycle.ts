@@ -137,12 +137,19 @@ export class NodeLifecycle {
         this.host.io.step(c, { kind: 'gossip', from: c.id, msg: { type: 'records', records } })
         if (byCell.size > 1) c.core.learnContacts(contactsFor(), this.now)
       }
-      const idxs = members.map((c) => c.idx)
+      // Both ends of each connection hear `peer-connected`, as on a running cluster: a core probes
+      // the members it is connected to every probe interval, and dials others only now and then.
+      const link = (a: SimNode, b: SimNode): void => {
+        if (a === b || gossip.isConnected(a.idx, b.idx)) return
+        gossip.connect(a.idx, b.idx)
+        this.host.io.step(a, { kind: 'peer-connected', peer: b.id })
+        this.host.io.step(b, { kind: 'peer-connected', peer: a.id })
+      }
       if (members.length - 1 <= cap) {
-        for (let i = 0; i < idxs.length; i++) for (let j = i + 1; j < idxs.length; j++) gossip.connect(idxs[i] as number, idxs[j] as number)
+        for (let i = 0; i < members.length; i++) for (let j = i + 1; j < members.length; j++) link(members[i] as SimNode, members[j] as SimNode)
       } else {
         // A random graph of average degree ~cap: each node dials cap/2 others.
-        for (const a of idxs) for (const b of this.rng.sample(idxs, Math.ceil(cap / 2) + 1)) if (a !== b) gossip.connect(a, b)
+        for (const a of members) for (const b of this.rng.sample(members, Math.ceil(cap / 2) + 1)) link(a, b)
       }
     }
     gossip.warmMeshes(created.map((c) => c.idx))

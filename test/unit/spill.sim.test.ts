@@ -99,9 +99,14 @@ describe('spill into another cell', () => {
     const sim = cluster(18)
     const full = 0
     fillCell(sim, full)
-    // Figures grow old (over TRUST_MS): an admission now asks the nodes before it refuses.
-    sim.run(3_500)
     const member = sim.ids().find((n) => cellOf(n, CELLS) === full) as string
+    // Figures grow old (over TRUST_MS), so that an admission asks the nodes before it refuses.
+    // Free capacity rides on probes, so for 3.5 s the member's direct probes of its cell mates
+    // and theirs of it are lost (indirect probes through other cells still vouch for both sides).
+    const mates = new Set(sim.ids().filter((n) => cellOf(n, CELLS) === full && n !== member))
+    sim.hooks.dropSend = (_at, from, to, msg) => msg.type === 'ping' && ((from === member && mates.has(to)) || (to === member && mates.has(from)))
+    sim.run(3_500)
+    sim.hooks.dropSend = undefined
     let asks = 0
     sim.hooks.onSend = (_at, from, _to, msg) => { if (from === member && msg.type === 'capacity') asks++ }
     const spec = (cpu: number): JobSpec => simSpec({ type: 'service', resources: { cpu, memoryMb: 256 }, env: FOREVER })
