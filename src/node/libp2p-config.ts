@@ -14,6 +14,7 @@ import type { FastMsgIdFn } from '@libp2p/gossipsub/types'
 import { eventsTopic, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
 import { JOIN_DIAL_TIMEOUT_MS } from './discovery.js'
 import type { HostOptions } from './host.js'
+import { quietReadsEncrypter } from './noise-reads.js'
 import { oneWriteEncrypter } from './one-write.js'
 import { lazyWindowYamux } from './yamux-window.js'
 
@@ -101,8 +102,9 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
     // fire; its timer was still re-armed on every read and write (~2% of an idle agent's main
     // thread in --cpu-prof).
     transports: [tcp({ inboundSocketInactivityTimeout: 0, outboundSocketInactivityTimeout: 0 })],
-    // One socket write per noise message, not one per buffer of it (one-write.ts).
-    connectionEncrypters: [oneWriteEncrypter(noise())],
+    // One socket write per noise message, not one per buffer of it (one-write.ts), and no
+    // exception thrown at the end of each socket read (noise-reads.ts).
+    connectionEncrypters: [quietReadsEncrypter(oneWriteEncrypter(noise()))],
     // Window updates per half window, not per data frame (yamux-window.ts).
     streamMuxers: [lazyWindowYamux()],
     ...(opts.swarmKey === undefined ? {} : { connectionProtector: preSharedKey({ psk: opts.swarmKey }) }),

@@ -10,6 +10,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest'
 import { buildLibp2pOptions } from '../../src/node/libp2p-config.js'
+import { QUIET_SHORT_READS } from '../../src/node/noise-reads.js'
 import { ONE_WRITE, oneWriteEncrypter } from '../../src/node/one-write.js'
 import { LAZY_WINDOW, lazyWindowYamux } from '../../src/node/yamux-window.js'
 import { MAX_MESSAGE_BYTES, RPC_PROTOCOL, TOPIC, waitFor } from './host-harness.js'
@@ -123,9 +124,23 @@ describe('bytes on the wire per message', () => {
       // The TCP connection under the encryption (libp2p keeps it as the connection's maConn).
       const tcpConn = (host.getConnections(b.peerId)[0] as unknown as { maConn?: Record<symbol, unknown> }).maConn
       expect(tcpConn?.[ONE_WRITE]).toBe(true)
+      // The encrypted connection between the two (the muxer's transport) reads without a throw.
+      expect(findMarked(host.getConnections(b.peerId)[0], QUIET_SHORT_READS)).toBe(true)
       stream.abort(new Error('test done'))
     } finally {
       await host.stop()
     }
   })
 })
+
+/** Whether an object reachable from `root` (a few levels down) carries `mark`: where libp2p keeps the secured connection is not public. */
+function findMarked(root: unknown, mark: symbol): boolean {
+  const seen = new Set<unknown>()
+  const visit = (o: unknown, depth: number): boolean => {
+    if (o === null || typeof o !== 'object' || seen.has(o) || depth > 5) return false
+    seen.add(o)
+    if ((o as Record<symbol, unknown>)[mark] === true) return true
+    return Object.keys(o).some((k) => visit((o as Record<string, unknown>)[k], depth + 1))
+  }
+  return visit(root, 0)
+}
