@@ -11,7 +11,7 @@ import { PubSubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { tcp } from '@libp2p/tcp'
 import type { Libp2pOptions } from 'libp2p'
 import type { FastMsgIdFn } from '@libp2p/gossipsub/types'
-import { eventsTopic, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS } from '../gossip/topics.js'
+import { eventsTopic, GOSSIP_FACTOR, PEER_EXCHANGE_BACKSTOP_MS, YAMUX_KEEPALIVE_MS } from '../gossip/topics.js'
 import { JOIN_DIAL_TIMEOUT_MS } from './discovery.js'
 import type { HostOptions } from './host.js'
 import { quietReadsEncrypter } from './noise-reads.js'
@@ -97,16 +97,17 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
   return {
     privateKey: opts.privateKey,
     addresses: { listen: [listenAddr(opts.listenHost, opts.listenPort)] },
-    // No socket inactivity timer: yamux's keepalive (its default: a ping frame every 30 s) writes on
-    // every connection, and a write counts as activity, so @libp2p/tcp's 2-minute limit could never
-    // fire; its timer was still re-armed on every read and write (~2% of an idle agent's main
+    // No socket inactivity timer: yamux's keepalive (a ping frame every YAMUX_KEEPALIVE_MS) writes
+    // on every connection, and a write counts as activity, so @libp2p/tcp's 2-minute limit could
+    // never fire; its timer was still re-armed on every read and write (~2% of an idle agent's main
     // thread in --cpu-prof).
     transports: [tcp({ inboundSocketInactivityTimeout: 0, outboundSocketInactivityTimeout: 0 })],
     // One socket write per noise message, not one per buffer of it (one-write.ts), and no
     // exception thrown at the end of each socket read (noise-reads.ts).
     connectionEncrypters: [quietReadsEncrypter(oneWriteEncrypter(noise()))],
-    // Window updates per half window, not per data frame (yamux-window.ts).
-    streamMuxers: [lazyWindowYamux()],
+    // Window updates per half window, not per data frame (yamux-window.ts); a keepalive ping
+    // every 2 minutes, not 30 s (YAMUX_KEEPALIVE_MS says why).
+    streamMuxers: [lazyWindowYamux({ keepAliveInterval: YAMUX_KEEPALIVE_MS })],
     ...(opts.swarmKey === undefined ? {} : { connectionProtector: preSharedKey({ psk: opts.swarmKey }) }),
     // No @libp2p/bootstrap: it dials each join peer once, without our abort signal, and never
     // retries. The host's JoinLoop (discovery.ts) dials join peers until they answer.
@@ -123,7 +124,7 @@ export function buildLibp2pOptions(opts: HostOptions): Libp2pOptions<HostService
     // libp2p's monitor opened a stream on every connection every 10 s to find half-open ones: a
     // quarter of an idle agent's CPU. The channels find them from their own traffic instead, and
     // only when a request went unanswered (liveness.ts). yamux's own keepalive (a ping frame every
-    // 30 s, no stream) still keeps idle connections from looking idle to NATs and firewalls.
+    // 2 minutes, no stream) still keeps idle connections from looking idle to NATs and firewalls.
     connectionMonitor: { enabled: false },
     services: {
       identify: identify(),

@@ -2,6 +2,7 @@
 // produced. Derived from the protobuf and framing of the stack the agent runs (libp2p 3, noise,
 // yamux, @libp2p/gossipsub 17 with StrictSign and ed25519 keys); approximate to a few bytes per
 // frame, and checked against a real 20-node run (docs/simulator.md).
+import { YAMUX_KEEPALIVE_MS } from '../gossip/topics.js'
 
 /** varint length of n (protobuf and length prefixes). */
 export function varintLen(n: number): number {
@@ -91,9 +92,10 @@ export function rpcResponseBytes(payload: number): number {
 }
 
 /**
- * The only traffic of an idle connection: yamux's keepalive. Each side pings every 30 s (a
- * 12-byte frame, 30 bytes once noise framed it) and answers the other's ping, so 60 bytes per
- * 30 s per direction per connection. (libp2p's connection monitor, 15 B/s with its stream per
- * ping, is off: src/node/liveness.ts checks a connection only when a request on it went silent.)
+ * The only traffic of an idle connection: yamux's keepalive. Each side pings every
+ * YAMUX_KEEPALIVE_MS (a 12-byte frame, 30 bytes once noise framed it) and answers the other's
+ * ping, so 60 bytes per period per direction per connection. (libp2p's connection monitor, 15 B/s
+ * with its stream per ping, is off: src/node/liveness.ts checks a connection only when a request
+ * on it went silent.)
  */
-export const KEEPALIVE_BYTES_PER_CONNECTION_PER_SECOND = 2
+export const KEEPALIVE_BYTES_PER_CONNECTION_PER_SECOND = 60 / (YAMUX_KEEPALIVE_MS / 1000)

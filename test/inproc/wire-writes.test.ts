@@ -9,6 +9,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest'
+import { YAMUX_KEEPALIVE_MS } from '../../src/gossip/topics.js'
 import { buildLibp2pOptions } from '../../src/node/libp2p-config.js'
 import { QUIET_SHORT_READS } from '../../src/node/noise-reads.js'
 import { ONE_WRITE, oneWriteEncrypter } from '../../src/node/one-write.js'
@@ -126,6 +127,9 @@ describe('bytes on the wire per message', () => {
       expect(tcpConn?.[ONE_WRITE]).toBe(true)
       // The encrypted connection between the two (the muxer's transport) reads without a throw.
       expect(findMarked(host.getConnections(b.peerId)[0], QUIET_SHORT_READS)).toBe(true)
+      // yamux pings each connection at our period, not its 30 s default (YAMUX_KEEPALIVE_MS).
+      const muxer = (host.getConnections(b.peerId)[0] as unknown as { muxer?: { keepAliveInterval?: number } }).muxer
+      expect(muxer?.keepAliveInterval).toBe(YAMUX_KEEPALIVE_MS)
       stream.abort(new Error('test done'))
     } finally {
       await host.stop()
