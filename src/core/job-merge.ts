@@ -58,8 +58,38 @@ export function mergeAlloc(a: Allocation, b: Allocation): Allocation {
   return compareAlloc(a, b) >= 0 ? a : b
 }
 
-/** Records mergeJob built: their fields and allocations are in canonical order (see addsNothing). */
-const canonical = new WeakSet<JobRecord>()
+/** A record's fields in the order mergeJob builds them; the last two only when set. */
+const FIELD_ORDER = ['id', 'spec', 'submittedAt', 'cancelled', 'allocations', 'pendingReason', 'reasonVersion', 'cancelledAt', 'duplicates']
+const REQUIRED_FIELDS = 7
+
+/**
+ * Whether `r` is laid out as mergeJob builds records (see addsNothing): its fields in that order,
+ * none else and none undefined, its allocations and duplicates in key order. Looked at on the
+ * record, not remembered: a WeakSet of the records mergeJob built held an entry for every job a
+ * node keeps (~52 bytes of each finished job retained, and a table that grows with them).
+ */
+function isCanonical(r: JobRecord): boolean {
+  let i = 0
+  for (const k in r) {
+    while (FIELD_ORDER[i] !== k) {
+      if (i < REQUIRED_FIELDS || i >= FIELD_ORDER.length) return false
+      i++
+    }
+    if ((r as unknown as Record<string, unknown>)[k] === undefined) return false
+    i++
+  }
+  return i >= REQUIRED_FIELDS && keysInOrder(r.allocations) && (r.duplicates === undefined || keysInOrder(r.duplicates))
+}
+
+/** Keys enumerate in sorted order, as sortKeys leaves them. */
+function keysInOrder(o: object): boolean {
+  let prev: string | undefined
+  for (const k in o) {
+    if (prev !== undefined && !(prev < k)) return false
+    prev = k
+  }
+  return true
+}
 
 /** The earlier-submitted copy's spec wins; on a tie, the smaller spec (as JSON text). */
 function firstOf(a: JobRecord, b: JobRecord): JobRecord {
@@ -67,16 +97,16 @@ function firstOf(a: JobRecord, b: JobRecord): JobRecord {
   return sameJson(a.spec, b.spec) || JSON.stringify(a.spec) <= JSON.stringify(b.spec) ? a : b
 }
 
-/** Merging `b` into `a` (one mergeJob built) would give `a` again, field for field. */
+/** Merging `b` into `a` would give `a` again, field for field (so mergeJob keeps `a` itself). */
 function addsNothing(a: JobRecord, b: JobRecord): boolean {
-  if (!canonical.has(a) || (b.cancelled && !a.cancelled) || b.duplicates !== undefined) return false
+  if ((b.cancelled && !a.cancelled) || b.duplicates !== undefined) return false
   if (b.cancelledAt !== undefined && (a.cancelledAt === undefined || b.cancelledAt < a.cancelledAt)) return false
   if (a.reasonVersion < b.reasonVersion || (a.reasonVersion === b.reasonVersion && a.pendingReason < b.pendingReason)) return false
   for (const k in b.allocations) {
     const cur = a.allocations[k]
     if (cur === undefined || compareAlloc(cur, b.allocations[k] as Allocation) < 0) return false
   }
-  return firstOf(a, b) === a
+  return firstOf(a, b) === a && isCanonical(a)
 }
 
 export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
@@ -115,7 +145,6 @@ export function mergeJob(a: JobRecord, b: JobRecord): JobRecord {
     }
     merged.duplicates = sortKeys(dups)
   }
-  canonical.add(merged)
   return merged
 }
 

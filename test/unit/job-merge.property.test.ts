@@ -79,6 +79,20 @@ describe('mergeJob', () => {
       if (m.duplicates === undefined) expect(mergeJob(m, fresh)).toBe(m)
     }), { numRuns: 500 })
   })
+  it('keeps a copy laid out as it builds records, and lays out any other anew', () => {
+    // Whether a record can be kept is read off the record (its field and key order), so a copy
+    // from the wire or the disk in that layout is kept too; any other layout is rebuilt in order.
+    fc.assert(fc.property(record, record, (a, b) => {
+      const m = mergeJob(a, b)
+      const fresh = JSON.parse(JSON.stringify(m)) as JobRecord
+      if (m.duplicates === undefined) expect(mergeJob(fresh, fresh)).toBe(fresh)
+      const { allocations, ...rest } = m
+      const reordered = { allocations, ...rest } as JobRecord // allocations first
+      const rebuilt = mergeJob(reordered, m)
+      expect(rebuilt).not.toBe(reordered)
+      expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(m))
+    }), { numRuns: 300 })
+  })
   it('never loses a duplicate entry or a cancel', () => {
     fc.assert(fc.property(record, record, (a, b) => {
       const m = mergeJob(a, b)
