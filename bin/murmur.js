@@ -39,6 +39,19 @@ function sourceKey() {
   return hash.digest('hex').slice(0, 16)
 }
 
+/**
+ * classic-level's JavaScript (and abstract-level's below it) is bundled, so that the code cache
+ * covers it too; only its binding.js, `require('node-gyp-build')(__dirname)`, stays a file of
+ * its own, required by absolute path, since __dirname must be the package's directory there.
+ */
+const nativeAddonsInPlace = {
+  name: 'native-addons-in-place',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/binding(\.js)?$/ }, (args) =>
+      args.importer.includes(`${join('node_modules', 'classic-level')}${'/'}`) ? { path: join(args.resolveDir, 'binding.js'), external: true } : undefined)
+  },
+}
+
 async function bundled() {
   // Output two levels below the root (node_modules/.murmur-<key>/), so that
   // `new URL('../../x', import.meta.url)` in the sources still points where it does from
@@ -56,9 +69,12 @@ async function bundled() {
     const result = await build({
       entryPoints: { main: join(src, 'cli', 'main.ts') }, outdir: tmp, outExtension: { '.js': '.cjs' }, bundle: true, platform: 'node',
       format: 'cjs', target: 'node20', logLevel: 'silent',
-      // Native addons (classic-level), the build tools, and pino (its transports start workers
-      // from files next to its own) stay ordinary imports from node_modules.
-      external: ['classic-level', 'esbuild', 'tsx', 'pino'],
+      // The build tools stay ordinary imports from node_modules, and so does classic-level's
+      // native addon, which node-gyp-build finds next to the file that asks for it (see below).
+      // pino is bundled: only its transports (worker threads started from its own files) need
+      // its directory, and murmur's logger uses none.
+      external: ['esbuild', 'tsx'],
+      plugins: [nativeAddonsInPlace],
       // CommonJS has no import.meta: the sources' `import.meta.url` becomes the bundle's own URL.
       define: { 'import.meta.url': '__murmurImportMetaUrl' },
       banner: { js: "var __murmurImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
