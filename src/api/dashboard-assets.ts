@@ -5,6 +5,7 @@
 // part of the API (see auth.ts) serves exactly these bytes and nothing about the cluster.
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
 /** One file as served: its bytes, content type and a strong ETag. */
@@ -47,7 +48,9 @@ async function load(): Promise<Map<string, Asset>> {
   for (const [path, { file, type }] of Object.entries(STATIC)) {
     assets.set(path, asset(await readFile(new URL(file, SOURCE_DIR)), type))
   }
-  const { build } = await import('esbuild')
+  // require, not import(): the bundled CLI runs as a vm script, and Node 20 has no import() for
+  // a script compiled from a code cache (bin/murmur.js).
+  const { build } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild')
   const result = await build({
     entryPoints: { app: fileURLToPath(new URL('main.ts', SOURCE_DIR)) },
     // Paths only name the outputs (nothing is written); the map's URL is relative to app.js.

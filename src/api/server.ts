@@ -10,6 +10,7 @@ import { ASSET_PATHS } from './dashboard-assets.js'
 import { EventHistory } from './event-history.js'
 import { ApiError, sendApiError, toApiError } from './errors.js'
 import { httpMetrics } from './http-metrics.js'
+import { lazyValidators } from './lazy-validators.js'
 import { RouteTable } from './route-table.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { eventRoutes } from './routes/events.js'
@@ -58,6 +59,7 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
         validateSchema: false,
       },
     },
+    schemaController: { compilersFactory: { buildValidator: lazyValidators() } },
   })
 
   // close() waits for in-flight requests and ends idle keep-alive sockets, but a socket that never

@@ -31,21 +31,34 @@ interface Codec<T> {
   transcode(value: T, check: boolean): { bytes: number; value: T }
 }
 
+type Checker = ReturnType<typeof TypeCompiler.Compile>
+
 /**
  * For a union of `{ type: '...' }` variants, the checker of each variant by its type, so an error
- * names the field that is wrong instead of "Expected union value".
+ * names the field that is wrong instead of "Expected union value". Compiled only when a message
+ * is refused: compiling them at load was ~5% of an agent's start-up cpu, for a rare error text.
  */
-function variantCheckers(schema: TSchema): Map<string, ReturnType<typeof TypeCompiler.Compile>> {
-  const out = new Map<string, ReturnType<typeof TypeCompiler.Compile>>()
-  const anyOf = (schema as { anyOf?: TSchema[] }).anyOf ?? []
-  for (const v of anyOf) {
-    const t = (v as { properties?: { type?: { const?: unknown } } }).properties?.type?.const
-    if (typeof t === 'string') out.set(t, TypeCompiler.Compile(v))
+class VariantCheckers {
+  private readonly compiled = new Map<string, Checker>()
+  private readonly variants = new Map<string, TSchema>()
+
+  constructor(schema: TSchema) {
+    for (const v of (schema as { anyOf?: TSchema[] }).anyOf ?? []) {
+      const t = (v as { properties?: { type?: { const?: unknown } } }).properties?.type?.const
+      if (typeof t === 'string') this.variants.set(t, v)
+    }
   }
-  return out
+
+  get(type: string): Checker | undefined {
+    const variant = this.variants.get(type)
+    if (variant === undefined) return undefined
+    let c = this.compiled.get(type)
+    if (c === undefined) this.compiled.set(type, c = TypeCompiler.Compile(variant))
+    return c
+  }
 }
 
-function firstError(check: ReturnType<typeof TypeCompiler.Compile>, variants: Map<string, ReturnType<typeof TypeCompiler.Compile>>, value: unknown): string {
+function firstError(check: Checker, variants: VariantCheckers, value: unknown): string {
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined
   const c = typeof type === 'string' ? variants.get(type) ?? check : check
   const first = c.Errors(value).First()
@@ -58,7 +71,7 @@ const SIZE_CACHE_MIN_BYTES = 256
 function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string): Codec<T> {
   const check = TypeCompiler.Compile(schema)
   const sizes = new WeakMap<object, number>()
-  const variants = variantCheckers(schema)
+  const variants = new VariantCheckers(schema)
   return {
     encode(value: T): Uint8Array {
       const bytes = fromString(JSON.stringify(value))

@@ -5,6 +5,7 @@ import { AGENT_USAGE, parseAgentFlags } from '../agent-flags.js'
 import type { Command } from '../command.js'
 import { CliError, oneLine } from '../flags.js'
 import { SUPERVISED_ENV, formatReadyLine } from '../agent-handshake.js'
+import { saveCodeCache } from '../code-cache.js'
 
 
 export const agentCommand: Command = {
@@ -40,6 +41,8 @@ export const agentCommand: Command = {
     } catch (err) {
       throw new CliError(`cannot start agent ${config.name}: ${oneLine(err)}`, 1)
     }
+    // Before the ready line: agents started after this one (a cluster's joiners) find the cache.
+    saveCodeCache()
     process.stdout.write(`${formatReadyLine({ name: agent.name, peer: agent.nodeId, api: agent.apiUrl, p2p: agent.p2pAddr })}\n`)
     return finished
   },

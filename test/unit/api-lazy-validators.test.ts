@@ -1,0 +1,53 @@
+// Route validators compile on their route's first request, with fastify's own compiler, and then
+// validate (and coerce) exactly as the eagerly compiled ones did.
+import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler'
+import Fastify from 'fastify'
+import { describe, expect, it } from 'vitest'
+import { lazyValidators } from '../../src/api/lazy-validators.js'
+
+function countingCompiler(): { factory: ValidatorFactory; compiled: string[] } {
+  const compiled: string[] = []
+  const real = AjvCompiler()
+  const factory: ValidatorFactory = (externalSchemas, options) => {
+    const compile = real(externalSchemas, options)
+    return ((route: { url: string; httpPart: string }) => {
+      compiled.push(`${route.url} ${route.httpPart}`)
+      return (compile as unknown as (r: unknown) => unknown)(route)
+    }) as unknown as ReturnType<ValidatorFactory>
+  }
+  return { factory, compiled }
+}
+
+describe('lazy route validators', () => {
+  it('compile on the first request of their route, and validate and coerce as ajv does', async () => {
+    const { factory, compiled } = countingCompiler()
+    const app = Fastify({
+      ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+      schemaController: { compilersFactory: { buildValidator: lazyValidators(factory) } },
+    })
+    app.post('/things', {
+      schema: { body: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false } },
+    }, async (request) => request.body)
+    app.get('/count', {
+      schema: { querystring: { type: 'object', properties: { limit: { type: 'integer' } } } },
+    }, async (request) => request.query)
+    try {
+      await app.ready()
+      expect(compiled).toEqual([])
+
+      const bad = await app.inject({ method: 'POST', url: '/things', payload: { n: 'x', extra: 1 } })
+      expect(bad.statusCode).toBe(400)
+      expect(bad.json().message).toContain('body/n must be integer')
+      expect(bad.json().message).toContain('must NOT have additional properties')
+      const good = await app.inject({ method: 'POST', url: '/things', payload: { n: 3 } })
+      expect(good.json()).toEqual({ n: 3 })
+      expect(compiled).toEqual(['/things body'])
+
+      const coerced = await app.inject({ method: 'GET', url: '/count?limit=5' })
+      expect(coerced.json()).toEqual({ limit: 5 })
+      expect(compiled).toEqual(['/things body', '/count querystring'])
+    } finally {
+      await app.close()
+    }
+  })
+})
