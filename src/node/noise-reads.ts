@@ -14,6 +14,7 @@
 // shape is checked first: a library change that renames them leaves connections as they are.
 import type { ConnectionEncrypter, SecuredConnection } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import { wrapEncrypter } from './encrypter-wrap.js'
 
 /** The members of LengthPrefixedDecoder that are read and replaced. */
 interface PrefixDecoder {
@@ -56,12 +57,5 @@ function withQuietReads<Extension>(secured: SecuredConnection<Extension>): Secur
 export function quietReadsEncrypter<Components, Extension>(
   make: (components: Components) => ConnectionEncrypter<Extension>,
 ): (components: Components) => ConnectionEncrypter<Extension> {
-  return (components) => {
-    const encrypter = make(components)
-    const secureInbound = encrypter.secureInbound.bind(encrypter)
-    const secureOutbound = encrypter.secureOutbound.bind(encrypter)
-    encrypter.secureInbound = async (conn, options) => withQuietReads(await secureInbound(conn, options))
-    encrypter.secureOutbound = async (conn, options) => withQuietReads(await secureOutbound(conn, options))
-    return encrypter
-  }
+  return wrapEncrypter(make, { secured: withQuietReads })
 }

@@ -7,6 +7,7 @@
 // noise message) is a memcpy next to its encryption.
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { ConnectionEncrypter, MessageStream } from '@libp2p/interface'
+import { wrapEncrypter } from './encrypter-wrap.js'
 
 /** What AbstractMessageStream subclasses (the TCP connection, pnet) implement to move bytes out. */
 interface SendsData {
@@ -31,12 +32,5 @@ export function oneWritePerSend<C extends MessageStream>(conn: C): C {
 export function oneWriteEncrypter<Components, Extension>(
   make: (components: Components) => ConnectionEncrypter<Extension>,
 ): (components: Components) => ConnectionEncrypter<Extension> {
-  return (components) => {
-    const encrypter = make(components)
-    const secureInbound = encrypter.secureInbound.bind(encrypter)
-    const secureOutbound = encrypter.secureOutbound.bind(encrypter)
-    encrypter.secureInbound = async (conn, options) => secureInbound(oneWritePerSend(conn), options)
-    encrypter.secureOutbound = async (conn, options) => secureOutbound(oneWritePerSend(conn), options)
-    return encrypter
-  }
+  return wrapEncrypter(make, { conn: oneWritePerSend })
 }
