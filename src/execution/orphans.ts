@@ -92,8 +92,9 @@ export function reapOrphans(allocationsDir: string, exclude: ReadonlySet<string>
     removePidFile(dir)
   }
   // A job whose pid file was never written (the agent and its spawner died together, between
-  // the fork and the write) is found by its environment.
-  if (!procAvailable) return killed
+  // the fork and the write) is found by its environment. Its directory exists (the spawner
+  // makes it before the fork), so a data dir without allocations needs no scan at start-up.
+  if (!procAvailable || names.length === 0) return killed
   for (const [dir, pgid] of groupsByEnv(ALLOC_DIR_VAR)) {
     const id = basename(dir)
     if (exclude.has(id) || !parseAllocationId(id) || allocationDir(allocationsDir, id) !== dir) continue
