@@ -7,23 +7,13 @@
 import { openSync, writeSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import type { CoreEvent, Effect } from '../core/types.js'
+import { epochOffsetMs } from './epoch-clock.js'
 
 const dir = process.env.MURMUR_LAT_TRACE
 const fd = dir === undefined || dir === '' ? -1 : openSync(`${dir}/${process.pid}.trace`, 'a')
 
-/**
- * performance.now() anchored to Date.now() on a millisecond edge, as the bench's clock is
- * (scripts/bench/clock.ts): the agents, the bench and the jobs' stamps then share one timeline
- * to a few microseconds, all reading this machine's CLOCK_REALTIME.
- */
-const offset = ((): number => {
-  if (fd < 0) return 0
-  const t = Date.now()
-  for (;;) {
-    const d = Date.now()
-    if (d !== t) return d - performance.now()
-  }
-})()
+/** performance.now() made epoch milliseconds, as the bench's clock is (scripts/bench/clock.ts). */
+const offset = fd < 0 ? 0 : epochOffsetMs()
 
 /** Whether this process traces (call sites test it before building their line). */
 export const tracing = fd >= 0
