@@ -1,11 +1,13 @@
 // throughputJobsPerSec and bareSpawnPerSec, in the same run, on the shared cluster.
-//   bare:   this process spawns `true` M times (at least 200, so that a small quick run still
+//   bare:   a fresh Node process spawns `true` M times (at least 200, so that a small quick run still
 //           gives a steady rate), `clients` at a time, each to its exit (no murmur)
 //   murmur: M trivial jobs (`true`) submitted by `clients` submitters at once (each sends its
 //           next POST when the last one's 201 came), rotating over the agents; the run ends
 //           when the last job's process exited (the latest `finishedAt` among them)
 // Both figures are M divided by the time from the first spawn or POST to the last exit.
-import { spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { nowMs } from './clock.js'
 import { sleep, type AgentProc } from './cluster.js'
 import { EventWatch } from './events.js'
@@ -16,19 +18,14 @@ import type { Measurement, RunResult } from './types.js'
 const QUIET_MS = 3_000
 const CHECK_EVERY_MS = 200
 const BARE_MIN = 200
+const execFileAsync = promisify(execFile)
 
-function spawnTrue(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('true', [], { stdio: 'ignore' })
-    child.once('error', reject)
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`true exited ${code}`))))
-  })
-}
+const BARE_SCRIPT = fileURLToPath(new URL('./bare-spawn.js', import.meta.url))
 
-export async function bareSpawnPerSec(count: number, concurrency: number): Promise<number> {
-  const t0 = nowMs()
-  await mapLimit(Array.from({ length: count }), concurrency, spawnTrue)
-  return count / ((nowMs() - t0) / 1000)
+/** Node spawning `true`, in a fresh process of its own (bare-spawn.js says why not this one). */
+export async function bareSpawnPerSec(count: number, concurrency: number): Promise<{ perSec: number; rssMb: number }> {
+  const { stdout } = await execFileAsync(process.execPath, [BARE_SCRIPT, String(count), String(concurrency)], { timeout: 120_000 })
+  return JSON.parse(stdout.trim()) as { perSec: number; rssMb: number }
 }
 
 /**
@@ -81,8 +78,8 @@ export const throughput: Measurement = {
       const lastEnd = Math.max(...ends.filter(Number.isFinite))
       const failed = [...states.values()].filter((s) => s !== 'succeeded').length
       return {
-        figures: { throughputJobsPerSec: m / ((lastEnd - t0) / 1000), bareSpawnPerSec: bare, acceptedJobsPerSec: m / (ackedMs / 1000) },
-        details: { jobs: m, clients, failed },
+        figures: { throughputJobsPerSec: m / ((lastEnd - t0) / 1000), bareSpawnPerSec: bare.perSec, acceptedJobsPerSec: m / (ackedMs / 1000) },
+        details: { jobs: m, clients, failed, bareSpawnProcessRssMb: Math.round(bare.rssMb), benchProcessRssMb: Math.round(process.memoryUsage().rss / 2 ** 20) },
         notes: failed > 0 ? [`${failed} of ${m} throughput jobs did not succeed`] : [],
       }
     } finally {
