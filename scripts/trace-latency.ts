@@ -58,7 +58,7 @@ try {
     j.stamp = await startStamp(via, j.id)
     j.ran = (await jobView(via, j.id))?.allocations[0]?.nodeName ?? '?'
   }
-  const byPid = new Map(agents.map((a) => [`${a.child.pid}.trace`, a.name]))
+  const byPid = new Map(agents.flatMap((a) => [[`${a.child.pid}.trace`, a.name], [`${a.child.pid}.spawner.trace`, `${a.name}/spawner`]]))
   const byPeer = new Map(agents.map((a) => [a.peer.slice(-4), a.name]))
   const lines: Line[] = []
   for (const file of readdirSync(dir)) {
@@ -79,6 +79,8 @@ try {
       .sort((a, b) => a.t - b.t).map((l) => `  +${(l.t - j.sentAt).toFixed(3)} ${l.who} ${l.what}`),
   ].join('\n')
   writeFileSync(`${dir}/timeline.txt`, jobs.map(timeline).join('\n\n') + '\n')
+  // The jobs in submit order with their absolute times, for analyses the table does not make.
+  writeFileSync(`${dir}/jobs.json`, JSON.stringify([...jobs].sort((a, b) => a.sentAt - b.sentAt).map(({ lines: _, ...j }) => j)) + '\n')
   console.log(`submit->start, ms, sorted: ${jobs.map((j) => (j.stamp - j.sentAt).toFixed(1)).join(' ')}\n`)
   console.log(`the p50 job:\n${timeline(jobs[Math.floor((jobs.length - 1) / 2)]!)}\n`)
   console.log(stageTable(jobs))
@@ -99,6 +101,8 @@ function stageTable(all: readonly Job[]): string {
     ['last store answer at the arbiter', (j) => last(j, / answer store-job/)],
     ['start-process called', (j) => at(j, / start-process j-/)],
     ['start-process returned', (j) => at(j, / start-process returned/)],
+    ['the spawner has the start', (j) => at(j, / spawner start-in /)],
+    ['the spawner\'s spawn() returned', (j) => at(j, / spawner spawn returned /)],
     ['the process\'s start stamp', (j) => j.stamp - j.sentAt],
     ['201 at the client', (j) => j.ackedAt - j.sentAt],
   ]

@@ -14,7 +14,7 @@
 // exits at once and leaves the jobs running, exactly as a crashed agent always has: the next
 // agent on the data dir finds them through their pid files and reaps them (orphans.ts).
 import { spawn } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 
 /** Same gate as spawn-process.ts: "$@" is exec'd verbatim once a line arrives on fd 3. */
@@ -24,6 +24,31 @@ const GATE_SHELL = '/bin/sh'
 const PID_FILE = 'murmur.pid'
 /** /proc/<pid>/stat field 22 (starttime), counted after the `(comm)` field as orphans.ts does. */
 const STARTTIME_AFTER_COMM = 22 - 3
+
+/**
+ * The latency trace (src/node/lat-trace.ts, bench/README.md "Tracing one submit"): with
+ * MURMUR_LAT_TRACE set, this process appends its steps to <dir>/<agent pid>.spawner.trace on the
+ * same clock (epoch ms read as src/node/epoch-clock.ts does). Off, one test per start.
+ */
+const TRACE_DIR = process.env.MURMUR_LAT_TRACE
+const traceFd = TRACE_DIR ? openSync(join(TRACE_DIR, `${process.ppid}.spawner.trace`), 'a') : -1
+const traceOffset = traceFd < 0 ? 0 : epochOffsetMs()
+
+function trace(what) {
+  writeSync(traceFd, `${(traceOffset + performance.now()).toFixed(3)} ${what}\n`)
+}
+
+function epochOffsetMs() {
+  performance.now()
+  let best = -Infinity
+  for (let i = 0; i < 3; i++) {
+    const t = Date.now()
+    let d = Date.now()
+    while (d === t) d = Date.now()
+    best = Math.max(best, d - performance.now())
+  }
+  return best
+}
 
 /** Gates of gated processes not yet released, by allocation id. */
 const gates = new Map()
@@ -44,12 +69,14 @@ function startTime(pid) {
 }
 
 function start(req) {
+  if (traceFd >= 0) trace(`spawner start-in ${req.id}`)
   const fds = []
   let child
   try {
     mkdirSync(req.cwd, { recursive: true })
     fds.push(openSync(req.stdoutPath, 'a'), openSync(req.stderrPath, 'a'))
     const argv = req.gated ? [GATE_SHELL, '-c', GATE_SCRIPT, 'murmur-gate', ...req.argv] : req.argv
+    if (traceFd >= 0) trace(`spawner files open ${req.id}`)
     // detached: setsid, so kill(-pid) reaches everything the job forks, and no terminal signal
     // meant for the agent does. Output goes straight to the files, so it outlives the agent.
     child = spawn(argv[0] ?? '', argv.slice(1), {
@@ -63,6 +90,7 @@ function start(req) {
     for (const fd of fds) closeSync(fd)
   }
   const pid = child.pid
+  if (traceFd >= 0) trace(`spawner spawn returned ${req.id}`)
   if (pid === undefined) {
     child.once('error', (err) => send({ t: 'failed', id: req.id, message: err.message }))
     return

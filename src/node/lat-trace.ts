@@ -39,15 +39,22 @@ export function traceHttp(app: FastifyInstance): void {
 /**
  * One core step, traced: what came in, the core's time and the time to carry its effects out,
  * and the effects in order (S: send, P: persist, R/A: reply/api-reply, * when after all writes,
- * X: start-process, E: emit, G: publish). Idle ticks are left out.
+ * X: start-process, E: emit, G: publish). Idle ticks are left out. `cpu` is the CPU time the
+ * process used meanwhile (all its threads): a wall time well above it is time spent waiting for
+ * a core, which on a shared machine is most of a step's spread.
  */
 export function traceStep(ev: CoreEvent, step: () => readonly Effect[], apply: (effects: readonly Effect[]) => void): void {
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   const effects = step()
   const t1 = performance.now()
+  const c1 = process.cpuUsage(c0)
   apply(effects)
+  const t2 = performance.now()
+  const c2 = process.cpuUsage(c0)
   if (ev.kind === 'tick' && effects.length === 0) return
-  trace(`step ${describeEvent(ev)} core=${(t1 - t0).toFixed(3)} apply=${(performance.now() - t1).toFixed(3)} [${effects.map(describeEffect).join(',')}]`)
+  const cpuMs = (c: NodeJS.CpuUsage): string => ((c.user + c.system) / 1000).toFixed(3)
+  trace(`step ${describeEvent(ev)} core=${(t1 - t0).toFixed(3)} apply=${(t2 - t1).toFixed(3)} cpu=${cpuMs(c1)}/${cpuMs(c2)} [${effects.map(describeEffect).join(',')}]`)
 }
 
 function describeEvent(ev: CoreEvent): string {
