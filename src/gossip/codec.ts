@@ -82,10 +82,12 @@ function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string):
       if (!checked) {
         // One message sent to several nodes is measured once (messages are immutable once made).
         // Only big ones are remembered: keying a weak map by each ping and ack cost more than
-        // measuring it (half of all messages are those, ~30 bytes each).
+        // measuring it (half of all messages are those, ~30 bytes each). Long arrays inside a
+        // message are remembered too (see json-size.ts): the digest a sync request carries is
+        // the same array from one sync to the next until the member table changes.
         let bytes = sizes.get(value as object)
         if (bytes === undefined) {
-          bytes = jsonBytes(value) ?? Buffer.byteLength(JSON.stringify(value))
+          bytes = jsonBytes(value, sizes) ?? Buffer.byteLength(JSON.stringify(value))
           if (bytes >= SIZE_CACHE_MIN_BYTES) sizes.set(value as object, bytes)
         }
         if (bytes > maxBytes) throw new CodecError('too-large', `${what} of ${bytes} bytes exceeds ${maxBytes}`)

@@ -30,4 +30,22 @@ describe('jsonBytes', () => {
     expect(jsonBytes({ name: 'naïve' })).toBeUndefined()
     expect(jsonBytes({ at: new Date(0) })).toBeUndefined()
   })
+
+  it('with a memo, gives the same sizes, and reads a long array it measured from the memo', () => {
+    const memo = new WeakMap<object, number>()
+    fc.assert(fc.property(fc.jsonValue(), (v) => {
+      const n = jsonBytes(v)
+      expect(jsonBytes(v, memo)).toBe(n)
+      expect(jsonBytes(v, memo)).toBe(n)
+    }), { numRuns: 2000 })
+    const digest = Array.from({ length: 64 }, (_, i) => i.toString(16).padStart(16, '0'))
+    const sync = { type: 'sync', records: [], digest, cells: 10 }
+    expect(jsonBytes(sync, memo)).toBe(exact(sync))
+    expect(memo.get(digest)).toBe(exact(digest))
+    // Short arrays are not kept (a weak-map entry per small array would cost more than walking it).
+    expect(memo.has(sync.records)).toBe(false)
+    // What the memo holds is what counts: the memo is only for arrays never changed once measured.
+    memo.set(digest, 7)
+    expect(jsonBytes({ digest }, memo)).toBe(exact({ digest: [] }) - 2 + 7)
+  })
 })
