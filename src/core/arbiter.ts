@@ -21,6 +21,12 @@ type NodeViews = ReturnType<typeof toNodeView>[]
 
 const NO_NODES: ReadonlySet<NodeId> = new Set()
 /**
+ * The known open runs of a job that has none (every waiting job): one shared empty set, never
+ * changed. A fresh empty Set per waiting job cost ~270 bytes each (its hash table starts with
+ * room for a few entries), a third of what a queued job kept on its storing node.
+ */
+const NO_RUNS: ReadonlySet<string> = new Set()
+/**
  * A death another node declared counts this long after we learnt it (see goneAt): a healed
  * partition brings the other side's verdicts about members we see answering, and their
  * refutation arrives within a round trip (12 ms in the lab). Short next to the detector's second.
@@ -60,7 +66,7 @@ export class Arbiter {
   /** When each waiting job's pending reason was last written. */
   private readonly reasonAt = new Map<string, Millis>()
   /** Per job, the open runs we knew while their nodes were in sight (see ReconcileView.known). */
-  private readonly knownOpen = new Map<string, Set<string>>()
+  private readonly knownOpen = new Map<string, ReadonlySet<string>>()
   /** Runs noted by reconcile (first heard of on a gone node, or taken for lost by another node): when. */
   private readonly noted = new Map<string, Millis>()
   /** Members out of sight (not live): since when we know it. */
@@ -301,6 +307,13 @@ export class Arbiter {
     return this.nextTryAt.size + this.misses.size + this.reservedFor.size + this.reasonAt.size + this.knownOpen.size + this.noted.size
   }
 
+  /** Sets of known open runs kept, one per job with open runs (tests: waiting jobs share none). */
+  knownRunSets(): number {
+    let n = 0
+    for (const known of this.knownOpen.values()) if (known !== NO_RUNS) n++
+    return n
+  }
+
   /** The job's record changed: the next pass decides it again, if we decide it. */
   changed(jobId: string): void {
     this.wake.delete(jobId)
@@ -347,16 +360,17 @@ export class Arbiter {
    */
   noteRuns(r: JobRecord): ReadonlySet<string> {
     const known = this.knownOpen.get(r.id)
-    const next = new Set<string>()
+    let next: Set<string> | null = null
     for (const a of Object.values(r.allocations)) {
       if (isTerminalAlloc(a.state)) continue
       const id = allocationId(r.id, a.index, a.attempt)
       const node = this.book.members.record(a.nodeId)
       // A node we do not know yet, before our first tick, is not gone (see goneAt).
-      if (known === undefined || known.has(id) || live(node) || (node === undefined && this.upSince === null)) next.add(id)
+      if (known === undefined || known.has(id) || live(node) || (node === undefined && this.upSince === null)) (next ??= new Set()).add(id)
     }
-    this.knownOpen.set(r.id, next)
-    return next
+    const kept = next ?? NO_RUNS
+    this.knownOpen.set(r.id, kept)
+    return kept
   }
 
   /** What reconcile reads for this pass (see `view`). */

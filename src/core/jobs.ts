@@ -183,7 +183,7 @@ export class Jobs {
     const r = this.retention.size()
     return {
       jobs: this.table.size, tombstones: r.tombstones, due: r.due, arbiter: this.arbiter.heldEntries(), grants: this.grants.held(),
-      submits: this.submits.held(), pending: this.pending.size, ended: this.activity.remembered(), runner: this.runner.count(),
+      submits: this.submits.held(), pending: this.pending.size, ended: this.activity.remembered(), runner: this.runner.count(), knownRunSets: this.arbiter.knownRunSets(),
     }
   }
 

@@ -83,3 +83,21 @@ describe('what a finished job costs', () => {
     expect(retention.size().due).toBe(0)
   })
 })
+
+describe('what a waiting job costs', () => {
+  it('jobs queued for room keep no set of known runs of their own; running ones do, and none is left once all ended', () => {
+    const sim = cluster(1, 12)
+    const node = sim.ids()[0] as string
+    // 4 cpus of room at 0.5 a job: 8 run at a time, the other 32 wait.
+    const ids = Array.from({ length: 40 }, (_, i) => `queued-${i}`)
+    for (const id of ids) sim.submit(node, id, simSpec({ resources: { cpu: 0.5, memoryMb: 16 }, env: { SIM_DURATION_MS: '200' } }))
+    sim.runUntilTrue(() => ids.every((id) => sim.core(node).jobRecord(id) !== undefined) && sim.runs.some((r) => r.jobId.startsWith('queued-')), 5_000)
+    const waiting = ids.filter((id) => sim.statesOnStoring(id)[0] === 'pending').length
+    const running = ids.filter((id) => sim.statesOnStoring(id)[0] === 'running').length
+    expect(waiting).toBeGreaterThan(20)
+    expect(running).toBeGreaterThan(0)
+    expect(sim.core(node).footprint().knownRunSets).toBeLessThanOrEqual(running)
+    sim.runUntilTrue(() => ids.every((id) => sim.statesOnStoring(id)[0] === 'succeeded'), 60_000)
+    expect(sim.core(node).footprint().knownRunSets).toBe(0)
+  })
+})
