@@ -1,5 +1,6 @@
 // Builds the HTTP API of one agent: fastify with the cross-cutting parts (auth, the one error
 // shape, 404/405, request metrics) set up here, and routes registered per concern from ./routes.
+import type { ValidatorFactory } from '@fastify/ajv-compiler'
 import cors from '@fastify/cors'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -15,7 +16,7 @@ import { RouteTable } from './route-table.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { eventRoutes } from './routes/events.js'
 import { healthRoutes } from './routes/health.js'
-import { jobRoutes } from './routes/jobs.js'
+import { jobRoutes, SUBMIT_PATH } from './routes/jobs.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { nodeRoutes } from './routes/nodes.js'
 import { DEFAULT_SSE_OPTIONS, type SseOptions } from './sse.js'
@@ -29,6 +30,8 @@ export interface ApiServerOptions {
   sse?: Partial<SseOptions>
   /** How long close() lets in-flight requests finish before cutting every connection. */
   closeGraceMs?: number
+  /** The request schemas' compiler: fastify's own (ajv) unless given (tests count its compiles). */
+  validatorCompiler?: ValidatorFactory
 }
 
 // A JobSpec is a few KB; 1 MiB leaves room for big env maps and refuses anything abusive.
@@ -41,6 +44,7 @@ const CLOSE_GRACE_MS = 2_000
  * (or `.inject()` in tests) and `.close()`.
  */
 export async function createApiServer(view: AgentView, opts: ApiServerOptions = {}): Promise<FastifyInstance> {
+  const validators = lazyValidators(opts.validatorCompiler)
   const app: FastifyInstance = Fastify({
     ...(opts.logger === undefined ? { logger: false } : { loggerInstance: opts.logger as FastifyBaseLogger }),
     // The dashboard polls every second; a log line per request would drown the agent's own logs.
@@ -59,7 +63,7 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
         validateSchema: false,
       },
     },
-    schemaController: { compilersFactory: { buildValidator: lazyValidators() } },
+    schemaController: { compilersFactory: { buildValidator: validators.factory } },
   })
 
   // close() waits for in-flight requests and ends idle keep-alive sockets, but a socket that never
@@ -69,6 +73,12 @@ export async function createApiServer(view: AgentView, opts: ApiServerOptions = 
     const timer = setTimeout(() => app.server.closeAllConnections(), opts.closeGraceMs ?? CLOSE_GRACE_MS)
     timer.unref()
     app.server.once('close', () => clearTimeout(timer))
+  })
+
+  // A node says it is ready once its API listens (server.listen waits for onReady): from then on
+  // a submit must not wait for ajv. The other routes' validators still compile on first use.
+  app.addHook('onReady', async () => {
+    validators.compileNow((part) => part.method === 'POST' && part.url === SUBMIT_PATH)
   })
 
   const routes = new RouteTable()

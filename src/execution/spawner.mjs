@@ -8,7 +8,8 @@
 //
 // Messages in:  {t: 'start', id, argv, cwd, env, stdoutPath, stderrPath, gated, bootId}
 //               {t: 'open', id}   release a gated process (it is in its cgroup now)
-// Messages out: {t: 'spawned', id, pid} | {t: 'failed', id, message}, then {t: 'exit', id, code, signal, at}
+// Messages out: {t: 'ready'} once, then per start {t: 'spawned', id, pid} | {t: 'failed', id, message},
+//               then {t: 'exit', id, code, signal, at}
 //
 // When the agent goes away (its end of the channel closes: exit, crash or SIGKILL), this process
 // exits at once and leaves the jobs running, exactly as a crashed agent always has: the next
@@ -126,6 +127,8 @@ process.on('message', (msg) => {
   }
 })
 process.on('disconnect', () => process.exit(0))
+// Until this arrives the agent forks the jobs itself (spawner-client.ts), so none waits for this boot.
+send({ t: 'ready' })
 // The agent's terminal (Ctrl-C) or a signal to its process group is the agent's business: it
 // stops its jobs through this process, so this process stays until the agent lets it go.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => {})

@@ -75,7 +75,7 @@ export class Supervisor {
     // After the cgroup probe: the spawner lives in the agent's own cgroup, as the agent's children did.
     this.launcher = opts.spawner === false
       ? new DirectLauncher(writePidFile)
-      : new SpawnerLauncher(bootId(), (message, err) => this.log.error({ err }, message), opts.spawnerIdleMs)
+      : new SpawnerLauncher(bootId(), (message, err) => this.log.error({ err }, message), new DirectLauncher(writePidFile), opts.spawnerIdleMs)
     this.log.info({ mode: this.memoryEnforcement, why: this.memoryEnforcementReason }, 'memory enforcement')
   }
 
@@ -175,7 +175,7 @@ export class Supervisor {
     await rm(allocationDir(this.allocationsDir, allocationId), { recursive: true, force: true })
   }
 
-  /** The pid of the process that forks the jobs, when that is not this one (options.spawner). */
+  /** The pid of the spawner process (options.spawner), once it is ready to fork the jobs. */
   spawnerPid(): number | undefined {
     return this.launcher.spawnerPid()
   }

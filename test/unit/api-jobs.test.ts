@@ -1,6 +1,7 @@
 // The /v1/jobs routes against a fake AgentView: defaults and validation at the edge (nothing is
 // submitted on bad input), pass-through of the core's answers, and logs read locally or proxied
 // to the node that ran the allocation (a second real server on a socket).
+import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
@@ -83,6 +84,26 @@ const post = (app: FastifyInstance, payload: unknown, headers: Record<string, st
   app.inject({ method: 'POST', url: '/v1/jobs', payload: payload as object, headers })
 
 describe('POST /v1/jobs', () => {
+  it('has its body validator compiled once the server is ready, before any request; other routes compile on first use', async () => {
+    const compiled: string[] = []
+    const real = AjvCompiler()
+    const counting: ValidatorFactory = (externalSchemas, options) => {
+      const compile = real(externalSchemas, options)
+      return ((route: { method: string; url: string; httpPart: string }) => {
+        compiled.push(`${route.method} ${route.url} ${route.httpPart}`)
+        return (compile as unknown as (r: unknown) => unknown)(route)
+      }) as unknown as ReturnType<ValidatorFactory>
+    }
+    const app = await server(fakeView(N1, 'n1'), { validatorCompiler: counting })
+    await app.ready()
+    expect(compiled).toEqual(['POST /v1/jobs body'])
+    expect((await post(app, { command: ['true'] })).statusCode).toBe(201)
+    expect((await post(app, { command: 'true' })).statusCode).toBe(400)
+    expect((await post(app, { command: ['true'], extra: 1 })).statusCode).toBe(400)
+    expect((await app.inject({ method: 'GET', url: '/v1/jobs/j-1' })).statusCode).toBe(200)
+    expect(compiled).toEqual(['POST /v1/jobs body', 'GET /v1/jobs/:id params'])
+  })
+
   it('fills every default and submits the full JobSpec', async () => {
     const view = fakeView(N1, 'n1')
     const app = await server(view)

@@ -23,7 +23,7 @@ describe('lazy route validators', () => {
     const { factory, compiled } = countingCompiler()
     const app = Fastify({
       ajv: { customOptions: { allErrors: true, removeAdditional: false } },
-      schemaController: { compilersFactory: { buildValidator: lazyValidators(factory) } },
+      schemaController: { compilersFactory: { buildValidator: lazyValidators(factory).factory } },
     })
     app.post('/things', {
       schema: { body: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false } },
@@ -46,6 +46,28 @@ describe('lazy route validators', () => {
       const coerced = await app.inject({ method: 'GET', url: '/count?limit=5' })
       expect(coerced.json()).toEqual({ limit: 5 })
       expect(compiled).toEqual(['/things body', '/count querystring'])
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('compileNow compiles the picked validators at once, and each still only once', async () => {
+    const { factory, compiled } = countingCompiler()
+    const validators = lazyValidators(factory)
+    const app = Fastify({ schemaController: { compilersFactory: { buildValidator: validators.factory } } })
+    app.post('/things', {
+      schema: { body: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] } },
+    }, async (request) => request.body)
+    app.get('/count', {
+      schema: { querystring: { type: 'object', properties: { limit: { type: 'integer' } } } },
+    }, async (request) => request.query)
+    try {
+      await app.ready()
+      expect(validators.compileNow((part) => part.method === 'POST' && part.url === '/things')).toBe(1)
+      expect(compiled).toEqual(['/things body'])
+      expect((await app.inject({ method: 'POST', url: '/things', payload: { n: 3 } })).json()).toEqual({ n: 3 })
+      expect((await app.inject({ method: 'POST', url: '/things', payload: {} })).statusCode).toBe(400)
+      expect(compiled).toEqual(['/things body'])
     } finally {
       await app.close()
     }

@@ -13,42 +13,53 @@ function supervisor(spawnerIdleMs?: number): Supervisor {
   return pool.make({ graceMs: 300, cgroupRoot: null, spawnerIdleMs })
 }
 
+/** The parent of the process a job ran: the job prints its $PPID. */
+async function parentOfAJob(sup: Supervisor): Promise<number> {
+  const s = spec(['sh', '-c', 'echo $PPID'])
+  expect(await launch(sup, s).exit).toMatchObject({ reason: 'exited', exitCode: 0 })
+  return Number((await output(sup, s.allocationId)).trim())
+}
+
+/** Starts the spawner (with a first job, forked here while it boots) and waits until it is ready. */
+async function readySpawner(sup: Supervisor): Promise<number> {
+  expect(await launch(sup, spec(['true'])).exit).toMatchObject({ reason: 'exited', exitCode: 0 })
+  await waitFor(() => sup.spawnerPid() !== undefined, 'the spawner to be ready')
+  return sup.spawnerPid() as number
+}
+
 describe('the spawner process', () => {
-  it('is the parent of the jobs, not this process', async () => {
+  it('is the parent of the jobs once ready; until then this process forks them, and the first job starts the spawner', async () => {
     const sup = supervisor()
     expect(sup.spawnerPid()).toBeUndefined()
-    const s = spec(['sh', '-c', 'echo $PPID'])
-    const run = launch(sup, s)
-    const spawnerPid = sup.spawnerPid()
-    expect(spawnerPid).toBeGreaterThan(0)
+    // The first job does not wait for the spawner's boot.
+    expect(await parentOfAJob(sup)).toBe(process.pid)
+    await waitFor(() => sup.spawnerPid() !== undefined, 'the spawner to be ready')
+    const spawnerPid = sup.spawnerPid() as number
     expect(spawnerPid).not.toBe(process.pid)
-    expect(await run.exit).toMatchObject({ reason: 'exited', exitCode: 0 })
-    expect((await output(sup, s.allocationId)).trim()).toBe(String(spawnerPid))
+    expect(await parentOfAJob(sup)).toBe(spawnerPid)
   })
 
   it('exits once nothing has run through it for its idle time, and the next start forks a new one', async () => {
     const sup = supervisor(1_000)
+    const first = await readySpawner(sup)
     const long = spec(['sleep', '1.5'])
     const run = launch(sup, long)
-    const first = sup.spawnerPid() as number
     // A run in flight longer than the idle time keeps it.
     expect(await run.exit).toMatchObject({ reason: 'exited', exitCode: 0 })
     expect(processGone(first)).toBe(false)
     expect(sup.spawnerPid()).toBe(first)
     await waitFor(() => processGone(first), 'the idle spawner to exit')
     expect(sup.spawnerPid()).toBeUndefined()
-    const s = spec(['sh', '-c', 'echo $PPID'])
-    expect(await launch(sup, s).exit).toMatchObject({ reason: 'exited', exitCode: 0 })
-    const second = Number((await output(sup, s.allocationId)).trim())
-    expect(second).toBeGreaterThan(0)
+    const second = await readySpawner(sup)
     expect(second).not.toBe(first)
+    expect(await parentOfAJob(sup)).toBe(second)
   })
 
   it('killed while a job runs: that run still ends once (exit status unknown), and the next job gets a new spawner', async () => {
     const sup = supervisor()
+    const first = await readySpawner(sup)
     const s = spec(['sh', '-c', 'echo ready; sleep 0.5'])
     const run = launch(sup, s)
-    const first = sup.spawnerPid() as number
     await waitForOutput(sup, s.allocationId, 'ready')
     // Whether or not the spawner's word of the pid arrived first, the run is found: by its pid
     // file, or by its environment if the spawner was killed before it wrote that file.
@@ -59,13 +70,12 @@ describe('the spawner process', () => {
     // It ended by itself, after its sleep: the lost spawner did not take it down.
     expect(info.finishedAt - info.startedAt).toBeGreaterThanOrEqual(450)
     expect(sup.running()).toEqual([])
-    expect(await launch(sup, spec(['true'])).exit).toMatchObject({ reason: 'exited', exitCode: 0 })
-    expect(sup.spawnerPid()).toBeGreaterThan(0)
-    expect(sup.spawnerPid()).not.toBe(first)
+    expect(await readySpawner(sup)).not.toBe(first)
   })
 
   it('killed while a job runs: stop() still ends that job', async () => {
     const sup = supervisor()
+    await readySpawner(sup)
     const s = spec(['sh', '-c', 'echo ready; sleep 60'])
     const run = launch(sup, s)
     await waitForOutput(sup, s.allocationId, 'ready')
@@ -85,6 +95,9 @@ describe('the spawner process', () => {
     const script = `
       import { Supervisor } from ${JSON.stringify(new URL('../../src/execution/index.ts', import.meta.url).href)}
       const sup = new Supervisor({ allocationsDir: ${JSON.stringify(pool.dir)}, cgroupRoot: null })
+      // A first job starts the spawner, which forks the jobs once it is ready.
+      await new Promise((resolve) => sup.start(${JSON.stringify(spec(['true'], { allocationId: nextId('warm') }))}, resolve))
+      for (let i = 0; i < 250 && sup.spawnerPid() === undefined; i++) await new Promise((r) => setTimeout(r, 20))
       const pid = await sup.start(${JSON.stringify(s)}, () => {}).pid
       console.log(JSON.stringify({ pid, spawner: sup.spawnerPid() }))
       setInterval(() => {}, 1000)

@@ -17,8 +17,12 @@ describe.each([{ spawner: true }, { spawner: false }])('Supervisor (%o)', ({ spa
   const tmp = tempDir('exec')
   let sup: Supervisor
 
-  beforeAll(() => {
+  beforeAll(async () => {
     sup = new Supervisor({ allocationsDir: tmp.dir, graceMs: GRACE_MS, spawner })
+    if (!spawner) return
+    // Until the spawner is ready this process forks the jobs: the tests below are the spawner's.
+    expect(await launch(sup, spec(['true'])).exit).toMatchObject({ exitCode: 0 })
+    await waitFor(() => sup.spawnerPid() !== undefined, 'the spawner to be ready')
   })
   afterAll(async () => {
     await sup.stopAll()

@@ -24,8 +24,11 @@ function idempotencyKey(raw: string | string[] | undefined): string | undefined 
 
 /** The core's answer as it is: its status, and its body (an error body keeps its own shape). */
 
+/** Where a job is submitted (POST): the path whose latency the server warms up for. */
+export const SUBMIT_PATH = '/v1/jobs'
+
 export function jobRoutes(app: FastifyInstance, view: AgentView): void {
-  app.post<{ Body: JobSpecInput }>('/v1/jobs', {
+  app.post<{ Body: JobSpecInput }>(SUBMIT_PATH, {
     schema: { body: JobSpecInput },
     // fastify's ajv coerces scalars to arrays, which would turn `"command": "echo hi"` into a
     // one-element argv naming a program `echo hi`; an argv must be written as one.
