@@ -1,7 +1,7 @@
 // Route validators compile on their route's first request, with fastify's own compiler, and then
 // validate (and coerce) exactly as the eagerly compiled ones did.
 import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { lazyValidators } from '../../src/api/lazy-validators.js'
 
@@ -18,19 +18,25 @@ function countingCompiler(): { factory: ValidatorFactory; compiled: string[] } {
   return { factory, compiled }
 }
 
+/** An app whose request schemas go through `buildValidator`: a body on POST /things, a query on GET /count. */
+function twoRoutes(buildValidator: ValidatorFactory): FastifyInstance {
+  const app = Fastify({
+    ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+    schemaController: { compilersFactory: { buildValidator } },
+  })
+  app.post('/things', {
+    schema: { body: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false } },
+  }, async (request) => request.body)
+  app.get('/count', {
+    schema: { querystring: { type: 'object', properties: { limit: { type: 'integer' } } } },
+  }, async (request) => request.query)
+  return app
+}
+
 describe('lazy route validators', () => {
   it('compile on the first request of their route, and validate and coerce as ajv does', async () => {
     const { factory, compiled } = countingCompiler()
-    const app = Fastify({
-      ajv: { customOptions: { allErrors: true, removeAdditional: false } },
-      schemaController: { compilersFactory: { buildValidator: lazyValidators(factory).factory } },
-    })
-    app.post('/things', {
-      schema: { body: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false } },
-    }, async (request) => request.body)
-    app.get('/count', {
-      schema: { querystring: { type: 'object', properties: { limit: { type: 'integer' } } } },
-    }, async (request) => request.query)
+    const app = twoRoutes(lazyValidators(factory).factory)
     try {
       await app.ready()
       expect(compiled).toEqual([])
@@ -54,13 +60,7 @@ describe('lazy route validators', () => {
   it('compileNow compiles the picked validators at once, and each still only once', async () => {
     const { factory, compiled } = countingCompiler()
     const validators = lazyValidators(factory)
-    const app = Fastify({ schemaController: { compilersFactory: { buildValidator: validators.factory } } })
-    app.post('/things', {
-      schema: { body: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] } },
-    }, async (request) => request.body)
-    app.get('/count', {
-      schema: { querystring: { type: 'object', properties: { limit: { type: 'integer' } } } },
-    }, async (request) => request.query)
+    const app = twoRoutes(validators.factory)
     try {
       await app.ready()
       expect(validators.compileNow((part) => part.method === 'POST' && part.url === '/things')).toBe(1)
