@@ -88,6 +88,8 @@ export class ChaosCluster {
   /** Every job event every agent sent on GET /v1/events while we listened. */
   readonly jobEvents: JobEvent[] = []
   readonly warnings: string[] = []
+  /** Starts whose "execution ready" line has not been seen yet (their reapedAt is the ready time). */
+  private readonly unreaped = new Set<AgentStart>()
   private readonly eventStreams = new Set<AbortController>()
   private readonly states = new Map<string, AgentState>()
   private readonly detections = new Set<Detection>()
@@ -138,11 +140,25 @@ export class ChaosCluster {
   private async launch(name: string, join: string[]): Promise<AgentProc> {
     const spawnAt = Date.now()
     const args = ['--cpu', String(this.opts.cpu), '--mem', String(this.opts.memoryMb), ...join.flatMap((a) => ['--join', a])]
-    const agent = await this.fleet.start(name, args, { dataDir: this.dataDir(name), timeoutMs: START_TIMEOUT_MS })
+    const log = this.logOf(name)
+    log.write(`--- ${name} started ${new Date(spawnAt).toISOString()}\n`)
+    // The "execution ready" line is logged before the ready line but pino writes in batches, so
+    // it may arrive after it: until then the ready line's time stands in (it is later, never earlier).
+    let start: AgentStart | undefined
+    let reapedAt: number | undefined
+    const onStderrLine = (line: string): void => {
+      log.write(`${line}\n`)
+      if (reapedAt !== undefined) return
+      reapedAt = executionReadyAt(line)
+      if (reapedAt !== undefined && start !== undefined) { start.reapedAt = reapedAt; this.unreaped.delete(start) }
+    }
+    const agent = await this.fleet.start(name, args, { dataDir: this.dataDir(name), timeoutMs: START_TIMEOUT_MS, onStderrLine })
     const readyAt = Date.now()
+    log.write(`--- ${name} ready pid ${agent.child.pid ?? '?'} peer ${agent.peer}\n`)
     this.peers[agent.peer] = name
-    this.starts.push({ node: name, spawnAt, reapedAt: this.reapedAt(agent) ?? readyAt })
-    this.attachLog(name, agent, spawnAt)
+    start = { node: name, spawnAt, reapedAt: reapedAt ?? readyAt }
+    if (reapedAt === undefined) this.unreaped.add(start)
+    this.starts.push(start)
     this.listenEvents(name, agent)
     return agent
   }
@@ -192,35 +208,20 @@ export class ChaosCluster {
     }
   }
 
-  /**
-   * The agent logs "execution ready" after it killed what its earlier life left running and
-   * before it can take any work; its pino `time` is when the orphans were gone.
-   */
-  private reapedAt(agent: AgentProc): number | undefined {
-    for (const line of agent.stderr) {
-      if (!line.includes('"execution ready"')) continue
-      try {
-        const t = (JSON.parse(line) as { time?: unknown }).time
-        if (typeof t === 'number') return t
-      } catch {
-        // not a JSON log line
-      }
-    }
-    this.warnings.push(`${agent.name}: no "execution ready" log line; its ready line's time stands for its reap time`)
-    return undefined
+  /** Warns of each start whose "execution ready" line never came: its ready line's time stood in. */
+  warnUnreaped(): void {
+    for (const s of this.unreaped) this.warnings.push(`${s.node}: no "execution ready" log line; its ready line's time stands for its reap time`)
+    this.unreaped.clear()
   }
 
-  /** Agent stderr goes to logs/<name>.log, across restarts, for the replay. */
-  private attachLog(name: string, agent: AgentProc, spawnAt: number): void {
+  /** Agent stderr goes to logs/<name>.log, every line from the start, across restarts, for the replay. */
+  private logOf(name: string): WriteStream {
     let out = this.logs.get(name)
     if (out === undefined) {
       out = createWriteStream(join(this.runDir, 'logs', `${name}.log`), { flags: 'a' })
       this.logs.set(name, out)
     }
-    const sink = out
-    sink.write(`--- ${name} started ${new Date(spawnAt).toISOString()} pid ${agent.child.pid ?? '?'} peer ${agent.peer}\n`)
-    for (const line of agent.stderr) sink.write(`${line}\n`)
-    agent.child.stderr?.on('data', (chunk: Buffer) => sink.write(chunk))
+    return out
   }
 
   private async nodesOf(name: string): Promise<NodeRow[]> {
@@ -430,5 +431,19 @@ export class ChaosCluster {
     }))
     await this.fleet.cleanup()
     await Promise.all([...this.logs.values()].map((s) => new Promise<void>((r) => s.end(r))))
+  }
+}
+
+/**
+ * The agent logs "execution ready" after it killed what its earlier life left running and
+ * before it can take any work; its pino `time` is when the orphans were gone.
+ */
+function executionReadyAt(line: string): number | undefined {
+  if (!line.includes('"execution ready"')) return undefined
+  try {
+    const t = (JSON.parse(line) as { time?: unknown }).time
+    return typeof t === 'number' ? t : undefined
+  } catch {
+    return undefined // not a JSON log line
   }
 }

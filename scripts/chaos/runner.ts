@@ -178,6 +178,7 @@ export async function runChaos(options: ChaosOptions, run: RunOptions = {}): Pro
     const views = await cluster.jobViews()
     const nodeViews = await cluster.nodeViews()
     await cluster.stopMonitor()
+    cluster.warnUnreaped()
 
     const jobs = mergedJobs(views)
     const until = Date.now()

@@ -30,14 +30,21 @@ export class AgentFleet {
   /** Every data dir an agent ran on, restarts included: their job processes are reaped at cleanup. */
   private readonly dataDirs = new Set<string>()
 
-  /** Start one agent; resolves once it printed its ready line. */
-  async start(name: string, extra: string[] = [], opts: { dataDir?: string; timeoutMs?: number } = {}): Promise<AgentProc> {
+  /**
+   * Start one agent; resolves once it printed its ready line. `onStderrLine` sees every stderr
+   * line from the first, for callers that need more than the last 400 kept in `stderr`.
+   */
+  async start(name: string, extra: string[] = [], opts: { dataDir?: string; timeoutMs?: number; onStderrLine?: (line: string) => void } = {}): Promise<AgentProc> {
     const dataDir = opts.dataDir ?? join(this.root, name)
     this.dataDirs.add(dataDir)
     const args = [BIN, 'agent', '--name', name, '--data-dir', dataDir, '--p2p-port', '0', '--api-port', '0', '--no-mdns', '--profile', 'test', '--log-level', 'info', ...extra]
     const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...(process.env.MURMUR_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const stderr: string[] = []
-    createInterface({ input: child.stderr! }).on('line', (l) => { stderr.push(l); if (stderr.length > 400) stderr.shift() })
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      stderr.push(l)
+      if (stderr.length > 400) stderr.shift()
+      opts.onStderrLine?.(l)
+    })
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })))
     const ready = await new Promise<RegExpMatchArray>((res, rej) => {
       const timer = setTimeout(() => rej(new Error(`${name} not ready in time; stderr:\n${stderr.slice(-20).join('\n')}`)), opts.timeoutMs ?? 45_000)
