@@ -2,10 +2,12 @@
 // its children, and losing it loses no run. What it must keep of the supervisor's behaviour
 // (logs, env, stop, timeout, orphans) is checked by execution.test.ts in both modes.
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { allocationDir, type Supervisor } from '../../src/execution/index.js'
+import { writePidFile } from '../../src/execution/orphans.js'
+import { DirectLauncher, SpawnerLauncher, type Launcher, type LaunchEvents } from '../../src/execution/spawner-client.js'
 import { launch, nextId, output, processGone, spec, supervisorPool, waitFor, waitForOutput } from '../fixtures/execution/helpers.js'
 
 const pool = supervisorPool('exec-spawner')
@@ -27,7 +29,51 @@ async function readySpawner(sup: Supervisor): Promise<number> {
   return sup.spawnerPid() as number
 }
 
+/** Spawner processes that are children of this one (the spawner is forked with argv 'murmur-spawner'). */
+function ourSpawners(): number[] {
+  const kids = readdirSync(`/proc/${process.pid}/task`).flatMap((t) => {
+    try {
+      return readFileSync(`/proc/${process.pid}/task/${t}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number)
+    } catch {
+      return []
+    }
+  })
+  return kids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('murmur-spawner')
+    } catch {
+      return false
+    }
+  })
+}
+
 describe('the spawner process', () => {
+  it('is forked after the first job: that job does not wait for the fork', async () => {
+    const before = new Set(ourSpawners())
+    // The real direct launcher, watched: which spawners exist when it forks the job.
+    const real = new DirectLauncher(writePidFile)
+    let atJobFork: number[] | undefined
+    const direct: Launcher = {
+      launch: (...a) => { atJobFork = ourSpawners().filter((p) => !before.has(p)); real.launch(...a) },
+      close: () => real.close(),
+      spawnerPid: () => real.spawnerPid(),
+    }
+    const launcher = new SpawnerLauncher('test-boot', () => {}, direct)
+    try {
+      const s = spec(['true'])
+      const exited = new Promise<number | null>((resolve, reject) => {
+        const events: LaunchEvents = { spawned: () => {}, failed: reject, exited: (code) => resolve(code), lost: () => reject(new Error('lost')) }
+        launcher.launch(s.allocationId, { argv: s.command, cwd: allocationDir(pool.dir, s.allocationId), env: { PATH: process.env.PATH ?? '' }, gated: false, stdoutPath: join(pool.dir, `${s.allocationId}.out`), stderrPath: join(pool.dir, `${s.allocationId}.err`) }, events)
+      })
+      expect(atJobFork).toEqual([])
+      expect(await exited).toBe(0)
+      await waitFor(() => launcher.spawnerPid() !== undefined, 'the spawner to be ready')
+      expect(ourSpawners()).toContain(launcher.spawnerPid())
+    } finally {
+      launcher.close()
+    }
+  })
+
   it('is the parent of the jobs once ready; until then this process forks them, and the first job starts the spawner', async () => {
     const sup = supervisor()
     expect(sup.spawnerPid()).toBeUndefined()
