@@ -65,12 +65,10 @@ function firstError(check: Checker, variants: VariantCheckers, value: unknown): 
   return first === undefined ? 'invalid' : `${first.path || '/'} ${first.message}`
 }
 
-/** Messages at least this big have their measured size remembered (see transcode). */
-const SIZE_CACHE_MIN_BYTES = 256
-
 function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string): Codec<T> {
   const check = TypeCompiler.Compile(schema)
-  const sizes = new WeakMap<object, number>()
+  /** Sizes of long arrays inside messages, by identity (see json-size.ts). */
+  const arraySizes = new WeakMap<object, number>()
   const variants = new VariantCheckers(schema)
   return {
     encode(value: T): Uint8Array {
@@ -80,16 +78,12 @@ function codec<S extends TSchema, T>(schema: S, maxBytes: number, what: string):
     },
     transcode(value: T, checked: boolean): { bytes: number; value: T } {
       if (!checked) {
-        // One message sent to several nodes is measured once (messages are immutable once made).
-        // Only big ones are remembered: keying a weak map by each ping and ack cost more than
-        // measuring it (half of all messages are those, ~30 bytes each). Long arrays inside a
-        // message are remembered too (see json-size.ts): the digest a sync request carries is
-        // the same array from one sync to the next until the member table changes.
-        let bytes = sizes.get(value as object)
-        if (bytes === undefined) {
-          bytes = jsonBytes(value, sizes) ?? Buffer.byteLength(JSON.stringify(value))
-          if (bytes >= SIZE_CACHE_MIN_BYTES) sizes.set(value as object, bytes)
-        }
+        // A message is measured once: the core makes one per destination and a gossip is measured
+        // at publish, so a cache of sizes by message would only be written (a weak-map entry per
+        // message over 256 bytes, counted at 300 nodes: no hit). Long arrays inside messages are
+        // remembered (json-size.ts): the digest a sync request carries is the same array from one
+        // sync to the next until the member table changes.
+        const bytes = jsonBytes(value, arraySizes) ?? Buffer.byteLength(JSON.stringify(value))
         if (bytes > maxBytes) throw new CodecError('too-large', `${what} of ${bytes} bytes exceeds ${maxBytes}`)
         return { bytes, value }
       }
