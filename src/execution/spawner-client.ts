@@ -98,8 +98,8 @@ type FromSpawner =
 export const DEFAULT_SPAWNER_IDLE_MS = 30_000
 
 /**
- * Starts processes through the spawner process, started with the first launch and let go after
- * idleMs with nothing in flight. Until it says it is ready (a Node process boots in ~40 ms here,
+ * Starts processes through the spawner process, forked right after the first launch (bootSoon) and
+ * let go after idleMs with nothing in flight. Until it says it is ready (a Node process boots in ~40 ms here,
  * ~170 ms with the cores busy), launches are forked from this process instead (`direct`): a job
  * never waits for the spawner's boot, and only the jobs of that moment pay the larger process's
  * fork. If the spawner cannot be started or dies, the launches it held report failed() or lost(),
@@ -218,7 +218,6 @@ export class SpawnerLauncher implements Launcher {
       this.drop(child)
     })
     child.unref()
-    this.ready = false
     this.setRef(child)
     return child
   }
