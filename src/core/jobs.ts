@@ -29,6 +29,7 @@ import { allocationId, eventsToTell, toJobStatus } from './job-status.js'
 import { holdersOf, JobTable, type ChangeSource } from './job-table.js'
 import type { Allocation, ApiRequest, JobDelta, JobRecord, JobStatus, ProcessExit } from './job-types.js'
 import { JOBS_DEFAULTS, type JobsConfig } from './jobs-config.js'
+import { reasserted } from './partition-policy.js'
 import { ReplicaRanking } from './replica-ranking.js'
 import { ReplicaRepair } from './replica-repair.js'
 import { Retention } from './retention.js'
@@ -255,6 +256,7 @@ export class Jobs {
         for (const d of msg.deltas) {
           conflicts.push(...this.claimConflicts(from, d.id, d.allocs ?? []))
           if (!this.table.apply(d, now, out) && !want.includes(d.id)) want.push(d.id)
+          reasserted(this.table.get(d.id), d.allocs ?? [], this.members.selfId, (a) => this.outbox.add(from, { id: d.id, allocs: [a] }))
         }
         this.startAll(msg.start, now, out)
         this.reply(out, reqId, want.length === 0 ? this.ok(conflicts) : { ...this.ok(conflicts), want })
@@ -395,9 +397,7 @@ export class Jobs {
   private collectDue(now: Millis, out: Effect[]): void {
     for (const id of this.retention.takeDue(now, (x) => this.table.get(x))) {
       const r = this.table.get(id) as JobRecord
-      for (const a of Object.values(r.allocations)) {
-        if (a.nodeId === this.members.selfId) out.push({ kind: 'remove-run', allocId: allocationId(id, a.index, a.attempt) })
-      }
+      for (const a of Object.values(r.allocations)) if (a.nodeId === this.members.selfId) out.push({ kind: 'remove-run', allocId: allocationId(id, a.index, a.attempt) })
       this.table.collect(id, out)
       this.retention.collected(id, now)
       this.arbiter.forget(id, r.spec.count)

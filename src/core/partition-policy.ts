@@ -3,7 +3,7 @@
 // sides of a healed partition each ran an instance, both runners agree on which run stays without
 // a message: the other stops its own copy and records it under `duplicates` (runner.ts).
 import { keyedScorer } from '../placement/index.js'
-import { isTerminalAlloc } from './job-merge.js'
+import { allocKey, isTerminalAlloc } from './job-merge.js'
 import { disconnectOf, type Allocation, type JobRecord, type ReconcileMode } from './job-types.js'
 import { topFor } from './replica-ranking.js'
 import type { Millis, NodeId, NodeRecord } from './types.js'
@@ -122,4 +122,20 @@ export interface MemberSource {
 export function cutOffFor(r: JobRecord, members: MemberSource, replicas: number): Millis | null {
   if (disconnectOf(r.spec).stopAfterMs === null) return null
   return cutOffSince(r, members.selfId, members.records(), replicas, (id) => members.lastHeard(id))
+}
+
+/**
+ * Runs of `self` that `sent` (another node's delta) has as lost while our record, once it is
+ * merged, has them running: we re-asserted them (runner.ts). They go back to the sender through
+ * `tell`, whatever our view of it: the sender asked because it sees us, but we may still hold it
+ * dead (its refutation yet to come) and so leave it out of the nodes our changes go to, and it
+ * places the instance again once its wait for our answer (reconcile.ts, REASSERT_WAIT_MS) is over.
+ */
+export function reasserted(held: JobRecord | undefined, sent: Iterable<Allocation>, self: NodeId, tell: (a: Allocation) => void): void {
+  if (held === undefined) return
+  for (const a of sent) {
+    if (a.nodeId !== self || a.state !== 'lost') continue
+    const cur = held.allocations[allocKey(a.index, a.attempt)]
+    if (cur !== undefined && cur.nodeId === self && cur.state === 'running' && (cur.epoch ?? 0) > (a.epoch ?? 0)) tell(cur)
+  }
 }

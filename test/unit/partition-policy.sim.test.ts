@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import type { Allocation, DisconnectPolicy, JobRecord } from '../../src/core/job-types.js'
 import { cutOffSince, keptRun } from '../../src/core/partition-policy.js'
 import { topFor } from '../../src/core/replica-ranking.js'
-import type { NodeRecord } from '../../src/core/types.js'
+import type { NodeRecord, RpcRequest } from '../../src/core/types.js'
 import { SimCluster, simSpec } from '../../src/sim/sim-cluster.js'
 
 const run = (attempt: number, nodeId: string, startedAt: number | null): Allocation => ({
@@ -183,5 +183,25 @@ describe('a heal starts nothing: the node back in the majority decides nothing u
     // 2-82 ms a message (seed 43): node-2 stops its copy of instance 2 for node-3's (re-asserted at
     // the heal), and node-1, the arbiter, heard of the stop first. The stop now carries the kept run.
     expect(healSmallHost(43, { replace: true, reconcile: 'longest_running', stopAfterMs: null }, { latencyMs: 2, jitterMs: 80 })).toEqual([])
+  })
+})
+
+describe('a node told that its run is lost, by a node it still holds dead', () => {
+  // The lab's heal test, about one run in 10-15: at the heal the cut-off node, seeing the runner
+  // alive again, asked it about a run it had taken for lost; the runner still held the asker dead
+  // (its refutation was yet to come), re-asserted the run only to the nodes it saw, and the asker
+  // heard of it from a sync after its wait (REASSERT_WAIT_MS) and placed the instance again.
+  it('answers with its re-asserted run, whatever its view of the asker', () => {
+    const { sim, runner, rest } = cutRunner(1, { replace: true, reconcile: 'longest_running', stopAfterMs: null })
+    sim.runUntilTrue(() => runningOn(sim, 'svc').length === 2 && rest.every((n) => sim.stateOf(runner, n) === 'dead'), 15_000)
+    const asker = rest.find((n) => sim.core(n).jobRecord('svc') !== undefined) as string
+    const lost = Object.values(sim.core(asker).jobRecord('svc')?.allocations ?? {}).find((a) => a.nodeId === runner)
+    expect(lost).toMatchObject({ state: 'lost', attempt: 1 })
+    expect(sim.stateOf(runner, asker)).toBe('dead')
+    // The asker's `note` with `ask` (arbiter.ts), delivered to the runner.
+    const msg: RpcRequest = { type: 'job-delta', deltas: [{ id: 'svc', allocs: [lost as Allocation] }] }
+    const effects = sim.core(runner).step({ kind: 'rpc-request', from: asker, reqId: 1, msg }, sim.now)
+    const back = effects.flatMap((e) => e.kind === 'send' && e.to === asker && e.msg.type === 'job-delta' ? e.msg.deltas.flatMap((d) => d.allocs ?? []) : [])
+    expect(back).toEqual([expect.objectContaining({ attempt: 1, nodeId: runner, state: 'running', epoch: (lost?.epoch ?? 0) + 1 })])
   })
 })
